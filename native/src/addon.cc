@@ -1,0 +1,24 @@
+// Module entry point: registers every native surface. The TypeScript declaration of all of it is
+// src/native/binding.ts; keep the two in step.
+#include <napi.h>
+
+#include "runtime.h"
+#include "tensor.h"
+
+namespace medtune {
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  InitRuntime(env, exports);
+  Tensor::Init(env, exports);
+  exports.Set("fromFloat32", Napi::Function::New(env, FromFloat32, "fromFloat32"));
+  exports.Set("matmul", Napi::Function::New(env, Matmul, "matmul"));
+  return exports;
+}
+
+}  // namespace medtune
+
+static Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
+  return medtune::Init(env, exports);
+}
+
+NODE_API_MODULE(medtune_native, InitModule)

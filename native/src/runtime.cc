@@ -1,0 +1,74 @@
+#include "runtime.h"
+
+#include "errors.h"
+#include "mlx/mlx.h"
+
+namespace mx = mlx::core;
+
+namespace medtune {
+
+// The backend the linked libmlx was built for: the wheel decides, not the machine.
+static const char* backendName() {
+  if (mx::is_available(mx::Device::gpu)) {
+#if defined(__APPLE__)
+    return "metal";
+#else
+    return "cuda";
+#endif
+  }
+  return "cpu";
+}
+
+static Napi::Value Version(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), mx::version());
+}
+
+static Napi::Value Backend(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), [&]() -> Napi::Value { return Napi::String::New(info.Env(), backendName()); });
+}
+
+static Napi::Value DefaultDevice(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), [&]() -> Napi::Value {
+    const mx::Device& d = mx::default_device();
+    Napi::Object out = Napi::Object::New(info.Env());
+    out.Set("type", d.type == mx::Device::gpu ? "gpu" : "cpu");
+    out.Set("index", d.index);
+    return out;
+  });
+}
+
+static Napi::Value Memory(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), [&]() -> Napi::Value {
+    Napi::Object out = Napi::Object::New(info.Env());
+    out.Set("activeBytes", static_cast<double>(mx::get_active_memory()));
+    out.Set("peakBytes", static_cast<double>(mx::get_peak_memory()));
+    out.Set("cacheBytes", static_cast<double>(mx::get_cache_memory()));
+    return out;
+  });
+}
+
+static void ResetPeakMemory(const Napi::CallbackInfo& info) { mx::reset_peak_memory(); }
+
+static void ClearCache(const Napi::CallbackInfo& info) { mx::clear_cache(); }
+
+// setMemoryLimit(bytes): returns the previous limit.
+static Napi::Value SetMemoryLimit(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), [&]() -> Napi::Value {
+    if (info.Length() < 1 || !info[0].IsNumber()) throw ArgumentError("setMemoryLimit(bytes: number)");
+    double bytes = info[0].As<Napi::Number>().DoubleValue();
+    if (bytes < 0) throw ArgumentError("setMemoryLimit: bytes must be >= 0");
+    return Napi::Number::New(info.Env(), static_cast<double>(mx::set_memory_limit(static_cast<size_t>(bytes))));
+  });
+}
+
+void InitRuntime(Napi::Env env, Napi::Object exports) {
+  exports.Set("version", Napi::Function::New(env, Version, "version"));
+  exports.Set("backend", Napi::Function::New(env, Backend, "backend"));
+  exports.Set("defaultDevice", Napi::Function::New(env, DefaultDevice, "defaultDevice"));
+  exports.Set("memory", Napi::Function::New(env, Memory, "memory"));
+  exports.Set("resetPeakMemory", Napi::Function::New(env, ResetPeakMemory, "resetPeakMemory"));
+  exports.Set("clearCache", Napi::Function::New(env, ClearCache, "clearCache"));
+  exports.Set("setMemoryLimit", Napi::Function::New(env, SetMemoryLimit, "setMemoryLimit"));
+}
+
+}  // namespace medtune

@@ -1,0 +1,130 @@
+#include "tensor.h"
+
+#include <cstring>
+#include <sstream>
+#include <string>
+
+#include "errors.h"
+
+namespace mx = mlx::core;
+
+namespace medtune {
+
+Napi::FunctionReference* Tensor::constructor_ = nullptr;
+
+Napi::Function Tensor::Init(Napi::Env env, Napi::Object exports) {
+  Napi::Function fn = DefineClass(env, "Tensor",
+                                  {
+                                      InstanceAccessor<&Tensor::Shape>("shape"),
+                                      InstanceAccessor<&Tensor::Dtype>("dtype"),
+                                      InstanceAccessor<&Tensor::NBytes>("nbytes"),
+                                      InstanceMethod<&Tensor::ToFloat32Array>("toFloat32Array"),
+                                      InstanceMethod<&Tensor::Dispose>("dispose"),
+                                  });
+  constructor_ = new Napi::FunctionReference(Napi::Persistent(fn));
+  env.SetInstanceData(constructor_);
+  exports.Set("Tensor", fn);
+  return fn;
+}
+
+Tensor::Tensor(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Tensor>(info) {}
+
+Napi::Object Tensor::Wrap(Napi::Env env, mx::array a) {
+  Napi::Object obj = constructor_->New({});
+  Napi::ObjectWrap<Tensor>::Unwrap(obj)->array_.emplace(std::move(a));
+  return obj;
+}
+
+mx::array& Tensor::ArrayOf(const Napi::Value& v) {
+  if (!v.IsObject() || !v.As<Napi::Object>().InstanceOf(constructor_->Value())) {
+    throw ArgumentError("expected a Tensor");
+  }
+  return Napi::ObjectWrap<Tensor>::Unwrap(v.As<Napi::Object>())->array(v.Env());
+}
+
+mx::array& Tensor::array(Napi::Env env) {
+  if (!array_) throw ArgumentError("Tensor was disposed");
+  return *array_;
+}
+
+Napi::Value Tensor::Shape(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), [&]() -> Napi::Value {
+    const auto& shape = array(info.Env()).shape();
+    Napi::Array out = Napi::Array::New(info.Env(), shape.size());
+    for (size_t i = 0; i < shape.size(); ++i) out.Set(i, Napi::Number::New(info.Env(), shape[i]));
+    return out;
+  });
+}
+
+Napi::Value Tensor::Dtype(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), [&]() -> Napi::Value {
+    std::ostringstream os;
+    os << array(info.Env()).dtype();
+    return Napi::String::New(info.Env(), os.str());
+  });
+}
+
+Napi::Value Tensor::NBytes(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), [&]() -> Napi::Value {
+    return Napi::Number::New(info.Env(), static_cast<double>(array(info.Env()).nbytes()));
+  });
+}
+
+Napi::Value Tensor::ToFloat32Array(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), [&]() -> Napi::Value {
+    mx::array a = mx::astype(array(info.Env()), mx::float32);
+    a = mx::contiguous(a);
+    mx::eval(a);
+    Napi::Float32Array out = Napi::Float32Array::New(info.Env(), a.size());
+    std::memcpy(out.Data(), a.data<float>(), a.size() * sizeof(float));
+    return out;
+  });
+}
+
+void Tensor::Dispose(const Napi::CallbackInfo& info) { array_.reset(); }
+
+static mx::Shape readShape(const Napi::Value& v) {
+  if (!v.IsArray()) throw ArgumentError("shape must be an array of non-negative integers");
+  Napi::Array arr = v.As<Napi::Array>();
+  mx::Shape shape;
+  for (uint32_t i = 0; i < arr.Length(); ++i) {
+    Napi::Value d = arr.Get(i);
+    if (!d.IsNumber() || d.As<Napi::Number>().Int64Value() < 0) {
+      throw ArgumentError("shape[" + std::to_string(i) + "] must be a non-negative integer");
+    }
+    shape.push_back(static_cast<int>(d.As<Napi::Number>().Int64Value()));
+  }
+  return shape;
+}
+
+Napi::Value FromFloat32(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), [&]() -> Napi::Value {
+    if (info.Length() < 2 || !info[0].IsTypedArray() ||
+        info[0].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) {
+      throw ArgumentError("fromFloat32(data: Float32Array, shape: number[])");
+    }
+    Napi::Float32Array data = info[0].As<Napi::Float32Array>();
+    mx::Shape shape = readShape(info[1]);
+    size_t n = 1;
+    for (int d : shape) n *= static_cast<size_t>(d);
+    if (n != data.ElementLength()) {
+      throw ArgumentError("fromFloat32: data has " + std::to_string(data.ElementLength()) +
+                          " elements but shape needs " + std::to_string(n));
+    }
+    // Copy: the JS buffer may move or be freed once we return.
+    mx::array a(data.Data(), shape, mx::float32);
+    mx::eval(a);
+    return Tensor::Wrap(info.Env(), std::move(a));
+  });
+}
+
+Napi::Value Matmul(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), [&]() -> Napi::Value {
+    if (info.Length() < 2) throw ArgumentError("matmul(a: Tensor, b: Tensor)");
+    mx::array c = mx::matmul(Tensor::ArrayOf(info[0]), Tensor::ArrayOf(info[1]));
+    mx::eval(c);
+    return Tensor::Wrap(info.Env(), std::move(c));
+  });
+}
+
+}  // namespace medtune

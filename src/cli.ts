@@ -1,0 +1,79 @@
+#!/usr/bin/env node
+/**
+ * `medtune <stage> ...`: the command-line face of the library.
+ *
+ *   medtune smoke            load the MLX addon and print version, device and memory counters
+ *   medtune ingest ...       source dumps → instruction records (src/ingest/cli.ts)
+ *   medtune download ...     fetch a source's official dump, resumable and checksum-verified
+ *   medtune augment ...      records → clean, safe, deduplicated train/valid/test splits
+ *   medtune quick-test       the main job run by `npm start`
+ *
+ * Each stage lives in its own module and is loaded only when asked for, so a stage that fails to
+ * load (a missing native binary, say) does not take the others down.
+ */
+import { pathToFileURL } from "node:url";
+
+export type CommandMain = (argv: string[]) => Promise<number>;
+
+interface Command {
+  summary: string;
+  load: () => Promise<CommandMain>;
+}
+
+export const COMMANDS: Record<string, Command> = {
+  smoke: {
+    summary: "load the MLX addon; print version, device, a matmul check and memory counters",
+    load: async () => (await import("./native/smoke.js")).main,
+  },
+  ingest: {
+    summary: "turn source dumps (data/raw) into instruction records (data/processed)",
+    load: async () => (await import("./ingest/cli.js")).main,
+  },
+  download: {
+    summary: "download a source's official dump (resumable, checksum-verified)",
+    load: async () => (await import("./ingest/download-cli.js")).main,
+  },
+  augment: {
+    summary: "build clean, safe, deduplicated train/valid/test splits from records",
+    load: async () => (await import("./augment/cli.js")).main,
+  },
+  "quick-test": {
+    summary: "the quick-test pipeline on bundled data and the bundled model (npm start)",
+    load: async () => (await import("./quick-test.js")).main,
+  },
+};
+
+function usage(): string {
+  const width = Math.max(...Object.keys(COMMANDS).map((k) => k.length));
+  const lines = Object.entries(COMMANDS).map(([k, c]) => `  ${k.padEnd(width)}  ${c.summary}`);
+  return `usage: medtune <command> [options]\n\ncommands:\n${lines.join("\n")}\n`;
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === "-h" || name === "--help" || name === "help") {
+    process.stdout.write(usage());
+    return name ? 0 : 2;
+  }
+  const cmd = COMMANDS[name];
+  if (!cmd) {
+    process.stderr.write(`medtune: unknown command "${name}"\n\n${usage()}`);
+    return 2;
+  }
+  const main = await cmd.load();
+  return main(rest);
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  run(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err: unknown) => {
+      const e = err as Error;
+      process.stderr.write(`medtune: ${e?.message ?? String(err)}\n`);
+      if (process.env.MEDTUNE_DEBUG) process.stderr.write(`${e?.stack ?? ""}\n`);
+      process.exitCode = 1;
+    },
+  );
+}
