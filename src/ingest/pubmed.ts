@@ -260,11 +260,12 @@ export async function* parseFile(file: string, signal?: AbortSignal): AsyncGener
   let rootSeen = false;
   let elementIndex = 0;
   let articleLine = 0;
+  let articleColumn = 0;
   let draft: Draft | undefined;
   // Text capture: everything under the capturing element, inline tags (<i>, <sub>) included.
   let capture: { depth: number; parts: string[]; done: (text: string) => void } | undefined;
 
-  const locate = () => `PubmedArticle #${elementIndex} (line ${articleLine})`;
+  const locate = () => `PubmedArticle #${elementIndex} (line ${articleLine}, column ${articleColumn})`;
   const parent = (n = 1) => stack[stack.length - n];
   const startCapture = (done: (text: string) => void) => {
     capture = { depth: stack.length, parts: [], done };
@@ -286,10 +287,12 @@ export async function* parseFile(file: string, signal?: AbortSignal): AsyncGener
       if (name === "PubmedArticle") {
         elementIndex++;
         articleLine = parser.line;
+        articleColumn = parser.column;
         draft = { abstract: [], mesh: [], publicationTypes: [], retracted: false };
       } else if (name === "PubmedBookArticle") {
         elementIndex++;
         articleLine = parser.line;
+        articleColumn = parser.column;
       }
       return;
     }
@@ -383,7 +386,7 @@ export async function* parseFile(file: string, signal?: AbortSignal): AsyncGener
     }
     if (depth !== 2) return;
     if (tag.name === "PubmedBookArticle") {
-      queue.push({ type: "skip", file, location: `PubmedBookArticle #${elementIndex} (line ${articleLine})`, reason: "book articles (PubmedBookArticle) are not ingested" });
+      queue.push({ type: "skip", file, location: `PubmedBookArticle #${elementIndex} (line ${articleLine}, column ${articleColumn})`, reason: "book articles (PubmedBookArticle) are not ingested" });
     } else if (tag.name === "PubmedArticle" && draft) {
       const d = draft;
       draft = undefined;
@@ -392,7 +395,7 @@ export async function* parseFile(file: string, signal?: AbortSignal): AsyncGener
         : !/^\d{1,10}$/.test(d.pmid)
           ? `PMID ${JSON.stringify(d.pmid)} is not a number`
           : !d.title
-            ? `PMID ${d.pmid}: missing Article/ArticleTitle`
+            ? `PMID ${d.pmid}: Article/ArticleTitle missing or empty`
             : undefined;
       if (problem) {
         queue.push({ type: "skip", file, location: locate(), reason: problem });

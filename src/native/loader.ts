@@ -56,10 +56,14 @@ function backendWheel(): string {
 
 let cached: NativeBinding | undefined;
 
-/** Load (once) and return the addon; throws NativeLoadError naming the fix. */
+/** Load (once per process) and return the addon; throws NativeLoadError naming the fix. */
 export function loadNative(): NativeBinding {
-  if (cached) return cached;
-  const { addon, venv } = nativePaths();
+  cached ??= loadNativeFrom(nativePaths());
+  return cached;
+}
+
+/** Load the addon at the given paths, uncached (the classification of failures lives here). */
+export function loadNativeFrom({ addon, venv }: NativePaths): NativeBinding {
   if (!existsSync(addon)) {
     throw new NativeLoadError(
       "ADDON_MISSING",
@@ -68,8 +72,7 @@ export function loadNative(): NativeBinding {
     );
   }
   try {
-    cached = require(addon) as NativeBinding;
-    return cached;
+    return require(addon) as NativeBinding;
   } catch (e) {
     const msg = (e as Error).message ?? String(e);
     if (!existsSync(venv)) {
