@@ -176,11 +176,14 @@ const steps = [
     inputs: () => ({ lock: hashTree([join(ROOT, "package-lock.json")]) }),
     upToDate: () => existsSync(join(ROOT, "node_modules", ".package-lock.json")),
     run: () => {
-      // `npm ci` on a fresh clone; `npm install` keeps a developer's tree when it only drifted.
+      // `npm install` honours the committed lock. Not `npm ci`: it refuses any lock that lacks an
+      // optional dependency, and node-llama-cpp's per-platform binaries for other OSes are not all
+      // published on every registry, so the lock made here cannot list them.
       const fresh = !existsSync(join(ROOT, "node_modules"));
-      const args = fresh ? ["ci", "--no-audit", "--no-fund"] : ["install", "--no-audit", "--no-fund"];
-      run("node-deps", "npm", args, { remedy: "check the npm registry is reachable, then `npm run setup`" });
-      return fresh ? "installed from package-lock.json (npm ci)" : "synced with package-lock.json";
+      run("node-deps", "npm", ["install", "--no-audit", "--no-fund"], {
+        remedy: "check the npm registry is reachable, then `npm run setup`",
+      });
+      return fresh ? "installed from package-lock.json" : "synced with package-lock.json";
     },
   },
   {
