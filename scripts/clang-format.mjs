@@ -11,7 +11,9 @@ import { fileURLToPath } from "node:url";
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const bin = join(resolve(process.env.MEDTUNE_VENV ?? join(root, ".venv")), "bin", "clang-format");
 if (!existsSync(bin)) {
-  process.stderr.write(`clang-format: ${bin} is missing\n  remedy: run \`npm run setup\` (step python-venv)\n`);
+  process.stderr.write(
+    `clang-format: ${bin} is missing\n  remedy: run \`npm run setup\` (step python-venv)\n`,
+  );
   process.exit(1);
 }
 const files = [];

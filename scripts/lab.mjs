@@ -13,12 +13,22 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const venv = resolve(process.env.MEDTUNE_VENV ?? join(root, ".venv"));
 const jupyter = join(venv, "bin", "jupyter");
 if (!existsSync(jupyter)) {
-  process.stderr.write(`lab: ${jupyter} is missing\n  remedy: run \`npm run setup\` (step python-venv)\n`);
+  process.stderr.write(
+    `lab: ${jupyter} is missing\n  remedy: run \`npm run setup\` (step python-venv)\n`,
+  );
   process.exit(1);
 }
-const child = spawn(jupyter, ["lab", `--notebook-dir=${join(root, "notebooks")}`, ...process.argv.slice(2)], {
-  stdio: "inherit",
-  env: { ...process.env, PATH: `${join(venv, "bin")}:${process.env.PATH}`, JUPYTER_PATH: join(venv, "share", "jupyter") },
-});
+const child = spawn(
+  jupyter,
+  ["lab", `--notebook-dir=${join(root, "notebooks")}`, ...process.argv.slice(2)],
+  {
+    stdio: "inherit",
+    env: {
+      ...process.env,
+      PATH: `${join(venv, "bin")}:${process.env.PATH}`,
+      JUPYTER_PATH: join(venv, "share", "jupyter"),
+    },
+  },
+);
 child.on("exit", (code, signal) => process.exit(signal ? 1 : (code ?? 0)));
 for (const sig of ["SIGINT", "SIGTERM"]) process.on(sig, () => child.kill(sig));

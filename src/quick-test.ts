@@ -68,7 +68,9 @@ export async function main(_argv: string[]): Promise<number> {
   }
   process.stdout.write("\n== quick-test summary\n");
   for (const o of outcomes) {
-    process.stdout.write(`  ${o.stage.padEnd(9)} ${o.status}${o.status === "not implemented yet" ? ` (${o.detail})` : ""}\n`);
+    process.stdout.write(
+      `  ${o.stage.padEnd(9)} ${o.status}${o.status === "not implemented yet" ? ` (${o.detail})` : ""}\n`,
+    );
   }
   return outcomes.some((o) => o.status === "failed") ? 1 : 0;
 }

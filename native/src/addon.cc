@@ -2,6 +2,7 @@
 // src/native/binding.ts; keep the two in step.
 #include <napi.h>
 
+#include "model_wrap.h"
 #include "runtime.h"
 #include "tensor.h"
 
@@ -12,6 +13,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   Tensor::Init(env, exports);
   exports.Set("fromFloat32", Napi::Function::New(env, FromFloat32, "fromFloat32"));
   exports.Set("matmul", Napi::Function::New(env, Matmul, "matmul"));
+  NativeModel::Init(env, exports);
   return exports;
 }
 

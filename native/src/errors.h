@@ -30,9 +30,8 @@ inline const char* errorCode(const std::exception& e) {
 }
 
 inline Napi::Error toJsError(Napi::Env env, const std::exception& e) {
-  Napi::Error err = dynamic_cast<const ArgumentError*>(&e)
-                        ? Napi::TypeError::New(env, e.what())
-                        : Napi::Error::New(env, e.what());
+  Napi::Error err = dynamic_cast<const ArgumentError*>(&e) ? Napi::TypeError::New(env, e.what())
+                                                           : Napi::Error::New(env, e.what());
   err.Set("code", Napi::String::New(env, errorCode(e)));
   return err;
 }

@@ -24,7 +24,8 @@ static Napi::Value Version(const Napi::CallbackInfo& info) {
 }
 
 static Napi::Value Backend(const Napi::CallbackInfo& info) {
-  return guard(info.Env(), [&]() -> Napi::Value { return Napi::String::New(info.Env(), backendName()); });
+  return guard(info.Env(),
+               [&]() -> Napi::Value { return Napi::String::New(info.Env(), backendName()); });
 }
 
 static Napi::Value DefaultDevice(const Napi::CallbackInfo& info) {
@@ -54,10 +55,12 @@ static void ClearCache(const Napi::CallbackInfo& info) { mx::clear_cache(); }
 // setMemoryLimit(bytes): returns the previous limit.
 static Napi::Value SetMemoryLimit(const Napi::CallbackInfo& info) {
   return guard(info.Env(), [&]() -> Napi::Value {
-    if (info.Length() < 1 || !info[0].IsNumber()) throw ArgumentError("setMemoryLimit(bytes: number)");
+    if (info.Length() < 1 || !info[0].IsNumber())
+      throw ArgumentError("setMemoryLimit(bytes: number)");
     double bytes = info[0].As<Napi::Number>().DoubleValue();
     if (bytes < 0) throw ArgumentError("setMemoryLimit: bytes must be >= 0");
-    return Napi::Number::New(info.Env(), static_cast<double>(mx::set_memory_limit(static_cast<size_t>(bytes))));
+    return Napi::Number::New(info.Env(),
+                             static_cast<double>(mx::set_memory_limit(static_cast<size_t>(bytes))));
   });
 }
 

@@ -12,12 +12,31 @@ import { sentences } from "./text.js";
 
 /** Hetionet metaedge abbreviations → relation name (metaedges.tsv). */
 const METAEDGES: Record<string, string> = {
-  AdG: "downregulates", AeG: "expresses", AuG: "upregulates", CbG: "binds", CcSE: "causes",
-  CdG: "downregulates", CpD: "palliates", CrC: "resembles", CtD: "treats", CuG: "upregulates",
-  DaG: "associates", DdG: "downregulates", DlA: "localizes", DpS: "presents", DrD: "resembles",
-  DuG: "upregulates", GcG: "covaries", GiG: "interacts", GpBP: "participates",
-  GpCC: "participates", GpMF: "participates", GpPW: "participates", "Gr>G": "regulates",
-  GrG: "regulates", PCiC: "includes",
+  AdG: "downregulates",
+  AeG: "expresses",
+  AuG: "upregulates",
+  CbG: "binds",
+  CcSE: "causes",
+  CdG: "downregulates",
+  CpD: "palliates",
+  CrC: "resembles",
+  CtD: "treats",
+  CuG: "upregulates",
+  DaG: "associates",
+  DdG: "downregulates",
+  DlA: "localizes",
+  DpS: "presents",
+  DrD: "resembles",
+  DuG: "upregulates",
+  GcG: "covaries",
+  GiG: "interacts",
+  GpBP: "participates",
+  GpCC: "participates",
+  GpMF: "participates",
+  GpPW: "participates",
+  "Gr>G": "regulates",
+  GrG: "regulates",
+  PCiC: "includes",
 };
 
 /** Relation phrases as they appear in text or in ingest's fact.relation, most specific first. */
@@ -27,7 +46,10 @@ const RELATION_PHRASES: [RegExp, string][] = [
   [/\bup-?regulat(?:es?|ed|ion)\b/i, "upregulates"],
   [/\bdown-?regulat(?:es?|ed|ion)\b/i, "downregulates"],
   [/\bpalliat(?:es?|ed|ive)\b/i, "palliates"],
-  [/\btreat(?:s|ed|ment of|ing)?\b|\bindicat(?:ed|ion) for\b|\btherapy for\b|\bused for\b/i, "treats"],
+  [
+    /\btreat(?:s|ed|ing|ments? (?:of|for))?\b|\bindicat(?:ed|ion) for\b|\btherapy for\b|\bused for\b/i,
+    "treats",
+  ],
   [/\bbind(?:s|ing)?\b|\bbound\b/i, "binds"],
   [/\bassociat(?:es?|ed|ion)\b|\blinked to\b/i, "associates"],
   [/\bcaus(?:es?|ed|ing)\b|\bside effects?\b|\badverse effects?\b/i, "causes"],
@@ -89,7 +111,9 @@ export function resolveFact(f: Fact, lexicon: EntityLexicon): ResolvedFact {
 }
 
 const pairKey = (relation: string, a: string, b: string): string =>
-  DIRECTED.has(relation) || a <= b ? `${relation}\u0000${a}\u0000${b}` : `${relation}\u0000${b}\u0000${a}`;
+  DIRECTED.has(relation) || a <= b
+    ? `${relation}\u0000${a}\u0000${b}`
+    : `${relation}\u0000${b}\u0000${a}`;
 
 export interface Edge {
   relation: string;
@@ -101,6 +125,7 @@ export interface Edge {
   /** Citations of a record that stated the fact (for numbered, cited reasoning steps). */
   citations: string[];
   source: string;
+  license: string;
 }
 
 /** All facts the sources state, per source, with adjacency for graph walks. */
@@ -119,13 +144,13 @@ export class FactIndex {
     for (const r of records) {
       if (r.metadata.source === "augment") continue;
       for (const f of r.metadata.facts ?? []) {
-        if (!f.negated) idx.add(f, r.metadata.source, r.metadata.citations);
+        if (!f.negated) idx.add(f, r.metadata.source, r.metadata.citations, r.metadata.license);
       }
     }
     return idx;
   }
 
-  add(f: Fact, source: string, citations: string[] = []): void {
+  add(f: Fact, source: string, citations: string[] = [], license = ""): void {
     const rf = resolveFact(f, this.lexicon);
     const key = pairKey(rf.relation, rf.subject, rf.object);
     let srcs = this.keys.get(key);
@@ -148,8 +173,24 @@ export class FactIndex {
         if (list) list.push(e);
         else this.adjacency.set(id, [e]);
       };
-      push(rf.subject, { relation: rf.relation, other: rf.object, otherName: rf.objectName, outgoing: true, citations, source });
-      push(rf.object, { relation: rf.relation, other: rf.subject, otherName: rf.subjectName, outgoing: false, citations, source });
+      push(rf.subject, {
+        relation: rf.relation,
+        other: rf.object,
+        otherName: rf.objectName,
+        outgoing: true,
+        citations,
+        source,
+        license,
+      });
+      push(rf.object, {
+        relation: rf.relation,
+        other: rf.subject,
+        otherName: rf.subjectName,
+        outgoing: false,
+        citations,
+        source,
+        license,
+      });
     }
   }
 
@@ -211,7 +252,8 @@ export interface Claim extends ResolvedFact {
   objectIds?: string[];
 }
 
-const NEGATION = /\b(?:not|no|never|neither|nor|cannot|can't|isn't|aren't|doesn't|don't|didn't|without|lacks?|absent)\b/i;
+const NEGATION =
+  /\b(?:not|no|never|neither|nor|cannot|can't|isn't|aren't|doesn't|don't|didn't|without|lacks?|absent)\b/i;
 
 /**
  * Claims stated in text: within a sentence, two adjacent entity mentions joined by at most
@@ -235,8 +277,15 @@ export function extractClaims(text: string, lexicon: EntityLexicon, maxGap = 10)
         }
       }
       if (!relation) continue;
-      const before = sentence.slice(Math.max(0, a.start - 12), a.start);
-      const negated = NEGATION.test(between) || /\bno\s*$/i.test(before);
+      // Negation between the two names, or earlier in the same clause ("do not record that A …").
+      const clauseStart = Math.max(
+        sentence.lastIndexOf(",", a.start),
+        sentence.lastIndexOf(";", a.start),
+        0,
+      );
+      const prev = i > 0 ? ms[i - 1]!.end : 0;
+      const before = sentence.slice(Math.max(clauseStart, prev), a.start);
+      const negated = NEGATION.test(between) || NEGATION.test(before);
       claims.push({
         subject: a.ids[0]!,
         subjectName: a.surface,
@@ -251,4 +300,36 @@ export function extractClaims(text: string, lexicon: EntityLexicon, maxGap = 10)
     }
   }
   return claims;
+}
+
+/**
+ * Facts for records that carry none, read from what Hetionet records do carry: citations
+ * `["Hetionet:<metaedge>", <node id>, <other node ids>…]` with `provenance.node`, a direction
+ * ("target→sources" reverses it) and `provenance.negative` for "no" answers. Names come from the
+ * lexicon (load Hetionet's node table for them), else the id stands in. Until ingest writes
+ * `metadata.facts` itself, this is how hetionet records join the fact index.
+ */
+export function deriveFacts(r: InstructionRecord, lexicon: EntityLexicon): Fact[] | undefined {
+  if (r.metadata.facts || r.metadata.source !== "hetionet") return undefined;
+  const [head, ...rest] = r.metadata.citations;
+  const m = /^Hetionet:([A-Za-z>]+)$/.exec(head ?? "");
+  const prov = r.metadata.provenance;
+  const node = typeof prov.node === "string" ? prov.node : rest[0];
+  if (!m || !node) return undefined;
+  const others = rest.filter((x) => x !== node);
+  if (others.length === 0) return undefined;
+  const reverse = typeof prov.direction === "string" && prov.direction.startsWith("target");
+  const name = (id: string) => lexicon.concept(id)?.name ?? id;
+  const negated = prov.negative === true;
+  return others.map((o) => {
+    const [s, t] = reverse ? [o, node] : [node, o];
+    return {
+      subject: name(s),
+      subjectId: s,
+      relation: m[1]!,
+      object: name(t),
+      objectId: t,
+      ...(negated ? { negated } : {}),
+    };
+  });
 }

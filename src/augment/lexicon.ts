@@ -75,7 +75,9 @@ export function meshTerms(records: Iterable<InstructionRecord>): SynonymSource {
       return;
     }
     const o = v as Record<string, unknown>;
-    const name = [o.name, o.term, o.descriptor, o.descriptorName].find((x) => typeof x === "string");
+    const name = [o.name, o.term, o.descriptor, o.descriptorName].find(
+      (x) => typeof x === "string",
+    );
     const ui = [o.ui, o.id, o.UI].find((x) => typeof x === "string");
     if (underMesh && typeof name === "string") {
       const id = typeof ui === "string" && /^[DCQ]\d{6,}$/.test(ui) ? `MeSH:${ui}` : nameId(name);
@@ -90,7 +92,10 @@ export function meshTerms(records: Iterable<InstructionRecord>): SynonymSource {
 
 /** DrugBank's open (CC0) vocabulary CSV: `DrugBank ID,…,Common name,…,Synonyms,…`. */
 export function drugBankVocabulary(file: string): SynonymSource {
-  const rows = parseCsv(readFileSync(file, "utf8"), { columns: false, relax_column_count: true }) as string[][];
+  const rows = parseCsv(readFileSync(file, "utf8"), {
+    columns: false,
+    relax_column_count: true,
+  }) as string[][];
   const header = rows[0] ?? [];
   const col = (name: string): number => {
     const i = header.indexOf(name);
@@ -156,7 +161,10 @@ const TOKEN_RE = /[\p{L}\p{N}]+/gu;
 /** A term needs exact case when it is short or looks like a symbol ("CAT", "MAX", "IL6"). */
 function isCaseSensitive(term: string): boolean {
   const letters = term.replace(/[^\p{L}]/gu, "");
-  return term.length <= 4 || (letters.length > 0 && letters === letters.toUpperCase() && term.length <= 10);
+  return (
+    term.length <= 4 ||
+    (letters.length > 0 && letters === letters.toUpperCase() && term.length <= 10)
+  );
 }
 
 /**
@@ -224,7 +232,9 @@ export class EntityLexicon {
   /** The concept id registered for a name (case-insensitive unless the name is a symbol). */
   resolveName(name: string): string | undefined {
     const tokens = name.match(TOKEN_RE) ?? [];
-    const t = this.byKey.get(tokens.join(" ")) ?? this.byKey.get(tokens.map((x) => x.toLowerCase()).join(" "));
+    const t =
+      this.byKey.get(tokens.join(" ")) ??
+      this.byKey.get(tokens.map((x) => x.toLowerCase()).join(" "));
     return t ? [...t.ids][0] : undefined;
   }
 
@@ -247,7 +257,7 @@ export class EntityLexicon {
       toks.push({ t: m[0], lower: m[0].toLowerCase(), start, end: start + m[0].length });
     }
     const out: Mention[] = [];
-    for (let i = 0; i < toks.length; ) {
+    for (let i = 0; i < toks.length;) {
       const cands = this.byFirst.get(toks[i]!.lower);
       let matched: Term | undefined;
       for (const term of cands ?? []) {

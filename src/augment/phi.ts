@@ -9,16 +9,7 @@ import type { InstructionRecord } from "../data/record.js";
 import { cloneRecord, collect, StepTracker, type RecordStream, type StepResult } from "./step.js";
 
 export type PhiType =
-  | "NAME"
-  | "DATE"
-  | "AGE"
-  | "MRN"
-  | "PHONE"
-  | "EMAIL"
-  | "SSN"
-  | "ADDRESS"
-  | "URL"
-  | "IP";
+  "NAME" | "DATE" | "AGE" | "MRN" | "PHONE" | "EMAIL" | "SSN" | "ADDRESS" | "URL" | "IP";
 
 export interface PhiFinding {
   type: PhiType;
@@ -31,7 +22,7 @@ const NAME_PART = String.raw`[A-Z][\p{Ll}'’-]+(?:-[A-Z][\p{Ll}]+)?`;
 const PERSON = String.raw`${NAME_PART}(?:\s+[A-Z]\.?)?(?:\s+${NAME_PART}){1,2}`;
 const CREDENTIAL = String.raw`(?:M\.?D\.?|Ph\.?D\.?|R\.?N\.?|D\.?O\.?|MPH|PharmD|MBBS|MSc|BSN|NP|PA-C|FRCPC?|DrPH|MS|MA|BS)`;
 const MONTH = String.raw`(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)`;
-const DATE = String.raw`(?:\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}|\d{4}-\d{2}-\d{2}|${MONTH}\.?\s+\d{1,2},?\s+\d{4}|\d{1,2}\s+${MONTH}\.?,?\s+\d{4})`;
+const DATE = String.raw`(?:(?<![\d.])\d{1,2}(?<sep>[/.-])\d{1,2}\k<sep>\d{2,4}(?![\d.])|\d{4}-\d{2}-\d{2}|${MONTH}\.?\s+\d{1,2},?\s+\d{4}|\d{1,2}\s+${MONTH}\.?,?\s+\d{4})`;
 const STREET = String.raw`(?:Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Court|Ct|Way|Place|Pl|Terrace|Ter|Parkway|Pkwy|Highway|Hwy|Circle|Cir|Square|Sq)`;
 
 interface Detector {
@@ -46,20 +37,33 @@ interface Detector {
 const digitCount = (s: string) => s.replace(/\D/g, "").length;
 /** Numbers that belong to identifiers we must keep: NCT/PMID/DOI/ChEMBL/DrugBank ids. */
 const inSourceId = (text: string, start: number) =>
-  /(?:NCT|PMID:?\s*|doi:?\s*|10\.\d{4,}\/\S*|CHEMBL|DB)$/i.test(text.slice(Math.max(0, start - 20), start));
+  /(?:NCT|PMID:?\s*|doi:?\s*|10\.\d{4,}\/\S*|CHEMBL|DB)$/i.test(
+    text.slice(Math.max(0, start - 20), start),
+  );
 
 const DETECTORS: Detector[] = [
   { type: "EMAIL", re: /\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b/g },
-  { type: "URL", re: /\b(?:https?:\/\/)?(?:www\.)?(?:facebook\.com|twitter\.com|x\.com|instagram\.com|linkedin\.com\/in|tiktok\.com|youtube\.com\/@)\/?[^\s)]+/gi },
-  { type: "URL", re: /\bhttps?:\/\/[^\s)]*(?:patient|\/~|user(?:s)?\/|profile|people\/|mychart)[^\s)]*/gi },
+  {
+    type: "URL",
+    re: /\b(?:https?:\/\/)?(?:www\.)?(?:facebook\.com|twitter\.com|x\.com|instagram\.com|linkedin\.com\/in|tiktok\.com|youtube\.com\/@)\/?[^\s)]+/gi,
+  },
+  {
+    type: "URL",
+    re: /\bhttps?:\/\/[^\s)]*(?:patient|\/~|user(?:s)?\/|profile|people\/|mychart)[^\s)]*/gi,
+  },
   { type: "URL", re: /\bmailto:[^\s)]+/gi },
   {
     type: "IP",
     re: /\b(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)\b/g,
-    reject: (_m, text, start) => /(?:v|version|release)\s*$/i.test(text.slice(Math.max(0, start - 10), start)),
+    reject: (_m, text, start) =>
+      /(?:v|version|release)\s*$/i.test(text.slice(Math.max(0, start - 10), start)),
   },
   { type: "SSN", re: /\b\d{3}-\d{2}-\d{4}\b/g },
-  { type: "SSN", re: /\b(?:SSN|social security(?: number| no\.?)?)\s*[:#]?\s*(\d{9}|\d{3}[ -]\d{2}[ -]\d{4})/gi, group: 1 },
+  {
+    type: "SSN",
+    re: /\b(?:SSN|social security(?: number| no\.?)?)\s*[:#]?\s*(\d{9}|\d{3}[ -]\d{2}[ -]\d{4})/gi,
+    group: 1,
+  },
   {
     type: "MRN",
     re: /\b(?:MRN|medical record(?: number| no\.?| #)?|patient (?:id|identifier|number|no\.?)|chart (?:number|no\.?)|account (?:number|no\.?))\s*[:#]?\s*([A-Z]{0,3}\d[\dA-Z-]{3,})/gi,
@@ -93,7 +97,10 @@ const DETECTORS: Detector[] = [
       "gu",
     ),
   },
-  { type: "ADDRESS", re: /\b\d{1,4}(?:\s?(?:bis|ter))?,?\s+(?:rue|avenue|boulevard|bd|place|allée|chemin|quai)\s+[^\n,;]{2,40}/giu },
+  {
+    type: "ADDRESS",
+    re: /\b\d{1,4}(?:\s?(?:bis|ter))?,?\s+(?:rue|avenue|boulevard|bd|place|allée|chemin|quai)\s+[^\n,;]{2,40}/giu,
+  },
   { type: "ADDRESS", re: /\b(?:P\.?\s?O\.?\s+Box|Postfach)\s+\d+/gi },
   {
     type: "DATE",
@@ -106,12 +113,23 @@ const DETECTORS: Detector[] = [
   {
     type: "AGE",
     re: /\b(?:aged?\s+)?(9\d|1[0-2]\d)[- ](?:years?|yrs?|y\/o|year-old)(?:[- ]old)?\b/gi,
-    reject: (_m, text, start) => /(?:over|than|≥|>|older)\s*$/i.test(text.slice(Math.max(0, start - 12), start)),
+    reject: (_m, text, start) =>
+      /(?:over|than|≥|>|older)\s*$/i.test(text.slice(Math.max(0, start - 12), start)),
   },
-  { type: "NAME", re: new RegExp(String.raw`\b(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof)\.?\s+(${NAME_PART}(?:\s+${NAME_PART}){0,2})`, "gu"), group: 1 },
   {
     type: "NAME",
-    re: new RegExp(String.raw`\b(${PERSON}),?\s+${CREDENTIAL}(?:,\s*${CREDENTIAL})*(?![\p{L}])`, "gu"),
+    re: new RegExp(
+      String.raw`\b(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof)\.?\s+(${NAME_PART}(?:\s+${NAME_PART}){0,2})`,
+      "gu",
+    ),
+    group: 1,
+  },
+  {
+    type: "NAME",
+    re: new RegExp(
+      String.raw`\b(${PERSON}),?\s+${CREDENTIAL}(?:,\s*${CREDENTIAL})*(?![\p{L}])`,
+      "gu",
+    ),
     group: 1,
   },
   {
@@ -167,14 +185,20 @@ export function detectPhi(text: string): PhiFinding[] {
       found.push({ type: d.type, start, end: start + span.length, text: span });
     }
   }
-  found.push(...namesFromEmails(text, found.filter((f) => f.type === "EMAIL")));
+  found.push(
+    ...namesFromEmails(
+      text,
+      found.filter((f) => f.type === "EMAIL"),
+    ),
+  );
   if (found.some((f) => f.type === "NAME")) found.push(...datesNearNames(text));
   found.sort((a, b) => a.start - b.start || b.end - b.start - (a.end - a.start));
   const merged: PhiFinding[] = [];
   for (const f of found) {
     const last = merged[merged.length - 1];
     if (last && f.start < last.end) {
-      if (f.end > last.end && f.end - f.start > last.end - last.start) merged[merged.length - 1] = f;
+      if (f.end > last.end && f.end - f.start > last.end - last.start)
+        merged[merged.length - 1] = f;
       continue;
     }
     merged.push(f);

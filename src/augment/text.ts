@@ -113,7 +113,7 @@ export function escapeRegExp(s: string): string {
 /** Split text into sentences (good enough for claim extraction and question lookup). */
 export function sentences(text: string): string[] {
   return text
-    .split(/(?<=[.!?])\s+(?=[A-Z0-9"'(\[])|\n+/)
+    .split(/(?<=[.!?])\s+(?=[A-Z0-9"'([])|\n+/)
     .map((s) => s.trim())
     .filter((s) => s.length > 0);
 }

@@ -31,14 +31,18 @@ export interface CheckedClaim {
 export function sourcesOf(r: InstructionRecord): string[] {
   if (r.metadata.source !== "augment") return [r.metadata.source];
   const aug = r.metadata.augmentation as { sources?: unknown } | undefined;
-  return Array.isArray(aug?.sources) ? (aug.sources as string[]) : [];
+  return Array.isArray(aug?.sources) ? (aug?.sources as string[]) : [];
 }
 
 const describe = (c: Claim): string =>
   `${c.subjectName} ${c.negated ? "NOT " : ""}${c.relation} ${c.objectName}`;
 
 /** Check one record's claims; `sources` empty means "any source". */
-export function checkRecord(r: InstructionRecord, index: FactIndex, checkText = true): CheckedClaim[] {
+export function checkRecord(
+  r: InstructionRecord,
+  index: FactIndex,
+  checkText = true,
+): CheckedClaim[] {
   const srcs = sourcesOf(r);
   const sources = srcs.length > 0 ? srcs : undefined;
   const verdict = (c: Claim): ClaimVerdict => {
@@ -61,9 +65,13 @@ export function checkRecord(r: InstructionRecord, index: FactIndex, checkText = 
   return out;
 }
 
-export async function validateFacts(input: RecordStream, opts: ValidateOptions = {}): Promise<StepResult> {
+export async function validateFacts(
+  input: RecordStream,
+  opts: ValidateOptions = {},
+): Promise<StepResult> {
   const records = await collect(input);
-  const lexicon = opts.lexicon ?? opts.index?.lexicon ?? EntityLexicon.from([factEntities(records)]);
+  const lexicon =
+    opts.lexicon ?? opts.index?.lexicon ?? EntityLexicon.from([factEntities(records)]);
   const index = opts.index ?? FactIndex.fromRecords(records, lexicon);
   const mode = opts.mode ?? "drop";
   const t = new StepTracker("validate", records);
@@ -86,7 +94,9 @@ export async function validateFacts(input: RecordStream, opts: ValidateOptions =
       out.push(r);
       continue;
     }
-    const reason = bad.some((c) => c.verdict === "contradicted") ? "contradicted claim" : "unsupported claim";
+    const reason = bad.some((c) => c.verdict === "contradicted")
+      ? "contradicted claim"
+      : "unsupported claim";
     const detail = bad.map((c) => `${c.origin}: ${describe(c.claim)}`).join("; ");
     if (mode === "drop") {
       t.drop(r, reason, detail);
@@ -94,7 +104,11 @@ export async function validateFacts(input: RecordStream, opts: ValidateOptions =
       const c = cloneRecord(r);
       c.metadata.validation = {
         status: "unsupported",
-        claims: bad.map((b) => ({ claim: describe(b.claim), verdict: b.verdict, origin: b.origin })),
+        claims: bad.map((b) => ({
+          claim: describe(b.claim),
+          verdict: b.verdict,
+          origin: b.origin,
+        })),
       };
       t.flag(r, reason, detail);
       out.push(c);

@@ -10,6 +10,7 @@ type Suite = (argv: string[]) => Promise<number>;
 const SUITES: Record<string, () => Promise<Suite>> = {
   ingest: async () => (await import("./ingest.js")).main,
   augment: async () => (await import("./augment.js")).main,
+  train: async () => (await import("./train.js")).main,
 };
 
 export async function run(argv: string[]): Promise<number> {
@@ -18,7 +19,9 @@ export async function run(argv: string[]): Promise<number> {
   for (const n of names) {
     const load = SUITES[n];
     if (!load) {
-      process.stderr.write(`bench: unknown suite "${n}"; suites: ${Object.keys(SUITES).join(", ")}\n`);
+      process.stderr.write(
+        `bench: unknown suite "${n}"; suites: ${Object.keys(SUITES).join(", ")}\n`,
+      );
       return 2;
     }
     const code = await (await load())(rest);

@@ -22,12 +22,16 @@
  * from DrugBank) are not used for this: a name is not the fact.
  */
 import { mkdtemp, rm } from "node:fs/promises";
-import { createWriteStream } from "node:fs";
+import { createReadStream, createWriteStream, statSync } from "node:fs";
+import { createRequire } from "node:module";
+import { Readable } from "node:stream";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import type { InstructionRecord } from "../data/record.js";
 import { openInput, readLines, type InputStream } from "./io.js";
 import { IngestError, type IngestEvent, type IngestOptions } from "./types.js";
+
+const requireCjs = createRequire(import.meta.url);
 
 // ---------------------------------------------------------------------------------------------
 // Metaedges: Hetionet v1.0's 24 relation types, their fallback provenance and our confidence.
@@ -61,14 +65,14 @@ export const METAEDGES: readonly Metaedge[] = [
   me("AdG", "Anatomy", "downregulates", "Gene", "Bgee", "unspecified", 0.7),
   me("AeG", "Anatomy", "expresses", "Gene", "Bgee or TISSUES", "unspecified", 0.75),
   me("AuG", "Anatomy", "upregulates", "Gene", "Bgee", "unspecified", 0.7),
-  me("CbG", "Compound", "binds", "Gene", "BindingDB, DrugBank or DrugCentral", "CC BY-NC 4.0 (may include DrugBank-derived edges)", 0.9),
-  me("CcSE", "Compound", "causes", "Side Effect", "SIDER 4.1", "CC BY-NC-SA 4.0", 0.85),
+  me("CbG", "Compound", "binds", "Gene", "BindingDB, DrugBank or DrugCentral", "CC-BY-NC-4.0", 0.9),
+  me("CcSE", "Compound", "causes", "Side Effect", "SIDER 4.1", "CC-BY-NC-SA-4.0", 0.85),
   me("CdG", "Compound", "downregulates", "Gene", "LINCS L1000", "custom (LINCS)", 0.7),
-  me("CpD", "Compound", "palliates", "Disease", "PharmacotherapyDB", "CC BY 4.0", 0.95),
-  me("CrC", "Compound", "resembles", "Compound", "Dice similarity of ECFPs", "CC0 1.0", 0.9),
-  me("CtD", "Compound", "treats", "Disease", "PharmacotherapyDB", "CC BY 4.0", 0.95),
+  me("CpD", "Compound", "palliates", "Disease", "PharmacotherapyDB", "CC-BY-4.0", 0.95),
+  me("CrC", "Compound", "resembles", "Compound", "Dice similarity of ECFPs", "CC0-1.0", 0.9),
+  me("CtD", "Compound", "treats", "Disease", "PharmacotherapyDB", "CC-BY-4.0", 0.95),
   me("CuG", "Compound", "upregulates", "Gene", "LINCS L1000", "custom (LINCS)", 0.7),
-  me("DaG", "Disease", "associates", "Gene", "GWAS Catalog, DISEASES, DisGeNET or DOAF", "mixed (CC BY 4.0, ODbL 1.0, custom)", 0.85),
+  me("DaG", "Disease", "associates", "Gene", "GWAS Catalog, DISEASES, DisGeNET or DOAF", "mixed (CC-BY-4.0, ODbL-1.0, custom)", 0.85),
   me("DdG", "Disease", "downregulates", "Gene", "STARGEO", "unspecified", 0.7),
   me("DlA", "Disease", "localizes", "Anatomy", "MEDLINE cooccurrence", "custom (MEDLINE)", 0.6),
   me("DpS", "Disease", "presents", "Symptom", "MEDLINE cooccurrence", "custom (MEDLINE)", 0.6),
@@ -76,12 +80,12 @@ export const METAEDGES: readonly Metaedge[] = [
   me("DuG", "Disease", "upregulates", "Gene", "STARGEO", "unspecified", 0.7),
   me("GcG", "Gene", "covaries", "Gene", "Evolutionary Rate Covariation", "unspecified", 0.6),
   me("GiG", "Gene", "interacts", "Gene", "Human Interactome Database or Incomplete Interactome", "unspecified", 0.8),
-  me("GpBP", "Gene", "participates", "Biological Process", "Gene Ontology", "CC BY 4.0", 0.9),
-  me("GpCC", "Gene", "participates", "Cellular Component", "Gene Ontology", "CC BY 4.0", 0.9),
-  me("GpMF", "Gene", "participates", "Molecular Function", "Gene Ontology", "CC BY 4.0", 0.9),
-  me("GpPW", "Gene", "participates", "Pathway", "WikiPathways, Reactome or Pathway Interaction Database", "mixed (CC BY 3.0, CC BY 4.0, custom)", 0.9),
+  me("GpBP", "Gene", "participates", "Biological Process", "Gene Ontology", "CC-BY-4.0", 0.9),
+  me("GpCC", "Gene", "participates", "Cellular Component", "Gene Ontology", "CC-BY-4.0", 0.9),
+  me("GpMF", "Gene", "participates", "Molecular Function", "Gene Ontology", "CC-BY-4.0", 0.9),
+  me("GpPW", "Gene", "participates", "Pathway", "WikiPathways, Reactome or Pathway Interaction Database", "mixed (CC-BY-3.0, CC-BY-4.0, custom)", 0.9),
   me("Gr>G", "Gene", "regulates", "Gene", "LINCS L1000", "custom (LINCS)", 0.6, "forward"),
-  me("PCiC", "Pharmacologic Class", "includes", "Compound", "DrugCentral", "CC BY-SA 4.0", 0.95),
+  me("PCiC", "Pharmacologic Class", "includes", "Compound", "DrugCentral", "CC-BY-SA-4.0", 0.95),
 ];
 
 const METAEDGE_BY_ABBREV = new Map(METAEDGES.map((m) => [m.abbrev, m]));
@@ -95,6 +99,18 @@ const DEFAULT_KIND_ABBREV: Record<string, string> = {
   palliates: "p", participates: "p", presents: "p", regulates: "r", resembles: "r", treats: "t",
   upregulates: "u",
 };
+
+/** "CC BY-NC 4.0" (Hetionet's edge data) → "CC-BY-NC-4.0" (SPDX); other strings unchanged. */
+export function normalizeLicense(license: string): string {
+  const s = license.trim();
+  const cc0 = /^CC0[ -](\d\.\d)$/i.exec(s);
+  if (cc0) return `CC0-${cc0[1]}`;
+  const cc = /^CC[ -](BY(?:-(?:NC|SA|ND))*)[ -](\d\.\d)$/i.exec(s);
+  if (cc) return `CC-${cc[1]!.toUpperCase()}-${cc[2]}`;
+  const odbl = /^ODbL[ -]?(\d\.\d)?$/i.exec(s);
+  if (odbl) return `ODbL-${odbl[1] ?? "1.0"}`;
+  return s;
+}
 
 export function isNonCommercial(license: string): boolean {
   return /\bNC\b|non-?commercial/i.test(license);
@@ -392,6 +408,16 @@ export interface HetionetTuning {
   tmpDir?: string;
   /** See MAX_ANSWER_ITEMS. */
   maxAnswerItems?: number;
+  /** Called once per graph after reading, before records are emitted. */
+  onStats?: (stats: HetionetStats) => void;
+}
+
+export interface HetionetStats {
+  file: string;
+  nodesByKind: Record<string, number>;
+  edgesByMetaedge: Record<string, number>;
+  /** Lines spilled to sorted runs on disk (0 when the edges fit in one in-memory run). */
+  spilledRuns: number;
 }
 
 const FIELD_SAFE = /[\t\n\r]/g;
@@ -432,6 +458,7 @@ class Graph {
   /** Diseases that are the target of at least one CtD edge: the pool for negative questions. */
   readonly treatedDiseases = new Set<string>();
   readonly untemplated = new Map<string, { file: string; count: number }>();
+  readonly edgesByMetaedge: Record<string, number> = {};
   sorter: ExternalSorter;
   constructor(tmp: string, spillLines: number) {
     this.sorter = new ExternalSorter(tmp, spillLines);
@@ -439,6 +466,7 @@ class Graph {
 
   /** Queue one edge, oriented as its metaedge (source kind → target kind). */
   async addEdge(m: Metaedge, src: string, tgt: string, source: string, license: string, loc: string, file: string) {
+    this.edgesByMetaedge[m.abbrev] = (this.edgesByMetaedge[m.abbrev] ?? 0) + 1;
     const t = TEMPLATES[m.abbrev];
     if (!t) {
       const u = this.untemplated.get(m.abbrev) ?? { file, count: 0 };
@@ -462,12 +490,17 @@ async function* readGraph(
   const tmp = await mkdtemp(path.join(tuning.tmpDir ?? tmpdir(), "medtune-hetionet-"));
   try {
     const graph = new Graph(tmp, tuning.spillLines ?? 200_000);
-    const label = input.kind === "json" ? input.file : input.nodes;
+    const label = input.kind === "json" ? input.file : input.edges.length > 0 ? input.edges.join(", ") : input.nodes;
     if (input.kind === "json") {
       yield* readJsonGraph(input.file, graph, opts);
     } else {
       yield* readNodesTsv(input.nodes, graph, opts);
       for (const f of input.edges) yield* readSif(f, graph, opts);
+    }
+    if (tuning.onStats) {
+      const nodesByKind: Record<string, number> = {};
+      for (const n of graph.nodes.values()) nodesByKind[n.kind] = (nodesByKind[n.kind] ?? 0) + 1;
+      tuning.onStats({ file: label, nodesByKind, edgesByMetaedge: { ...graph.edgesByMetaedge }, spilledRuns: graph.sorter.runCount });
     }
     for (const [abbrev, u] of graph.untemplated) {
       yield {
@@ -483,12 +516,50 @@ async function* readGraph(
   }
 }
 
+/**
+ * openInput, except for .bz2: io.ts pipes into unbzip2-stream, a classic stream without an async
+ * iterator, and fails on it; here the classic stream is wrapped into a Readable first.
+ * TODO(io.ts): move this wrap into openInput and drop this function.
+ */
+export function openInputCompat(file: string): InputStream {
+  if (!/\.bz2$/i.test(file)) return openInput(file);
+  let bytesTotal: number;
+  try {
+    const st = statSync(file);
+    if (!st.isFile()) throw new IngestError("is not a regular file", file);
+    bytesTotal = st.size;
+  } catch (e) {
+    if (e instanceof IngestError) throw e;
+    throw new IngestError(`cannot open: ${(e as Error).message}`, file);
+  }
+  const raw = createReadStream(file, { highWaterMark: 1 << 20 });
+  let read = 0;
+  raw.on("data", (c: Buffer | string) => (read += c.length));
+  const dec = requireCjs("unbzip2-stream")() as NodeJS.ReadWriteStream;
+  raw.on("error", (e) => dec.emit("error", e));
+  const inner = new Readable().wrap(raw.pipe(dec));
+  const stream = Readable.from(
+    (async function* () {
+      try {
+        yield* inner as AsyncIterable<Buffer>;
+      } catch (e) {
+        if (e instanceof IngestError) throw e;
+        throw new IngestError(`expected a complete bzip2 stream (file truncated or not bzip2): ${(e as Error).message}`, file);
+      } finally {
+        raw.destroy();
+      }
+    })(),
+    { objectMode: false },
+  );
+  return { stream, bytesTotal, bytesRead: () => read, compression: "bzip2" };
+}
+
 function progressEvent(file: string, inp: InputStream): IngestEvent {
   return { type: "progress", file, bytesRead: inp.bytesRead(), bytesTotal: inp.bytesTotal };
 }
 
 async function* readNodesTsv(file: string, graph: Graph, opts: IngestOptions): AsyncGenerator<IngestEvent> {
-  const inp = openInput(file);
+  const inp = openInputCompat(file);
   for await (const { line, text } of readLines(inp)) {
     if (line === 1) {
       if (text !== "id\tname\tkind") {
@@ -518,7 +589,7 @@ async function* readNodesTsv(file: string, graph: Graph, opts: IngestOptions): A
 }
 
 async function* readSif(file: string, graph: Graph, opts: IngestOptions): AsyncGenerator<IngestEvent> {
-  const inp = openInput(file);
+  const inp = openInputCompat(file);
   let edges = 0;
   for await (const { line, text } of readLines(inp)) {
     if (line === 1) {
@@ -545,7 +616,8 @@ async function* readSif(file: string, graph: Graph, opts: IngestOptions): AsyncG
       yield { type: "skip", file, location: loc, reason: bad };
       continue;
     }
-    await graph.addEdge(m, src, tgt, m.defaultSource, m.defaultLicense, String(line), file);
+    // The SIF has no edge properties: empty source/licence select the metaedge defaults.
+    await graph.addEdge(m, src, tgt, "", "", String(line), file);
     if (++edges % 50_000 === 0) {
       opts.signal?.throwIfAborted();
       yield progressEvent(file, inp);
@@ -798,7 +870,7 @@ interface JsonEdge {
 }
 
 async function* readJsonGraph(file: string, graph: Graph, opts: IngestOptions): AsyncGenerator<IngestEvent> {
-  const inp = openInput(file);
+  const inp = openInputCompat(file);
   const splitter = new TopLevelJsonSplitter(file, new Set(["nodes", "edges"]));
   const decoder = new TextDecoder("utf-8");
   let kindAbbrev: Record<string, string> = DEFAULT_KIND_ABBREV;
@@ -887,7 +959,7 @@ async function* readJsonGraph(file: string, graph: Graph, opts: IngestOptions): 
         }
         const d = ed.data ?? {};
         const sources = Array.isArray(d.sources) ? d.sources.map(String).join(", ") : typeof d.source === "string" ? d.source : "";
-        const license = typeof d.license === "string" ? d.license : "";
+        const license = typeof d.license === "string" ? normalizeLicense(d.license) : "";
         // Empty fields mean "not in the edge data"; emitRecords falls back to the metaedge default.
         await graph.addEdge(m, src, tgt, sources, license, String(item.index), file);
       }
@@ -922,6 +994,10 @@ export class ExternalSorter {
   /** Total lines added. */
   count = 0;
 
+  get runCount(): number {
+    return this.runs.length;
+  }
+
   constructor(
     private readonly dir: string,
     private readonly spillLines: number,
@@ -945,7 +1021,7 @@ export class ExternalSorter {
   }
 
   /** The added lines in code-unit order. The sorter cannot be reused afterwards. */
-  async *sorted(): AsyncGenerator<string> {
+  async *sorted(): AsyncGenerator<string, void, undefined> {
     if (this.runs.length === 0) {
       this.buf.sort();
       const b = this.buf;
@@ -962,7 +1038,7 @@ export class ExternalSorter {
         const file = path.join(this.dir, `merge-${pass}-${i}.txt`);
         const out = createWriteStream(file);
         for await (const line of mergeRuns(group)) {
-          if (!out.write(line + "\n")) await new Promise((r) => out.once("drain", r));
+          if (!out.write(line + "\n")) await new Promise<void>((r) => out.once("drain", () => r()));
         }
         await new Promise<void>((res, rej) => out.end((e?: Error | null) => (e ? rej(e) : res())));
         await Promise.all(group.map((f) => rm(f, { force: true })));
@@ -980,7 +1056,7 @@ async function writeLines(file: string, lines: string[]): Promise<void> {
   const batch = 4096;
   for (let i = 0; i < lines.length; i += batch) {
     const ok = out.write(lines.slice(i, i + batch).join("\n") + "\n");
-    if (!ok) await new Promise((r) => out.once("drain", r));
+    if (!ok) await new Promise<void>((r) => out.once("drain", () => r()));
   }
   await new Promise<void>((res, rej) => {
     out.once("error", rej);
@@ -989,7 +1065,13 @@ async function writeLines(file: string, lines: string[]): Promise<void> {
 }
 
 async function* mergeRuns(files: string[]): AsyncGenerator<string> {
-  const iters = files.map((f) => readLines(openInput(f))[Symbol.asyncIterator]());
+  // Not openInput: its byte counter puts a plain file stream in flowing mode, and runs that are
+  // opened here but read later would drop chunks. These streams stay paused until read.
+  const iters = files.map((f) =>
+    readLines({ stream: createReadStream(f, { highWaterMark: 1 << 16 }), bytesTotal: 0, bytesRead: () => 0, compression: "none" })[
+      Symbol.asyncIterator
+    ](),
+  );
   // Binary min-heap of [line, run index].
   const heap: [string, number][] = [];
   const less = (a: [string, number], b: [string, number]) => a[0] < b[0] || (a[0] === b[0] && a[1] < b[1]);

@@ -58,7 +58,11 @@ export function openInput(file: string): InputStream {
 }
 
 /** Re-throw low-level stream errors as IngestErrors that say what was expected. */
-function wrapErrors(stream: Readable, file: string, compression: InputStream["compression"]): Readable {
+function wrapErrors(
+  stream: Readable,
+  file: string,
+  compression: InputStream["compression"],
+): Readable {
   const orig = stream.destroy.bind(stream);
   stream.on("error", () => undefined); // replaced by the async iterator's rejection below
   const iter = stream[Symbol.asyncIterator].bind(stream);
@@ -76,7 +80,7 @@ function wrapErrors(stream: Readable, file: string, compression: InputStream["co
             : "read failed";
       throw new IngestError(`${what}: ${msg}`, file);
     }
-  } as typeof stream[typeof Symbol.asyncIterator];
+  } as (typeof stream)[typeof Symbol.asyncIterator];
   void orig;
   return stream;
 }

@@ -82,7 +82,8 @@ export async function* readPubmed(
   opts: IngestOptions = {},
 ): AsyncGenerator<IngestEvent> {
   const ordered = pubmedFileOrder(files);
-  if (ordered.length > 0x7ffe) throw new IngestError("too many PubMed files in one run (max 32766)", ordered[0]!);
+  if (ordered.length > 0x7ffe)
+    throw new IngestError("too many PubMed files in one run (max 32766)", ordered[0]!);
   const index = new LastMentionIndex();
   for (let i = 0; i < ordered.length; i++) {
     opts.signal?.throwIfAborted();
@@ -114,7 +115,12 @@ export async function* readPubmed(
       }
       const records = articleRecords(article, file, location);
       if (records.length === 0) {
-        yield { type: "skip", file, location, reason: `PMID ${article.pmid}: no abstract to build records from` };
+        yield {
+          type: "skip",
+          file,
+          location,
+          reason: `PMID ${article.pmid}: no abstract to build records from`,
+        };
         continue;
       }
       for (const record of records) {
@@ -209,7 +215,10 @@ async function scanMentions(
   }
 }
 
-function nextOpening(buf: string, from: number): { kind: "citation" | "delete"; end: number } | undefined {
+function nextOpening(
+  buf: string,
+  from: number,
+): { kind: "citation" | "delete"; end: number } | undefined {
   let best: { kind: "citation" | "delete"; end: number; at: number } | undefined;
   for (const [token, kind] of [
     ["<MedlineCitation", "citation"],
@@ -265,7 +274,8 @@ export async function* parseFile(file: string, signal?: AbortSignal): AsyncGener
   // Text capture: everything under the capturing element, inline tags (<i>, <sub>) included.
   let capture: { depth: number; parts: string[]; done: (text: string) => void } | undefined;
 
-  const locate = () => `PubmedArticle #${elementIndex} (line ${articleLine}, column ${articleColumn})`;
+  const locate = () =>
+    `PubmedArticle #${elementIndex} (line ${articleLine}, column ${articleColumn})`;
   const parent = (n = 1) => stack[stack.length - n];
   const startCapture = (done: (text: string) => void) => {
     capture = { depth: stack.length, parts: [], done };
@@ -277,7 +287,11 @@ export async function* parseFile(file: string, signal?: AbortSignal): AsyncGener
     if (!rootSeen) {
       rootSeen = true;
       if (name !== "PubmedArticleSet") {
-        throw new IngestError(`expected root element <PubmedArticleSet>, found <${name}>`, file, `line ${parser.line}`);
+        throw new IngestError(
+          `expected root element <PubmedArticleSet>, found <${name}>`,
+          file,
+          `line ${parser.line}`,
+        );
       }
     }
     stack.push(name);
@@ -311,7 +325,11 @@ export async function* parseFile(file: string, signal?: AbortSignal): AsyncGener
         break;
       case "AbstractText":
         if (p === "Abstract" && parent(3) === "Article") {
-          const section: AbstractSection = { label: attrs.Label, nlmCategory: attrs.NlmCategory, text: "" };
+          const section: AbstractSection = {
+            label: attrs.Label,
+            nlmCategory: attrs.NlmCategory,
+            text: "",
+          };
           startCapture((t) => {
             section.text = t;
             section.category = classifySection(section.label, section.nlmCategory);
@@ -320,7 +338,8 @@ export async function* parseFile(file: string, signal?: AbortSignal): AsyncGener
         }
         break;
       case "CopyrightInformation":
-        if (p === "Abstract" && parent(3) === "Article") startCapture((t) => (draft!.copyright = t));
+        if (p === "Abstract" && parent(3) === "Article")
+          startCapture((t) => (draft!.copyright = t));
         break;
       case "Title":
         if (p === "Journal") startCapture((t) => (draft!.journal = t));
@@ -333,7 +352,8 @@ export async function* parseFile(file: string, signal?: AbortSignal): AsyncGener
         if (p === "PubDate") startCapture((t) => (draft!.pubYear = toYear(t)));
         break;
       case "ELocationID":
-        if (attrs.EIdType === "doi" && attrs.ValidYN !== "N") startCapture((t) => (draft!.elocationDoi = t.trim()));
+        if (attrs.EIdType === "doi" && attrs.ValidYN !== "N")
+          startCapture((t) => (draft!.elocationDoi = t.trim()));
         break;
       case "ArticleId":
         // The article's own ids live in PubmedData/ArticleIdList; ReferenceList has more below.
@@ -346,7 +366,12 @@ export async function* parseFile(file: string, signal?: AbortSignal): AsyncGener
         break;
       case "DescriptorName":
         if (p === "MeshHeading") {
-          const heading: MeshHeading = { descriptor: "", ui: attrs.UI, major: attrs.MajorTopicYN === "Y", qualifiers: [] };
+          const heading: MeshHeading = {
+            descriptor: "",
+            ui: attrs.UI,
+            major: attrs.MajorTopicYN === "Y",
+            qualifiers: [],
+          };
           startCapture((t) => {
             heading.descriptor = t.trim();
             draft!.mesh.push(heading);
@@ -386,7 +411,12 @@ export async function* parseFile(file: string, signal?: AbortSignal): AsyncGener
     }
     if (depth !== 2) return;
     if (tag.name === "PubmedBookArticle") {
-      queue.push({ type: "skip", file, location: `PubmedBookArticle #${elementIndex} (line ${articleLine}, column ${articleColumn})`, reason: "book articles (PubmedBookArticle) are not ingested" });
+      queue.push({
+        type: "skip",
+        file,
+        location: `PubmedBookArticle #${elementIndex} (line ${articleLine}, column ${articleColumn})`,
+        reason: "book articles (PubmedBookArticle) are not ingested",
+      });
     } else if (tag.name === "PubmedArticle" && draft) {
       const d = draft;
       draft = undefined;
@@ -437,11 +467,16 @@ export async function* parseFile(file: string, signal?: AbortSignal): AsyncGener
       }
     }
     writeOrThrow(parser, decoder.decode(), file);
-    if (!rootSeen) throw new IngestError("expected PubmedArticleSet XML, found no elements (empty file?)", file);
+    if (!rootSeen)
+      throw new IngestError("expected PubmedArticleSet XML, found no elements (empty file?)", file);
     try {
       parser.close();
     } catch (e) {
-      throw new IngestError(`XML ends early (file truncated?): ${(e as Error).message}`, file, `line ${parser.line}`);
+      throw new IngestError(
+        `XML ends early (file truncated?): ${(e as Error).message}`,
+        file,
+        `line ${parser.line}`,
+      );
     }
     for (const ev of queue.splice(0)) yield ev;
     yield { type: "progress", file, bytesRead: input.bytesTotal, bytesTotal: input.bytesTotal };
@@ -456,7 +491,11 @@ function writeOrThrow(parser: SaxesParser, text: string, file: string): void {
     parser.write(text);
   } catch (e) {
     if (e instanceof IngestError) throw e;
-    throw new IngestError(`not well-formed PubMed XML: ${(e as Error).message}`, file, `line ${parser.line}`);
+    throw new IngestError(
+      `not well-formed PubMed XML: ${(e as Error).message}`,
+      file,
+      `line ${parser.line}`,
+    );
   }
 }
 
@@ -497,7 +536,8 @@ export function classifySection(label?: string, nlmCategory?: string): SectionCa
 
 /** Why an article yields no records at all, or undefined when it is usable. */
 export function exclusionReason(a: PubmedArticle): string | undefined {
-  if (a.publicationTypes.includes("Retracted Publication")) return "retracted publication (PublicationType)";
+  if (a.publicationTypes.includes("Retracted Publication"))
+    return "retracted publication (PublicationType)";
   if (a.retracted) return "retracted publication (CommentsCorrections RetractionIn)";
   for (const t of ["Retraction of Publication", "Retraction Notice", "Published Erratum"]) {
     if (a.publicationTypes.includes(t)) return `not a study report (PublicationType "${t}")`;
@@ -510,7 +550,11 @@ function joinCategory(a: PubmedArticle, cat: SectionCategory): string | undefine
   return parts.length > 0 ? parts.join(" ") : undefined;
 }
 
-export function articleRecords(a: PubmedArticle, file: string, location: string): InstructionRecord[] {
+export function articleRecords(
+  a: PubmedArticle,
+  file: string,
+  location: string,
+): InstructionRecord[] {
   const out: InstructionRecord[] = [];
   if (a.abstract.length === 0) return out;
   const confidence = a.status === "MEDLINE" ? 0.9 : 0.8;
@@ -520,14 +564,23 @@ export function articleRecords(a: PubmedArticle, file: string, location: string)
     confidence,
     citations: [`PMID:${a.pmid}`],
     license: PUBMED_LICENSE,
-    provenance: { file: path.basename(file), location, pmid: a.pmid, doi: a.doi, copyright: a.copyright, ...extra },
+    provenance: {
+      file: path.basename(file),
+      location,
+      pmid: a.pmid,
+      doi: a.doi,
+      copyright: a.copyright,
+      ...extra,
+    },
     year: a.year,
     doi: a.doi,
     publicationTypes: a.publicationTypes,
     mesh: a.mesh.map((m) => m.descriptor),
   });
   const id = (task: string) => `pubmed-${a.pmid}-${task}`;
-  const abstractText = a.abstract.map((s) => (s.label ? `${s.label}: ${s.text}` : s.text)).join("\n");
+  const abstractText = a.abstract
+    .map((s) => (s.label ? `${s.label}: ${s.text}` : s.text))
+    .join("\n");
 
   const background = joinCategory(a, "background");
   const objective = joinCategory(a, "objective");
@@ -555,7 +608,8 @@ export function articleRecords(a: PubmedArticle, file: string, location: string)
   if (results && conclusions) {
     out.push({
       id: id("conclusion"),
-      instruction: "Given these results from a biomedical study, what conclusion did the authors draw?",
+      instruction:
+        "Given these results from a biomedical study, what conclusion did the authors draw?",
       input: `Title: ${a.title}\nResults: ${results}`,
       output: conclusions,
       metadata: base("pubmed.conclusion"),
@@ -572,7 +626,10 @@ export function articleRecords(a: PubmedArticle, file: string, location: string)
   }
   if (a.mesh.length > 0) {
     const list = a.mesh
-      .map((m) => `${m.descriptor}${m.major ? " (major topic)" : ""}${m.qualifiers.length ? ` / ${m.qualifiers.join(", ")}` : ""}`)
+      .map(
+        (m) =>
+          `${m.descriptor}${m.major ? " (major topic)" : ""}${m.qualifiers.length ? ` / ${m.qualifiers.join(", ")}` : ""}`,
+      )
       .join("; ");
     out.push({
       id: id("mesh"),

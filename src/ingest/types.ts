@@ -7,7 +7,8 @@
  */
 import type { InstructionRecord } from "../data/record.js";
 
-export type IngestSourceId = "hetionet" | "chembl_sqlite" | "pubmed" | "clinicaltrials" | "drugbank";
+export type IngestSourceId =
+  "hetionet" | "chembl_sqlite" | "pubmed" | "clinicaltrials" | "drugbank";
 
 export interface SkipEvent {
   type: "skip";

@@ -27,6 +27,241 @@ export interface NativeTensor {
   dispose(): void;
 }
 
+/** Hyperparameters of a llama-family model, as the native side holds them (camelCase HF config). */
+export interface NativeModelConfig {
+  architecture: "llama" | "mistral" | "qwen2";
+  vocabSize: number;
+  hiddenSize: number;
+  intermediateSize: number;
+  numLayers: number;
+  numHeads: number;
+  /** Defaults to numHeads (no GQA). */
+  numKvHeads?: number;
+  /** Defaults to hiddenSize / numHeads. */
+  headDim?: number;
+  rmsNormEps?: number;
+  ropeTheta?: number;
+  tieWordEmbeddings?: boolean;
+  /** q/k/v biases (qwen2); defaults to architecture === "qwen2". */
+  attentionBias?: boolean;
+  /** Mistral sliding-window attention; 0 = full causal. */
+  slidingWindow?: number;
+  maxPositionEmbeddings?: number;
+  ropeScaling?: {
+    type: "none" | "linear" | "llama3";
+    factor?: number;
+    lowFreqFactor?: number;
+    highFreqFactor?: number;
+    originalMaxPositionEmbeddings?: number;
+  };
+}
+
+export type ResolvedModelConfig = Required<Omit<NativeModelConfig, "ropeScaling">> & {
+  ropeScaling: Required<NonNullable<NativeModelConfig["ropeScaling"]>>;
+};
+
+export type WeightDtype = "float32" | "float16" | "bfloat16";
+
+/** Adapted projections, named as in mlx-lm's adapter keys. */
+export type LoraModule =
+  | "self_attn.q_proj"
+  | "self_attn.k_proj"
+  | "self_attn.v_proj"
+  | "self_attn.o_proj"
+  | "mlp.gate_proj"
+  | "mlp.up_proj"
+  | "mlp.down_proj";
+
+export interface NativeLoraOptions {
+  rank: number;
+  /** scale = alpha / rank (or alpha / sqrt(rank) with rsLora) unless `scale` is given. */
+  alpha?: number;
+  scale?: number;
+  rsLora?: boolean;
+  dropout?: number;
+  /** Defaults to all seven projections. */
+  keys?: LoraModule[];
+  /** Adapt the last N blocks; -1 (default) = all. */
+  numLayers?: number;
+  /** Seeds A ~ U(±1/sqrt(in)); B starts at 0. */
+  seed?: number;
+}
+
+/** A tokenized dataset: example i is tokens[offsets[i]..offsets[i+1]); lossMask[j] = 1 when token j is a supervised target. */
+export interface NativeDataset {
+  tokens: Int32Array;
+  offsets: Int32Array | Float64Array;
+  lossMask: Float32Array | Uint8Array;
+}
+
+/** Micro-batches as lists of example indices: batch j is indices[offsets[j]..offsets[j+1]). */
+export interface NativeBatchList {
+  indices: Int32Array;
+  offsets: Int32Array | Float64Array;
+}
+
+export interface NativeTrainOptions {
+  train: NativeDataset;
+  /** In the order to train; optimizer step s uses micro-batches s*accum .. s*accum+accum-1 (wrapping). */
+  batches: NativeBatchList;
+  valid?: NativeDataset;
+  validBatches?: NativeBatchList;
+  /** Total optimizer steps of the run (the schedule's length). */
+  iterations: number;
+  /** Steps already done (when resuming without an optimizer file). */
+  startIteration?: number;
+  gradAccumulationSteps?: number;
+  maxSeqLength?: number;
+  learningRate?: number;
+  minLearningRate?: number;
+  warmupSteps?: number;
+  /** Cosine cycles (restarts) after warmup. */
+  cycles?: number;
+  weightDecay?: number;
+  beta1?: number;
+  beta2?: number;
+  eps?: number;
+  /** Global-norm gradient clipping; 0 = off. */
+  maxGradNorm?: number;
+  gradientCheckpointing?: boolean;
+  seed?: number;
+  stepsPerReport?: number;
+  stepsPerEval?: number;
+  saveEvery?: number;
+  /** Where step-named checkpoints go (0000100_adapters.safetensors + _optimizer.safetensors). */
+  checkpointDir?: string;
+  /** Resume: restores moments and step from a *_optimizer.safetensors file. */
+  resumeOptimizerFile?: string;
+  /** Exceeding it fails the run with code MEDTUNE_OUT_OF_MEMORY. */
+  memoryLimitBytes?: number;
+}
+
+export interface NativeProgressEvent {
+  type: "progress";
+  iteration: number;
+  trainLoss: number;
+  learningRate: number;
+  tokensPerSecond: number;
+  trainedTokens: number;
+  supervisedTokens: number;
+  peakMemoryBytes: number;
+  activeMemoryBytes: number;
+  cacheBytes: number;
+}
+export interface NativeEvalEvent {
+  type: "eval";
+  iteration: number;
+  validLoss: number;
+  seconds: number;
+}
+export interface NativeCheckpointEvent {
+  type: "checkpoint";
+  iteration: number;
+  adapterFile: string;
+  optimizerFile: string;
+}
+export interface NativeDoneEvent {
+  type: "done";
+  iteration: number;
+  trainLoss: number;
+  validLoss: number;
+  trainedTokens: number;
+  peakMemoryBytes: number;
+  stopReason: "completed" | "cancelled";
+}
+export type NativeTrainEvent =
+  NativeProgressEvent | NativeEvalEvent | NativeCheckpointEvent | NativeDoneEvent;
+
+export interface NativeGenerateOptions {
+  prompt: Int32Array | number[];
+  maxTokens?: number;
+  /** 0 = greedy. */
+  temperature?: number;
+  topP?: number;
+  topK?: number;
+  repetitionPenalty?: number;
+  repetitionContextSize?: number;
+  stopTokens?: Int32Array | number[];
+  seed?: number;
+}
+export interface NativeTokenEvent {
+  type: "token";
+  token: number;
+  index: number;
+}
+export interface NativeGenerateResult {
+  type: "done";
+  tokens: Int32Array;
+  stopReason: "stop" | "length" | "cancelled";
+  promptTokens: number;
+  promptTokensPerSecond: number;
+  tokensPerSecond: number;
+  peakMemoryBytes: number;
+}
+
+export interface NativeScoreResult {
+  tokenLogprobs: Float32Array;
+  sum: number;
+}
+
+export interface NativeAdapterWeights {
+  /** (in, r) row-major */
+  a: Float32Array;
+  aShape: number[];
+  /** (r, out) row-major */
+  b: Float32Array;
+  bShape: number[];
+}
+
+export type AdapterFileFormat = "mlx" | "peft";
+
+/** A loaded model. Sync methods throw while a train/generate job holds it (`busy`). */
+export interface NativeModelHandle {
+  readonly config: ResolvedModelConfig;
+  readonly adaptersEnabled: boolean;
+  readonly busy: boolean;
+  /** QLoRA: quantize the frozen float base (affine, MLX format). */
+  quantize(opts?: { groupSize?: 32 | 64 | 128; bits?: 2 | 3 | 4 | 6 | 8 }): void;
+  addAdapters(opts: NativeLoraOptions): void;
+  removeAdapters(): void;
+  setAdaptersEnabled(enabled: boolean): void;
+  /** "layers.<i>.<module>", sorted. */
+  adapterNames(): string[];
+  getAdapterWeights(): Record<string, NativeAdapterWeights>;
+  setAdapterWeights(weights: Record<string, { a?: Float32Array; b?: Float32Array }>): void;
+  /** Atomic write of the adapter tensors (JSON config is the caller's). */
+  saveAdapters(path: string, format: AdapterFileFormat): void;
+  /** Replaces the current adapters' weights; shapes and names must match. */
+  loadAdapters(path: string, format: AdapterFileFormat): void;
+  /** Float base weights in Hugging Face naming (model.safetensors). */
+  saveBaseWeights(path: string): void;
+  /** ids (B*L) with shape [B, L] -> logits (B*L*V). */
+  forward(ids: Int32Array, shape: [number, number]): Float32Array;
+  lossAndGrad(opts: {
+    inputs: Int32Array;
+    targets: Int32Array;
+    mask: Float32Array | Uint8Array;
+    shape: [number, number];
+    training?: boolean;
+    seed?: number;
+    gradientCheckpointing?: boolean;
+  }): { lossSum: number; supervisedTokens: number; grads: Record<string, Float32Array> };
+  score(
+    items: { prompt: Int32Array | number[]; completion: Int32Array | number[] }[],
+  ): NativeScoreResult[];
+  generate(
+    opts: NativeGenerateOptions,
+    onToken?: (e: NativeTokenEvent) => void,
+  ): Promise<NativeGenerateResult>;
+  train(
+    opts: NativeTrainOptions,
+    onEvent?: (e: NativeTrainEvent) => void,
+  ): Promise<NativeDoneEvent>;
+  /** Stops the running job at the next step/token boundary. */
+  cancel(): void;
+  dispose(): void;
+}
+
 export interface NativeBinding {
   version(): string;
   backend(): "cpu" | "metal" | "cuda";
@@ -38,6 +273,21 @@ export interface NativeBinding {
   setMemoryLimit(bytes: number): number;
   fromFloat32(data: Float32Array, shape: number[]): NativeTensor;
   matmul(a: NativeTensor, b: NativeTensor): NativeTensor;
+  /** GGUF (F32, F16, Q4_0, Q4_1, Q8_0; llama / qwen2). */
+  loadGguf(path: string, opts?: { dtype?: WeightDtype }): NativeModelHandle;
+  /** Hugging Face safetensors; the config comes from config.json parsed in TypeScript. */
+  loadHf(
+    config: NativeModelConfig,
+    files: string[],
+    opts?: { dtype?: WeightDtype; source?: string },
+  ): NativeModelHandle;
+  createRandomModel(
+    config: NativeModelConfig,
+    seed: number,
+    opts?: { dtype?: WeightDtype },
+  ): NativeModelHandle;
+  /** Throws (naming the file) when a safetensors header or size is inconsistent. */
+  validateSafetensors(path: string): void;
 }
 
 /** Names every NativeBinding member, so tests can check the loaded module against the declaration. */
@@ -51,4 +301,8 @@ export const NATIVE_FUNCTIONS = [
   "setMemoryLimit",
   "fromFloat32",
   "matmul",
+  "loadGguf",
+  "loadHf",
+  "createRandomModel",
+  "validateSafetensors",
 ] as const satisfies readonly (keyof NativeBinding)[];

@@ -16,10 +16,7 @@ const require = createRequire(import.meta.url);
 export const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
 
 export type NativeLoadErrorCode =
-  | "ADDON_MISSING"
-  | "VENV_MISSING"
-  | "BACKEND_MISSING"
-  | "ADDON_LOAD_FAILED";
+  "ADDON_MISSING" | "VENV_MISSING" | "BACKEND_MISSING" | "ADDON_LOAD_FAILED";
 
 export class NativeLoadError extends Error {
   constructor(

@@ -17,7 +17,13 @@ export interface SmokeResult {
 }
 
 /** Plain row-major float32 reference: (M, K) @ (K, N) → (M, N), accumulated in float64. */
-export function referenceMatmul(a: Float32Array, b: Float32Array, m: number, k: number, n: number): Float32Array {
+export function referenceMatmul(
+  a: Float32Array,
+  b: Float32Array,
+  m: number,
+  k: number,
+  n: number,
+): Float32Array {
   const out = new Float32Array(m * n);
   for (let i = 0; i < m; i++) {
     for (let j = 0; j < n; j++) {

@@ -7,7 +7,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { NATIVE_FUNCTIONS, type NativeBinding } from "../../src/native/binding.js";
-import { loadNative, loadNativeFrom, nativePaths, NativeLoadError } from "../../src/native/loader.js";
+import {
+  loadNative,
+  loadNativeFrom,
+  nativePaths,
+  NativeLoadError,
+} from "../../src/native/loader.js";
 import { referenceMatmul, runSmoke, seededFloats } from "../../src/native/smoke.js";
 
 describe("native addon", () => {
@@ -17,18 +22,24 @@ describe("native addon", () => {
     const { addon } = nativePaths();
     const probe = spawnSync(
       process.execPath,
-      ["-e", `const m = require(${JSON.stringify(addon)}); process.stdout.write(m.version() + " " + m.backend())`],
+      [
+        "-e",
+        `const m = require(${JSON.stringify(addon)}); process.stdout.write(m.version() + " " + m.backend())`,
+      ],
       { encoding: "utf8", timeout: 60_000 },
     );
     if (probe.status !== 0) {
-      throw new Error(`the addon does not load in a child process (status ${probe.status}, signal ${probe.signal}):\n${probe.stderr}`);
+      throw new Error(
+        `the addon does not load in a child process (status ${probe.status}, signal ${probe.signal}):\n${probe.stderr}`,
+      );
     }
     expect(probe.stdout).toMatch(/^\d+\.\d+\.\d+ (cpu|metal|cuda)$/);
     mlx = loadNative();
   });
 
   it("declares every function the binary exports", () => {
-    for (const name of NATIVE_FUNCTIONS) expect(typeof (mlx as unknown as Record<string, unknown>)[name], name).toBe("function");
+    for (const name of NATIVE_FUNCTIONS)
+      expect(typeof (mlx as unknown as Record<string, unknown>)[name], name).toBe("function");
   });
 
   it("reports MLX 0.32.4 and a device", () => {
@@ -87,7 +98,9 @@ describe("native loader errors", () => {
   const dir = mkdtempSync(join(tmpdir(), "medtune-loader-"));
 
   it("names the set-up step when the addon is not built", () => {
-    const err = catchError(() => loadNativeFrom({ addon: join(dir, "missing.node"), venv: nativePaths().venv }));
+    const err = catchError(() =>
+      loadNativeFrom({ addon: join(dir, "missing.node"), venv: nativePaths().venv }),
+    );
     expect(err).toBeInstanceOf(NativeLoadError);
     expect((err as NativeLoadError).code).toBe("ADDON_MISSING");
     expect(err.message).toMatch(/npm run setup/);

@@ -1,11 +1,24 @@
 // Set-up (scripts/setup.mjs): a second run does nothing, and the documented failures — a missing
 // venv, a missing model, a corrupted model — give errors that name the step and the remedy.
 import { spawnSync } from "node:child_process";
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, writeSync, closeSync } from "node:fs";
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  writeSync,
+  closeSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { bundledModelInfo, bundledModelPath, ModelFileError, projectPaths } from "../../src/paths.js";
+import {
+  bundledModelInfo,
+  bundledModelPath,
+  ModelFileError,
+  projectPaths,
+} from "../../src/paths.js";
 
 const ROOT = projectPaths.root;
 
@@ -23,7 +36,10 @@ interface SetupJson {
   command?: string;
 }
 
-function setup(args: string[], env: Record<string, string> = {}): { json: SetupJson; stderr: string; status: number | null } {
+function setup(
+  args: string[],
+  env: Record<string, string> = {},
+): { json: SetupJson; stderr: string; status: number | null } {
   const res = spawnSync(process.execPath, [join(ROOT, "scripts", "setup.mjs"), "--json", ...args], {
     cwd: ROOT,
     encoding: "utf8",
@@ -64,6 +80,19 @@ describe("setup", () => {
     expect(r.json.remedy).toMatch(/npm run setup/);
     expect(r.stderr).toMatch(/setup failed at step "native-addon"/);
     expect(r.stderr).toMatch(/remedy:/);
+  });
+});
+
+describe("tslab kernel", () => {
+  it("is registered in the venv and runs this project's tslab", () => {
+    const spec = JSON.parse(
+      readFileSync(
+        join(projectPaths.venv(), "share", "jupyter", "kernels", "tslab", "kernel.json"),
+        "utf8",
+      ),
+    ) as { argv: string[]; language: string };
+    expect(spec.language).toBe("typescript");
+    expect(spec.argv[0]).toBe(join(ROOT, "node_modules", ".bin", "tslab"));
   });
 });
 

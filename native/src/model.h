@@ -1,0 +1,155 @@
+// The shared model skeleton for the decoder-only families we train (llama, mistral, qwen2): the
+// config, a frozen Linear that is either float or MLX-quantized, LoRA adapters over chosen Linears,
+// and the forward pass with optional KV cache. Loading lives in model_load.cc, the llama-family
+// forward in model_llama.cc, adapter files in lora.cc.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "mlx/mlx.h"
+
+namespace medtune {
+
+namespace mx = mlx::core;
+
+struct RopeScaling {
+  std::string type = "none";  // none | linear | llama3
+  float factor = 1.0f;
+  float lowFreqFactor = 1.0f;
+  float highFreqFactor = 4.0f;
+  int originalMaxPositionEmbeddings = 8192;
+};
+
+struct ModelConfig {
+  std::string architecture = "llama";  // llama | mistral | qwen2
+  int vocabSize = 0;
+  int hiddenSize = 0;
+  int intermediateSize = 0;
+  int numLayers = 0;
+  int numHeads = 0;
+  int numKvHeads = 0;
+  int headDim = 0;
+  float rmsNormEps = 1e-5f;
+  float ropeTheta = 10000.0f;
+  bool tieWordEmbeddings = false;
+  bool attentionBias = false;  // qwen2: q/k/v carry a bias
+  int slidingWindow = 0;       // mistral; 0 = full causal attention
+  int maxPositionEmbeddings = 2048;
+  RopeScaling ropeScaling;
+};
+
+// A frozen projection y = x W^T + b, W stored (out, in) either as floats or MLX-quantized.
+struct Linear {
+  int inDim = 0;
+  int outDim = 0;
+  std::optional<mx::array> weight;   // (out, in) float
+  std::optional<mx::array> qweight;  // (out, in * bits / 32) uint32
+  std::optional<mx::array> scales;   // (out, in / group)
+  std::optional<mx::array> qbiases;  // (out, in / group)
+  int groupSize = 0;
+  int bits = 0;
+  std::optional<mx::array> bias;  // (out)
+
+  bool quantized() const { return qweight.has_value(); }
+  mx::array apply(const mx::array& x) const;
+  // Rows of W for an embedding lookup: ids (N) -> (N, in), dequantized when needed.
+  mx::array rows(const mx::array& ids) const;
+  // Quantize a float weight in place (QLoRA base).
+  void quantize(int groupSize, int bits);
+  std::vector<mx::array> arrays() const;
+};
+
+struct Block {
+  Linear q, k, v, o, gate, up, down;
+  mx::array attnNorm = mx::array(0.0f);  // (D)
+  mx::array mlpNorm = mx::array(0.0f);   // (D)
+};
+
+// Adapter modules, named as in mlx-lm without the "model." prefix, e.g. "self_attn.q_proj".
+extern const char* const kLoraModules[7];
+
+struct LoraConfig {
+  int rank = 8;
+  float alpha = 16.0f;
+  float scale = 2.0f;  // alpha / rank, or alpha / sqrt(rank) with rsLoRA
+  float dropout = 0.0f;
+  std::vector<std::string> keys;  // subset of kLoraModules
+  int numLayers = -1;             // adapt the last N blocks; -1 = all
+};
+
+struct LoraParams {
+  mx::array a;  // (in, r)
+  mx::array b;  // (r, out)
+};
+
+// One cached (keys, values) pair per block: (B, Hkv, T, hd).
+struct KvCache {
+  std::vector<mx::array> keys;
+  std::vector<mx::array> values;
+  int offset = 0;
+};
+
+struct ForwardOptions {
+  bool training = false;     // enables LoRA dropout
+  uint64_t dropoutSeed = 0;  // mixed with layer/module ids for per-module keys
+  bool gradientCheckpointing = false;
+  KvCache* cache = nullptr;
+};
+
+class Model {
+ public:
+  ModelConfig config;
+  Linear embed;  // (V, D): rows are token embeddings; tied models reuse it as the LM head
+  std::vector<Block> layers;
+  mx::array norm = mx::array(0.0f);
+  std::optional<Linear> lmHead;
+  mx::Dtype dtype = mx::float32;       // activations
+  std::optional<mx::array> ropeFreqs;  // (hd/2) per-dimension wavelengths when scaled
+  std::string source;                  // file or directory the weights came from
+
+  // Adapters: name "layers.<i>.<module>" -> params. Sorted so parameter order is stable.
+  std::optional<LoraConfig> lora;
+  std::map<std::string, LoraParams> adapters;
+  bool adaptersEnabled = true;
+
+  void finalize();  // derived state (rope freqs) after config + weights are set
+
+  // ids (B, L) int32 -> logits (B, L, V) float32. `params` overrides the adapter weights (same
+  // order as adapterNames(): a then b per module) so value_and_grad can differentiate through them.
+  mx::array forward(const mx::array& ids, const std::vector<mx::array>* params,
+                    const ForwardOptions& opts) const;
+  // Hidden states before the LM head: (B, L, D).
+  mx::array hidden(const mx::array& ids, const std::vector<mx::array>* params,
+                   const ForwardOptions& opts) const;
+  mx::array logits(const mx::array& h) const;
+
+  std::vector<std::string> adapterNames() const;
+  std::vector<mx::array> adapterParams() const;
+  void setAdapterParams(const std::vector<mx::array>& params);
+  void addAdapters(const LoraConfig& cfg, uint64_t seed);
+  const Linear& module(int layer, const std::string& key) const;
+  std::vector<mx::array> baseArrays() const;
+};
+
+// Loading (model_load.cc).
+Model loadGguf(const std::string& path, mx::Dtype dtype);
+Model loadHf(const ModelConfig& cfg, const std::vector<std::string>& files, mx::Dtype dtype,
+             const std::string& source);
+Model createRandomModel(const ModelConfig& cfg, uint64_t seed, mx::Dtype dtype);
+void quantizeBase(Model& m, int groupSize, int bits);
+// Checks a safetensors file's header against its size, throwing an error that names the file.
+void validateSafetensors(const std::string& path);
+// Atomic write: temp file in the same directory, then rename.
+void saveSafetensorsAtomic(const std::string& path,
+                           const std::unordered_map<std::string, mx::array>& arrays,
+                           const std::unordered_map<std::string, std::string>& metadata);
+// Base weights in Hugging Face naming (model.layers.0.self_attn.q_proj.weight ...); floats only.
+std::unordered_map<std::string, mx::array> hfWeights(const Model& m);
+
+uint64_t mixSeed(uint64_t a, uint64_t b);
+
+}  // namespace medtune

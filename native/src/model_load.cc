@@ -1,0 +1,458 @@
+// Building a Model from files: GGUF (F32, F16, Q4_0, Q4_1, Q8_0 via mx::load_gguf, hyperparameters
+// from <arch>.* metadata) and Hugging Face safetensors (config parsed by TypeScript), plus random
+// tiny models for tests, QLoRA base quantization, and safe safetensors read/write.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <stdexcept>
+
+#include "model.h"
+
+namespace medtune {
+
+namespace {
+
+std::runtime_error fileError(const std::string& file, const std::string& what) {
+  return std::runtime_error(file + ": " + what);
+}
+
+std::string shapeStr(const mx::Shape& s) {
+  std::string out = "[";
+  for (size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
+  return out + "]";
+}
+
+using TensorMap = std::unordered_map<std::string, mx::array>;
+
+// Takes `<prefix>.weight` (+ scales/biases when quantized, + bias) as a Linear of (out, in).
+Linear takeLinear(TensorMap& t, const std::string& prefix, int out, int in, bool required,
+                  const std::string& file, const std::string& weightSuffix,
+                  const std::string& biasSuffix, mx::Dtype dtype) {
+  Linear lin;
+  lin.inDim = in;
+  lin.outDim = out;
+  auto w = t.find(prefix + weightSuffix);
+  if (w == t.end()) {
+    if (!required) return lin;
+    throw fileError(file, "missing tensor '" + prefix + weightSuffix + "'");
+  }
+  auto sc = t.find(prefix + ".scales");
+  if (sc != t.end()) {
+    // MLX affine quantization: packed uint32 rows, per-group scales and biases.
+    const mx::array& qw = w->second;
+    if (qw.ndim() != 2 || qw.shape(0) != out || sc->second.ndim() != 2 ||
+        sc->second.shape(0) != out || sc->second.shape(1) == 0) {
+      throw fileError(file, "tensor '" + prefix + weightSuffix + "' has shape " +
+                                shapeStr(qw.shape()) + ", expected " + std::to_string(out) +
+                                " rows");
+    }
+    lin.bits = qw.shape(1) * 32 / in;
+    lin.groupSize = in / sc->second.shape(1);
+    if (lin.bits * in != qw.shape(1) * 32 || lin.groupSize * sc->second.shape(1) != in) {
+      throw fileError(file, "quantized tensor '" + prefix + weightSuffix + "' " +
+                                shapeStr(qw.shape()) + " does not pack " + std::to_string(in) +
+                                " columns");
+    }
+    lin.qweight = qw;
+    lin.scales = mx::astype(sc->second, dtype);
+    auto qb = t.find(prefix + ".biases");
+    if (qb != t.end()) lin.qbiases = mx::astype(qb->second, dtype);
+  } else {
+    if (w->second.shape() != mx::Shape{out, in}) {
+      throw fileError(file, "tensor '" + prefix + weightSuffix + "' has shape " +
+                                shapeStr(w->second.shape()) + ", expected " + shapeStr({out, in}));
+    }
+    if (!mx::issubdtype(w->second.dtype(), mx::floating)) {
+      throw fileError(file, "tensor '" + prefix + weightSuffix + "' has unsupported type");
+    }
+    lin.weight = mx::astype(w->second, dtype);
+  }
+  auto b = t.find(prefix + biasSuffix);
+  if (b != t.end()) {
+    if (b->second.shape() != mx::Shape{out}) {
+      throw fileError(file, "tensor '" + prefix + biasSuffix + "' has shape " +
+                                shapeStr(b->second.shape()) + ", expected [" + std::to_string(out) +
+                                "]");
+    }
+    lin.bias = mx::astype(b->second, dtype);
+  }
+  return lin;
+}
+
+mx::array takeVector(TensorMap& t, const std::string& key, int n, const std::string& file,
+                     mx::Dtype dtype) {
+  auto it = t.find(key);
+  if (it == t.end()) throw fileError(file, "missing tensor '" + key + "'");
+  if (it->second.shape() != mx::Shape{n}) {
+    throw fileError(file, "tensor '" + key + "' has shape " + shapeStr(it->second.shape()) +
+                              ", expected [" + std::to_string(n) + "]");
+  }
+  return mx::astype(it->second, dtype);
+}
+
+// llama.cpp's converter interleaves each head's rotary halves (for its "normal" RoPE); undo it so
+// the weights, and adapters trained on them, match the Hugging Face layout and rotate_half RoPE.
+// Rows only move, so quantized rows, scales and biases are permuted alike.
+mx::array unpermuteRows(const mx::array& w, int heads) {
+  const int out = w.shape(0);
+  const int cols = w.shape(1);
+  mx::array r = mx::reshape(w, {heads, out / heads / 2, 2, cols});
+  return mx::reshape(mx::swapaxes(r, 1, 2), {out, cols});
+}
+
+void unpermute(Linear& lin, int heads) {
+  for (auto* a : {&lin.weight, &lin.qweight, &lin.scales, &lin.qbiases}) {
+    if (*a) *a = unpermuteRows(**a, heads);
+  }
+  if (lin.bias) lin.bias = mx::flatten(unpermuteRows(mx::reshape(*lin.bias, {-1, 1}), heads));
+}
+
+void checkConfig(const ModelConfig& c, const std::string& source) {
+  if (c.vocabSize <= 0 || c.hiddenSize <= 0 || c.intermediateSize <= 0 || c.numLayers <= 0 ||
+      c.numHeads <= 0 || c.numKvHeads <= 0 || c.headDim <= 0) {
+    throw fileError(source, "config has a non-positive dimension");
+  }
+  if (c.numHeads % c.numKvHeads != 0) {
+    throw fileError(source, "num_attention_heads (" + std::to_string(c.numHeads) +
+                                ") is not a multiple of num_key_value_heads (" +
+                                std::to_string(c.numKvHeads) + ")");
+  }
+  if (c.architecture != "llama" && c.architecture != "mistral" && c.architecture != "qwen2") {
+    throw fileError(source, "unsupported architecture '" + c.architecture +
+                                "' (supported: llama, mistral, qwen2)");
+  }
+}
+
+void evalModel(Model& m) {
+  std::vector<mx::array> all = m.baseArrays();
+  mx::eval(all);
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// GGUF
+
+namespace {
+
+double metaNumber(const std::unordered_map<std::string, mx::GGUFMetaData>& meta,
+                  const std::string& key, const std::string& file, std::optional<double> dflt) {
+  auto it = meta.find(key);
+  if (it == meta.end()) {
+    if (dflt) return *dflt;
+    throw fileError(file, "missing metadata key '" + key + "'");
+  }
+  const mx::array* a = std::get_if<mx::array>(&it->second);
+  if (!a || a->size() != 1) throw fileError(file, "metadata key '" + key + "' is not a number");
+  return mx::astype(*a, mx::float64, mx::Device::cpu).item<double>();
+}
+
+}  // namespace
+
+Model loadGguf(const std::string& path, mx::Dtype dtype) {
+  mx::GGUFLoad loaded = [&]() {
+    try {
+      return mx::load_gguf(path);
+    } catch (const std::exception& e) {
+      throw fileError(path, e.what());
+    }
+  }();
+  auto& tensors = loaded.first;
+  auto& meta = loaded.second;
+  auto archIt = meta.find("general.architecture");
+  const std::string* arch =
+      archIt == meta.end() ? nullptr : std::get_if<std::string>(&archIt->second);
+  if (!arch) throw fileError(path, "missing metadata key 'general.architecture'");
+  if (*arch != "llama" && *arch != "qwen2") {
+    throw fileError(path, "unsupported architecture '" + *arch +
+                              "' (general.architecture; supported: llama, qwen2)");
+  }
+  const std::string p = *arch + ".";
+  ModelConfig c;
+  c.architecture = *arch;
+  c.hiddenSize = static_cast<int>(metaNumber(meta, p + "embedding_length", path, {}));
+  c.numLayers = static_cast<int>(metaNumber(meta, p + "block_count", path, {}));
+  c.intermediateSize = static_cast<int>(metaNumber(meta, p + "feed_forward_length", path, {}));
+  c.numHeads = static_cast<int>(metaNumber(meta, p + "attention.head_count", path, {}));
+  c.numKvHeads =
+      static_cast<int>(metaNumber(meta, p + "attention.head_count_kv", path, c.numHeads));
+  c.headDim = static_cast<int>(
+      metaNumber(meta, p + "attention.key_length", path, c.hiddenSize / std::max(1, c.numHeads)));
+  c.rmsNormEps =
+      static_cast<float>(metaNumber(meta, p + "attention.layer_norm_rms_epsilon", path, 1e-5));
+  c.ropeTheta = static_cast<float>(metaNumber(meta, p + "rope.freq_base", path, 10000.0));
+  c.maxPositionEmbeddings = static_cast<int>(metaNumber(meta, p + "context_length", path, 2048));
+  auto emb = tensors.find("token_embd.weight");
+  if (emb == tensors.end()) throw fileError(path, "missing tensor 'token_embd.weight'");
+  c.vocabSize = static_cast<int>(metaNumber(meta, p + "vocab_size", path, emb->second.shape(0)));
+  c.attentionBias = tensors.count("blk.0.attn_q.bias") > 0;
+  auto rsType = meta.find(p + "rope.scaling.type");
+  if (rsType != meta.end()) {
+    const std::string* t = std::get_if<std::string>(&rsType->second);
+    if (t && *t == "linear") {
+      c.ropeScaling.type = "linear";
+      c.ropeScaling.factor =
+          static_cast<float>(metaNumber(meta, p + "rope.scaling.factor", path, 1.0));
+    } else if (t && *t != "none") {
+      throw fileError(path, "unsupported rope scaling '" + *t + "' (" + p + "rope.scaling.type)");
+    }
+  }
+  checkConfig(c, path);
+  const bool hasOutput = tensors.count("output.weight") > 0;
+  c.tieWordEmbeddings = !hasOutput;
+
+  Model m;
+  m.config = c;
+  m.dtype = dtype;
+  m.source = path;
+  const int D = c.hiddenSize, F = c.intermediateSize, hd = c.headDim;
+  m.embed =
+      takeLinear(tensors, "token_embd", c.vocabSize, D, true, path, ".weight", ".bias", dtype);
+  m.norm = takeVector(tensors, "output_norm.weight", D, path, dtype);
+  if (hasOutput) {
+    m.lmHead = takeLinear(tensors, "output", c.vocabSize, D, true, path, ".weight", ".bias", dtype);
+  }
+  for (int l = 0; l < c.numLayers; ++l) {
+    const std::string b = "blk." + std::to_string(l) + ".";
+    Block blk;
+    auto lin = [&](const std::string& n, int out, int in) {
+      return takeLinear(tensors, b + n, out, in, true, path, ".weight", ".bias", dtype);
+    };
+    blk.q = lin("attn_q", c.numHeads * hd, D);
+    blk.k = lin("attn_k", c.numKvHeads * hd, D);
+    blk.v = lin("attn_v", c.numKvHeads * hd, D);
+    blk.o = lin("attn_output", D, c.numHeads * hd);
+    blk.gate = lin("ffn_gate", F, D);
+    blk.up = lin("ffn_up", F, D);
+    blk.down = lin("ffn_down", D, F);
+    blk.attnNorm = takeVector(tensors, b + "attn_norm.weight", D, path, dtype);
+    blk.mlpNorm = takeVector(tensors, b + "ffn_norm.weight", D, path, dtype);
+    if (c.architecture == "llama") {
+      unpermute(blk.q, c.numHeads);
+      unpermute(blk.k, c.numKvHeads);
+    }
+    m.layers.push_back(std::move(blk));
+  }
+  // llama 3.x GGUFs carry the scaled-RoPE factors as a tensor: wavelengths multiply by them.
+  auto rf = tensors.find("rope_freqs.weight");
+  if (rf != tensors.end()) {
+    mx::array base = mx::power(mx::array(c.ropeTheta),
+                               mx::divide(mx::arange(0, hd, 2, mx::float32), mx::array(float(hd))));
+    m.ropeFreqs = mx::multiply(base, mx::astype(rf->second, mx::float32));
+  }
+  m.finalize();
+  evalModel(m);
+  return m;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Hugging Face
+
+Model loadHf(const ModelConfig& c, const std::vector<std::string>& files, mx::Dtype dtype,
+             const std::string& source) {
+  checkConfig(c, source);
+  TensorMap tensors;
+  std::unordered_map<std::string, std::string> origin;
+  for (const std::string& f : files) {
+    validateSafetensors(f);
+    mx::SafetensorsLoad l = [&]() {
+      try {
+        return mx::load_safetensors(f);
+      } catch (const std::exception& e) {
+        throw fileError(f, e.what());
+      }
+    }();
+    for (auto& kv : l.first) {
+      origin[kv.first] = f;
+      tensors.insert_or_assign(kv.first, kv.second);
+    }
+  }
+  Model m;
+  m.config = c;
+  m.dtype = dtype;
+  m.source = source;
+  const int D = c.hiddenSize, F = c.intermediateSize, hd = c.headDim;
+  m.embed = takeLinear(tensors, "model.embed_tokens", c.vocabSize, D, true, source, ".weight",
+                       ".bias", dtype);
+  m.norm = takeVector(tensors, "model.norm.weight", D, source, dtype);
+  if (!c.tieWordEmbeddings) {
+    m.lmHead =
+        takeLinear(tensors, "lm_head", c.vocabSize, D, true, source, ".weight", ".bias", dtype);
+  }
+  for (int l = 0; l < c.numLayers; ++l) {
+    const std::string b = "model.layers." + std::to_string(l) + ".";
+    Block blk;
+    auto lin = [&](const std::string& n, int out, int in) {
+      return takeLinear(tensors, b + n, out, in, true, source, ".weight", ".bias", dtype);
+    };
+    blk.q = lin("self_attn.q_proj", c.numHeads * hd, D);
+    blk.k = lin("self_attn.k_proj", c.numKvHeads * hd, D);
+    blk.v = lin("self_attn.v_proj", c.numKvHeads * hd, D);
+    blk.o = lin("self_attn.o_proj", D, c.numHeads * hd);
+    blk.gate = lin("mlp.gate_proj", F, D);
+    blk.up = lin("mlp.up_proj", F, D);
+    blk.down = lin("mlp.down_proj", D, F);
+    blk.attnNorm = takeVector(tensors, b + "input_layernorm.weight", D, source, dtype);
+    blk.mlpNorm = takeVector(tensors, b + "post_attention_layernorm.weight", D, source, dtype);
+    if (c.attentionBias && !blk.q.bias) {
+      throw fileError(source,
+                      "missing tensor '" + b + "self_attn.q_proj.bias' (qwen2 needs q/k/v biases)");
+    }
+    m.layers.push_back(std::move(blk));
+  }
+  m.finalize();
+  evalModel(m);
+  return m;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Random tiny models (tests)
+
+Model createRandomModel(const ModelConfig& c, uint64_t seed, mx::Dtype dtype) {
+  checkConfig(c, "createRandomModel");
+  Model m;
+  m.config = c;
+  m.dtype = dtype;
+  m.source = "random:" + std::to_string(seed);
+  uint64_t id = 0;
+  auto normal = [&](mx::Shape s, float std) {
+    return mx::astype(
+        mx::multiply(mx::random::normal(s, mx::float32, mx::random::key(mixSeed(seed, ++id))),
+                     mx::array(std)),
+        dtype);
+  };
+  auto lin = [&](int out, int in, bool bias) {
+    Linear l;
+    l.inDim = in;
+    l.outDim = out;
+    l.weight = normal({out, in}, 1.0f / std::sqrt(static_cast<float>(in)));
+    if (bias) l.bias = normal({out}, 0.02f);
+    return l;
+  };
+  auto ones = [&](int n) { return mx::astype(mx::add(mx::array(1.0f), normal({n}, 0.1f)), dtype); };
+  const int D = c.hiddenSize, F = c.intermediateSize, hd = c.headDim;
+  m.embed = lin(c.vocabSize, D, false);
+  m.norm = ones(D);
+  if (!c.tieWordEmbeddings) m.lmHead = lin(c.vocabSize, D, false);
+  for (int l = 0; l < c.numLayers; ++l) {
+    Block b;
+    b.q = lin(c.numHeads * hd, D, c.attentionBias);
+    b.k = lin(c.numKvHeads * hd, D, c.attentionBias);
+    b.v = lin(c.numKvHeads * hd, D, c.attentionBias);
+    b.o = lin(D, c.numHeads * hd, false);
+    b.gate = lin(F, D, false);
+    b.up = lin(F, D, false);
+    b.down = lin(D, F, false);
+    b.attnNorm = ones(D);
+    b.mlpNorm = ones(D);
+    m.layers.push_back(std::move(b));
+  }
+  m.finalize();
+  evalModel(m);
+  return m;
+}
+
+void quantizeBase(Model& m, int groupSize, int bits) {
+  for (Block& b : m.layers) {
+    for (Linear* l : {&b.q, &b.k, &b.v, &b.o, &b.gate, &b.up, &b.down})
+      l->quantize(groupSize, bits);
+  }
+  m.embed.quantize(groupSize, bits);
+  if (m.lmHead) m.lmHead->quantize(groupSize, bits);
+}
+
+std::unordered_map<std::string, mx::array> hfWeights(const Model& m) {
+  std::unordered_map<std::string, mx::array> out;
+  auto put = [&](const std::string& name, const Linear& l) {
+    if (l.quantized()) throw std::invalid_argument("hfWeights: '" + name + "' is quantized");
+    out.insert_or_assign(name + ".weight", *l.weight);
+    if (l.bias) out.insert_or_assign(name + ".bias", *l.bias);
+  };
+  put("model.embed_tokens", m.embed);
+  out.insert_or_assign("model.norm.weight", m.norm);
+  if (m.lmHead) put("lm_head", *m.lmHead);
+  for (size_t l = 0; l < m.layers.size(); ++l) {
+    const std::string b = "model.layers." + std::to_string(l) + ".";
+    const Block& blk = m.layers[l];
+    put(b + "self_attn.q_proj", blk.q);
+    put(b + "self_attn.k_proj", blk.k);
+    put(b + "self_attn.v_proj", blk.v);
+    put(b + "self_attn.o_proj", blk.o);
+    put(b + "mlp.gate_proj", blk.gate);
+    put(b + "mlp.up_proj", blk.up);
+    put(b + "mlp.down_proj", blk.down);
+    out.insert_or_assign(b + "input_layernorm.weight", blk.attnNorm);
+    out.insert_or_assign(b + "post_attention_layernorm.weight", blk.mlpNorm);
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// safetensors safety
+
+void validateSafetensors(const std::string& path) {
+  struct stat st;
+  if (stat(path.c_str(), &st) != 0) throw fileError(path, "cannot open (no such file)");
+  const uint64_t size = static_cast<uint64_t>(st.st_size);
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw fileError(path, "cannot open for reading");
+  unsigned char len8[8];
+  if (size < 8 || !in.read(reinterpret_cast<char*>(len8), 8)) {
+    throw fileError(path,
+                    "truncated safetensors file (" + std::to_string(size) + " bytes, no header)");
+  }
+  uint64_t n = 0;
+  for (int i = 7; i >= 0; --i) n = (n << 8) | len8[i];
+  if (n == 0 || n > size - 8 || n > (100u << 20)) {
+    throw fileError(path, "corrupt safetensors header (header length " + std::to_string(n) +
+                              " but file has " + std::to_string(size) + " bytes)");
+  }
+  std::string header(n, '\0');
+  if (!in.read(header.data(), static_cast<std::streamsize>(n))) {
+    throw fileError(path, "truncated safetensors header");
+  }
+  // Every tensor's byte range must lie inside the file: scan "data_offsets":[begin,end].
+  uint64_t maxEnd = 0;
+  size_t pos = 0;
+  while ((pos = header.find("\"data_offsets\"", pos)) != std::string::npos) {
+    size_t br = header.find('[', pos);
+    size_t comma = header.find(',', br);
+    size_t close = header.find(']', comma);
+    if (br == std::string::npos || comma == std::string::npos || close == std::string::npos) {
+      throw fileError(path, "corrupt safetensors header (bad data_offsets)");
+    }
+    uint64_t end = std::stoull(header.substr(comma + 1, close - comma - 1));
+    maxEnd = std::max(maxEnd, end);
+    pos = close;
+  }
+  if (header.front() != '{' || header.find_last_of('}') == std::string::npos) {
+    throw fileError(path, "corrupt safetensors header (not a JSON object)");
+  }
+  if (8 + n + maxEnd > size) {
+    throw fileError(path, "truncated safetensors file: tensor data needs " +
+                              std::to_string(8 + n + maxEnd) + " bytes but the file has " +
+                              std::to_string(size));
+  }
+}
+
+void saveSafetensorsAtomic(const std::string& path,
+                           const std::unordered_map<std::string, mx::array>& arrays,
+                           const std::unordered_map<std::string, std::string>& metadata) {
+  // mx::save_safetensors appends ".safetensors" to names lacking it, so the temp name keeps it.
+  const std::string tmp = path + ".tmp-" + std::to_string(::getpid()) + ".safetensors";
+  try {
+    mx::save_safetensors(tmp, arrays, metadata);
+  } catch (const std::exception& e) {
+    std::remove(tmp.c_str());
+    throw fileError(path, std::string("cannot write: ") + e.what());
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    std::remove(tmp.c_str());
+    throw fileError(path, "cannot rename temporary file into place");
+  }
+}
+
+}  // namespace medtune

@@ -1,0 +1,691 @@
+// See model_wrap.h. Options → plain structs on the JS thread (sharp's baton pattern); the worker
+// thread sees only those structs and the shared Model.
+#include "model_wrap.h"
+
+#include <cstring>
+
+#include "errors.h"
+#include "generate.h"
+#include "job.h"
+#include "lora.h"
+#include "train.h"
+
+namespace medtune {
+
+Napi::FunctionReference* NativeModel::constructor_ = nullptr;
+
+namespace {
+
+// ---- reading JS values --------------------------------------------------------------------
+
+Napi::Object asObject(const Napi::Value& v, const char* what) {
+  if (!v.IsObject()) throw ArgumentError(std::string(what) + " must be an object");
+  return v.As<Napi::Object>();
+}
+
+double num(const Napi::Object& o, const char* key, double dflt) {
+  Napi::Value v = o.Get(key);
+  if (v.IsUndefined() || v.IsNull()) return dflt;
+  if (!v.IsNumber()) throw ArgumentError(std::string(key) + " must be a number");
+  return v.As<Napi::Number>().DoubleValue();
+}
+
+double reqNum(const Napi::Object& o, const char* key) {
+  Napi::Value v = o.Get(key);
+  if (!v.IsNumber()) throw ArgumentError(std::string(key) + " must be a number");
+  return v.As<Napi::Number>().DoubleValue();
+}
+
+bool boolean(const Napi::Object& o, const char* key, bool dflt) {
+  Napi::Value v = o.Get(key);
+  if (v.IsUndefined() || v.IsNull()) return dflt;
+  if (!v.IsBoolean()) throw ArgumentError(std::string(key) + " must be a boolean");
+  return v.As<Napi::Boolean>().Value();
+}
+
+std::string str(const Napi::Object& o, const char* key, const std::string& dflt) {
+  Napi::Value v = o.Get(key);
+  if (v.IsUndefined() || v.IsNull()) return dflt;
+  if (!v.IsString()) throw ArgumentError(std::string(key) + " must be a string");
+  return v.As<Napi::String>().Utf8Value();
+}
+
+// Int32Array, Uint32Array, Float64Array or number[] -> int64s.
+std::vector<int64_t> ints(const Napi::Value& v, const std::string& what) {
+  std::vector<int64_t> out;
+  if (v.IsTypedArray()) {
+    auto ta = v.As<Napi::TypedArray>();
+    const size_t n = ta.ElementLength();
+    out.resize(n);
+    switch (ta.TypedArrayType()) {
+      case napi_int32_array: {
+        auto a = v.As<Napi::Int32Array>();
+        for (size_t i = 0; i < n; ++i) out[i] = a[i];
+        return out;
+      }
+      case napi_uint32_array: {
+        auto a = v.As<Napi::Uint32Array>();
+        for (size_t i = 0; i < n; ++i) out[i] = a[i];
+        return out;
+      }
+      case napi_float64_array: {
+        auto a = v.As<Napi::Float64Array>();
+        for (size_t i = 0; i < n; ++i) out[i] = static_cast<int64_t>(a[i]);
+        return out;
+      }
+      default:
+        break;
+    }
+  } else if (v.IsArray()) {
+    auto a = v.As<Napi::Array>();
+    for (uint32_t i = 0; i < a.Length(); ++i) {
+      Napi::Value e = a.Get(i);
+      if (!e.IsNumber()) throw ArgumentError(what + "[" + std::to_string(i) + "] must be a number");
+      out.push_back(e.As<Napi::Number>().Int64Value());
+    }
+    return out;
+  }
+  throw ArgumentError(what + " must be an Int32Array, Uint32Array, Float64Array or number[]");
+}
+
+std::vector<int32_t> int32s(const Napi::Value& v, const std::string& what) {
+  if (v.IsTypedArray() && v.As<Napi::TypedArray>().TypedArrayType() == napi_int32_array) {
+    auto a = v.As<Napi::Int32Array>();
+    return std::vector<int32_t>(a.Data(), a.Data() + a.ElementLength());
+  }
+  auto w = ints(v, what);
+  return std::vector<int32_t>(w.begin(), w.end());
+}
+
+// Float32Array, Uint8Array or number[]/boolean[] -> floats.
+std::vector<float> floats(const Napi::Value& v, const std::string& what) {
+  if (v.IsTypedArray()) {
+    auto ta = v.As<Napi::TypedArray>();
+    if (ta.TypedArrayType() == napi_float32_array) {
+      auto a = v.As<Napi::Float32Array>();
+      return std::vector<float>(a.Data(), a.Data() + a.ElementLength());
+    }
+    if (ta.TypedArrayType() == napi_uint8_array) {
+      auto a = v.As<Napi::Uint8Array>();
+      std::vector<float> out(a.ElementLength());
+      for (size_t i = 0; i < out.size(); ++i) out[i] = a[i] ? 1.0f : 0.0f;
+      return out;
+    }
+  } else if (v.IsArray()) {
+    auto a = v.As<Napi::Array>();
+    std::vector<float> out;
+    for (uint32_t i = 0; i < a.Length(); ++i) {
+      Napi::Value e = a.Get(i);
+      out.push_back(e.IsBoolean() ? (e.As<Napi::Boolean>().Value() ? 1.0f : 0.0f)
+                                  : static_cast<float>(e.ToNumber().DoubleValue()));
+    }
+    return out;
+  }
+  throw ArgumentError(what + " must be a Float32Array, Uint8Array or array");
+}
+
+mx::Dtype parseDtype(const std::string& s) {
+  if (s == "float32") return mx::float32;
+  if (s == "float16") return mx::float16;
+  if (s == "bfloat16") return mx::bfloat16;
+  throw ArgumentError("dtype must be float32, float16 or bfloat16, got " + s);
+}
+
+ModelConfig readConfig(const Napi::Value& v) {
+  Napi::Object o = asObject(v, "config");
+  ModelConfig c;
+  c.architecture = str(o, "architecture", "llama");
+  c.vocabSize = static_cast<int>(reqNum(o, "vocabSize"));
+  c.hiddenSize = static_cast<int>(reqNum(o, "hiddenSize"));
+  c.intermediateSize = static_cast<int>(reqNum(o, "intermediateSize"));
+  c.numLayers = static_cast<int>(reqNum(o, "numLayers"));
+  c.numHeads = static_cast<int>(reqNum(o, "numHeads"));
+  c.numKvHeads = static_cast<int>(num(o, "numKvHeads", c.numHeads));
+  c.headDim = static_cast<int>(num(o, "headDim", c.numHeads ? c.hiddenSize / c.numHeads : 0));
+  c.rmsNormEps = static_cast<float>(num(o, "rmsNormEps", 1e-5));
+  c.ropeTheta = static_cast<float>(num(o, "ropeTheta", 10000));
+  c.tieWordEmbeddings = boolean(o, "tieWordEmbeddings", false);
+  c.attentionBias = boolean(o, "attentionBias", c.architecture == "qwen2");
+  c.slidingWindow = static_cast<int>(num(o, "slidingWindow", 0));
+  c.maxPositionEmbeddings = static_cast<int>(num(o, "maxPositionEmbeddings", 2048));
+  Napi::Value rs = o.Get("ropeScaling");
+  if (rs.IsObject()) {
+    Napi::Object r = rs.As<Napi::Object>();
+    c.ropeScaling.type = str(r, "type", "none");
+    c.ropeScaling.factor = static_cast<float>(num(r, "factor", 1));
+    c.ropeScaling.lowFreqFactor = static_cast<float>(num(r, "lowFreqFactor", 1));
+    c.ropeScaling.highFreqFactor = static_cast<float>(num(r, "highFreqFactor", 4));
+    c.ropeScaling.originalMaxPositionEmbeddings =
+        static_cast<int>(num(r, "originalMaxPositionEmbeddings", 8192));
+    if (c.ropeScaling.type != "none" && c.ropeScaling.type != "linear" &&
+        c.ropeScaling.type != "llama3") {
+      throw ArgumentError("unsupported ropeScaling.type '" + c.ropeScaling.type + "'");
+    }
+  }
+  return c;
+}
+
+Napi::Object configToJs(Napi::Env env, const ModelConfig& c) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("architecture", c.architecture);
+  o.Set("vocabSize", c.vocabSize);
+  o.Set("hiddenSize", c.hiddenSize);
+  o.Set("intermediateSize", c.intermediateSize);
+  o.Set("numLayers", c.numLayers);
+  o.Set("numHeads", c.numHeads);
+  o.Set("numKvHeads", c.numKvHeads);
+  o.Set("headDim", c.headDim);
+  o.Set("rmsNormEps", c.rmsNormEps);
+  o.Set("ropeTheta", c.ropeTheta);
+  o.Set("tieWordEmbeddings", c.tieWordEmbeddings);
+  o.Set("attentionBias", c.attentionBias);
+  o.Set("slidingWindow", c.slidingWindow);
+  o.Set("maxPositionEmbeddings", c.maxPositionEmbeddings);
+  Napi::Object r = Napi::Object::New(env);
+  r.Set("type", c.ropeScaling.type);
+  r.Set("factor", c.ropeScaling.factor);
+  r.Set("lowFreqFactor", c.ropeScaling.lowFreqFactor);
+  r.Set("highFreqFactor", c.ropeScaling.highFreqFactor);
+  r.Set("originalMaxPositionEmbeddings", c.ropeScaling.originalMaxPositionEmbeddings);
+  o.Set("ropeScaling", r);
+  return o;
+}
+
+Dataset readDataset(const Napi::Value& v, const std::string& what) {
+  Napi::Object o = asObject(v, what.c_str());
+  Dataset d;
+  d.tokens = int32s(o.Get("tokens"), what + ".tokens");
+  d.offsets = ints(o.Get("offsets"), what + ".offsets");
+  d.lossMask = floats(o.Get("lossMask"), what + ".lossMask");
+  if (d.lossMask.size() != d.tokens.size()) {
+    throw ArgumentError(what + ".lossMask has " + std::to_string(d.lossMask.size()) +
+                        " entries but tokens has " + std::to_string(d.tokens.size()));
+  }
+  for (size_t i = 0; i < d.offsets.size(); ++i) {
+    if (d.offsets[i] < 0 || static_cast<size_t>(d.offsets[i]) > d.tokens.size() ||
+        (i > 0 && d.offsets[i] < d.offsets[i - 1])) {
+      throw ArgumentError(what + ".offsets[" + std::to_string(i) + "] is out of order or range");
+    }
+  }
+  return d;
+}
+
+BatchList readBatches(const Napi::Value& v, const std::string& what, size_t datasetSize) {
+  Napi::Object o = asObject(v, what.c_str());
+  BatchList b;
+  b.indices = int32s(o.Get("indices"), what + ".indices");
+  b.offsets = ints(o.Get("offsets"), what + ".offsets");
+  for (int32_t i : b.indices) {
+    if (i < 0 || static_cast<size_t>(i) >= datasetSize) {
+      throw ArgumentError(what + " refers to example " + std::to_string(i) +
+                          " but the dataset has " + std::to_string(datasetSize));
+    }
+  }
+  for (size_t i = 0; i < b.offsets.size(); ++i) {
+    if (b.offsets[i] < 0 || static_cast<size_t>(b.offsets[i]) > b.indices.size() ||
+        (i > 0 && b.offsets[i] <= b.offsets[i - 1])) {
+      throw ArgumentError(what + ".offsets[" + std::to_string(i) +
+                          "] is out of range or makes an empty batch");
+    }
+  }
+  return b;
+}
+
+Napi::Float32Array toFloat32(Napi::Env env, const mx::array& a) {
+  mx::array c = mx::contiguous(mx::astype(a, mx::float32));
+  mx::eval(c);
+  auto out = Napi::Float32Array::New(env, c.size());
+  if (c.size()) std::memcpy(out.Data(), c.data<float>(), c.size() * sizeof(float));
+  return out;
+}
+
+Napi::Array shapeToJs(Napi::Env env, const mx::Shape& s) {
+  Napi::Array a = Napi::Array::New(env, s.size());
+  for (size_t i = 0; i < s.size(); ++i) a.Set(i, s[i]);
+  return a;
+}
+
+// ids (Int32Array) + shape [B, L] -> (B, L) int32 checked against the vocabulary.
+mx::array readIds(const Napi::Value& data, const Napi::Value& shape, int vocab, const char* what) {
+  std::vector<int32_t> ids = int32s(data, what);
+  std::vector<int64_t> s = ints(shape, std::string(what) + " shape");
+  if (s.size() != 2 || s[0] <= 0 || s[1] <= 0 || static_cast<size_t>(s[0] * s[1]) != ids.size()) {
+    throw ArgumentError(std::string(what) + ": shape must be [B, L] with B*L == ids.length");
+  }
+  for (int32_t t : ids) {
+    if (t < 0 || t >= vocab) {
+      throw ArgumentError(std::string(what) + ": token " + std::to_string(t) +
+                          " is outside the vocabulary (" + std::to_string(vocab) + ")");
+    }
+  }
+  return mx::array(ids.data(), {static_cast<int>(s[0]), static_cast<int>(s[1])}, mx::int32);
+}
+
+}  // namespace
+
+// ---- class ----------------------------------------------------------------------------------
+
+void NativeModel::Init(Napi::Env env, Napi::Object exports) {
+  Napi::Function fn = DefineClass(
+      env, "NativeModel",
+      {
+          InstanceAccessor<&NativeModel::Config>("config"),
+          InstanceAccessor<&NativeModel::AdaptersEnabled>("adaptersEnabled"),
+          InstanceAccessor<&NativeModel::Busy>("busy"),
+          InstanceMethod<&NativeModel::Quantize>("quantize"),
+          InstanceMethod<&NativeModel::AddAdapters>("addAdapters"),
+          InstanceMethod<&NativeModel::RemoveAdapters>("removeAdapters"),
+          InstanceMethod<&NativeModel::SetAdaptersEnabled>("setAdaptersEnabled"),
+          InstanceMethod<&NativeModel::AdapterNames>("adapterNames"),
+          InstanceMethod<&NativeModel::GetAdapterWeights>("getAdapterWeights"),
+          InstanceMethod<&NativeModel::SetAdapterWeights>("setAdapterWeights"),
+          InstanceMethod<&NativeModel::SaveAdapters>("saveAdapters"),
+          InstanceMethod<&NativeModel::LoadAdapters>("loadAdapters"),
+          InstanceMethod<&NativeModel::SaveBaseWeights>("saveBaseWeights"),
+          InstanceMethod<&NativeModel::Forward>("forward"),
+          InstanceMethod<&NativeModel::LossAndGrad>("lossAndGrad"),
+          InstanceMethod<&NativeModel::Score>("score"),
+          InstanceMethod<&NativeModel::Generate>("generate"),
+          InstanceMethod<&NativeModel::Train>("train"),
+          InstanceMethod<&NativeModel::Cancel>("cancel"),
+          InstanceMethod<&NativeModel::Dispose>("dispose"),
+      });
+  // Not SetInstanceData: Tensor already owns the env's single instance-data slot.
+  constructor_ = new Napi::FunctionReference(Napi::Persistent(fn));
+  exports.Set("NativeModel", fn);
+  exports.Set("loadGguf", Napi::Function::New(env, LoadGgufModel, "loadGguf"));
+  exports.Set("loadHf", Napi::Function::New(env, LoadHfModel, "loadHf"));
+  exports.Set("createRandomModel", Napi::Function::New(env, CreateRandomModel, "createRandomModel"));
+  exports.Set("validateSafetensors",
+              Napi::Function::New(env, ValidateSafetensors, "validateSafetensors"));
+}
+
+NativeModel::NativeModel(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeModel>(info) {}
+
+Napi::Object NativeModel::Wrap(Napi::Env env, Model m) {
+  Napi::Object obj = constructor_->New({});
+  Unwrap(obj)->model_ = std::make_shared<Model>(std::move(m));
+  return obj;
+}
+
+Model& NativeModel::model() {
+  if (!model_) throw ArgumentError("the model was disposed");
+  return *model_;
+}
+
+void NativeModel::ensureIdle() {
+  if (busy_->load()) {
+    throw std::runtime_error("the model is busy (a train or generate job is running); await it or cancel()");
+  }
+}
+
+Napi::Value NativeModel::Config(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), [&]() -> Napi::Value { return configToJs(info.Env(), model().config); });
+}
+
+Napi::Value NativeModel::Busy(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), busy_->load());
+}
+
+Napi::Value NativeModel::AdaptersEnabled(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), [&]() -> Napi::Value {
+    return Napi::Boolean::New(info.Env(), model().adaptersEnabled);
+  });
+}
+
+// quantize({groupSize = 64, bits = 4}): QLoRA — the frozen base goes to MLX affine quantization.
+Napi::Value NativeModel::Quantize(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), [&]() -> Napi::Value {
+    ensureIdle();
+    Napi::Object o = info[0].IsObject() ? info[0].As<Napi::Object>() : Napi::Object::New(info.Env());
+    const int group = static_cast<int>(num(o, "groupSize", 64));
+    const int bits = static_cast<int>(num(o, "bits", 4));
+    if (group != 32 && group != 64 && group != 128) throw ArgumentError("groupSize must be 32, 64 or 128");
+    if (bits != 2 && bits != 3 && bits != 4 && bits != 6 && bits != 8) {
+      throw ArgumentError("bits must be 2, 3, 4, 6 or 8");
+    }
+    quantizeBase(model(), group, bits);
+    return info.Env().Undefined();
+  });
+}
+
+// addAdapters({rank, alpha, scale?, rsLora?, dropout, keys, numLayers, seed})
+Napi::Value NativeModel::AddAdapters(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), [&]() -> Napi::Value {
+    ensureIdle();
+    Napi::Object o = asObject(info[0], "addAdapters options");
+    LoraConfig c;
+    c.rank = static_cast<int>(num(o, "rank", 8));
+    c.alpha = static_cast<float>(num(o, "alpha", 2.0 * c.rank));
+    const bool rs = boolean(o, "rsLora", false);
+    c.scale = static_cast<float>(
+        num(o, "scale", rs ? c.alpha / std::sqrt(static_cast<double>(c.rank)) : c.alpha / c.rank));
+    c.dropout = static_cast<float>(num(o, "dropout", 0));
+    if (c.dropout < 0 || c.dropout >= 1) throw ArgumentError("dropout must be in [0, 1)");
+    c.numLayers = static_cast<int>(num(o, "numLayers", -1));
+    Napi::Value keys = o.Get("keys");
+    if (keys.IsArray()) {
+      Napi::Array a = keys.As<Napi::Array>();
+      for (uint32_t i = 0; i < a.Length(); ++i) {
+        std::string k = a.Get(i).ToString().Utf8Value();
+        bool ok = false;
+        for (const char* m : kLoraModules) ok = ok || k == m;
+        if (!ok) {
+          throw ArgumentError("unknown LoRA key '" + k +
+                              "' (use self_attn.{q,k,v,o}_proj, mlp.{gate,up,down}_proj)");
+        }
+        c.keys.push_back(k);
+      }
+    } else {
+      for (const char* m : kLoraModules) c.keys.push_back(m);
+    }
+    model().addAdapters(c, static_cast<uint64_t>(num(o, "seed", 0)));
+    return info.Env().Undefined();
+  });
+}
+
+Napi::Value NativeModel::RemoveAdapters(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), [&]() -> Napi::Value {
+    ensureIdle();
+    model().adapters.clear();
+    model().lora.reset();
+    return info.Env().Undefined();
+  });
+}
+
+Napi::Value NativeModel::SetAdaptersEnabled(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), [&]() -> Napi::Value {
+    ensureIdle();
+    if (!info[0].IsBoolean()) throw ArgumentError("setAdaptersEnabled(enabled: boolean)");
+    model().adaptersEnabled = info[0].As<Napi::Boolean>().Value();
+    return info.Env().Undefined();
+  });
+}
+
+Napi::Value NativeModel::AdapterNames(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), [&]() -> Napi::Value {
+    auto names = model().adapterNames();
+    Napi::Array a = Napi::Array::New(info.Env(), names.size());
+    for (size_t i = 0; i < names.size(); ++i) a.Set(i, names[i]);
+    return a;
+  });
+}
+
+// getAdapterWeights(): {name: {a, aShape, b, bShape}} with a (in, r) and b (r, out).
+Napi::Value NativeModel::GetAdapterWeights(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), [&]() -> Napi::Value {
+    ensureIdle();
+    Napi::Env env = info.Env();
+    Napi::Object out = Napi::Object::New(env);
+    for (const auto& kv : model().adapters) {
+      Napi::Object w = Napi::Object::New(env);
+      w.Set("a", toFloat32(env, kv.second.a));
+      w.Set("aShape", shapeToJs(env, kv.second.a.shape()));
+      w.Set("b", toFloat32(env, kv.second.b));
+      w.Set("bShape", shapeToJs(env, kv.second.b.shape()));
+      out.Set(kv.first, w);
+    }
+    return out;
+  });
+}
+
+Napi::Value NativeModel::SetAdapterWeights(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), [&]() -> Napi::Value {
+    ensureIdle();
+    Napi::Object o = asObject(info[0], "setAdapterWeights(weights)");
+    auto adapters = model().adapters;
+    for (auto& kv : adapters) {
+      Napi::Value v = o.Get(kv.first);
+      if (v.IsUndefined()) continue;
+      Napi::Object w = asObject(v, kv.first.c_str());
+      for (auto [key, arr] : {std::make_pair("a", &kv.second.a), std::make_pair("b", &kv.second.b)}) {
+        Napi::Value d = w.Get(key);
+        if (d.IsUndefined()) continue;
+        std::vector<float> f = floats(d, kv.first + "." + key);
+        if (f.size() != arr->size()) {
+          throw ArgumentError(kv.first + "." + key + " needs " + std::to_string(arr->size()) +
+                              " values, got " + std::to_string(f.size()));
+        }
+        *arr = mx::array(f.data(), arr->shape(), mx::float32);
+        mx::eval(*arr);
+      }
+    }
+    model().adapters = std::move(adapters);
+    return info.Env().Undefined();
+  });
+}
+
+Napi::Value NativeModel::SaveAdapters(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), [&]() -> Napi::Value {
+    ensureIdle();
+    if (!info[0].IsString()) throw ArgumentError("saveAdapters(path, format)");
+    const std::string fmt = info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : "mlx";
+    saveAdapters(model(), info[0].As<Napi::String>().Utf8Value(), parseAdapterFormat(fmt));
+    return info.Env().Undefined();
+  });
+}
+
+Napi::Value NativeModel::LoadAdapters(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), [&]() -> Napi::Value {
+    ensureIdle();
+    if (!info[0].IsString()) throw ArgumentError("loadAdapters(path, format)");
+    const std::string fmt = info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : "mlx";
+    loadAdapters(model(), info[0].As<Napi::String>().Utf8Value(), parseAdapterFormat(fmt));
+    return info.Env().Undefined();
+  });
+}
+
+Napi::Value NativeModel::SaveBaseWeights(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), [&]() -> Napi::Value {
+    ensureIdle();
+    if (!info[0].IsString()) throw ArgumentError("saveBaseWeights(path)");
+    saveSafetensorsAtomic(info[0].As<Napi::String>().Utf8Value(), hfWeights(model()),
+                          {{"format", "pt"}});
+    return info.Env().Undefined();
+  });
+}
+
+// forward(ids: Int32Array, shape: [B, L]): Float32Array logits (B, L, V)
+Napi::Value NativeModel::Forward(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), [&]() -> Napi::Value {
+    ensureIdle();
+    mx::array ids = readIds(info[0], info[1], model().config.vocabSize, "forward");
+    return toFloat32(info.Env(), model().forward(ids, nullptr, ForwardOptions{}));
+  });
+}
+
+// lossAndGrad({inputs, targets, mask, shape, training?, seed?, gradientCheckpointing?}):
+// {lossSum, supervisedTokens, grads: {"<name>.lora_a": Float32Array, ...}}
+Napi::Value NativeModel::LossAndGrad(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), [&]() -> Napi::Value {
+    ensureIdle();
+    Napi::Env env = info.Env();
+    Napi::Object o = asObject(info[0], "lossAndGrad options");
+    Batch b;
+    b.inputs = readIds(o.Get("inputs"), o.Get("shape"), model().config.vocabSize, "inputs");
+    b.targets = readIds(o.Get("targets"), o.Get("shape"), model().config.vocabSize, "targets");
+    std::vector<float> mask = floats(o.Get("mask"), "mask");
+    if (mask.size() != b.inputs.size()) throw ArgumentError("mask must have B*L entries");
+    b.mask = mx::array(mask.data(), b.inputs.shape(), mx::float32);
+    for (float f : mask) b.supervisedTokens += f != 0.0f;
+    ForwardOptions fo;
+    fo.training = boolean(o, "training", false);
+    fo.dropoutSeed = static_cast<uint64_t>(num(o, "seed", 0));
+    fo.gradientCheckpointing = boolean(o, "gradientCheckpointing", false);
+    Gradients g = lossAndGrad(model(), b, fo);
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("lossSum", g.lossSum);
+    out.Set("supervisedTokens", static_cast<double>(g.supervisedTokens));
+    Napi::Object grads = Napi::Object::New(env);
+    auto names = model().adapterNames();
+    for (size_t i = 0; i < names.size(); ++i) {
+      grads.Set(names[i] + ".lora_a", toFloat32(env, g.grads[2 * i]));
+      grads.Set(names[i] + ".lora_b", toFloat32(env, g.grads[2 * i + 1]));
+    }
+    out.Set("grads", grads);
+    return out;
+  });
+}
+
+// score([{prompt, completion}]): [{tokenLogprobs: Float32Array, sum}]
+Napi::Value NativeModel::Score(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), [&]() -> Napi::Value {
+    ensureIdle();
+    if (!info[0].IsArray()) throw ArgumentError("score(items: {prompt, completion}[])");
+    Napi::Array a = info[0].As<Napi::Array>();
+    std::vector<ScoreItem> items;
+    for (uint32_t i = 0; i < a.Length(); ++i) {
+      Napi::Object it = asObject(a.Get(i), "score item");
+      items.push_back({int32s(it.Get("prompt"), "prompt"), int32s(it.Get("completion"), "completion")});
+    }
+    auto res = score(model(), items);
+    Napi::Array out = Napi::Array::New(info.Env(), res.size());
+    for (size_t i = 0; i < res.size(); ++i) {
+      Napi::Object r = Napi::Object::New(info.Env());
+      auto f = Napi::Float32Array::New(info.Env(), res[i].tokenLogprobs.size());
+      if (!res[i].tokenLogprobs.empty()) {
+        std::memcpy(f.Data(), res[i].tokenLogprobs.data(), res[i].tokenLogprobs.size() * 4);
+      }
+      r.Set("tokenLogprobs", f);
+      r.Set("sum", res[i].sum);
+      out.Set(i, r);
+    }
+    return out;
+  });
+}
+
+// generate(options, onToken?): Promise<{tokens, stopReason, ...}>
+Napi::Value NativeModel::Generate(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), [&]() -> Napi::Value {
+    ensureIdle();
+    Napi::Object o = asObject(info[0], "generate options");
+    GenerateOptions g;
+    g.prompt = int32s(o.Get("prompt"), "prompt");
+    g.maxTokens = static_cast<int>(num(o, "maxTokens", 256));
+    g.temperature = static_cast<float>(num(o, "temperature", 0));
+    g.topP = static_cast<float>(num(o, "topP", 1));
+    g.topK = static_cast<int>(num(o, "topK", 0));
+    g.repetitionPenalty = static_cast<float>(num(o, "repetitionPenalty", 1));
+    g.repetitionContextSize = static_cast<int>(num(o, "repetitionContextSize", 64));
+    if (!o.Get("stopTokens").IsUndefined()) g.stopTokens = int32s(o.Get("stopTokens"), "stopTokens");
+    g.seed = static_cast<uint64_t>(num(o, "seed", 0));
+    std::shared_ptr<Model> m = model_;
+    auto busy = busy_;
+    auto cancel = cancel_;
+    busy->store(true);
+    cancel->store(false);
+    return runJob(
+        info.Env(), info[1],
+        [m, g, cancel](const Emit& emit) { return generate(*m, g, emit, *cancel); },
+        [busy]() { busy->store(false); });
+  });
+}
+
+// train(options, onEvent?): Promise<{type: "done", iteration, ...}>
+Napi::Value NativeModel::Train(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), [&]() -> Napi::Value {
+    ensureIdle();
+    Napi::Object o = asObject(info[0], "train options");
+    auto t = std::make_shared<TrainOptions>();
+    t->train = readDataset(o.Get("train"), "train");
+    t->batches = readBatches(o.Get("batches"), "batches", t->train.size());
+    if (o.Get("valid").IsObject()) {
+      t->valid = readDataset(o.Get("valid"), "valid");
+      if (o.Get("validBatches").IsObject()) {
+        t->validBatches = readBatches(o.Get("validBatches"), "validBatches", t->valid.size());
+      }
+    }
+    t->iterations = static_cast<int>(reqNum(o, "iterations"));
+    t->startIteration = static_cast<int>(num(o, "startIteration", 0));
+    t->gradAccumulationSteps = static_cast<int>(num(o, "gradAccumulationSteps", 1));
+    t->maxSeqLength = static_cast<int>(num(o, "maxSeqLength", 2048));
+    t->learningRate = num(o, "learningRate", 1e-4);
+    t->minLearningRate = num(o, "minLearningRate", 0);
+    t->warmupSteps = static_cast<int>(num(o, "warmupSteps", 0));
+    t->cycles = static_cast<int>(num(o, "cycles", 1));
+    t->weightDecay = num(o, "weightDecay", 0);
+    t->beta1 = num(o, "beta1", 0.9);
+    t->beta2 = num(o, "beta2", 0.999);
+    t->eps = num(o, "eps", 1e-8);
+    t->maxGradNorm = num(o, "maxGradNorm", 0);
+    t->gradientCheckpointing = boolean(o, "gradientCheckpointing", false);
+    t->seed = static_cast<uint64_t>(num(o, "seed", 0));
+    t->stepsPerReport = static_cast<int>(num(o, "stepsPerReport", 10));
+    t->stepsPerEval = static_cast<int>(num(o, "stepsPerEval", 0));
+    t->saveEvery = static_cast<int>(num(o, "saveEvery", 0));
+    t->checkpointDir = str(o, "checkpointDir", "");
+    t->resumeOptimizerFile = str(o, "resumeOptimizerFile", "");
+    t->memoryLimitBytes = num(o, "memoryLimitBytes", 0);
+    if (t->iterations < 0 || t->maxSeqLength < 1 || t->gradAccumulationSteps < 1) {
+      throw ArgumentError("iterations >= 0, maxSeqLength >= 1, gradAccumulationSteps >= 1");
+    }
+    if (model().adapters.empty()) throw ArgumentError("train: call addAdapters() first");
+    std::shared_ptr<Model> m = model_;
+    auto busy = busy_;
+    auto cancel = cancel_;
+    busy->store(true);
+    cancel->store(false);
+    return runJob(
+        info.Env(), info[1],
+        [m, t, cancel](const Emit& emit) { return train(*m, *t, emit, *cancel); },
+        [busy]() { busy->store(false); });
+  });
+}
+
+Napi::Value NativeModel::Cancel(const Napi::CallbackInfo& info) {
+  cancel_->store(true);
+  return info.Env().Undefined();
+}
+
+Napi::Value NativeModel::Dispose(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), [&]() -> Napi::Value {
+    ensureIdle();
+    model_.reset();
+    return info.Env().Undefined();
+  });
+}
+
+// ---- factories ------------------------------------------------------------------------------
+
+Napi::Value LoadGgufModel(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), [&]() -> Napi::Value {
+    if (!info[0].IsString()) throw ArgumentError("loadGguf(path, {dtype})");
+    Napi::Object o = info[1].IsObject() ? info[1].As<Napi::Object>() : Napi::Object::New(info.Env());
+    return NativeModel::Wrap(info.Env(), loadGguf(info[0].As<Napi::String>().Utf8Value(),
+                                                  parseDtype(str(o, "dtype", "float32"))));
+  });
+}
+
+Napi::Value LoadHfModel(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), [&]() -> Napi::Value {
+    ModelConfig c = readConfig(info[0]);
+    if (!info[1].IsArray()) throw ArgumentError("loadHf(config, files: string[], {dtype, source})");
+    std::vector<std::string> files;
+    Napi::Array a = info[1].As<Napi::Array>();
+    for (uint32_t i = 0; i < a.Length(); ++i) files.push_back(a.Get(i).ToString().Utf8Value());
+    if (files.empty()) throw ArgumentError("loadHf: no safetensors files");
+    Napi::Object o = info[2].IsObject() ? info[2].As<Napi::Object>() : Napi::Object::New(info.Env());
+    return NativeModel::Wrap(info.Env(), loadHf(c, files, parseDtype(str(o, "dtype", "float32")),
+                                                str(o, "source", files[0])));
+  });
+}
+
+Napi::Value CreateRandomModel(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), [&]() -> Napi::Value {
+    ModelConfig c = readConfig(info[0]);
+    const uint64_t seed = info[1].IsNumber() ? info[1].As<Napi::Number>().Int64Value() : 0;
+    Napi::Object o = info[2].IsObject() ? info[2].As<Napi::Object>() : Napi::Object::New(info.Env());
+    return NativeModel::Wrap(info.Env(),
+                             createRandomModel(c, seed, parseDtype(str(o, "dtype", "float32"))));
+  });
+}
+
+Napi::Value ValidateSafetensors(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), [&]() -> Napi::Value {
+    if (!info[0].IsString()) throw ArgumentError("validateSafetensors(path)");
+    validateSafetensors(info[0].As<Napi::String>().Utf8Value());
+    return info.Env().Undefined();
+  });
+}
+
+}  // namespace medtune

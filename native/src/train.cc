@@ -1,0 +1,360 @@
+// See train.h. Loss = sum(masked CE) / supervised tokens of the whole optimizer step, so N
+// micro-batches of B give exactly the update of one batch of N*B (mlx-lm averages micro-batch means
+// instead). The schedule, data position and dropout keys are functions of the step index, so a run
+// resumed from (adapters, optimizer state) replays the uninterrupted run bit for bit.
+#include "train.h"
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <numeric>
+#include <stdexcept>
+
+#include "lora.h"
+
+namespace medtune {
+
+Batch makeBatch(const Dataset& d, const int32_t* idx, size_t n, int maxSeqLength) {
+  // Right-padded: causal attention never lets a real token see the padding after it.
+  int L = 1;
+  for (size_t i = 0; i < n; ++i) {
+    if (idx[i] < 0 || static_cast<size_t>(idx[i]) >= d.size()) {
+      throw std::invalid_argument("batch refers to example " + std::to_string(idx[i]) +
+                                  " but the dataset has " + std::to_string(d.size()));
+    }
+    int64_t len = d.offsets[idx[i] + 1] - d.offsets[idx[i]] - 1;
+    L = std::max<int64_t>(L, std::min<int64_t>(len, maxSeqLength));
+  }
+  const int B = static_cast<int>(n);
+  std::vector<int32_t> in(static_cast<size_t>(B) * L, 0), tg(static_cast<size_t>(B) * L, 0);
+  std::vector<float> mk(static_cast<size_t>(B) * L, 0.0f);
+  Batch out;
+  for (int r = 0; r < B; ++r) {
+    const int64_t start = d.offsets[idx[r]];
+    const int64_t len = std::min<int64_t>(d.offsets[idx[r] + 1] - start - 1, L);
+    for (int64_t j = 0; j < len; ++j) {
+      in[r * L + j] = d.tokens[start + j];
+      tg[r * L + j] = d.tokens[start + j + 1];
+      mk[r * L + j] = d.lossMask[start + j + 1];
+      out.supervisedTokens += d.lossMask[start + j + 1] != 0.0f;
+    }
+    out.inputTokens += std::max<int64_t>(len, 0);
+  }
+  out.inputs = mx::array(in.data(), {B, L}, mx::int32);
+  out.targets = mx::array(tg.data(), {B, L}, mx::int32);
+  out.mask = mx::array(mk.data(), {B, L}, mx::float32);
+  return out;
+}
+
+namespace {
+
+// logits (B, L, V), targets (B, L), mask (B, L) -> scalar sum of masked CE.
+mx::array maskedCe(const mx::array& logits, const mx::array& targets, const mx::array& mask) {
+  mx::array lse = mx::logsumexp(logits, -1);
+  mx::array tgt = mx::squeeze(mx::take_along_axis(logits, mx::expand_dims(targets, -1), -1), -1);
+  return mx::sum(mx::multiply(mx::subtract(lse, tgt), mask));
+}
+
+}  // namespace
+
+Gradients lossAndGrad(const Model& m, const Batch& b, const ForwardOptions& fo) {
+  std::vector<mx::array> params = m.adapterParams();
+  if (params.empty()) throw std::invalid_argument("the model has no adapters to train");
+  auto fn = [&](const std::vector<mx::array>& p) -> mx::array {
+    return maskedCe(m.forward(b.inputs, &p, fo), b.targets, b.mask);
+  };
+  std::vector<int> argnums(params.size());
+  std::iota(argnums.begin(), argnums.end(), 0);
+  auto [loss, grads] = mx::value_and_grad(fn, argnums)(params);
+  mx::eval(loss);
+  mx::eval(grads);
+  Gradients g;
+  g.lossSum = loss.item<float>();
+  g.supervisedTokens = b.supervisedTokens;
+  g.grads = std::move(grads);
+  return g;
+}
+
+double lossSum(const Model& m, const Batch& b) {
+  mx::array l = maskedCe(m.forward(b.inputs, nullptr, ForwardOptions{}), b.targets, b.mask);
+  mx::eval(l);
+  return l.item<float>();
+}
+
+double learningRateAt(const TrainOptions& o, int step) {
+  // Linear warmup to the peak, then cosine decay to minLearningRate, restarting `cycles` times.
+  if (step < o.warmupSteps) return o.learningRate * (step + 1) / o.warmupSteps;
+  const int decay = std::max(1, o.iterations - o.warmupSteps);
+  const int cycles = std::max(1, o.cycles);
+  const int cycleLen = std::max(1, (decay + cycles - 1) / cycles);
+  const int pos = (step - o.warmupSteps) % cycleLen;
+  return o.minLearningRate +
+         0.5 * (o.learningRate - o.minLearningRate) * (1.0 + std::cos(M_PI * pos / cycleLen));
+}
+
+namespace {
+
+struct AdamState {
+  std::vector<mx::array> m, v;
+  int step = 0;  // optimizer steps applied
+};
+
+std::string stepName(int step) {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%07d", step);
+  return buf;
+}
+
+void saveOptimizer(const Model& model, const AdamState& s, const TrainOptions& o,
+                   const std::string& path) {
+  std::unordered_map<std::string, mx::array> t;
+  auto names = model.adapterNames();
+  for (size_t i = 0; i < names.size(); ++i) {
+    t.insert_or_assign("m." + names[i] + ".lora_a", s.m[2 * i]);
+    t.insert_or_assign("m." + names[i] + ".lora_b", s.m[2 * i + 1]);
+    t.insert_or_assign("v." + names[i] + ".lora_a", s.v[2 * i]);
+    t.insert_or_assign("v." + names[i] + ".lora_b", s.v[2 * i + 1]);
+  }
+  const int64_t micro = static_cast<int64_t>(s.step) * o.gradAccumulationSteps;
+  std::unordered_map<std::string, std::string> meta{
+      {"format", "medtune-adamw-1"},
+      {"step", std::to_string(s.step)},
+      {"microBatchPosition", std::to_string(micro)},
+      {"learningRate", std::to_string(learningRateAt(o, std::max(0, s.step - 1)))},
+      {"seed", std::to_string(o.seed)},
+      {"iterations", std::to_string(o.iterations)},
+  };
+  saveSafetensorsAtomic(path, t, meta);
+}
+
+AdamState loadOptimizer(const Model& model, const std::string& path) {
+  validateSafetensors(path);
+  mx::SafetensorsLoad l = [&]() {
+    try {
+      return mx::load_safetensors(path);
+    } catch (const std::exception& e) {
+      throw std::runtime_error(path + ": " + e.what());
+    }
+  }();
+  auto fmt = l.second.find("format");
+  if (fmt == l.second.end() || fmt->second != "medtune-adamw-1") {
+    throw std::runtime_error(
+        path + ": not a medtune optimizer state (metadata format != medtune-adamw-1)");
+  }
+  AdamState s;
+  s.step = std::stoi(l.second.at("step"));
+  auto params = model.adapterParams();
+  auto names = model.adapterNames();
+  for (size_t i = 0; i < params.size(); ++i) {
+    const std::string base = names[i / 2] + (i % 2 ? ".lora_b" : ".lora_a");
+    for (const char* which : {"m.", "v."}) {
+      auto it = l.first.find(which + base);
+      if (it == l.first.end()) {
+        throw std::runtime_error(path + ": missing tensor '" + which + base + "'");
+      }
+      if (it->second.shape() != params[i].shape()) {
+        throw std::runtime_error(path + ": tensor '" + which + base +
+                                 "' does not match the adapter's shape (another config?)");
+      }
+      (which[0] == 'm' ? s.m : s.v).push_back(mx::astype(it->second, mx::float32));
+    }
+  }
+  if (l.first.size() != params.size() * 2) {
+    throw std::runtime_error(path + ": holds tensors for adapters this model does not have");
+  }
+  mx::eval(s.m);
+  mx::eval(s.v);
+  return s;
+}
+
+void checkMemory(const TrainOptions& o) {
+  if (o.memoryLimitBytes > 0 && static_cast<double>(mx::get_peak_memory()) > o.memoryLimitBytes) {
+    throw std::runtime_error("out of memory: peak " + std::to_string(mx::get_peak_memory()) +
+                             " bytes exceeded the memory limit of " +
+                             std::to_string(static_cast<int64_t>(o.memoryLimitBytes)) + " bytes");
+  }
+}
+
+double validLoss(const Model& m, const TrainOptions& o) {
+  double sum = 0;
+  int64_t toks = 0;
+  for (size_t j = 0; j < o.validBatches.size(); ++j) {
+    const int64_t a = o.validBatches.offsets[j], e = o.validBatches.offsets[j + 1];
+    Batch b = makeBatch(o.valid, o.validBatches.indices.data() + a, e - a, o.maxSeqLength);
+    sum += lossSum(m, b);
+    toks += b.supervisedTokens;
+    checkMemory(o);
+  }
+  return toks ? sum / toks : 0.0;
+}
+
+}  // namespace
+
+Event train(Model& model, const TrainOptions& o, const Emit& emit,
+            const std::atomic<bool>& cancel) {
+  using Clock = std::chrono::steady_clock;
+  if (model.adapters.empty()) throw std::invalid_argument("train: add adapters before training");
+  if (o.batches.size() == 0) throw std::invalid_argument("train: no batches");
+  if (o.train.lossMask.size() != o.train.tokens.size()) {
+    throw std::invalid_argument("train: lossMask and tokens differ in length");
+  }
+  const int accum = std::max(1, o.gradAccumulationSteps);
+  const size_t prevLimit =
+      o.memoryLimitBytes > 0 ? mx::set_memory_limit(static_cast<size_t>(o.memoryLimitBytes)) : 0;
+  struct RestoreLimit {
+    size_t prev;
+    bool set;
+    ~RestoreLimit() {
+      if (set) mx::set_memory_limit(prev);
+    }
+  } restore{prevLimit, o.memoryLimitBytes > 0};
+  mx::reset_peak_memory();
+
+  std::vector<mx::array> params = model.adapterParams();
+  AdamState st;
+  if (!o.resumeOptimizerFile.empty()) {
+    st = loadOptimizer(model, o.resumeOptimizerFile);
+  } else {
+    for (const auto& p : params) {
+      st.m.push_back(mx::zeros_like(p));
+      st.v.push_back(mx::zeros_like(p));
+    }
+    st.step = o.startIteration;
+  }
+  const bool checkpointing = !o.checkpointDir.empty();
+  auto saveCheckpoint = [&](int step) {
+    const std::string stem = o.checkpointDir + "/" + stepName(step);
+    saveAdapters(model, stem + "_adapters.safetensors", AdapterFormat::kMlx);
+    saveAdapters(model, o.checkpointDir + "/adapters.safetensors", AdapterFormat::kMlx);
+    saveOptimizer(model, st, o, stem + "_optimizer.safetensors");
+    emit(Event{"checkpoint"}
+             .num("iteration", step)
+             .str("adapterFile", stem + "_adapters.safetensors")
+             .str("optimizerFile", stem + "_optimizer.safetensors"));
+  };
+
+  double windowLoss = 0;
+  int64_t windowSup = 0, windowTokens = 0, trainedTokens = 0;
+  auto windowStart = Clock::now();
+  double lastLoss = NAN, lastValid = NAN;
+  bool cancelled = false;
+  int lastSaved = -1;
+  const int startStep = st.step;
+
+  for (int step = st.step; step < o.iterations; ++step) {
+    if (cancel.load()) {
+      cancelled = true;
+      break;
+    }
+    // Accumulate summed loss and summed gradients, then divide once by the step's token count.
+    double stepLoss = 0;
+    int64_t stepSup = 0;
+    std::vector<mx::array> acc;
+    for (int k = 0; k < accum; ++k) {
+      const int64_t micro = static_cast<int64_t>(step) * accum + k;
+      const size_t j = static_cast<size_t>(micro % static_cast<int64_t>(o.batches.size()));
+      const int64_t a = o.batches.offsets[j], e = o.batches.offsets[j + 1];
+      Batch b = makeBatch(o.train, o.batches.indices.data() + a, e - a, o.maxSeqLength);
+      ForwardOptions fo;
+      fo.training = true;
+      fo.dropoutSeed = mixSeed(o.seed, static_cast<uint64_t>(micro));
+      fo.gradientCheckpointing = o.gradientCheckpointing;
+      Gradients g = lossAndGrad(model, b, fo);
+      checkMemory(o);
+      stepLoss += g.lossSum;
+      stepSup += g.supervisedTokens;
+      windowTokens += b.inputTokens;
+      trainedTokens += b.inputTokens;
+      if (acc.empty()) {
+        acc = std::move(g.grads);
+      } else {
+        for (size_t i = 0; i < acc.size(); ++i) acc[i] = mx::add(acc[i], g.grads[i]);
+        mx::eval(acc);
+      }
+    }
+    const float inv = 1.0f / static_cast<float>(std::max<int64_t>(1, stepSup));
+    for (auto& g : acc) g = mx::multiply(g, mx::array(inv));
+    if (o.maxGradNorm > 0) {
+      mx::array sq = mx::array(0.0f);
+      for (const auto& g : acc) sq = mx::add(sq, mx::sum(mx::square(g)));
+      mx::array factor =
+          mx::minimum(mx::array(1.0f), mx::divide(mx::array(static_cast<float>(o.maxGradNorm)),
+                                                  mx::add(mx::sqrt(sq), mx::array(1e-6f))));
+      for (auto& g : acc) g = mx::multiply(g, factor);
+    }
+    // AdamW with bias correction; weight decay decoupled from the gradient.
+    const double lr = learningRateAt(o, step);
+    const int t = step + 1;
+    const float bc1 = static_cast<float>(1.0 - std::pow(o.beta1, t));
+    const float bc2 = static_cast<float>(1.0 - std::pow(o.beta2, t));
+    const float b1 = static_cast<float>(o.beta1), b2 = static_cast<float>(o.beta2);
+    for (size_t i = 0; i < params.size(); ++i) {
+      st.m[i] =
+          mx::add(mx::multiply(mx::array(b1), st.m[i]), mx::multiply(mx::array(1 - b1), acc[i]));
+      st.v[i] = mx::add(mx::multiply(mx::array(b2), st.v[i]),
+                        mx::multiply(mx::array(1 - b2), mx::square(acc[i])));
+      mx::array mhat = mx::divide(st.m[i], mx::array(bc1));
+      mx::array vhat = mx::divide(st.v[i], mx::array(bc2));
+      mx::array update =
+          mx::divide(mhat, mx::add(mx::sqrt(vhat), mx::array(static_cast<float>(o.eps))));
+      mx::array decayed =
+          mx::multiply(params[i], mx::array(static_cast<float>(1.0 - lr * o.weightDecay)));
+      params[i] = mx::subtract(decayed, mx::multiply(mx::array(static_cast<float>(lr)), update));
+    }
+    mx::eval(params);
+    mx::eval(st.m);
+    mx::eval(st.v);
+    model.setAdapterParams(params);
+    st.step = step + 1;
+    checkMemory(o);
+
+    lastLoss = stepLoss * inv;
+    windowLoss += stepLoss;
+    windowSup += stepSup;
+    const int it = step + 1;
+    const bool last = it == o.iterations;
+    if (it % std::max(1, o.stepsPerReport) == 0 || last) {
+      const double secs = std::chrono::duration<double>(Clock::now() - windowStart).count();
+      emit(Event{"progress"}
+               .num("iteration", it)
+               .num("trainLoss", windowSup ? windowLoss / windowSup : 0.0)
+               .num("learningRate", lr)
+               .num("tokensPerSecond", secs > 0 ? windowTokens / secs : 0.0)
+               .num("trainedTokens", static_cast<double>(trainedTokens))
+               .num("supervisedTokens", static_cast<double>(windowSup))
+               .num("peakMemoryBytes", static_cast<double>(mx::get_peak_memory()))
+               .num("activeMemoryBytes", static_cast<double>(mx::get_active_memory()))
+               .num("cacheBytes", static_cast<double>(mx::get_cache_memory())));
+      windowLoss = 0;
+      windowSup = windowTokens = 0;
+      windowStart = Clock::now();
+    }
+    if (o.validBatches.size() > 0 && ((o.stepsPerEval > 0 && it % o.stepsPerEval == 0) || last)) {
+      auto t0 = Clock::now();
+      lastValid = validLoss(model, o);
+      emit(Event{"eval"}
+               .num("iteration", it)
+               .num("validLoss", lastValid)
+               .num("seconds", std::chrono::duration<double>(Clock::now() - t0).count()));
+      windowStart = Clock::now();  // eval time is not training throughput
+    }
+    if (checkpointing && ((o.saveEvery > 0 && it % o.saveEvery == 0) || last)) {
+      saveCheckpoint(it);
+      lastSaved = it;
+    }
+  }
+  if (checkpointing && cancelled && st.step > startStep && lastSaved != st.step) {
+    saveCheckpoint(st.step);
+  }
+  Event done{"done"};
+  done.num("iteration", st.step)
+      .num("trainLoss", lastLoss)
+      .num("validLoss", lastValid)
+      .num("trainedTokens", static_cast<double>(trainedTokens))
+      .num("peakMemoryBytes", static_cast<double>(mx::get_peak_memory()))
+      .str("stopReason", cancelled ? "cancelled" : "completed");
+  emit(done);
+  return done;
+}
+
+}  // namespace medtune

@@ -1,0 +1,83 @@
+// The LoRA trainer: masked cross-entropy, token-weighted gradient accumulation, AdamW with
+// global-norm clipping, warmup + cosine-with-restarts schedule, checkpoints and exact resume.
+#pragma once
+
+#include <atomic>
+#include <string>
+#include <vector>
+
+#include "job.h"
+#include "model.h"
+
+namespace medtune {
+
+// A tokenized dataset: example i is tokens[offsets[i] .. offsets[i+1]); lossMask is aligned with
+// tokens and is 1 where that token is a supervised *target* (assistant output), 0 for prompt,
+// template and padding. Inputs are tokens[:-1], targets tokens[1:].
+struct Dataset {
+  std::vector<int32_t> tokens;
+  std::vector<int64_t> offsets;
+  std::vector<float> lossMask;
+  size_t size() const { return offsets.empty() ? 0 : offsets.size() - 1; }
+};
+
+// Micro-batches as example-index lists: batch j is indices[offsets[j] .. offsets[j+1]).
+struct BatchList {
+  std::vector<int32_t> indices;
+  std::vector<int64_t> offsets;
+  size_t size() const { return offsets.empty() ? 0 : offsets.size() - 1; }
+};
+
+// One padded micro-batch. (B, L) each.
+struct Batch {
+  mx::array inputs = mx::array(0);
+  mx::array targets = mx::array(0);
+  mx::array mask = mx::array(0.0f);
+  int64_t inputTokens = 0;       // non-padding positions
+  int64_t supervisedTokens = 0;  // sum(mask)
+};
+
+Batch makeBatch(const Dataset& d, const int32_t* idx, size_t n, int maxSeqLength);
+
+struct TrainOptions {
+  Dataset train;
+  Dataset valid;
+  BatchList batches;       // the order JS chose; step s uses micro-batches s*accum ... (wrapping)
+  BatchList validBatches;  // every eval runs all of them
+  int iterations = 0;      // total optimizer steps of the run (the schedule's length)
+  int startIteration = 0;  // resume point: steps already done
+  int gradAccumulationSteps = 1;
+  int maxSeqLength = 2048;
+  double learningRate = 1e-4;
+  double minLearningRate = 0.0;
+  int warmupSteps = 0;
+  int cycles = 1;
+  double weightDecay = 0.0;
+  double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
+  double maxGradNorm = 0.0;  // 0 = no clipping
+  bool gradientCheckpointing = false;
+  uint64_t seed = 0;
+  int stepsPerReport = 10;
+  int stepsPerEval = 0;  // 0 = only at the end when validBatches is non-empty
+  int saveEvery = 0;     // 0 = only at the end when checkpointDir is set
+  std::string checkpointDir;
+  std::string resumeOptimizerFile;
+  double memoryLimitBytes = 0;  // 0 = no limit
+};
+
+struct Gradients {
+  double lossSum = 0;
+  int64_t supervisedTokens = 0;
+  std::vector<mx::array> grads;  // same order as Model::adapterParams()
+};
+
+// Summed masked CE over one micro-batch and its gradient w.r.t. the adapter weights.
+Gradients lossAndGrad(const Model& m, const Batch& b, const ForwardOptions& fo);
+// Summed masked CE (no gradient).
+double lossSum(const Model& m, const Batch& b);
+
+double learningRateAt(const TrainOptions& o, int step);
+
+Event train(Model& m, const TrainOptions& o, const Emit& emit, const std::atomic<bool>& cancel);
+
+}  // namespace medtune

@@ -1,0 +1,541 @@
+/**
+ * DrugBank → question/answer records.
+ *
+ *   readDrugbank(["full database.xml"], {})                                  full XML (.xml/.gz/.zip)
+ *   readDrugbank(["drugbank_all_drugbank_vocabulary.csv"], {})               open Vocabulary (.csv/.zip)
+ *
+ * The full XML (CC BY-NC 4.0) is streamed with saxes: only top-level `<drug>` elements (children of
+ * the `<drugbank>` root) start a record; the `<drug>` elements nested in pathways and elsewhere are
+ * just other elements on the path. Per drug we keep what the questions need (ids, name, indication,
+ * mechanism, targets, food and drug interactions), so memory is one drug, never the file. Each
+ * listed drug interaction becomes a warning cited by both DrugBank ids. The Vocabulary CSV (CC0)
+ * gives names, synonyms and identifiers; with `excludeNonCommercial` only it is used.
+ *
+ * DrugBank ships both as .zip; a zip is read through its central directory, one entry streamed.
+ */
+import { createReadStream } from "node:fs";
+import { open, stat } from "node:fs/promises";
+import { createInflateRaw } from "node:zlib";
+import { PassThrough, type Readable } from "node:stream";
+import { SaxesParser, type SaxesTagNS } from "saxes";
+import { parse as parseCsv } from "csv-parse";
+import type { InstructionRecord } from "../data/record.js";
+import { openInputCompat } from "./hetionet.js";
+import { IngestError, type IngestEvent, type IngestOptions } from "./types.js";
+
+export const DRUGBANK_NS = "http://www.drugbank.ca";
+export const DRUGBANK_XML_LICENSE = "CC-BY-NC-4.0";
+export const DRUGBANK_VOCABULARY_LICENSE = "CC0-1.0";
+
+/** A decompressed byte stream with a count of the on-disk bytes consumed. */
+interface ByteSource {
+  stream: Readable;
+  bytesTotal: number;
+  bytesRead(): number;
+  /** The name inside a zip, for provenance. */
+  entry?: string;
+}
+
+export async function* readDrugbank(files: string[], opts: IngestOptions = {}): AsyncGenerator<IngestEvent> {
+  const limit = opts.limit ?? Infinity;
+  const state = { emitted: 0, limit };
+  const csv = files.filter((f) => /\.csv(\.gz|\.zip)?$/i.test(f));
+  const xml = files.filter((f) => /\.xml(\.gz|\.bz2|\.zip)?$/i.test(f));
+  const other = files.filter((f) => !csv.includes(f) && !xml.includes(f));
+  if (other[0]) throw new IngestError("not a DrugBank file: expected the full XML (.xml/.xml.zip) or the Vocabulary CSV (.csv/.csv.zip)", other[0]);
+  for (const f of csv) {
+    if (state.emitted >= limit) return;
+    yield* readVocabulary(f, opts, state);
+  }
+  for (const f of xml) {
+    if (state.emitted >= limit) return;
+    if (opts.excludeNonCommercial) {
+      yield { type: "skip", file: f, location: "whole file", reason: `excluded by --exclude-noncommercial: the DrugBank full database is ${DRUGBANK_XML_LICENSE}` };
+      continue;
+    }
+    yield* readFullXml(f, opts, state);
+  }
+}
+
+async function openSource(file: string, want: RegExp): Promise<ByteSource> {
+  if (/\.zip$/i.test(file)) return openZipEntry(file, want);
+  return openInputCompat(file);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Full database XML.
+
+interface Interaction {
+  id: string;
+  name: string;
+  description: string;
+  line: number;
+}
+
+interface Target {
+  name: string;
+  organism: string;
+  actions: string[];
+  pmids: string[];
+}
+
+interface Drug {
+  index: number;
+  line: number;
+  type: string;
+  primaryId: string;
+  firstId: string;
+  name: string;
+  groups: string[];
+  indication: string;
+  mechanism: string;
+  food: string[];
+  interactions: Interaction[];
+  badInteractions: { line: number; reason: string }[];
+  targets: Target[];
+}
+
+/** Paths under a top-level drug (joined by "/") whose text we keep. */
+const TEXT_PATHS = new Set([
+  "drugbank-id",
+  "name",
+  "indication",
+  "mechanism-of-action",
+  "groups/group",
+  "food-interactions/food-interaction",
+  "drug-interactions/drug-interaction/drugbank-id",
+  "drug-interactions/drug-interaction/name",
+  "drug-interactions/drug-interaction/description",
+  "targets/target/name",
+  "targets/target/organism",
+  "targets/target/actions/action",
+  "targets/target/references/articles/article/pubmed-id",
+]);
+
+async function* readFullXml(file: string, opts: IngestOptions, state: { emitted: number; limit: number }): AsyncGenerator<IngestEvent> {
+  const src = await openSource(file, /\.xml$/i);
+  const parser = new SaxesParser({ xmlns: true, position: true });
+  const queue: IngestEvent[] = [];
+  /** Element names below the root; path[0] === "drug" inside a top-level drug. */
+  const path: string[] = [];
+  let rootSeen = false;
+  let drug: Drug | null = null;
+  let drugCount = 0;
+  let text = "";
+  let capturing = false;
+  let primaryFlag = false;
+  let inter: Partial<Interaction> | null = null;
+  let target: Target | null = null;
+
+  const rel = () => path.slice(1).join("/");
+
+  parser.on("opentag", (tag: SaxesTagNS) => {
+    if (!rootSeen) {
+      if (tag.local !== "drugbank" || tag.uri !== DRUGBANK_NS) {
+        throw new IngestError(`expected the root element <drugbank xmlns="${DRUGBANK_NS}">, got <${tag.name}>${tag.uri ? ` in namespace ${tag.uri}` : ""}`, file, `line ${parser.line}`);
+      }
+      rootSeen = true;
+      return;
+    }
+    path.push(tag.local);
+    if (path.length === 1) {
+      if (tag.local !== "drug") return;
+      drug = {
+        index: drugCount++,
+        line: parser.line,
+        type: tag.attributes.type?.value ?? "",
+        primaryId: "",
+        firstId: "",
+        name: "",
+        groups: [],
+        indication: "",
+        mechanism: "",
+        food: [],
+        interactions: [],
+        badInteractions: [],
+        targets: [],
+      };
+      return;
+    }
+    if (!drug || path[0] !== "drug") return;
+    const r = rel();
+    if (r === "drug-interactions/drug-interaction") inter = { line: parser.line };
+    else if (r === "targets/target") target = { name: "", organism: "", actions: [], pmids: [] };
+    else if (r === "drugbank-id") primaryFlag = tag.attributes.primary?.value === "true";
+    capturing = TEXT_PATHS.has(r);
+    text = "";
+  });
+
+  const onText = (t: string) => {
+    if (capturing) text += t;
+  };
+  parser.on("text", onText);
+  parser.on("cdata", onText);
+
+  parser.on("closetag", (tag: SaxesTagNS) => {
+    if (path.length === 0) return; // the root closes
+    const d = drug as Drug | null;
+    if (d && path[0] === "drug") {
+      const r = rel();
+      const v = text.trim();
+      if (capturing) {
+        switch (r) {
+          case "drugbank-id":
+            if (!d.firstId) d.firstId = v;
+            if (primaryFlag && !d.primaryId) d.primaryId = v;
+            break;
+          case "name":
+            d.name = v;
+            break;
+          case "indication":
+            d.indication = v;
+            break;
+          case "mechanism-of-action":
+            d.mechanism = v;
+            break;
+          case "groups/group":
+            d.groups.push(v);
+            break;
+          case "food-interactions/food-interaction":
+            if (v) d.food.push(v);
+            break;
+          case "drug-interactions/drug-interaction/drugbank-id":
+            if (inter) inter.id = v;
+            break;
+          case "drug-interactions/drug-interaction/name":
+            if (inter) inter.name = v;
+            break;
+          case "drug-interactions/drug-interaction/description":
+            if (inter) inter.description = v;
+            break;
+          case "targets/target/name":
+            if (target) target.name = v;
+            break;
+          case "targets/target/organism":
+            if (target) target.organism = v;
+            break;
+          case "targets/target/actions/action":
+            if (target && v) target.actions.push(v);
+            break;
+          case "targets/target/references/articles/article/pubmed-id":
+            if (target && /^\d+$/.test(v)) target.pmids.push(v);
+            break;
+        }
+        capturing = false;
+        text = "";
+      }
+      if (r === "drug-interactions/drug-interaction" && inter) {
+        const missing = (["id", "name", "description"] as const).filter((k) => !inter![k]);
+        if (missing.length === 0 && /^DB\d{5,}$/.test(inter.id!)) d.interactions.push(inter as Interaction);
+        else {
+          d.badInteractions.push({
+            line: inter.line ?? parser.line,
+            reason: missing.length ? `drug-interaction lacks ${missing.join(", ")}` : `drug-interaction drugbank-id ${JSON.stringify(inter.id)} is not a DrugBank id (DBnnnnn)`,
+          });
+        }
+        inter = null;
+      } else if (r === "targets/target" && target) {
+        if (target.name) d.targets.push(target);
+        target = null;
+      }
+    }
+    path.pop();
+    if (path.length === 0 && tag.local === "drug" && d) {
+      drug = null;
+      queue.push(...drugEvents(d, file, src.entry));
+    }
+  });
+
+  let chunks = 0;
+  const readError = (e: unknown) =>
+    e instanceof IngestError ? e : new IngestError(`read failed (corrupt or truncated compressed data?): ${(e as Error).message ?? String(e)}`, file);
+  try {
+    const decoder = new TextDecoder("utf-8");
+    for await (const chunk of src.stream as AsyncIterable<Buffer>) {
+      try {
+        parser.write(decoder.decode(chunk, { stream: true }));
+      } catch (e) {
+        throw xmlError(e, file, parser);
+      }
+      while (queue.length > 0) {
+        const ev = queue.shift()!;
+        if (ev.type === "record") {
+          if (state.emitted >= state.limit) return;
+          state.emitted++;
+        }
+        yield ev;
+      }
+      if (state.emitted >= state.limit) return;
+      if (++chunks % 8 === 0) {
+        opts.signal?.throwIfAborted();
+        yield { type: "progress", file, bytesRead: src.bytesRead(), bytesTotal: src.bytesTotal };
+      }
+    }
+    try {
+      parser.write(decoder.decode());
+      parser.close();
+    } catch (e) {
+      throw xmlError(e, file, parser, "file truncated? ");
+    }
+  } catch (e) {
+    throw readError(e);
+  } finally {
+    src.stream.destroy();
+  }
+  for (const ev of queue) {
+    if (ev.type === "record") {
+      if (state.emitted >= state.limit) return;
+      state.emitted++;
+    }
+    yield ev;
+  }
+  if (!rootSeen) throw new IngestError("no XML elements: expected a DrugBank <drugbank> document", file);
+  if (drugCount === 0) throw new IngestError("no top-level <drug> elements under <drugbank>", file);
+  yield { type: "progress", file, bytesRead: src.bytesRead(), bytesTotal: src.bytesTotal };
+}
+
+function xmlError(e: unknown, file: string, parser: SaxesParser, hint = ""): Error {
+  if (e instanceof IngestError) return e;
+  const msg = (e as Error).message ?? String(e);
+  return new IngestError(`malformed XML: ${hint}${msg}`, file, `line ${parser.line}, column ${parser.column}`);
+}
+
+const ddiQuestions = [
+  (a: string, b: string) => `What happens when ${a} is taken together with ${b}?`,
+  (a: string, b: string) => `Is there a drug interaction between ${a} and ${b}?`,
+  (a: string, b: string) => `What interaction warning applies when ${a} is combined with ${b}?`,
+];
+
+function drugEvents(d: Drug, file: string, entry?: string): IngestEvent[] {
+  const out: IngestEvent[] = [];
+  const where = `drug #${d.index + 1} (line ${d.line})`;
+  const id = d.primaryId || d.firstId;
+  if (!id || !/^DB\d{5,}$/.test(id)) {
+    out.push({ type: "skip", file, location: where, reason: `no primary drugbank-id (DBnnnnn) found${id ? `, got ${JSON.stringify(id)}` : ""}` });
+    return out;
+  }
+  if (!d.name) {
+    out.push({ type: "skip", file, location: `${where} ${id}`, reason: "drug has no <name>" });
+    return out;
+  }
+  const provenance = (extra: Record<string, unknown> = {}) => ({ file, ...(entry ? { entry } : {}), drug: id, line: d.line, ...extra });
+  const rec = (suffix: string, task: string, instruction: string, output: string, citations: string[], confidence: number, extra?: Record<string, unknown>): IngestEvent => ({
+    type: "record",
+    record: {
+      id: `drugbank:${suffix}`,
+      instruction,
+      input: "",
+      output,
+      metadata: { source: "drugbank", task, confidence, citations, license: DRUGBANK_XML_LICENSE, provenance: provenance(extra) },
+    } satisfies InstructionRecord,
+  });
+  const cite = `DrugBank:${id}`;
+  if (d.indication) {
+    out.push(rec(`indication:${id}`, "drugbank.indication", `What is ${d.name} indicated for?`, d.indication, [cite], 0.9));
+  }
+  if (d.mechanism) {
+    out.push(rec(`mechanism:${id}`, "drugbank.mechanism", `What is the mechanism of action of ${d.name}?`, d.mechanism, [cite], 0.9));
+  }
+  if (d.targets.length > 0) {
+    const parts = d.targets.map((t) => {
+      const bits = [t.actions.join(", "), t.organism && t.organism !== "Humans" ? t.organism : ""].filter(Boolean);
+      return bits.length ? `${t.name} (${bits.join("; ")})` : t.name;
+    });
+    const pmids = [...new Set(d.targets.flatMap((t) => t.pmids))].map((p) => `PMID:${p}`);
+    out.push(
+      rec(`targets:${id}`, "drugbank.targets", `What are the molecular targets of ${d.name}?`, `According to DrugBank, ${d.name} acts on: ${parts.join("; ")}.`, [cite, ...pmids], 0.9),
+    );
+  }
+  if (d.food.length > 0) {
+    out.push(
+      rec(`food:${id}`, "drugbank.food", `Are there food or supplement interactions to watch for with ${d.name}?`, `Yes. DrugBank advises: ${d.food.join(" ")}`, [cite], 0.85),
+    );
+  }
+  for (const bad of d.badInteractions) {
+    out.push({ type: "skip", file, location: `${where} ${id} drug-interaction at line ${bad.line}`, reason: bad.reason });
+  }
+  for (const it of d.interactions) {
+    const q = ddiQuestions[(d.index + it.line) % ddiQuestions.length]!;
+    const yesNo = q === ddiQuestions[1];
+    out.push(
+      rec(
+        `ddi:${id}:${it.id}`,
+        "drugbank.ddi",
+        q(d.name, it.name),
+        yesNo ? `Yes. ${it.description}` : it.description,
+        [cite, `DrugBank:${it.id}`],
+        0.9,
+        { interactionLine: it.line, partner: it.id },
+      ),
+    );
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Open Vocabulary CSV: DrugBank ID, Accession Numbers, Common name, CAS, UNII, Synonyms, Standard InChI Key.
+
+const VOCAB_COLUMNS = ["DrugBank ID", "Accession Numbers", "Common name", "CAS", "UNII", "Synonyms", "Standard InChI Key"];
+
+async function* readVocabulary(file: string, opts: IngestOptions, state: { emitted: number; limit: number }): AsyncGenerator<IngestEvent> {
+  const src = await openSource(file, /\.csv$/i);
+  const parser = src.stream.pipe(parseCsv({ bom: true, relax_column_count: true, info: true, skip_empty_lines: true }));
+  // io.ts rethrows source errors on its own iterator; the pipe would not carry them to the parser.
+  src.stream.on("error", (e) => parser.destroy(e));
+  let header: string[] | null = null;
+  let rows = 0;
+  try {
+    for await (const { record, info } of parser as AsyncIterable<{ record: string[]; info: { lines: number } }>) {
+      const line = info.lines;
+      if (!header) {
+        header = record.map((h) => h.trim());
+        const missing = VOCAB_COLUMNS.filter((c) => !header!.includes(c));
+        if (missing.length > 0) {
+          throw new IngestError(`not a DrugBank Vocabulary CSV: header lacks ${missing.map((m) => `"${m}"`).join(", ")} (expected ${VOCAB_COLUMNS.join(",")})`, file, "line 1");
+        }
+        continue;
+      }
+      if (record.length !== header.length) {
+        yield { type: "skip", file, location: `line ${line}`, reason: `expected ${header.length} columns, got ${record.length}` };
+        continue;
+      }
+      const row = Object.fromEntries(header.map((h, i) => [h, (record[i] ?? "").trim()]));
+      const id = row["DrugBank ID"]!;
+      const name = row["Common name"]!;
+      if (!/^DB\d{5,}$/.test(id) || !name) {
+        yield { type: "skip", file, location: `line ${line}`, reason: !name ? "empty Common name" : `DrugBank ID ${JSON.stringify(id)} is not DBnnnnn` };
+        continue;
+      }
+      for (const ev of vocabularyRecords(row, file, line, src.entry)) {
+        if (state.emitted >= state.limit) return;
+        state.emitted++;
+        yield ev;
+      }
+      if (++rows % 5000 === 0) {
+        opts.signal?.throwIfAborted();
+        yield { type: "progress", file, bytesRead: src.bytesRead(), bytesTotal: src.bytesTotal };
+      }
+    }
+  } catch (e) {
+    if (e instanceof IngestError) throw e;
+    throw new IngestError(`malformed CSV: ${(e as Error).message}`, file);
+  } finally {
+    src.stream.destroy();
+  }
+  if (!header) throw new IngestError("empty file: expected the DrugBank Vocabulary CSV header", file);
+  yield { type: "progress", file, bytesRead: src.bytesRead(), bytesTotal: src.bytesTotal };
+}
+
+function vocabularyRecords(row: Record<string, string>, file: string, line: number, entry?: string): IngestEvent[] {
+  const id = row["DrugBank ID"]!;
+  const name = row["Common name"]!;
+  const meta = (task: string) => ({
+    source: "drugbank" as const,
+    task,
+    confidence: 0.95,
+    citations: [`DrugBank:${id}`],
+    license: DRUGBANK_VOCABULARY_LICENSE,
+    provenance: { file, ...(entry ? { entry } : {}), line, drug: id },
+  });
+  const out: IngestEvent[] = [];
+  const synonyms = (row.Synonyms ?? "")
+    .split(" | ")
+    .map((s) => s.trim())
+    .filter((s) => s && s.toLowerCase() !== name.toLowerCase());
+  if (synonyms.length > 0) {
+    out.push({
+      type: "record",
+      record: {
+        id: `drugbank:synonyms:${id}`,
+        instruction: `What other names is ${name} known by?`,
+        input: "",
+        output: `${name} (DrugBank ${id}) is also known as: ${synonyms.join("; ")}.`,
+        metadata: meta("drugbank.synonyms"),
+      },
+    });
+  }
+  const ids = [
+    `DrugBank ID ${id}`,
+    row.CAS ? `CAS number ${row.CAS}` : "",
+    row.UNII ? `UNII ${row.UNII}` : "",
+    row["Standard InChI Key"] ? `InChIKey ${row["Standard InChI Key"]}` : "",
+  ].filter(Boolean);
+  out.push({
+    type: "record",
+    record: {
+      id: `drugbank:identifiers:${id}`,
+      instruction: `What are the standard identifiers of ${name}?`,
+      input: "",
+      output: `${name}: ${ids.join(", ")}.`,
+      metadata: meta("drugbank.identifiers"),
+    },
+  });
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Zip: DrugBank's downloads are single-entry zips. Sizes come from the central directory (the
+// local header may defer them to a data descriptor), so the entry is a byte range of the file.
+
+export async function openZipEntry(file: string, want: RegExp): Promise<ByteSource> {
+  const size = (await stat(file)).size;
+  const fh = await open(file, "r");
+  let entry: { name: string; method: number; dataStart: number; compSize: number } | undefined;
+  try {
+    const tailLen = Math.min(size, 65_557); // EOCD (22) + longest comment (65,535)
+    const tail = Buffer.alloc(tailLen);
+    await fh.read(tail, 0, tailLen, size - tailLen);
+    let eocd = -1;
+    for (let i = tailLen - 22; i >= 0; i--) {
+      if (tail.readUInt32LE(i) === 0x06054b50) {
+        eocd = i;
+        break;
+      }
+    }
+    if (eocd < 0) throw new IngestError("not a zip file, or truncated: no end-of-central-directory record", file);
+    const entries = tail.readUInt16LE(eocd + 10);
+    const cdSize = tail.readUInt32LE(eocd + 12);
+    const cdOffset = tail.readUInt32LE(eocd + 16);
+    if (cdOffset === 0xffffffff || entries === 0xffff) throw new IngestError("ZIP64 archives are not supported; unzip it first", file);
+    if (cdOffset + cdSize > size) throw new IngestError("zip central directory lies past the end of the file (truncated?)", file);
+    const cd = Buffer.alloc(cdSize);
+    await fh.read(cd, 0, cdSize, cdOffset);
+    const names: string[] = [];
+    let p = 0;
+    for (let k = 0; k < entries; k++) {
+      if (cd.readUInt32LE(p) !== 0x02014b50) throw new IngestError("corrupt zip central directory", file);
+      const method = cd.readUInt16LE(p + 10);
+      const compSize = cd.readUInt32LE(p + 20);
+      const nameLen = cd.readUInt16LE(p + 28);
+      const extraLen = cd.readUInt16LE(p + 30);
+      const commentLen = cd.readUInt16LE(p + 32);
+      const localOffset = cd.readUInt32LE(p + 42);
+      const name = cd.toString("utf8", p + 46, p + 46 + nameLen);
+      p += 46 + nameLen + extraLen + commentLen;
+      names.push(name);
+      if (!want.test(name)) continue;
+      if (method !== 0 && method !== 8) throw new IngestError(`zip entry "${name}" uses compression method ${method}; only stored and deflate are supported`, file);
+      if (compSize === 0xffffffff) throw new IngestError("ZIP64 archives are not supported; unzip it first", file);
+      const lh = Buffer.alloc(30);
+      await fh.read(lh, 0, 30, localOffset);
+      if (lh.readUInt32LE(0) !== 0x04034b50) throw new IngestError(`corrupt zip: no local header for "${name}"`, file);
+      const dataStart = localOffset + 30 + lh.readUInt16LE(26) + lh.readUInt16LE(28);
+      if (dataStart + compSize > size) throw new IngestError(`zip entry "${name}" runs past the end of the file (truncated?)`, file);
+      entry = { name, method, dataStart, compSize };
+      break;
+    }
+    if (!entry) throw new IngestError(`zip has no entry matching ${want}; entries: ${names.slice(0, 10).join(", ")}`, file);
+  } finally {
+    await fh.close();
+  }
+  // Streams are made only now, after the last await, and piped at once, so no chunk is emitted
+  // before the caller starts reading.
+  let read = 0;
+  const raw = createReadStream(file, { start: entry.dataStart, end: entry.dataStart + entry.compSize - 1, highWaterMark: 1 << 20 });
+  raw.on("data", (c: Buffer | string) => (read += c.length));
+  const sink = entry.method === 8 ? createInflateRaw() : new PassThrough();
+  raw.on("error", (e) => sink.destroy(e));
+  sink.on("error", () => undefined); // surfaced by the consumer's iterator
+  const stream: Readable = raw.pipe(sink);
+  return { stream, bytesTotal: size, bytesRead: () => read, entry: entry.name };
+}
