@@ -158,6 +158,25 @@ interface Term {
 
 const TOKEN_RE = /[\p{L}\p{N}]+/gu;
 
+/** Ontology roots and class words that name nothing specific in running text (DOID:4 "disease"). */
+const GENERIC_WORDS = new Set([
+  "disease",
+  "disorder",
+  "syndrome",
+  "drug",
+  "drugs",
+  "gene",
+  "genes",
+  "protein",
+  "cell",
+  "cells",
+  "tissue",
+  "treatment",
+  "therapy",
+  "symptom",
+  "compound",
+]);
+
 /** A term needs exact case when it is short or looks like a symbol ("CAT", "MAX", "IL6"). */
 function isCaseSensitive(term: string): boolean {
   const letters = term.replace(/[^\p{L}]/gu, "");
@@ -207,6 +226,7 @@ export class EntityLexicon {
   private addTerm(name: string, id: string): void {
     const tokens = name.match(TOKEN_RE)?.map((t) => t.toLowerCase()) ?? [];
     if (tokens.length === 0 || tokens.join("").length < this.minLength) return;
+    if (tokens.length === 1 && GENERIC_WORDS.has(tokens[0]!)) return;
     const exact = isCaseSensitive(name) ? (name.match(TOKEN_RE) ?? []) : null;
     const key = (exact ?? tokens).join(" ");
     let term = this.byKey.get(key);
@@ -279,6 +299,14 @@ export class EntityLexicon {
         const n = matched.tokens.length;
         const start = toks[i]!.start;
         const end = toks[i + n - 1]!.end;
+        // Part of a hyphenated word ("disease-modifying", "non-cancer"): not a mention.
+        if (
+          /[\p{L}\p{N}]-$/u.test(text.slice(Math.max(0, start - 2), start)) ||
+          /^-[\p{L}\p{N}]/u.test(text.slice(end, end + 2))
+        ) {
+          i++;
+          continue;
+        }
         out.push({ start, end, surface: text.slice(start, end), ids: [...matched.ids] });
         i += n;
       } else i++;
