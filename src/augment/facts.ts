@@ -45,7 +45,7 @@ const RELATION_PHRASES: [RegExp, string][] = [
   [/\b(?:may )?decreases?\b|\bdecreased\b|\breduces?\b|\blowers?\b/i, "decreases"],
   [/\bup-?regulat(?:es?|ed|ion)\b/i, "upregulates"],
   [/\bdown-?regulat(?:es?|ed|ion)\b/i, "downregulates"],
-  [/\bpalliat(?:es?|ed|ive)\b/i, "palliates"],
+  [/\bpalliat(?:es?|ed|ive)\b|\bsymptomatic (?:treatment|therapy)\b/i, "palliates"],
   [
     /\btreat(?:s|ed|ing|ments? (?:of|for))?\b|\bindicat(?:ed|ion) for\b|\btherapy for\b|\bused for\b/i,
     "treats",
@@ -270,9 +270,12 @@ export function extractClaims(text: string, lexicon: EntityLexicon, maxGap = 10)
       const between = sentence.slice(a.end, b.start);
       if (between.split(/\s+/).filter(Boolean).length > maxGap) continue;
       let relation: string | undefined;
+      let relAt = 0;
       for (const [re, name] of RELATION_PHRASES) {
-        if (re.test(between)) {
+        const m = re.exec(between);
+        if (m) {
           relation = name;
+          relAt = m.index;
           break;
         }
       }
@@ -285,7 +288,8 @@ export function extractClaims(text: string, lexicon: EntityLexicon, maxGap = 10)
       );
       const prev = i > 0 ? ms[i - 1]!.end : 0;
       const before = sentence.slice(Math.max(clauseStart, prev), a.start);
-      const negated = NEGATION.test(between) || NEGATION.test(before);
+      // Only a negation before the relation word negates it: "palliative, not disease-modifying" does not.
+      const negated = NEGATION.test(between.slice(0, relAt)) || NEGATION.test(before);
       claims.push({
         subject: a.ids[0]!,
         subjectName: a.surface,

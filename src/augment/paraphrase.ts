@@ -93,9 +93,10 @@ const FORM_RULES: ((q: string) => string[])[] = [
     if (!m || /\band which\b/.test(q)) return [];
     return [`Name the ${m[1]} that ${m[2]} ${m[3]}.`, `Give the ${m[1]} that ${m[2]} ${m[3]}.`];
   },
-  // What is/are the P of X? → Give the P of X. / Tell me the P of X.
+  // What is/are the P of X? → Could you tell me the P of X? (Noun phrases only: "What is X indicated
+  // for?" has no grammatical rewrite of this shape.)
   (q) => {
-    const m = /^What\s+(is|are|was|were)\s+(.+?)\?$/.exec(q.trim());
+    const m = /^What\s+(is|are|was|were)\s+((?:the|a|an)\s+[^?]+?)\?$/.exec(q.trim());
     if (!m) return [];
     return [
       `Could you tell me ${m[2]}?`,

@@ -221,6 +221,13 @@ export function summarize(report: AugmentReport): string {
     }
   }
   lines.push("");
+  const split = report.steps.find((s) => s.step === "split");
+  const largest = Number(split?.extra.largestGroup ?? 0);
+  if (split && largest > 0.2 * split.in) {
+    lines.push(
+      `  warning: one leakage group holds ${largest} of ${split.in} records (${Math.round((100 * largest) / split.in)}%): records sharing facts, PMIDs or NCT ids chain together, so the split ratios cannot be met`,
+    );
+  }
   lines.push(
     `  splits: train ${report.splits.train}, valid ${report.splits.valid}, test ${report.splits.test}; leaked keys: ${report.leaks}`,
   );

@@ -58,14 +58,18 @@ export async function main(argv: string[]): Promise<number> {
     .filter(Boolean);
   const unknown = sources.filter((s) => !(SOURCE_IDS as string[]).includes(s));
   if (unknown.length > 0 || sources.length === 0) {
-    process.stderr.write(`medtune ingest: unknown source(s) ${unknown.join(", ") || "(none given)"}; known: ${SOURCE_IDS.join(", ")}\n`);
+    process.stderr.write(
+      `medtune ingest: unknown source(s) ${unknown.join(", ") || "(none given)"}; known: ${SOURCE_IDS.join(", ")}\n`,
+    );
     return 2;
   }
   const int = (name: string, v: string | undefined): number | undefined | null => {
     if (v === undefined) return undefined;
     const n = Number(v);
     if (!Number.isInteger(n) || n < 0) {
-      process.stderr.write(`medtune ingest: --${name} expects a non-negative integer, got ${JSON.stringify(v)}\n`);
+      process.stderr.write(
+        `medtune ingest: --${name} expects a non-negative integer, got ${JSON.stringify(v)}\n`,
+      );
       return null;
     }
     return n;
@@ -90,7 +94,9 @@ export async function main(argv: string[]): Promise<number> {
         .sort((a, b) => b[1] - a[1])
         .map(([t, n]) => `${t}=${n}`)
         .join(" ");
-      process.stdout.write(`${r.source}: ${r.records} records, ${r.skipped} skipped → ${r.output}\n  ${tasks}\n`);
+      process.stdout.write(
+        `${r.source}: ${r.records} records, ${r.skipped} skipped → ${r.output}\n  ${tasks}\n`,
+      );
     } else {
       process.stderr.write(`${r.source}: FAILED: ${r.error}\n`);
     }

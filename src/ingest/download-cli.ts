@@ -2,7 +2,7 @@
  * `medtune download <source>`: fetch a source's official dump into data/raw/<source>/.
  *
  *   medtune download hetionet [--format json|tsv]
- *   medtune download chembl_sqlite
+ *   medtune download chembl_sqlite             (into data/raw/chembl/)
  *   medtune download pubmed [--files N | --all]
  *   medtune download clinicaltrials [--pages N]
  *   DRUGBANK_USERNAME=… DRUGBANK_PASSWORD=… medtune download drugbank
@@ -12,8 +12,13 @@
  */
 import path from "node:path";
 import { parseArgs } from "node:util";
-import { SOURCE_IDS } from "./index.js";
-import { downloadClinicalTrialsPages, downloadFile, planDownload, type PlanOptions } from "./download.js";
+import { SOURCE_IDS, sourceDir } from "./index.js";
+import {
+  downloadClinicalTrialsPages,
+  downloadFile,
+  planDownload,
+  type PlanOptions,
+} from "./download.js";
 import type { IngestSourceId } from "./types.js";
 
 const USAGE = `usage: medtune download <${SOURCE_IDS.join("|")}> [options]
@@ -59,14 +64,18 @@ export async function main(argv: string[]): Promise<number> {
   }
   const source = positionals[0] as IngestSourceId | undefined;
   if (!source || positionals.length !== 1 || !(SOURCE_IDS as string[]).includes(source)) {
-    process.stderr.write(`medtune download: expected one source (${SOURCE_IDS.join(", ")})\n\n${USAGE}`);
+    process.stderr.write(
+      `medtune download: expected one source (${SOURCE_IDS.join(", ")})\n\n${USAGE}`,
+    );
     return 2;
   }
   const positiveInt = (name: string, v: string | undefined): number | undefined | null => {
     if (v === undefined) return undefined;
     const n = Number(v);
     if (!Number.isInteger(n) || n < 1) {
-      process.stderr.write(`medtune download: --${name} expects a positive integer, got ${JSON.stringify(v)}\n`);
+      process.stderr.write(
+        `medtune download: --${name} expects a positive integer, got ${JSON.stringify(v)}\n`,
+      );
       return null;
     }
     return n;
@@ -85,20 +94,30 @@ export async function main(argv: string[]): Promise<number> {
   };
   const user = process.env.DRUGBANK_USERNAME;
   const pass = process.env.DRUGBANK_PASSWORD;
-  if (source === "drugbank" && user && pass) planOpts.credentials = { username: user, password: pass };
+  if (source === "drugbank" && user && pass)
+    planOpts.credentials = { username: user, password: pass };
 
-  const dir = path.join(values.out ?? "data/raw", source);
+  const dir = path.join(values.out ?? "data/raw", sourceDir(source));
   const plan = await planDownload(source, planOpts);
   for (const n of plan.notes) process.stderr.write(`note: ${n}\n`);
   const common = { dir, progress: !values["no-progress"], force: Boolean(values.force) };
   if (source === "clinicaltrials") {
-    const r = await downloadClinicalTrialsPages(plan.items[0]!.url, { ...common, pages: pages ?? 1 });
-    process.stdout.write(`clinicaltrials: ${r.pages.length} page(s) saved in ${dir}${r.done ? " (all pages done)" : ""}\n`);
+    const r = await downloadClinicalTrialsPages(plan.items[0]!.url, {
+      ...common,
+      pages: pages ?? 1,
+    });
+    process.stdout.write(
+      `clinicaltrials: ${r.pages.length} page(s) saved in ${dir}${r.done ? " (all pages done)" : ""}\n`,
+    );
     return 0;
   }
   for (const item of plan.items) {
     const r = await downloadFile(item, common);
-    const how = r.skipped ? "already present" : r.resumedFrom > 0 ? `resumed from byte ${r.resumedFrom}` : "downloaded";
+    const how = r.skipped
+      ? "already present"
+      : r.resumedFrom > 0
+        ? `resumed from byte ${r.resumedFrom}`
+        : "downloaded";
     const check = r.verified ? `${r.verified.toUpperCase()} verified` : "no published checksum";
     process.stdout.write(`${r.path}: ${how}, ${r.bytes} bytes, ${check}\n`);
   }

@@ -60,10 +60,20 @@ export const OFFICIAL_BASE: Record<IngestSourceId, string> = {
 
 /** SHA-256 and size from the Git-LFS pointers in hetio/hetionet (commit 38873689). */
 const HETIONET_FILES = {
-  json: [{ path: "json/hetionet-v1.0.json.bz2", sha256: "a342ab57e9073e6c02bb5e109d1f16917e6f933be4e5c77ebbaebfa26b984c19", size: 16_112_094 }],
+  json: [
+    {
+      path: "json/hetionet-v1.0.json.bz2",
+      sha256: "a342ab57e9073e6c02bb5e109d1f16917e6f933be4e5c77ebbaebfa26b984c19",
+      size: 16_112_094,
+    },
+  ],
   tsv: [
     { path: "tsv/hetionet-v1.0-nodes.tsv", sha256: undefined, size: 2_509_984 },
-    { path: "tsv/hetionet-v1.0-edges.sif.gz", sha256: "611f0411ac666be4e0270e54bbca67407e14720bfc3099311f0f5eec25c5a947", size: 12_401_407 },
+    {
+      path: "tsv/hetionet-v1.0-edges.sif.gz",
+      sha256: "611f0411ac666be4e0270e54bbca67407e14720bfc3099311f0f5eec25c5a947",
+      size: 12_401_407,
+    },
   ],
 } as const;
 
@@ -80,7 +90,11 @@ export interface PlanOptions {
   fetchImpl?: typeof fetch;
 }
 
-async function fetchText(url: string, fetchImpl: typeof fetch, headers?: Record<string, string>): Promise<string> {
+async function fetchText(
+  url: string,
+  fetchImpl: typeof fetch,
+  headers?: Record<string, string>,
+): Promise<string> {
   let res: Response;
   try {
     res = await fetchImpl(url, { headers: headers ?? {} });
@@ -92,7 +106,10 @@ async function fetchText(url: string, fetchImpl: typeof fetch, headers?: Record<
 }
 
 /** What to download for a source; may read the source's listing or checksum file. */
-export async function planDownload(source: IngestSourceId, opts: PlanOptions = {}): Promise<DownloadPlan> {
+export async function planDownload(
+  source: IngestSourceId,
+  opts: PlanOptions = {},
+): Promise<DownloadPlan> {
   const base = (opts.baseUrl ?? OFFICIAL_BASE[source]).replace(/\/?$/, "/");
   const f = opts.fetchImpl ?? fetch;
   const notes: string[] = [];
@@ -102,19 +119,40 @@ export async function planDownload(source: IngestSourceId, opts: PlanOptions = {
         url: base + x.path,
         name: path.posix.basename(x.path),
         size: x.size,
-        ...(x.sha256 ? { checksum: { algorithm: "sha256" as const, hex: x.sha256, from: "Git-LFS pointer in hetio/hetionet" } } : {}),
+        ...(x.sha256
+          ? {
+              checksum: {
+                algorithm: "sha256" as const,
+                hex: x.sha256,
+                from: "Git-LFS pointer in hetio/hetionet",
+              },
+            }
+          : {}),
       }));
-      if (opts.format === "tsv") notes.push("hetionet-v1.0-nodes.tsv is a plain Git file: no published checksum (size checked)");
+      if (opts.format === "tsv")
+        notes.push(
+          "hetionet-v1.0-nodes.tsv is a plain Git file: no published checksum (size checked)",
+        );
       return { source, items, notes };
     }
     case "chembl_sqlite": {
       // checksums.txt in the release folder lists "<sha256>  <file>" for every dump file.
       const sums = await fetchText(base + "checksums.txt", f);
       const m = /^([0-9a-f]{64})\s+\*?(chembl_\d+_sqlite\.tar\.gz)\s*$/im.exec(sums);
-      if (!m) throw new DownloadError("no chembl_NN_sqlite.tar.gz line in checksums.txt", base + "checksums.txt");
+      if (!m)
+        throw new DownloadError(
+          "no chembl_NN_sqlite.tar.gz line in checksums.txt",
+          base + "checksums.txt",
+        );
       return {
         source,
-        items: [{ url: base + m[2], name: m[2]!, checksum: { algorithm: "sha256", hex: m[1]!.toLowerCase(), from: "checksums.txt" } }],
+        items: [
+          {
+            url: base + m[2],
+            name: m[2]!,
+            checksum: { algorithm: "sha256", hex: m[1]!.toLowerCase(), from: "checksums.txt" },
+          },
+        ],
         notes,
       };
     }
@@ -122,14 +160,23 @@ export async function planDownload(source: IngestSourceId, opts: PlanOptions = {
       // The baseline folder's index lists pubmedYYnNNNN.xml.gz; each has a .md5 beside it.
       const html = await fetchText(base, f);
       const names = [...new Set(html.match(/pubmed\d{2}n\d{4}\.xml\.gz(?!\.)/g) ?? [])].sort();
-      if (names.length === 0) throw new DownloadError("no pubmedYYnNNNN.xml.gz files in the listing", base);
+      if (names.length === 0)
+        throw new DownloadError("no pubmedYYnNNNN.xml.gz files in the listing", base);
       const chosen = names.slice(0, opts.files ?? 1);
       const items: DownloadItem[] = [];
       for (const name of chosen) {
         const md5Text = await fetchText(`${base}${name}.md5`, f);
         const md5 = /\b([0-9a-f]{32})\b/i.exec(md5Text);
-        if (!md5) throw new DownloadError(`no MD5 in ${JSON.stringify(md5Text.slice(0, 80))}`, `${base}${name}.md5`);
-        items.push({ url: base + name, name, checksum: { algorithm: "md5", hex: md5[1]!.toLowerCase(), from: `${name}.md5` } });
+        if (!md5)
+          throw new DownloadError(
+            `no MD5 in ${JSON.stringify(md5Text.slice(0, 80))}`,
+            `${base}${name}.md5`,
+          );
+        items.push({
+          url: base + name,
+          name,
+          checksum: { algorithm: "md5", hex: md5[1]!.toLowerCase(), from: `${name}.md5` },
+        });
       }
       notes.push(`${chosen.length} of ${names.length} baseline files (use --files N or --all)`);
       return { source, items, notes };
@@ -137,21 +184,46 @@ export async function planDownload(source: IngestSourceId, opts: PlanOptions = {
     case "clinicaltrials": {
       // API v2 pages ({studies, nextPageToken}); pages chain by token, so they are fetched by
       // downloadClinicalTrialsPages, not as independent items.
-      notes.push("ClinicalTrials.gov publishes no checksum; each page is checked to be a complete JSON page");
-      return { source, items: [{ url: `${base}studies?format=json&pageSize=1000&countTotal=true`, name: "studies-page-00001.json" }], notes };
+      notes.push(
+        "ClinicalTrials.gov publishes no checksum; each page is checked to be a complete JSON page",
+      );
+      return {
+        source,
+        items: [
+          {
+            url: `${base}studies?format=json&pageSize=1000&countTotal=true`,
+            name: "studies-page-00001.json",
+          },
+        ],
+        notes,
+      };
     }
     case "drugbank": {
       const items: DownloadItem[] = [];
       const auth = opts.credentials
-        ? { Authorization: `Basic ${Buffer.from(`${opts.credentials.username}:${opts.credentials.password}`).toString("base64")}` }
+        ? {
+            Authorization: `Basic ${Buffer.from(`${opts.credentials.username}:${opts.credentials.password}`).toString("base64")}`,
+          }
         : undefined;
-      items.push({ url: base + "all-drugbank-vocabulary", name: "drugbank_all_drugbank_vocabulary.csv.zip", ...(auth ? { headers: auth } : {}) });
+      items.push({
+        url: base + "all-drugbank-vocabulary",
+        name: "drugbank_all_drugbank_vocabulary.csv.zip",
+        ...(auth ? { headers: auth } : {}),
+      });
       if (auth) {
-        items.push({ url: base + "all-full-database", name: "drugbank_all_full_database.xml.zip", headers: auth });
+        items.push({
+          url: base + "all-full-database",
+          name: "drugbank_all_full_database.xml.zip",
+          headers: auth,
+        });
       } else {
-        notes.push("the full database (CC BY-NC 4.0) needs a DrugBank account: set DRUGBANK_USERNAME and DRUGBANK_PASSWORD");
+        notes.push(
+          "the full database (CC BY-NC 4.0) needs a DrugBank account: set DRUGBANK_USERNAME and DRUGBANK_PASSWORD",
+        );
       }
-      notes.push("DrugBank publishes no checksum; the zip's own CRC is checked when ingest reads it");
+      notes.push(
+        "DrugBank publishes no checksum; the zip's own CRC is checked when ingest reads it",
+      );
       return { source, items, notes };
     }
   }
@@ -182,7 +254,8 @@ export interface DownloadResult {
 
 export async function hashFile(file: string, algorithm: ChecksumAlgorithm): Promise<string> {
   const h = createHash(algorithm);
-  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) h.update(chunk as Buffer);
+  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 }))
+    h.update(chunk as Buffer);
   return h.digest("hex");
 }
 
@@ -201,7 +274,10 @@ interface PartMeta {
   total?: number;
 }
 
-export async function downloadFile(item: DownloadItem, opts: DownloadOptions): Promise<DownloadResult> {
+export async function downloadFile(
+  item: DownloadItem,
+  opts: DownloadOptions,
+): Promise<DownloadResult> {
   await mkdir(opts.dir, { recursive: true });
   const dest = path.join(opts.dir, item.name);
   const part = `${dest}.part`;
@@ -209,10 +285,23 @@ export async function downloadFile(item: DownloadItem, opts: DownloadOptions): P
   if (!opts.force && (await sizeOf(dest)) !== null) {
     if (item.checksum) {
       const got = await hashFile(dest, item.checksum.algorithm);
-      if (got === item.checksum.hex) return { path: dest, bytes: (await sizeOf(dest))!, resumedFrom: 0, verified: item.checksum.algorithm, skipped: true };
+      if (got === item.checksum.hex)
+        return {
+          path: dest,
+          bytes: (await sizeOf(dest))!,
+          resumedFrom: 0,
+          verified: item.checksum.algorithm,
+          skipped: true,
+        };
       // A finished name with a wrong checksum is not ours to trust: fetch it again.
     } else {
-      return { path: dest, bytes: (await sizeOf(dest))!, resumedFrom: 0, verified: null, skipped: true };
+      return {
+        path: dest,
+        bytes: (await sizeOf(dest))!,
+        resumedFrom: 0,
+        verified: null,
+        skipped: true,
+      };
     }
   }
   const attempts = opts.attempts ?? 4;
@@ -223,9 +312,16 @@ export async function downloadFile(item: DownloadItem, opts: DownloadOptions): P
       firstOffset ??= offset;
       break;
     } catch (e) {
-      if (e instanceof DownloadError && !(e as DownloadError & { retryable?: boolean }).retryable) throw e;
+      if (e instanceof DownloadError && !(e as DownloadError & { retryable?: boolean }).retryable)
+        throw e;
       if (opts.signal?.aborted || attempt >= attempts) {
-        throw e instanceof DownloadError ? e : new DownloadError(`${(e as Error).message}; rerun to resume from ${(await sizeOf(part)) ?? 0} bytes`, item.url, dest);
+        throw e instanceof DownloadError
+          ? e
+          : new DownloadError(
+              `${(e as Error).message}; rerun to resume from ${(await sizeOf(part)) ?? 0} bytes`,
+              item.url,
+              dest,
+            );
       }
       await new Promise((r) => setTimeout(r, Math.min(500 * 2 ** attempt, 10_000)));
     }
@@ -234,7 +330,11 @@ export async function downloadFile(item: DownloadItem, opts: DownloadOptions): P
   if (item.size !== undefined && bytes !== item.size) {
     await rm(part, { force: true });
     await rm(metaFile, { force: true });
-    throw new DownloadError(`size mismatch: expected ${item.size} bytes, got ${bytes}`, item.url, dest);
+    throw new DownloadError(
+      `size mismatch: expected ${item.size} bytes, got ${bytes}`,
+      item.url,
+      dest,
+    );
   }
   let verified: ChecksumAlgorithm | null = null;
   if (item.checksum) {
@@ -257,7 +357,12 @@ export async function downloadFile(item: DownloadItem, opts: DownloadOptions): P
 }
 
 /** One HTTP exchange into `part`; returns the offset it resumed from. Throws retryable errors for network trouble. */
-async function fetchToPart(item: DownloadItem, part: string, metaFile: string, opts: DownloadOptions): Promise<number> {
+async function fetchToPart(
+  item: DownloadItem,
+  part: string,
+  metaFile: string,
+  opts: DownloadOptions,
+): Promise<number> {
   const f = opts.fetchImpl ?? fetch;
   let meta: PartMeta | null = null;
   try {
@@ -277,7 +382,8 @@ async function fetchToPart(item: DownloadItem, part: string, metaFile: string, o
   const signal = opts.signal ? AbortSignal.any([opts.signal, idle.signal]) : idle.signal;
   const idleMs = opts.idleTimeoutMs ?? 60_000;
   let timer = setTimeout(() => idle.abort(new Error(`no data for ${idleMs} ms`)), idleMs);
-  const retryable = (msg: string) => Object.assign(new DownloadError(msg, item.url, part), { retryable: true });
+  const retryable = (msg: string) =>
+    Object.assign(new DownloadError(msg, item.url, part), { retryable: true });
   let res: Response;
   try {
     res = await f(item.url, { headers, signal, redirect: "follow" });
@@ -294,7 +400,9 @@ async function fetchToPart(item: DownloadItem, part: string, metaFile: string, o
       if (!cr || Number(cr[1]) !== offset) {
         await res.body?.cancel();
         await rm(part, { force: true });
-        throw retryable(`server answered Range ${offset}- with Content-Range ${JSON.stringify(res.headers.get("content-range"))}; restarting`);
+        throw retryable(
+          `server answered Range ${offset}- with Content-Range ${JSON.stringify(res.headers.get("content-range"))}; restarting`,
+        );
       }
       append = true;
       if (cr[3] !== "*") total = Number(cr[3]);
@@ -328,7 +436,11 @@ async function fetchToPart(item: DownloadItem, part: string, metaFile: string, o
         : new Progress({
             label: item.name,
             showRecords: false,
-            ...(total !== undefined ? { bytesTotal: total } : item.size !== undefined ? { bytesTotal: item.size } : {}),
+            ...(total !== undefined
+              ? { bytesTotal: total }
+              : item.size !== undefined
+                ? { bytesTotal: item.size }
+                : {}),
             ...(typeof opts.progress === "object" ? { stream: opts.progress } : {}),
           });
     const out = createWriteStream(part, { flags: append ? "a" : "w" });
@@ -378,7 +490,11 @@ export async function downloadClinicalTrialsPages(
   const f = opts.fetchImpl ?? fetch;
   await mkdir(opts.dir, { recursive: true });
   const stateFile = path.join(opts.dir, "studies-pages.json");
-  let state: { saved: number; nextPageToken: string | null; url: string } = { saved: 0, nextPageToken: null, url: firstUrl };
+  let state: { saved: number; nextPageToken: string | null; url: string } = {
+    saved: 0,
+    nextPageToken: null,
+    url: firstUrl,
+  };
   try {
     const s = JSON.parse(await readFile(stateFile, "utf8")) as typeof state;
     if (s.url === firstUrl) state = s;
@@ -386,12 +502,21 @@ export async function downloadClinicalTrialsPages(
     // first run
   }
   const pages: string[] = [];
-  const progress = opts.progress === false ? null : new Progress({ label: "clinicaltrials pages", showRecords: true, ...(typeof opts.progress === "object" ? { stream: opts.progress } : {}) });
+  const progress =
+    opts.progress === false
+      ? null
+      : new Progress({
+          label: "clinicaltrials pages",
+          showRecords: true,
+          ...(typeof opts.progress === "object" ? { stream: opts.progress } : {}),
+        });
   let fetched = 0;
   let bytes = 0;
   while (fetched < opts.pages) {
     if (state.saved > 0 && state.nextPageToken === null) break; // finished earlier
-    const url = state.nextPageToken ? `${firstUrl}&pageToken=${encodeURIComponent(state.nextPageToken)}` : firstUrl;
+    const url = state.nextPageToken
+      ? `${firstUrl}&pageToken=${encodeURIComponent(state.nextPageToken)}`
+      : firstUrl;
     const text = await fetchText(url, f);
     let page: { studies?: unknown; nextPageToken?: unknown };
     try {
@@ -399,13 +524,18 @@ export async function downloadClinicalTrialsPages(
     } catch (e) {
       throw new DownloadError(`not a complete JSON page: ${(e as Error).message}`, url);
     }
-    if (!Array.isArray(page.studies)) throw new DownloadError('expected a page object with a "studies" array', url);
+    if (!Array.isArray(page.studies))
+      throw new DownloadError('expected a page object with a "studies" array', url);
     const name = `studies-page-${String(state.saved + 1).padStart(5, "0")}.json`;
     const dest = path.join(opts.dir, name);
     await writeFile(`${dest}.part`, text);
     await rename(`${dest}.part`, dest);
     pages.push(dest);
-    state = { saved: state.saved + 1, nextPageToken: typeof page.nextPageToken === "string" ? page.nextPageToken : null, url: firstUrl };
+    state = {
+      saved: state.saved + 1,
+      nextPageToken: typeof page.nextPageToken === "string" ? page.nextPageToken : null,
+      url: firstUrl,
+    };
     await writeFile(stateFile, JSON.stringify(state));
     fetched++;
     bytes += text.length;

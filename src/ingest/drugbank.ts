@@ -36,13 +36,20 @@ interface ByteSource {
   entry?: string;
 }
 
-export async function* readDrugbank(files: string[], opts: IngestOptions = {}): AsyncGenerator<IngestEvent> {
+export async function* readDrugbank(
+  files: string[],
+  opts: IngestOptions = {},
+): AsyncGenerator<IngestEvent> {
   const limit = opts.limit ?? Infinity;
   const state = { emitted: 0, limit };
   const csv = files.filter((f) => /\.csv(\.gz|\.zip)?$/i.test(f));
   const xml = files.filter((f) => /\.xml(\.gz|\.bz2|\.zip)?$/i.test(f));
   const other = files.filter((f) => !csv.includes(f) && !xml.includes(f));
-  if (other[0]) throw new IngestError("not a DrugBank file: expected the full XML (.xml/.xml.zip) or the Vocabulary CSV (.csv/.csv.zip)", other[0]);
+  if (other[0])
+    throw new IngestError(
+      "not a DrugBank file: expected the full XML (.xml/.xml.zip) or the Vocabulary CSV (.csv/.csv.zip)",
+      other[0],
+    );
   for (const f of csv) {
     if (state.emitted >= limit) return;
     yield* readVocabulary(f, opts, state);
@@ -50,7 +57,12 @@ export async function* readDrugbank(files: string[], opts: IngestOptions = {}): 
   for (const f of xml) {
     if (state.emitted >= limit) return;
     if (opts.excludeNonCommercial) {
-      yield { type: "skip", file: f, location: "whole file", reason: `excluded by --exclude-noncommercial: the DrugBank full database is ${DRUGBANK_XML_LICENSE}` };
+      yield {
+        type: "skip",
+        file: f,
+        location: "whole file",
+        reason: `excluded by --exclude-noncommercial: the DrugBank full database is ${DRUGBANK_XML_LICENSE}`,
+      };
       continue;
     }
     yield* readFullXml(f, opts, state);
@@ -112,7 +124,11 @@ const TEXT_PATHS = new Set([
   "targets/target/references/articles/article/pubmed-id",
 ]);
 
-async function* readFullXml(file: string, opts: IngestOptions, state: { emitted: number; limit: number }): AsyncGenerator<IngestEvent> {
+async function* readFullXml(
+  file: string,
+  opts: IngestOptions,
+  state: { emitted: number; limit: number },
+): AsyncGenerator<IngestEvent> {
   const src = await openSource(file, /\.xml$/i);
   const parser = new SaxesParser({ xmlns: true, position: true });
   const queue: IngestEvent[] = [];
@@ -132,7 +148,11 @@ async function* readFullXml(file: string, opts: IngestOptions, state: { emitted:
   parser.on("opentag", (tag: SaxesTagNS) => {
     if (!rootSeen) {
       if (tag.local !== "drugbank" || tag.uri !== DRUGBANK_NS) {
-        throw new IngestError(`expected the root element <drugbank xmlns="${DRUGBANK_NS}">, got <${tag.name}>${tag.uri ? ` in namespace ${tag.uri}` : ""}`, file, `line ${parser.line}`);
+        throw new IngestError(
+          `expected the root element <drugbank xmlns="${DRUGBANK_NS}">, got <${tag.name}>${tag.uri ? ` in namespace ${tag.uri}` : ""}`,
+          file,
+          `line ${parser.line}`,
+        );
       }
       rootSeen = true;
       return;
@@ -226,11 +246,14 @@ async function* readFullXml(file: string, opts: IngestOptions, state: { emitted:
       }
       if (r === "drug-interactions/drug-interaction" && inter) {
         const missing = (["id", "name", "description"] as const).filter((k) => !inter![k]);
-        if (missing.length === 0 && /^DB\d{5,}$/.test(inter.id!)) d.interactions.push(inter as Interaction);
+        if (missing.length === 0 && /^DB\d{5,}$/.test(inter.id!))
+          d.interactions.push(inter as Interaction);
         else {
           d.badInteractions.push({
             line: inter.line ?? parser.line,
-            reason: missing.length ? `drug-interaction lacks ${missing.join(", ")}` : `drug-interaction drugbank-id ${JSON.stringify(inter.id)} is not a DrugBank id (DBnnnnn)`,
+            reason: missing.length
+              ? `drug-interaction lacks ${missing.join(", ")}`
+              : `drug-interaction drugbank-id ${JSON.stringify(inter.id)} is not a DrugBank id (DBnnnnn)`,
           });
         }
         inter = null;
@@ -248,7 +271,12 @@ async function* readFullXml(file: string, opts: IngestOptions, state: { emitted:
 
   let chunks = 0;
   const readError = (e: unknown) =>
-    e instanceof IngestError ? e : new IngestError(`read failed (corrupt or truncated compressed data?): ${(e as Error).message ?? String(e)}`, file);
+    e instanceof IngestError
+      ? e
+      : new IngestError(
+          `read failed (corrupt or truncated compressed data?): ${(e as Error).message ?? String(e)}`,
+          file,
+        );
   try {
     const decoder = new TextDecoder("utf-8");
     for await (const chunk of src.stream as AsyncIterable<Buffer>) {
@@ -289,7 +317,8 @@ async function* readFullXml(file: string, opts: IngestOptions, state: { emitted:
     }
     yield ev;
   }
-  if (!rootSeen) throw new IngestError("no XML elements: expected a DrugBank <drugbank> document", file);
+  if (!rootSeen)
+    throw new IngestError("no XML elements: expected a DrugBank <drugbank> document", file);
   if (drugCount === 0) throw new IngestError("no top-level <drug> elements under <drugbank>", file);
   yield { type: "progress", file, bytesRead: src.bytesRead(), bytesTotal: src.bytesTotal };
 }
@@ -297,7 +326,11 @@ async function* readFullXml(file: string, opts: IngestOptions, state: { emitted:
 function xmlError(e: unknown, file: string, parser: SaxesParser, hint = ""): Error {
   if (e instanceof IngestError) return e;
   const msg = (e as Error).message ?? String(e);
-  return new IngestError(`malformed XML: ${hint}${msg}`, file, `line ${parser.line}, column ${parser.column}`);
+  return new IngestError(
+    `malformed XML: ${hint}${msg}`,
+    file,
+    `line ${parser.line}, column ${parser.column}`,
+  );
 }
 
 const ddiQuestions = [
@@ -311,48 +344,114 @@ function drugEvents(d: Drug, file: string, entry?: string): IngestEvent[] {
   const where = `drug #${d.index + 1} (line ${d.line})`;
   const id = d.primaryId || d.firstId;
   if (!id || !/^DB\d{5,}$/.test(id)) {
-    out.push({ type: "skip", file, location: where, reason: `no primary drugbank-id (DBnnnnn) found${id ? `, got ${JSON.stringify(id)}` : ""}` });
+    out.push({
+      type: "skip",
+      file,
+      location: where,
+      reason: `no primary drugbank-id (DBnnnnn) found${id ? `, got ${JSON.stringify(id)}` : ""}`,
+    });
     return out;
   }
   if (!d.name) {
     out.push({ type: "skip", file, location: `${where} ${id}`, reason: "drug has no <name>" });
     return out;
   }
-  const provenance = (extra: Record<string, unknown> = {}) => ({ file, ...(entry ? { entry } : {}), drug: id, line: d.line, ...extra });
-  const rec = (suffix: string, task: string, instruction: string, output: string, citations: string[], confidence: number, extra?: Record<string, unknown>): IngestEvent => ({
+  const provenance = (extra: Record<string, unknown> = {}) => ({
+    file,
+    ...(entry ? { entry } : {}),
+    drug: id,
+    line: d.line,
+    ...extra,
+  });
+  const rec = (
+    suffix: string,
+    task: string,
+    instruction: string,
+    output: string,
+    citations: string[],
+    confidence: number,
+    extra?: Record<string, unknown>,
+  ): IngestEvent => ({
     type: "record",
     record: {
       id: `drugbank:${suffix}`,
       instruction,
       input: "",
       output,
-      metadata: { source: "drugbank", task, confidence, citations, license: DRUGBANK_XML_LICENSE, provenance: provenance(extra) },
+      metadata: {
+        source: "drugbank",
+        task,
+        confidence,
+        citations,
+        license: DRUGBANK_XML_LICENSE,
+        provenance: provenance(extra),
+      },
     } satisfies InstructionRecord,
   });
   const cite = `DrugBank:${id}`;
   if (d.indication) {
-    out.push(rec(`indication:${id}`, "drugbank.indication", `What is ${d.name} indicated for?`, d.indication, [cite], 0.9));
+    out.push(
+      rec(
+        `indication:${id}`,
+        "drugbank.indication",
+        `What is ${d.name} indicated for?`,
+        d.indication,
+        [cite],
+        0.9,
+      ),
+    );
   }
   if (d.mechanism) {
-    out.push(rec(`mechanism:${id}`, "drugbank.mechanism", `What is the mechanism of action of ${d.name}?`, d.mechanism, [cite], 0.9));
+    out.push(
+      rec(
+        `mechanism:${id}`,
+        "drugbank.mechanism",
+        `What is the mechanism of action of ${d.name}?`,
+        d.mechanism,
+        [cite],
+        0.9,
+      ),
+    );
   }
   if (d.targets.length > 0) {
     const parts = d.targets.map((t) => {
-      const bits = [t.actions.join(", "), t.organism && t.organism !== "Humans" ? t.organism : ""].filter(Boolean);
+      const bits = [
+        t.actions.join(", "),
+        t.organism && t.organism !== "Humans" ? t.organism : "",
+      ].filter(Boolean);
       return bits.length ? `${t.name} (${bits.join("; ")})` : t.name;
     });
     const pmids = [...new Set(d.targets.flatMap((t) => t.pmids))].map((p) => `PMID:${p}`);
     out.push(
-      rec(`targets:${id}`, "drugbank.targets", `What are the molecular targets of ${d.name}?`, `According to DrugBank, ${d.name} acts on: ${parts.join("; ")}.`, [cite, ...pmids], 0.9),
+      rec(
+        `targets:${id}`,
+        "drugbank.targets",
+        `What are the molecular targets of ${d.name}?`,
+        `According to DrugBank, ${d.name} acts on: ${parts.join("; ")}.`,
+        [cite, ...pmids],
+        0.9,
+      ),
     );
   }
   if (d.food.length > 0) {
     out.push(
-      rec(`food:${id}`, "drugbank.food", `Are there food or supplement interactions to watch for with ${d.name}?`, `Yes. DrugBank advises: ${d.food.join(" ")}`, [cite], 0.85),
+      rec(
+        `food:${id}`,
+        "drugbank.food",
+        `Are there food or supplement interactions to watch for with ${d.name}?`,
+        `Yes. DrugBank advises: ${d.food.join(" ")}`,
+        [cite],
+        0.85,
+      ),
     );
   }
   for (const bad of d.badInteractions) {
-    out.push({ type: "skip", file, location: `${where} ${id} drug-interaction at line ${bad.line}`, reason: bad.reason });
+    out.push({
+      type: "skip",
+      file,
+      location: `${where} ${id} drug-interaction at line ${bad.line}`,
+      reason: bad.reason,
+    });
   }
   for (const it of d.interactions) {
     const q = ddiQuestions[(d.index + it.line) % ddiQuestions.length]!;
@@ -375,35 +474,66 @@ function drugEvents(d: Drug, file: string, entry?: string): IngestEvent[] {
 // ---------------------------------------------------------------------------------------------
 // Open Vocabulary CSV: DrugBank ID, Accession Numbers, Common name, CAS, UNII, Synonyms, Standard InChI Key.
 
-const VOCAB_COLUMNS = ["DrugBank ID", "Accession Numbers", "Common name", "CAS", "UNII", "Synonyms", "Standard InChI Key"];
+const VOCAB_COLUMNS = [
+  "DrugBank ID",
+  "Accession Numbers",
+  "Common name",
+  "CAS",
+  "UNII",
+  "Synonyms",
+  "Standard InChI Key",
+];
 
-async function* readVocabulary(file: string, opts: IngestOptions, state: { emitted: number; limit: number }): AsyncGenerator<IngestEvent> {
+async function* readVocabulary(
+  file: string,
+  opts: IngestOptions,
+  state: { emitted: number; limit: number },
+): AsyncGenerator<IngestEvent> {
   const src = await openSource(file, /\.csv$/i);
-  const parser = src.stream.pipe(parseCsv({ bom: true, relax_column_count: true, info: true, skip_empty_lines: true }));
+  const parser = src.stream.pipe(
+    parseCsv({ bom: true, relax_column_count: true, info: true, skip_empty_lines: true }),
+  );
   // io.ts rethrows source errors on its own iterator; the pipe would not carry them to the parser.
   src.stream.on("error", (e) => parser.destroy(e));
   let header: string[] | null = null;
   let rows = 0;
   try {
-    for await (const { record, info } of parser as AsyncIterable<{ record: string[]; info: { lines: number } }>) {
+    for await (const { record, info } of parser as AsyncIterable<{
+      record: string[];
+      info: { lines: number };
+    }>) {
       const line = info.lines;
       if (!header) {
         header = record.map((h) => h.trim());
         const missing = VOCAB_COLUMNS.filter((c) => !header!.includes(c));
         if (missing.length > 0) {
-          throw new IngestError(`not a DrugBank Vocabulary CSV: header lacks ${missing.map((m) => `"${m}"`).join(", ")} (expected ${VOCAB_COLUMNS.join(",")})`, file, "line 1");
+          throw new IngestError(
+            `not a DrugBank Vocabulary CSV: header lacks ${missing.map((m) => `"${m}"`).join(", ")} (expected ${VOCAB_COLUMNS.join(",")})`,
+            file,
+            "line 1",
+          );
         }
         continue;
       }
       if (record.length !== header.length) {
-        yield { type: "skip", file, location: `line ${line}`, reason: `expected ${header.length} columns, got ${record.length}` };
+        yield {
+          type: "skip",
+          file,
+          location: `line ${line}`,
+          reason: `expected ${header.length} columns, got ${record.length}`,
+        };
         continue;
       }
       const row = Object.fromEntries(header.map((h, i) => [h, (record[i] ?? "").trim()]));
       const id = row["DrugBank ID"]!;
       const name = row["Common name"]!;
       if (!/^DB\d{5,}$/.test(id) || !name) {
-        yield { type: "skip", file, location: `line ${line}`, reason: !name ? "empty Common name" : `DrugBank ID ${JSON.stringify(id)} is not DBnnnnn` };
+        yield {
+          type: "skip",
+          file,
+          location: `line ${line}`,
+          reason: !name ? "empty Common name" : `DrugBank ID ${JSON.stringify(id)} is not DBnnnnn`,
+        };
         continue;
       }
       for (const ev of vocabularyRecords(row, file, line, src.entry)) {
@@ -422,11 +552,17 @@ async function* readVocabulary(file: string, opts: IngestOptions, state: { emitt
   } finally {
     src.stream.destroy();
   }
-  if (!header) throw new IngestError("empty file: expected the DrugBank Vocabulary CSV header", file);
+  if (!header)
+    throw new IngestError("empty file: expected the DrugBank Vocabulary CSV header", file);
   yield { type: "progress", file, bytesRead: src.bytesRead(), bytesTotal: src.bytesTotal };
 }
 
-function vocabularyRecords(row: Record<string, string>, file: string, line: number, entry?: string): IngestEvent[] {
+function vocabularyRecords(
+  row: Record<string, string>,
+  file: string,
+  line: number,
+  entry?: string,
+): IngestEvent[] {
   const id = row["DrugBank ID"]!;
   const name = row["Common name"]!;
   const meta = (task: string) => ({
@@ -492,18 +628,28 @@ export async function openZipEntry(file: string, want: RegExp): Promise<ByteSour
         break;
       }
     }
-    if (eocd < 0) throw new IngestError("not a zip file, or truncated: no end-of-central-directory record", file);
+    if (eocd < 0)
+      throw new IngestError(
+        "not a zip file, or truncated: no end-of-central-directory record",
+        file,
+      );
     const entries = tail.readUInt16LE(eocd + 10);
     const cdSize = tail.readUInt32LE(eocd + 12);
     const cdOffset = tail.readUInt32LE(eocd + 16);
-    if (cdOffset === 0xffffffff || entries === 0xffff) throw new IngestError("ZIP64 archives are not supported; unzip it first", file);
-    if (cdOffset + cdSize > size) throw new IngestError("zip central directory lies past the end of the file (truncated?)", file);
+    if (cdOffset === 0xffffffff || entries === 0xffff)
+      throw new IngestError("ZIP64 archives are not supported; unzip it first", file);
+    if (cdOffset + cdSize > size)
+      throw new IngestError(
+        "zip central directory lies past the end of the file (truncated?)",
+        file,
+      );
     const cd = Buffer.alloc(cdSize);
     await fh.read(cd, 0, cdSize, cdOffset);
     const names: string[] = [];
     let p = 0;
     for (let k = 0; k < entries; k++) {
-      if (cd.readUInt32LE(p) !== 0x02014b50) throw new IngestError("corrupt zip central directory", file);
+      if (cd.readUInt32LE(p) !== 0x02014b50)
+        throw new IngestError("corrupt zip central directory", file);
       const method = cd.readUInt16LE(p + 10);
       const compSize = cd.readUInt32LE(p + 20);
       const nameLen = cd.readUInt16LE(p + 28);
@@ -514,24 +660,42 @@ export async function openZipEntry(file: string, want: RegExp): Promise<ByteSour
       p += 46 + nameLen + extraLen + commentLen;
       names.push(name);
       if (!want.test(name)) continue;
-      if (method !== 0 && method !== 8) throw new IngestError(`zip entry "${name}" uses compression method ${method}; only stored and deflate are supported`, file);
-      if (compSize === 0xffffffff) throw new IngestError("ZIP64 archives are not supported; unzip it first", file);
+      if (method !== 0 && method !== 8)
+        throw new IngestError(
+          `zip entry "${name}" uses compression method ${method}; only stored and deflate are supported`,
+          file,
+        );
+      if (compSize === 0xffffffff)
+        throw new IngestError("ZIP64 archives are not supported; unzip it first", file);
       const lh = Buffer.alloc(30);
       await fh.read(lh, 0, 30, localOffset);
-      if (lh.readUInt32LE(0) !== 0x04034b50) throw new IngestError(`corrupt zip: no local header for "${name}"`, file);
+      if (lh.readUInt32LE(0) !== 0x04034b50)
+        throw new IngestError(`corrupt zip: no local header for "${name}"`, file);
       const dataStart = localOffset + 30 + lh.readUInt16LE(26) + lh.readUInt16LE(28);
-      if (dataStart + compSize > size) throw new IngestError(`zip entry "${name}" runs past the end of the file (truncated?)`, file);
+      if (dataStart + compSize > size)
+        throw new IngestError(
+          `zip entry "${name}" runs past the end of the file (truncated?)`,
+          file,
+        );
       entry = { name, method, dataStart, compSize };
       break;
     }
-    if (!entry) throw new IngestError(`zip has no entry matching ${want}; entries: ${names.slice(0, 10).join(", ")}`, file);
+    if (!entry)
+      throw new IngestError(
+        `zip has no entry matching ${want}; entries: ${names.slice(0, 10).join(", ")}`,
+        file,
+      );
   } finally {
     await fh.close();
   }
   // Streams are made only now, after the last await, and piped at once, so no chunk is emitted
   // before the caller starts reading.
   let read = 0;
-  const raw = createReadStream(file, { start: entry.dataStart, end: entry.dataStart + entry.compSize - 1, highWaterMark: 1 << 20 });
+  const raw = createReadStream(file, {
+    start: entry.dataStart,
+    end: entry.dataStart + entry.compSize - 1,
+    highWaterMark: 1 << 20,
+  });
   raw.on("data", (c: Buffer | string) => (read += c.length));
   const sink = entry.method === 8 ? createInflateRaw() : new PassThrough();
   raw.on("error", (e) => sink.destroy(e));

@@ -59,7 +59,16 @@ const me = (
   defaultLicense: string,
   confidence: number,
   direction: "both" | "forward" = "both",
-): Metaedge => ({ abbrev, source, verb, target, direction, defaultSource, defaultLicense, confidence });
+): Metaedge => ({
+  abbrev,
+  source,
+  verb,
+  target,
+  direction,
+  defaultSource,
+  defaultLicense,
+  confidence,
+});
 
 export const METAEDGES: readonly Metaedge[] = [
   me("AdG", "Anatomy", "downregulates", "Gene", "Bgee", "unspecified", 0.7),
@@ -72,18 +81,42 @@ export const METAEDGES: readonly Metaedge[] = [
   me("CrC", "Compound", "resembles", "Compound", "Dice similarity of ECFPs", "CC0-1.0", 0.9),
   me("CtD", "Compound", "treats", "Disease", "PharmacotherapyDB", "CC-BY-4.0", 0.95),
   me("CuG", "Compound", "upregulates", "Gene", "LINCS L1000", "custom (LINCS)", 0.7),
-  me("DaG", "Disease", "associates", "Gene", "GWAS Catalog, DISEASES, DisGeNET or DOAF", "mixed (CC-BY-4.0, ODbL-1.0, custom)", 0.85),
+  me(
+    "DaG",
+    "Disease",
+    "associates",
+    "Gene",
+    "GWAS Catalog, DISEASES, DisGeNET or DOAF",
+    "mixed (CC-BY-4.0, ODbL-1.0, custom)",
+    0.85,
+  ),
   me("DdG", "Disease", "downregulates", "Gene", "STARGEO", "unspecified", 0.7),
   me("DlA", "Disease", "localizes", "Anatomy", "MEDLINE cooccurrence", "custom (MEDLINE)", 0.6),
   me("DpS", "Disease", "presents", "Symptom", "MEDLINE cooccurrence", "custom (MEDLINE)", 0.6),
   me("DrD", "Disease", "resembles", "Disease", "MEDLINE cooccurrence", "custom (MEDLINE)", 0.6),
   me("DuG", "Disease", "upregulates", "Gene", "STARGEO", "unspecified", 0.7),
   me("GcG", "Gene", "covaries", "Gene", "Evolutionary Rate Covariation", "unspecified", 0.6),
-  me("GiG", "Gene", "interacts", "Gene", "Human Interactome Database or Incomplete Interactome", "unspecified", 0.8),
+  me(
+    "GiG",
+    "Gene",
+    "interacts",
+    "Gene",
+    "Human Interactome Database or Incomplete Interactome",
+    "unspecified",
+    0.8,
+  ),
   me("GpBP", "Gene", "participates", "Biological Process", "Gene Ontology", "CC-BY-4.0", 0.9),
   me("GpCC", "Gene", "participates", "Cellular Component", "Gene Ontology", "CC-BY-4.0", 0.9),
   me("GpMF", "Gene", "participates", "Molecular Function", "Gene Ontology", "CC-BY-4.0", 0.9),
-  me("GpPW", "Gene", "participates", "Pathway", "WikiPathways, Reactome or Pathway Interaction Database", "mixed (CC-BY-3.0, CC-BY-4.0, custom)", 0.9),
+  me(
+    "GpPW",
+    "Gene",
+    "participates",
+    "Pathway",
+    "WikiPathways, Reactome or Pathway Interaction Database",
+    "mixed (CC-BY-3.0, CC-BY-4.0, custom)",
+    0.9,
+  ),
   me("Gr>G", "Gene", "regulates", "Gene", "LINCS L1000", "custom (LINCS)", 0.6, "forward"),
   me("PCiC", "Pharmacologic Class", "includes", "Compound", "DrugCentral", "CC-BY-SA-4.0", 0.95),
 ];
@@ -92,11 +125,32 @@ const METAEDGE_BY_ABBREV = new Map(METAEDGES.map((m) => [m.abbrev, m]));
 
 /** Hetionet v1.0 `kind_to_abbrev`, used when a JSON file lacks it. */
 const DEFAULT_KIND_ABBREV: Record<string, string> = {
-  Anatomy: "A", "Biological Process": "BP", "Cellular Component": "CC", Compound: "C",
-  Disease: "D", Gene: "G", "Molecular Function": "MF", Pathway: "PW", "Pharmacologic Class": "PC",
-  "Side Effect": "SE", Symptom: "S", associates: "a", binds: "b", causes: "c", covaries: "c",
-  downregulates: "d", expresses: "e", includes: "i", interacts: "i", localizes: "l",
-  palliates: "p", participates: "p", presents: "p", regulates: "r", resembles: "r", treats: "t",
+  Anatomy: "A",
+  "Biological Process": "BP",
+  "Cellular Component": "CC",
+  Compound: "C",
+  Disease: "D",
+  Gene: "G",
+  "Molecular Function": "MF",
+  Pathway: "PW",
+  "Pharmacologic Class": "PC",
+  "Side Effect": "SE",
+  Symptom: "S",
+  associates: "a",
+  binds: "b",
+  causes: "c",
+  covaries: "c",
+  downregulates: "d",
+  expresses: "e",
+  includes: "i",
+  interacts: "i",
+  localizes: "l",
+  palliates: "p",
+  participates: "p",
+  presents: "p",
+  regulates: "r",
+  resembles: "r",
+  treats: "t",
   upregulates: "u",
 };
 
@@ -139,17 +193,21 @@ const TEMPLATES: Record<string, MetaedgeTemplates> = {
       questions: [
         (c) => `Which diseases is ${c} used to treat as a disease-modifying therapy?`,
         (c) => `List the diseases for which ${c} is a disease-modifying indication.`,
-        (c) => `What conditions does ${c} treat by changing the course of the disease itself, not only its symptoms?`,
+        (c) =>
+          `What conditions does ${c} treat by changing the course of the disease itself, not only its symptoms?`,
       ],
-      answer: (c, l) => `According to PharmacotherapyDB, ${c} is a disease-modifying treatment for: ${l}.`,
+      answer: (c, l) =>
+        `According to PharmacotherapyDB, ${c} is a disease-modifying treatment for: ${l}.`,
     },
     reverse: {
       questions: [
         (d) => `Which drugs are disease-modifying treatments for ${d}?`,
         (d) => `Name the compounds that treat ${d} by acting on its underlying biology.`,
-        (d) => `What medications change the course of ${d}, rather than only relieving its symptoms?`,
+        (d) =>
+          `What medications change the course of ${d}, rather than only relieving its symptoms?`,
       ],
-      answer: (d, l) => `According to PharmacotherapyDB, the disease-modifying treatments for ${d} are: ${l}.`,
+      answer: (d, l) =>
+        `According to PharmacotherapyDB, the disease-modifying treatments for ${d} are: ${l}.`,
     },
   },
   CpD: {
@@ -179,7 +237,8 @@ const TEMPLATES: Record<string, MetaedgeTemplates> = {
         (c) => `What are the protein targets of ${c}?`,
         (c) => `List the genes whose protein products ${c} binds.`,
       ],
-      answer: (c, l, s) => `${c} binds the protein products of these genes: ${l} (binding data from ${s}).`,
+      answer: (c, l, s) =>
+        `${c} binds the protein products of these genes: ${l} (binding data from ${s}).`,
     },
     reverse: {
       questions: [
@@ -197,7 +256,8 @@ const TEMPLATES: Record<string, MetaedgeTemplates> = {
         (c) => `What genes does ${c} up-regulate according to LINCS L1000?`,
         (c) => `List the genes whose expression increases after exposure to ${c}.`,
       ],
-      answer: (c, l) => `In the LINCS L1000 consensus signature of ${c}, these genes are over-expressed: ${l}.`,
+      answer: (c, l) =>
+        `In the LINCS L1000 consensus signature of ${c}, these genes are over-expressed: ${l}.`,
     },
   },
   CdG: {
@@ -207,7 +267,8 @@ const TEMPLATES: Record<string, MetaedgeTemplates> = {
         (c) => `What genes does ${c} down-regulate according to LINCS L1000?`,
         (c) => `List the genes whose expression decreases after exposure to ${c}.`,
       ],
-      answer: (c, l) => `In the LINCS L1000 consensus signature of ${c}, these genes are under-expressed: ${l}.`,
+      answer: (c, l) =>
+        `In the LINCS L1000 consensus signature of ${c}, these genes are under-expressed: ${l}.`,
     },
   },
   CcSE: {
@@ -247,7 +308,8 @@ const TEMPLATES: Record<string, MetaedgeTemplates> = {
         (c) => `How is ${c} classified pharmacologically?`,
         (c) => `What FDA pharmacologic classes include ${c}?`,
       ],
-      answer: (c, l) => `According to DrugCentral, ${c} belongs to these pharmacologic classes: ${l}.`,
+      answer: (c, l) =>
+        `According to DrugCentral, ${c} belongs to these pharmacologic classes: ${l}.`,
     },
   },
   DaG: {
@@ -275,7 +337,8 @@ const TEMPLATES: Record<string, MetaedgeTemplates> = {
         (d) => `What genes are up-regulated in samples from patients with ${d}?`,
         (d) => `List the genes with increased expression in ${d}.`,
       ],
-      answer: (d, l) => `In a STARGEO meta-analysis of ${d} samples, these genes are over-expressed: ${l}.`,
+      answer: (d, l) =>
+        `In a STARGEO meta-analysis of ${d} samples, these genes are over-expressed: ${l}.`,
     },
   },
   DdG: {
@@ -285,7 +348,8 @@ const TEMPLATES: Record<string, MetaedgeTemplates> = {
         (d) => `What genes are down-regulated in samples from patients with ${d}?`,
         (d) => `List the genes with decreased expression in ${d}.`,
       ],
-      answer: (d, l) => `In a STARGEO meta-analysis of ${d} samples, these genes are under-expressed: ${l}.`,
+      answer: (d, l) =>
+        `In a STARGEO meta-analysis of ${d} samples, these genes are under-expressed: ${l}.`,
     },
   },
   DlA: {
@@ -295,7 +359,8 @@ const TEMPLATES: Record<string, MetaedgeTemplates> = {
         (d) => `Where in the body does ${d} localize?`,
         (d) => `What parts of the anatomy is ${d} related to?`,
       ],
-      answer: (d, l) => `By co-occurrence in MEDLINE abstracts, ${d} is related to these anatomical structures: ${l}.`,
+      answer: (d, l) =>
+        `By co-occurrence in MEDLINE abstracts, ${d} is related to these anatomical structures: ${l}.`,
     },
   },
   DpS: {
@@ -316,7 +381,8 @@ const TEMPLATES: Record<string, MetaedgeTemplates> = {
         (d) => `What diseases are similar to ${d}?`,
         (d) => `Name diseases that are similar to ${d}.`,
       ],
-      answer: (d, l) => `Diseases similar to ${d}, as inferred from co-occurrence in MEDLINE abstracts: ${l}.`,
+      answer: (d, l) =>
+        `Diseases similar to ${d}, as inferred from co-occurrence in MEDLINE abstracts: ${l}.`,
     },
   },
   GiG: {
@@ -327,7 +393,8 @@ const TEMPLATES: Record<string, MetaedgeTemplates> = {
         (g) => `List the interaction partners of the ${g} gene product.`,
         (g) => `What human proteins bind the protein encoded by ${g}?`,
       ],
-      answer: (g, l) => `In human protein-interaction data, the ${g} gene product interacts with the products of: ${l}.`,
+      answer: (g, l) =>
+        `In human protein-interaction data, the ${g} gene product interacts with the products of: ${l}.`,
     },
   },
   GpPW: {
@@ -347,7 +414,8 @@ const TEMPLATES: Record<string, MetaedgeTemplates> = {
         (g) => `What biological processes is ${g} annotated to?`,
         (g) => `List the Gene Ontology biological processes of ${g}.`,
       ],
-      answer: (g, l) => `According to Gene Ontology annotations, the ${g} gene product participates in: ${l}.`,
+      answer: (g, l) =>
+        `According to Gene Ontology annotations, the ${g} gene product participates in: ${l}.`,
     },
   },
   GpMF: {
@@ -357,7 +425,8 @@ const TEMPLATES: Record<string, MetaedgeTemplates> = {
         (g) => `Which molecular activities is ${g} annotated with?`,
         (g) => `List the Gene Ontology molecular functions of ${g}.`,
       ],
-      answer: (g, l) => `According to Gene Ontology annotations, the ${g} gene product has these molecular functions: ${l}.`,
+      answer: (g, l) =>
+        `According to Gene Ontology annotations, the ${g} gene product has these molecular functions: ${l}.`,
     },
   },
   GpCC: {
@@ -367,7 +436,8 @@ const TEMPLATES: Record<string, MetaedgeTemplates> = {
         (g) => `Where in the cell is the ${g} protein found?`,
         (g) => `List the Gene Ontology cellular components of ${g}.`,
       ],
-      answer: (g, l) => `According to Gene Ontology annotations, the ${g} gene product is located in: ${l}.`,
+      answer: (g, l) =>
+        `According to Gene Ontology annotations, the ${g} gene product is located in: ${l}.`,
     },
   },
   AeG: {
@@ -431,15 +501,26 @@ export async function* readHetionet(
   const jsonFiles = files.filter((f) => /\.json(\.gz|\.bz2)?$/i.test(f));
   const nodeFiles = files.filter((f) => /\.tsv(\.gz|\.bz2)?$/i.test(f));
   const sifFiles = files.filter((f) => /\.sif(\.gz|\.bz2)?$/i.test(f));
-  const other = files.filter((f) => !jsonFiles.includes(f) && !nodeFiles.includes(f) && !sifFiles.includes(f));
+  const other = files.filter(
+    (f) => !jsonFiles.includes(f) && !nodeFiles.includes(f) && !sifFiles.includes(f),
+  );
   if (other[0]) {
-    throw new IngestError("not a Hetionet file: expected .json(.gz|.bz2), nodes .tsv or edges .sif(.gz)", other[0]);
+    throw new IngestError(
+      "not a Hetionet file: expected .json(.gz|.bz2), nodes .tsv or edges .sif(.gz)",
+      other[0],
+    );
   }
   if (sifFiles.length > 0 && nodeFiles.length === 0) {
-    throw new IngestError("an edges SIF names nodes by id only; the nodes TSV (id, name, kind) must be given with it", sifFiles[0]!);
+    throw new IngestError(
+      "an edges SIF names nodes by id only; the nodes TSV (id, name, kind) must be given with it",
+      sifFiles[0]!,
+    );
   }
   if (nodeFiles.length > 1) {
-    throw new IngestError(`one nodes TSV per graph expected, got ${nodeFiles.length}: ${nodeFiles.join(", ")}`, nodeFiles[1]!);
+    throw new IngestError(
+      `one nodes TSV per graph expected, got ${nodeFiles.length}: ${nodeFiles.join(", ")}`,
+      nodeFiles[1]!,
+    );
   }
   const state = { emitted: 0, limit: opts.limit ?? Infinity };
   for (const file of jsonFiles) {
@@ -465,7 +546,15 @@ class Graph {
   }
 
   /** Queue one edge, oriented as its metaedge (source kind → target kind). */
-  async addEdge(m: Metaedge, src: string, tgt: string, source: string, license: string, loc: string, file: string) {
+  async addEdge(
+    m: Metaedge,
+    src: string,
+    tgt: string,
+    source: string,
+    license: string,
+    loc: string,
+    file: string,
+  ) {
     this.edgesByMetaedge[m.abbrev] = (this.edgesByMetaedge[m.abbrev] ?? 0) + 1;
     const t = TEMPLATES[m.abbrev];
     if (!t) {
@@ -476,7 +565,8 @@ class Graph {
     }
     const tail = `${clean(source)}\t${clean(license)}\t${loc}`;
     if (t.forward || t.symmetric) await this.sorter.add(`${src}\tF${m.abbrev}\t${tgt}\t${tail}`);
-    if (t.reverse || t.symmetric) await this.sorter.add(`${tgt}\t${t.symmetric ? "F" : "R"}${m.abbrev}\t${src}\t${tail}`);
+    if (t.reverse || t.symmetric)
+      await this.sorter.add(`${tgt}\t${t.symmetric ? "F" : "R"}${m.abbrev}\t${src}\t${tail}`);
     if (m.abbrev === "CtD") this.treatedDiseases.add(tgt);
   }
 }
@@ -490,7 +580,12 @@ async function* readGraph(
   const tmp = await mkdtemp(path.join(tuning.tmpDir ?? tmpdir(), "medtune-hetionet-"));
   try {
     const graph = new Graph(tmp, tuning.spillLines ?? 200_000);
-    const label = input.kind === "json" ? input.file : input.edges.length > 0 ? input.edges.join(", ") : input.nodes;
+    const label =
+      input.kind === "json"
+        ? input.file
+        : input.edges.length > 0
+          ? input.edges.join(", ")
+          : input.nodes;
     if (input.kind === "json") {
       yield* readJsonGraph(input.file, graph, opts);
     } else {
@@ -500,7 +595,12 @@ async function* readGraph(
     if (tuning.onStats) {
       const nodesByKind: Record<string, number> = {};
       for (const n of graph.nodes.values()) nodesByKind[n.kind] = (nodesByKind[n.kind] ?? 0) + 1;
-      tuning.onStats({ file: label, nodesByKind, edgesByMetaedge: { ...graph.edgesByMetaedge }, spilledRuns: graph.sorter.runCount });
+      tuning.onStats({
+        file: label,
+        nodesByKind,
+        edgesByMetaedge: { ...graph.edgesByMetaedge },
+        spilledRuns: graph.sorter.runCount,
+      });
     }
     for (const [abbrev, u] of graph.untemplated) {
       yield {
@@ -510,7 +610,14 @@ async function* readGraph(
         reason: UNTEMPLATED_REASON[abbrev] ?? "no question template for this metaedge",
       };
     }
-    yield* emitRecords(graph, input.kind, label, opts, tuning.maxAnswerItems ?? MAX_ANSWER_ITEMS, state);
+    yield* emitRecords(
+      graph,
+      input.kind,
+      label,
+      opts,
+      tuning.maxAnswerItems ?? MAX_ANSWER_ITEMS,
+      state,
+    );
   } finally {
     await rm(tmp, { recursive: true, force: true });
   }
@@ -544,7 +651,10 @@ export function openInputCompat(file: string): InputStream {
         yield* inner as AsyncIterable<Buffer>;
       } catch (e) {
         if (e instanceof IngestError) throw e;
-        throw new IngestError(`expected a complete bzip2 stream (file truncated or not bzip2): ${(e as Error).message}`, file);
+        throw new IngestError(
+          `expected a complete bzip2 stream (file truncated or not bzip2): ${(e as Error).message}`,
+          file,
+        );
       } finally {
         raw.destroy();
       }
@@ -558,12 +668,20 @@ function progressEvent(file: string, inp: InputStream): IngestEvent {
   return { type: "progress", file, bytesRead: inp.bytesRead(), bytesTotal: inp.bytesTotal };
 }
 
-async function* readNodesTsv(file: string, graph: Graph, opts: IngestOptions): AsyncGenerator<IngestEvent> {
+async function* readNodesTsv(
+  file: string,
+  graph: Graph,
+  opts: IngestOptions,
+): AsyncGenerator<IngestEvent> {
   const inp = openInputCompat(file);
   for await (const { line, text } of readLines(inp)) {
     if (line === 1) {
       if (text !== "id\tname\tkind") {
-        throw new IngestError(`expected the Hetionet nodes header "id<TAB>name<TAB>kind", got ${JSON.stringify(text.slice(0, 80))}`, file, "line 1");
+        throw new IngestError(
+          `expected the Hetionet nodes header "id<TAB>name<TAB>kind", got ${JSON.stringify(text.slice(0, 80))}`,
+          file,
+          "line 1",
+        );
       }
       continue;
     }
@@ -571,11 +689,21 @@ async function* readNodesTsv(file: string, graph: Graph, opts: IngestOptions): A
     const f = text.split("\t");
     const [id, name, kind] = f;
     if (f.length !== 3 || !id || !name || !kind) {
-      yield { type: "skip", file, location: `line ${line}`, reason: `expected 3 tab-separated fields (id, name, kind), got ${f.length}` };
+      yield {
+        type: "skip",
+        file,
+        location: `line ${line}`,
+        reason: `expected 3 tab-separated fields (id, name, kind), got ${f.length}`,
+      };
       continue;
     }
     if (!id.startsWith(`${kind}::`)) {
-      yield { type: "skip", file, location: `line ${line}`, reason: `node id ${JSON.stringify(id)} does not start with its kind "${kind}::"` };
+      yield {
+        type: "skip",
+        file,
+        location: `line ${line}`,
+        reason: `node id ${JSON.stringify(id)} does not start with its kind "${kind}::"`,
+      };
       continue;
     }
     graph.nodes.set(id, { name, kind });
@@ -588,13 +716,21 @@ async function* readNodesTsv(file: string, graph: Graph, opts: IngestOptions): A
   yield progressEvent(file, inp);
 }
 
-async function* readSif(file: string, graph: Graph, opts: IngestOptions): AsyncGenerator<IngestEvent> {
+async function* readSif(
+  file: string,
+  graph: Graph,
+  opts: IngestOptions,
+): AsyncGenerator<IngestEvent> {
   const inp = openInputCompat(file);
   let edges = 0;
   for await (const { line, text } of readLines(inp)) {
     if (line === 1) {
       if (text !== "source\tmetaedge\ttarget") {
-        throw new IngestError(`expected the Hetionet SIF header "source<TAB>metaedge<TAB>target", got ${JSON.stringify(text.slice(0, 80))}`, file, "line 1");
+        throw new IngestError(
+          `expected the Hetionet SIF header "source<TAB>metaedge<TAB>target", got ${JSON.stringify(text.slice(0, 80))}`,
+          file,
+          "line 1",
+        );
       }
       continue;
     }
@@ -603,12 +739,22 @@ async function* readSif(file: string, graph: Graph, opts: IngestOptions): AsyncG
     const [src, abbrev, tgt] = f;
     const loc = `line ${line}`;
     if (f.length !== 3 || !src || !abbrev || !tgt) {
-      yield { type: "skip", file, location: loc, reason: `expected 3 tab-separated fields (source, metaedge, target), got ${f.length}` };
+      yield {
+        type: "skip",
+        file,
+        location: loc,
+        reason: `expected 3 tab-separated fields (source, metaedge, target), got ${f.length}`,
+      };
       continue;
     }
     const m = METAEDGE_BY_ABBREV.get(abbrev);
     if (!m) {
-      yield { type: "skip", file, location: loc, reason: `unknown metaedge ${JSON.stringify(abbrev)}` };
+      yield {
+        type: "skip",
+        file,
+        location: loc,
+        reason: `unknown metaedge ${JSON.stringify(abbrev)}`,
+      };
       continue;
     }
     const bad = checkEnds(graph, m, src, tgt);
@@ -672,7 +818,11 @@ export class TopLevelJsonSplitter {
   }
 
   private fail(msg: string): never {
-    throw new IngestError(msg, this.file, this.streamKey ? `${this.streamKey}[${this.elementIndex}]` : undefined);
+    throw new IngestError(
+      msg,
+      this.file,
+      this.streamKey ? `${this.streamKey}[${this.elementIndex}]` : undefined,
+    );
   }
 
   feed(chunk: string): JsonItem[] {
@@ -705,7 +855,8 @@ export class TopLevelJsonSplitter {
         i++;
         continue;
       }
-      if (this.finished) this.fail(`unexpected text after the end of the top-level object at character ${i}`);
+      if (this.finished)
+        this.fail(`unexpected text after the end of the top-level object at character ${i}`);
       if (!this.started) {
         if (c !== 123) this.fail("expected a JSON object (Hetionet JSON starts with '{')");
         this.started = true;
@@ -763,7 +914,9 @@ export class TopLevelJsonSplitter {
           let j = i;
           while (j < n && !/[,}\s]/.test(b[j]!)) j++;
           if (j === n) {
-            i = j;
+            // The scalar may continue in the next chunk: rescan it from its start then.
+            this.expect = "value";
+            this.captureStart = -1;
             break;
           }
           out.push({ kind: "value", key: this.key, text: b.slice(this.captureStart, j) });
@@ -826,7 +979,12 @@ export class TopLevelJsonSplitter {
         }
         const nd = this.stack.length;
         if (nd === 2 && this.streamKey !== null) {
-          out.push({ kind: "element", key: this.streamKey, index: this.elementIndex++, text: b.slice(this.captureStart, i + 1) });
+          out.push({
+            kind: "element",
+            key: this.streamKey,
+            index: this.elementIndex++,
+            text: b.slice(this.captureStart, i + 1),
+          });
           this.captureStart = -1;
         } else if (nd === 1) {
           out.push({ kind: "value", key: this.key, text: b.slice(this.captureStart, i + 1) });
@@ -869,7 +1027,11 @@ interface JsonEdge {
   data?: { source?: unknown; sources?: unknown; license?: unknown };
 }
 
-async function* readJsonGraph(file: string, graph: Graph, opts: IngestOptions): AsyncGenerator<IngestEvent> {
+async function* readJsonGraph(
+  file: string,
+  graph: Graph,
+  opts: IngestOptions,
+): AsyncGenerator<IngestEvent> {
   const inp = openInputCompat(file);
   const splitter = new TopLevelJsonSplitter(file, new Set(["nodes", "edges"]));
   const decoder = new TextDecoder("utf-8");
@@ -887,21 +1049,24 @@ async function* readJsonGraph(file: string, graph: Graph, opts: IngestOptions): 
   };
 
   for await (const chunk of inp.stream as AsyncIterable<Buffer>) {
-    let parsed: JsonItem[];
-    parsed = splitter.feed(decoder.decode(chunk, { stream: true }));
-    for (const item of parsed) {
+    for (const item of splitter.feed(decoder.decode(chunk, { stream: true }))) {
       if (item.kind === "value") {
         seen.add(item.key);
         if (item.key === "kind_to_abbrev") {
           const v = parseOrThrow(item.text, file, item.key);
-          if (typeof v !== "object" || v === null) throw new IngestError("kind_to_abbrev must be an object", file);
+          if (typeof v !== "object" || v === null)
+            throw new IngestError("kind_to_abbrev must be an object", file);
           kindAbbrev = { ...DEFAULT_KIND_ABBREV, ...(v as Record<string, string>) };
         } else if (item.key === "metaedge_tuples") {
           const v = parseOrThrow(item.text, file, item.key);
           if (!Array.isArray(v)) throw new IngestError("metaedge_tuples must be an array", file);
           tuples = new Map();
           for (const tup of v as unknown[]) {
-            if (!Array.isArray(tup) || tup.length < 4) throw new IngestError(`metaedge_tuples item must be [source, target, kind, direction], got ${JSON.stringify(tup)}`, file);
+            if (!Array.isArray(tup) || tup.length < 4)
+              throw new IngestError(
+                `metaedge_tuples item must be [source, target, kind, direction], got ${JSON.stringify(tup)}`,
+                file,
+              );
             const [s, t, k, d] = tup as string[];
             const ab = abbrevFor(s!, k!, t!, d!);
             if (ab) tuples.set(`${s}|${t}|${k}`, ab);
@@ -915,25 +1080,54 @@ async function* readJsonGraph(file: string, graph: Graph, opts: IngestOptions): 
       try {
         v = JSON.parse(item.text);
       } catch (e) {
-        yield { type: "skip", file, location: loc, reason: `invalid JSON: ${(e as Error).message}` };
+        yield {
+          type: "skip",
+          file,
+          location: loc,
+          reason: `invalid JSON: ${(e as Error).message}`,
+        };
         continue;
       }
       if (item.key === "nodes") {
         const nd = v as Partial<JsonNode>;
-        if (typeof nd.kind !== "string" || (typeof nd.identifier !== "string" && typeof nd.identifier !== "number") || typeof nd.name !== "string") {
-          yield { type: "skip", file, location: loc, reason: "node must have string kind, string/number identifier and string name" };
+        if (
+          typeof nd.kind !== "string" ||
+          (typeof nd.identifier !== "string" && typeof nd.identifier !== "number") ||
+          typeof nd.name !== "string"
+        ) {
+          yield {
+            type: "skip",
+            file,
+            location: loc,
+            reason: "node must have string kind, string/number identifier and string name",
+          };
           continue;
         }
         graph.nodes.set(`${nd.kind}::${nd.identifier}`, { name: nd.name, kind: nd.kind });
       } else {
         if (!seen.has("nodes")) {
-          throw new IngestError('"edges" comes before "nodes"; Hetionet JSON lists nodes first', file, loc);
+          throw new IngestError(
+            '"edges" comes before "nodes"; Hetionet JSON lists nodes first',
+            file,
+            loc,
+          );
         }
         const ed = v as Partial<JsonEdge>;
         const si = ed.source_id;
         const ti = ed.target_id;
-        if (!Array.isArray(si) || si.length !== 2 || !Array.isArray(ti) || ti.length !== 2 || typeof ed.kind !== "string") {
-          yield { type: "skip", file, location: loc, reason: "edge must have source_id [kind, id], target_id [kind, id] and kind" };
+        if (
+          !Array.isArray(si) ||
+          si.length !== 2 ||
+          !Array.isArray(ti) ||
+          ti.length !== 2 ||
+          typeof ed.kind !== "string"
+        ) {
+          yield {
+            type: "skip",
+            file,
+            location: loc,
+            reason: "edge must have source_id [kind, id], target_id [kind, id] and kind",
+          };
           continue;
         }
         let src = `${si[0]}::${si[1]}`;
@@ -949,7 +1143,12 @@ async function* readJsonGraph(file: string, graph: Graph, opts: IngestOptions): 
         }
         const m = ab ? METAEDGE_BY_ABBREV.get(ab) : undefined;
         if (!m) {
-          yield { type: "skip", file, location: loc, reason: `no Hetionet metaedge ${sk} –${ed.kind}– ${tk}` };
+          yield {
+            type: "skip",
+            file,
+            location: loc,
+            reason: `no Hetionet metaedge ${sk} –${ed.kind}– ${tk}`,
+          };
           continue;
         }
         const bad = checkEnds(graph, m, src, tgt);
@@ -958,7 +1157,11 @@ async function* readJsonGraph(file: string, graph: Graph, opts: IngestOptions): 
           continue;
         }
         const d = ed.data ?? {};
-        const sources = Array.isArray(d.sources) ? d.sources.map(String).join(", ") : typeof d.source === "string" ? d.source : "";
+        const sources = Array.isArray(d.sources)
+          ? d.sources.map(String).join(", ")
+          : typeof d.source === "string"
+            ? d.source
+            : "";
         const license = typeof d.license === "string" ? normalizeLicense(d.license) : "";
         // Empty fields mean "not in the edge data"; emitRecords falls back to the metaedge default.
         await graph.addEdge(m, src, tgt, sources, license, String(item.index), file);
@@ -972,7 +1175,11 @@ async function* readJsonGraph(file: string, graph: Graph, opts: IngestOptions): 
   splitter.feed(decoder.decode());
   splitter.end();
   for (const k of ["nodes", "edges"]) {
-    if (!seen.has(k)) throw new IngestError(`no "${k}" array: not a Hetionet JSON graph (expected keys metanode_kinds, metaedge_tuples, kind_to_abbrev, nodes, edges)`, file);
+    if (!seen.has(k))
+      throw new IngestError(
+        `no "${k}" array: not a Hetionet JSON graph (expected keys metanode_kinds, metaedge_tuples, kind_to_abbrev, nodes, edges)`,
+        file,
+      );
   }
   yield progressEvent(file, inp);
 }
@@ -1068,13 +1275,17 @@ async function* mergeRuns(files: string[]): AsyncGenerator<string> {
   // Not openInput: its byte counter puts a plain file stream in flowing mode, and runs that are
   // opened here but read later would drop chunks. These streams stay paused until read.
   const iters = files.map((f) =>
-    readLines({ stream: createReadStream(f, { highWaterMark: 1 << 16 }), bytesTotal: 0, bytesRead: () => 0, compression: "none" })[
-      Symbol.asyncIterator
-    ](),
+    readLines({
+      stream: createReadStream(f, { highWaterMark: 1 << 16 }),
+      bytesTotal: 0,
+      bytesRead: () => 0,
+      compression: "none",
+    })[Symbol.asyncIterator](),
   );
   // Binary min-heap of [line, run index].
   const heap: [string, number][] = [];
-  const less = (a: [string, number], b: [string, number]) => a[0] < b[0] || (a[0] === b[0] && a[1] < b[1]);
+  const less = (a: [string, number], b: [string, number]) =>
+    a[0] < b[0] || (a[0] === b[0] && a[1] < b[1]);
   const push = (x: [string, number]) => {
     heap.push(x);
     let k = heap.length - 1;
@@ -1179,20 +1390,31 @@ async function* emitRecords(
       const edges = [...byOther.values()];
       const where = `node ${node} metaedge ${abbrev}${dir === "R" ? " (reverse)" : ""}`;
       if (edges.length > maxItems) {
-        yield { type: "skip", file, location: where, reason: `answer would list ${edges.length} items (cap ${maxItems}); no list question made` };
+        yield {
+          type: "skip",
+          file,
+          location: where,
+          reason: `answer would list ${edges.length} items (cap ${maxItems}); no list question made`,
+        };
         continue;
       }
       const licenses = uniq(edges.map((e) => e.license || m.defaultLicense));
       const license = licenses.join(" AND ");
       if (opts.excludeNonCommercial && licenses.some(isNonCommercial)) {
-        yield { type: "skip", file, location: where, reason: `excluded by --exclude-noncommercial: licence ${license}` };
+        yield {
+          type: "skip",
+          file,
+          location: where,
+          reason: `excluded by --exclude-noncommercial: licence ${license}`,
+        };
         continue;
       }
       const names = edges
         .map((e) => ({ id: e.other, name: graph.nodes.get(e.other)?.name ?? e.other }))
         .sort((a, b) => a.name.localeCompare(b.name, "en"));
       const sources = uniq(edges.map((e) => e.source || m.defaultSource));
-      const q = template.questions[hash(`${node}|${key}`, opts.seed ?? 0) % template.questions.length]!;
+      const q =
+        template.questions[hash(`${node}|${key}`, opts.seed ?? 0) % template.questions.length]!;
       const record: InstructionRecord = {
         id: `hetionet:${abbrev}:${dir}:${node}`,
         instruction: q(info.name),
@@ -1211,7 +1433,11 @@ async function* emitRecords(
             metaedge: abbrev,
             direction: dir === "F" ? "source→targets" : "target→sources",
             edgeSources: sources,
-            licenseFrom: edges.every((e) => e.license) ? "edge data" : format === "sif" ? "metaedge default (the SIF has no edge properties)" : "metaedge default (edge data has no license)",
+            licenseFrom: edges.every((e) => e.license)
+              ? "edge data"
+              : format === "sif"
+                ? "metaedge default (the SIF has no edge properties)"
+                : "metaedge default (edge data has no license)",
             [format === "sif" ? "lines" : "edgeIndex"]: edges.map((e) => Number(e.loc)),
           },
         },
@@ -1222,13 +1448,31 @@ async function* emitRecords(
     // Yes/no questions about treatment, for compounds with at least one CtD edge.
     const ctd = groups.get("FCtD");
     if (ctd && ctd.length > 0 && state.emitted < state.limit) {
-      yield* treatQuestions(node, info, ctd, groups.get("FCpD") ?? [], graph, negativePool, file, format, opts, state);
+      yield* treatQuestions(
+        node,
+        info,
+        ctd,
+        groups.get("FCpD") ?? [],
+        graph,
+        negativePool,
+        file,
+        format,
+        opts,
+        state,
+      );
     }
   };
 
   for await (const line of graph.sorter.sorted()) {
     const f = line.split("\t");
-    const [node, key, other, source, license, loc] = f as [string, string, string, string, string, string];
+    const [node, key, other, source, license, loc] = f as [
+      string,
+      string,
+      string,
+      string,
+      string,
+      string,
+    ];
     if (node !== current) {
       if (current !== null) yield* flush(current);
       if (state.emitted >= state.limit) return;
@@ -1261,7 +1505,9 @@ function* treatQuestions(
   if (opts.excludeNonCommercial && licenses.some(isNonCommercial)) return;
   const seed = opts.seed ?? 0;
   const name = (id: string) => graph.nodes.get(id)?.name ?? id;
-  const indications = joinList(uniq(ctd.map((e) => name(e.other))).sort((a, b) => a.localeCompare(b, "en")));
+  const indications = joinList(
+    uniq(ctd.map((e) => name(e.other))).sort((a, b) => a.localeCompare(b, "en")),
+  );
   const base = {
     source: "hetionet" as const,
     license,
@@ -1281,7 +1527,12 @@ function* treatQuestions(
       instruction: yq(info.name, name(yesEdge.other)),
       input: "",
       output: `Yes. According to PharmacotherapyDB, ${info.name} is a disease-modifying treatment for ${name(yesEdge.other)}.`,
-      metadata: { ...base, task: "hetionet.CtD.yes", confidence: m.confidence, citations: ["Hetionet:CtD", node, yesEdge.other] },
+      metadata: {
+        ...base,
+        task: "hetionet.CtD.yes",
+        confidence: m.confidence,
+        citations: ["Hetionet:CtD", node, yesEdge.other],
+      },
     },
   };
   if (state.emitted >= state.limit || pool.length === 0) return;
@@ -1311,7 +1562,12 @@ function* treatQuestions(
         task: "hetionet.CtD.no",
         confidence: 0.8,
         citations: ["Hetionet:CtD", node, neg],
-        provenance: { ...base.provenance, negative: true, reason: "no CtD or CpD edge between a compound with curated indications and a treatable disease" },
+        provenance: {
+          ...base.provenance,
+          negative: true,
+          reason:
+            "no CtD or CpD edge between a compound with curated indications and a treatable disease",
+        },
       },
     },
   };

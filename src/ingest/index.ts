@@ -23,6 +23,8 @@ import { isNonCommercial } from "./hetionet.js";
 export type Reader = (files: string[], opts: IngestOptions) => AsyncGenerator<IngestEvent>;
 
 interface SourceSpec {
+  /** Folder names under the input root, first existing wins (default: the source id). */
+  dirs?: string[];
   /** Input files the reader understands. */
   accept: RegExp;
   /** Files that are part of the distribution but carry no records (logged as ignored, quietly). */
@@ -34,10 +36,12 @@ interface SourceSpec {
 export const SOURCES: Record<IngestSourceId, SourceSpec> = {
   hetionet: {
     accept: /(\.json(\.gz|\.bz2)?|nodes\.tsv(\.gz)?|\.sif(\.gz|\.bz2)?)$/i,
-    companion: /(metagraph\.json|definitions\.json|styles\.json|meta(edges|nodes)\.tsv|neo4j-[a-z]+\.tsv)$/i,
+    companion:
+      /(metagraph\.json|definitions\.json|styles\.json|meta(edges|nodes)\.tsv|neo4j-[a-z]+\.tsv)$/i,
     load: async () => (await import("./hetionet.js")).readHetionet,
   },
   chembl_sqlite: {
+    dirs: ["chembl", "chembl_sqlite"],
     accept: /\.(db|sqlite3?|tar\.gz|tgz)$/i,
     load: async () => (await import("./chembl.js")).readChembl,
   },
@@ -46,7 +50,7 @@ export const SOURCES: Record<IngestSourceId, SourceSpec> = {
     load: async () => (await import("./pubmed.js")).readPubmed,
   },
   clinicaltrials: {
-    accept: /\.(json|json\.gz|jsonl|zip)$/i,
+    accept: /\.(json|json\.gz|jsonl|jsonl\.gz|zip)$/i,
     load: async () => (await import("./clinicaltrials.js")).readClinicalTrials,
   },
   drugbank: {
@@ -56,6 +60,11 @@ export const SOURCES: Record<IngestSourceId, SourceSpec> = {
 };
 
 export const SOURCE_IDS = Object.keys(SOURCES) as IngestSourceId[];
+
+/** Where a source's files live under the input root (download writes there too). */
+export function sourceDir(source: IngestSourceId): string {
+  return SOURCES[source].dirs?.[0] ?? source;
+}
 
 export interface RunIngestOptions {
   sources: IngestSourceId[];
@@ -99,14 +108,18 @@ export async function findInputs(
   source: IngestSourceId,
   inDir: string,
 ): Promise<{ files: string[]; ignored: { file: string; reason: string }[] }> {
-  const dir = path.join(inDir, source);
+  const names = SOURCES[source].dirs ?? [source];
+  let dir = path.join(inDir, names[0]!);
   let st;
-  try {
-    st = await stat(dir);
-  } catch {
+  for (const name of names) {
+    dir = path.join(inDir, name);
+    st = await stat(dir).catch(() => undefined);
+    if (st) break;
+  }
+  if (!st) {
     throw new IngestError(
       `no input folder for source "${source}": put its files there or run \`medtune download ${source}\``,
-      dir,
+      path.join(inDir, names[0]!),
     );
   }
   if (!st.isDirectory()) throw new IngestError("expected a folder of input files", dir);
@@ -120,8 +133,10 @@ export async function findInputs(
   for (const f of all) {
     const base = path.basename(f);
     if (base.startsWith(".")) continue;
-    if (spec.companion?.test(base)) ignored.push({ file: f, reason: "companion file of the distribution (no records)" });
-    else if (/\.(part|tmp)$|\.tmp-/.test(base)) ignored.push({ file: f, reason: "partial download or temp file" });
+    if (spec.companion?.test(base))
+      ignored.push({ file: f, reason: "companion file of the distribution (no records)" });
+    else if (/\.(part|tmp)$|\.tmp-/.test(base))
+      ignored.push({ file: f, reason: "partial download or temp file" });
     else if (spec.accept.test(base)) files.push(f);
     else ignored.push({ file: f, reason: `not a ${source} input (accepted: ${spec.accept})` });
   }
@@ -133,7 +148,8 @@ export async function findInputs(
 
 export async function sha256File(file: string): Promise<string> {
   const h = createHash("sha256");
-  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) h.update(chunk as Buffer);
+  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 }))
+    h.update(chunk as Buffer);
   return h.digest("hex");
 }
 
@@ -159,7 +175,8 @@ export async function runIngest(opts: RunIngestOptions): Promise<IngestResult> {
       },
     });
     for (const source of opts.sources) {
-      if (!(source in SOURCES)) throw new Error(`unknown source "${source}"; known: ${SOURCE_IDS.join(", ")}`);
+      if (!(source in SOURCES))
+        throw new Error(`unknown source "${source}"; known: ${SOURCE_IDS.join(", ")}`);
       results.push(await ingestSource(source, { ...opts, inDir, outDir }, audit));
     }
     const ok = results.every((r) => r.ok);
@@ -167,7 +184,9 @@ export async function runIngest(opts: RunIngestOptions): Promise<IngestResult> {
     await audit.close();
     return { ok, auditLog: audit.path, sources: results };
   } catch (e) {
-    await audit.write({ type: "error", source: "*", message: (e as Error).message }).catch(() => undefined);
+    await audit
+      .write({ type: "error", source: "*", message: (e as Error).message })
+      .catch(() => undefined);
     await audit.close().catch(() => audit.abort());
     throw e;
   }
@@ -203,7 +222,13 @@ async function ingestSource(
       const size = (await stat(f)).size;
       sizes.set(f, size);
       result.inputBytes += size;
-      await audit.write({ type: "input", source, file: f, bytes: size, sha256: await sha256File(f) });
+      await audit.write({
+        type: "input",
+        source,
+        file: f,
+        bytes: size,
+        sha256: await sha256File(f),
+      });
     }
     const reader = opts.readers?.[source] ?? (await SOURCES[source].load());
     const target = path.join(opts.outDir, `${source}.jsonl`);
@@ -236,16 +261,24 @@ async function ingestSource(
         try {
           rec = validateRecord(ev.record);
         } catch (e) {
-          throw new IngestError(`reader produced an invalid record ${JSON.stringify(ev.record?.id)}: ${(e as Error).message}`, files[0]!);
+          throw new IngestError(
+            `reader produced an invalid record ${JSON.stringify(ev.record?.id)}: ${(e as Error).message}`,
+            files[0]!,
+          );
         }
         if (opts.excludeNonCommercial && isNonCommercial(rec.metadata.license)) {
           // Safety net for readers that do not filter themselves.
-          await skip(String(rec.metadata.provenance.file ?? files[0]), `record ${rec.id}`, `excluded by --exclude-noncommercial: licence ${rec.metadata.license}`);
+          await skip(
+            String(rec.metadata.provenance.file ?? files[0]),
+            `record ${rec.id}`,
+            `excluded by --exclude-noncommercial: licence ${rec.metadata.license}`,
+          );
           continue;
         }
         await writer.write(rec);
         result.records++;
-        result.recordsByTask[rec.metadata.task] = (result.recordsByTask[rec.metadata.task] ?? 0) + 1;
+        result.recordsByTask[rec.metadata.task] =
+          (result.recordsByTask[rec.metadata.task] ?? 0) + 1;
         progress?.update({ records: result.records });
         if (result.records >= limit) {
           limitReached = true;
@@ -276,7 +309,10 @@ async function ingestSource(
     if (writer) await writer.abort();
     result.seconds = (performance.now() - t0) / 1000;
     if (progress) {
-      progress.update({ bytesRead: result.ok ? result.inputBytes : undefined, records: result.records });
+      progress.update({
+        bytesRead: result.ok ? result.inputBytes : undefined,
+        records: result.records,
+      });
       progress.done(result.ok ? `→ ${result.output}` : "FAILED");
     }
     const summary: AuditEntry = {

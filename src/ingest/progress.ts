@@ -72,7 +72,12 @@ export class Progress {
   }
 
   /** Report the current totals (not increments); draws only when the throttle allows. */
-  update(state: { bytesRead?: number; records?: number; bytesTotal?: number; label?: string }): void {
+  update(state: {
+    bytesRead?: number;
+    records?: number;
+    bytesTotal?: number;
+    label?: string;
+  }): void {
     if (state.bytesRead !== undefined) this.bytes = state.bytesRead;
     if (state.records !== undefined) this.records = state.records;
     if (state.bytesTotal !== undefined) this.bytesTotal = state.bytesTotal;
@@ -96,14 +101,19 @@ export class Progress {
     const elapsed = Math.max((this.now() - this.startedAt) / 1000, 1e-9);
     const parts = [this.label];
     if (this.showRecords) {
-      parts.push(`${this.records.toLocaleString("en-US")} records (${Math.round(this.records / elapsed).toLocaleString("en-US")}/s)`);
+      parts.push(
+        `${this.records.toLocaleString("en-US")} records (${Math.round(this.records / elapsed).toLocaleString("en-US")}/s)`,
+      );
     }
     const rate = this.bytes / elapsed;
     if (this.bytesTotal && this.bytesTotal > 0) {
       const pct = Math.min(100, (100 * this.bytes) / this.bytesTotal);
-      parts.push(`${formatBytes(this.bytes)} / ${formatBytes(this.bytesTotal)} (${pct.toFixed(1)}%)`);
+      parts.push(
+        `${formatBytes(this.bytes)} / ${formatBytes(this.bytesTotal)} (${pct.toFixed(1)}%)`,
+      );
       parts.push(`${formatBytes(rate)}/s`);
-      if (!this.finished && rate > 0) parts.push(`ETA ${formatDuration((this.bytesTotal - this.bytes) / rate)}`);
+      if (!this.finished && rate > 0)
+        parts.push(`ETA ${formatDuration((this.bytesTotal - this.bytes) / rate)}`);
     } else {
       parts.push(`${formatBytes(this.bytes)} read`, `${formatBytes(rate)}/s`);
     }

@@ -10,7 +10,9 @@ import type { IngestEvent, SkipEvent } from "../../src/ingest/types.js";
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
 export const fixtures = path.resolve(repoRoot, "..", "shared", "datasets");
 
-export async function collect(gen: AsyncGenerator<IngestEvent>): Promise<{ records: InstructionRecord[]; skips: SkipEvent[]; progress: number }> {
+export async function collect(
+  gen: AsyncGenerator<IngestEvent>,
+): Promise<{ records: InstructionRecord[]; skips: SkipEvent[]; progress: number }> {
   const records: InstructionRecord[] = [];
   const skips: SkipEvent[] = [];
   let progress = 0;
@@ -27,7 +29,12 @@ export function tempDir(prefix: string): Promise<string> {
 }
 
 /** Run a TypeScript snippet file in a fresh Node process (through tsx) and parse its last stdout line as JSON. */
-export function runChild<T>(script: string, args: string[] = [], timeoutMs = 120_000, nodeFlags: string[] = []): Promise<T> {
+export function runChild<T>(
+  script: string,
+  args: string[] = [],
+  timeoutMs = 120_000,
+  nodeFlags: string[] = [],
+): Promise<T> {
   return new Promise((resolve, reject) => {
     execFile(
       process.execPath,

@@ -5,7 +5,11 @@ import { readFile, writeFile } from "node:fs/promises";
 import { execFileSync } from "node:child_process";
 import { gunzipSync, gzipSync } from "node:zlib";
 import path from "node:path";
-import { readHetionet, TopLevelJsonSplitter, type HetionetStats } from "../../src/ingest/hetionet.js";
+import {
+  readHetionet,
+  TopLevelJsonSplitter,
+  type HetionetStats,
+} from "../../src/ingest/hetionet.js";
 import { IngestError } from "../../src/ingest/types.js";
 import { validateRecord, type InstructionRecord } from "../../src/data/record.js";
 import { collect, fixtures, repoRoot, runChild, tempDir } from "./helpers.js";
@@ -60,13 +64,22 @@ describe("hetionet: nodes TSV + edges SIF (real 5k-edge fixture)", () => {
     const rec = byId.get("hetionet:CtD:F:Compound::DB00997")!;
     expect(rec.instruction).toMatch(/Doxorubicin/);
     expect(rec.output).toMatch(/uterine cancer/);
-    const expected = [...treats].filter((p) => p.startsWith("Compound::DB00997|")).map((p) => p.split("|")[1]);
+    const expected = [...treats]
+      .filter((p) => p.startsWith("Compound::DB00997|"))
+      .map((p) => p.split("|")[1]);
     expect(expected.length).toBeGreaterThan(1);
     expect(rec.metadata.citations.slice(2).sort()).toEqual(expected.sort());
     const reverse = byId.get("hetionet:CtD:R:Disease::DOID:363")!;
     expect(reverse.output).toMatch(/Doxorubicin/);
-    expect(rec.metadata).toMatchObject({ source: "hetionet", task: "hetionet.CtD", license: "CC-BY-4.0" });
-    expect(rec.metadata.provenance).toMatchObject({ format: "sif", licenseFrom: expect.stringMatching(/metaedge default/) });
+    expect(rec.metadata).toMatchObject({
+      source: "hetionet",
+      task: "hetionet.CtD",
+      license: "CC-BY-4.0",
+    });
+    expect(rec.metadata.provenance).toMatchObject({
+      format: "sif",
+      licenseFrom: expect.stringMatching(/metaedge default/),
+    });
   });
 
   it("makes one CtD question per treating compound and per treated disease", () => {
@@ -121,7 +134,9 @@ describe("hetionet: nodes TSV + edges SIF (real 5k-edge fixture)", () => {
 
   it("gives the same records when the sort spills to disk", async () => {
     let spilled: HetionetStats | undefined;
-    const r = await collect(readHetionet([nodesTsv, sif], {}, { spillLines: 7_000, onStats: (s) => (spilled = s) }));
+    const r = await collect(
+      readHetionet([nodesTsv, sif], {}, { spillLines: 7_000, onStats: (s) => (spilled = s) }),
+    );
     expect(spilled!.spilledRuns).toBeGreaterThan(10);
     expect(r.records).toEqual(records);
   });
@@ -136,14 +151,22 @@ describe("hetionet: JSON format (real bupropion subgraph)", () => {
   it("reads the gzipped and the bzip2 dump alike", async () => {
     let stats!: HetionetStats;
     const gz = await collect(readHetionet([subgraph], {}, { onStats: (s) => (stats = s) }));
-    expect(stats.nodesByKind).toMatchObject({ Compound: expect.any(Number), Gene: expect.any(Number) });
+    expect(stats.nodesByKind).toMatchObject({
+      Compound: expect.any(Number),
+      Gene: expect.any(Number),
+    });
     expect(Object.values(stats.nodesByKind).reduce((a, b) => a + b, 0)).toBe(3060);
     expect(Object.values(stats.edgesByMetaedge).reduce((a, b) => a + b, 0)).toBe(18474);
     // Ramelteon (DB00980) binds MTNR1A (Gene 4543)? The subgraph's first edges: DB00980 binds genes 1576, 1544, 1557.
     const ram = gz.records.find((r) => r.id === "hetionet:CbG:F:Compound::DB00980")!;
     expect(ram.instruction).toMatch(/Ramelteon/);
-    expect(ram.metadata.citations).toEqual(expect.arrayContaining(["Gene::1576", "Gene::1544", "Gene::1557"]));
-    expect(ram.metadata.provenance).toMatchObject({ format: "json", licenseFrom: expect.stringMatching(/edge data has no license/) });
+    expect(ram.metadata.citations).toEqual(
+      expect.arrayContaining(["Gene::1576", "Gene::1544", "Gene::1557"]),
+    );
+    expect(ram.metadata.provenance).toMatchObject({
+      format: "json",
+      licenseFrom: expect.stringMatching(/edge data has no license/),
+    });
 
     const dir = await tempDir("hetionet-bz2");
     const bz = path.join(dir, "subgraph.json.bz2");
@@ -167,37 +190,64 @@ describe("hetionet: JSON format (real bupropion subgraph)", () => {
           { kind: "Compound", identifier: "DB00331", name: "Metformin", data: {} },
           { kind: "Side Effect", identifier: "C0000737", name: "Abdominal pain", data: {} },
         ],
-        edges: [{ source_id: ["Compound", "DB00331"], target_id: ["Side Effect", "C0000737"], kind: "causes", direction: "both", data: { source: "SIDER 4.1", license: "CC BY-NC-SA 4.0", unbiased: false } }],
+        edges: [
+          {
+            source_id: ["Compound", "DB00331"],
+            target_id: ["Side Effect", "C0000737"],
+            kind: "causes",
+            direction: "both",
+            data: { source: "SIDER 4.1", license: "CC BY-NC-SA 4.0", unbiased: false },
+          },
+        ],
       }),
     );
     const r = await collect(readHetionet([f], {}));
     expect(r.records).toHaveLength(1);
     expect(r.records[0]!.metadata.license).toBe("CC-BY-NC-SA-4.0");
-    expect(r.records[0]!.metadata.provenance).toMatchObject({ edgeSources: ["SIDER 4.1"], licenseFrom: "edge data" });
-    expect((await collect(readHetionet([f], { excludeNonCommercial: true }))).records).toHaveLength(0);
+    expect(r.records[0]!.metadata.provenance).toMatchObject({
+      edgeSources: ["SIDER 4.1"],
+      licenseFrom: "edge data",
+    });
+    expect((await collect(readHetionet([f], { excludeNonCommercial: true }))).records).toHaveLength(
+      0,
+    );
   });
 
   it("skips a malformed element with its position and keeps going", async () => {
     const dir = await tempDir("hetionet-bad");
     const text = gunzipSync(await readFile(subgraph)).toString("utf8");
     // Break the first edge's source_id, keeping brackets balanced.
-    const broken = text.replace('"source_id": [\n        "Compound",\n        "DB00980"\n      ]', '"source_id": "DB00980"');
+    const broken = text.replace(
+      '"source_id": [\n        "Compound",\n        "DB00980"\n      ]',
+      '"source_id": "DB00980"',
+    );
     expect(broken).not.toBe(text);
     const f = path.join(dir, "g.json.gz");
     await writeFile(f, gzipSync(broken));
     const r = await collect(readHetionet([f], {}));
-    expect(r.skips).toContainEqual(expect.objectContaining({ file: f, location: "edges[0]", reason: expect.stringMatching(/source_id/) }));
+    expect(r.skips).toContainEqual(
+      expect.objectContaining({
+        file: f,
+        location: "edges[0]",
+        reason: expect.stringMatching(/source_id/),
+      }),
+    );
     expect(r.records.length).toBeGreaterThan(100);
   });
 
   it("splits top-level JSON across arbitrary chunk boundaries", () => {
-    const doc = JSON.stringify({ a: "x\\\"}", nodes: [{ k: "]}{" }, { k: 2 }], n: 5, edges: [] });
+    const doc = JSON.stringify({ a: 'x\\"}', nodes: [{ k: "]}{" }, { k: 2 }], n: 5, edges: [] });
     for (const size of [1, 2, 3, 7]) {
       const s = new TopLevelJsonSplitter("t.json", new Set(["nodes", "edges"]));
       const items = [];
       for (let i = 0; i < doc.length; i += size) items.push(...s.feed(doc.slice(i, i + size)));
       s.end();
-      expect(items.map((x) => `${x.key}:${x.text}`)).toEqual(['a:"x\\\\\\"}"', 'nodes:{"k":"]}{"}', 'nodes:{"k":2}', "n:5"]);
+      expect(items.map((x) => `${x.key}:${x.text}`)).toEqual([
+        'a:"x\\\\\\"}"',
+        'nodes:{"k":"]}{"}',
+        'nodes:{"k":2}',
+        "n:5",
+      ]);
     }
   });
 });
@@ -236,11 +286,22 @@ describe("hetionet: unusable files are IngestErrors naming the file", () => {
     const f = path.join(dir, "e.sif");
     await writeFile(
       f,
-      ["source\tmetaedge\ttarget", "Compound::DB00997\tCtD\tDisease::DOID:363", "only\ttwo", "Compound::DB00997\tXxX\tDisease::DOID:363", "Compound::DB99999\tCtD\tDisease::DOID:363", "Compound::DB00997\tCtD\tGene::1"].join("\n"),
+      [
+        "source\tmetaedge\ttarget",
+        "Compound::DB00997\tCtD\tDisease::DOID:363",
+        "only\ttwo",
+        "Compound::DB00997\tXxX\tDisease::DOID:363",
+        "Compound::DB99999\tCtD\tDisease::DOID:363",
+        "Compound::DB00997\tCtD\tGene::1",
+      ].join("\n"),
     );
     const r = await collect(readHetionet([nodesTsv, f], {}));
-    expect(r.skips.map((s) => s.location)).toEqual(expect.arrayContaining(["line 3", "line 4", "line 5", "line 6"]));
-    expect(r.skips.find((s) => s.location === "line 6")!.reason).toMatch(/CtD joins Compound to Disease, got Compound to Gene/);
+    expect(r.skips.map((s) => s.location)).toEqual(
+      expect.arrayContaining(["line 3", "line 4", "line 5", "line 6"]),
+    );
+    expect(r.skips.find((s) => s.location === "line 6")!.reason).toMatch(
+      /CtD joins Compound to Disease, got Compound to Gene/,
+    );
     expect(r.records.some((x) => x.id === "hetionet:CtD:F:Compound::DB00997")).toBe(true);
   });
 });
@@ -253,13 +314,16 @@ describe("hetionet: bounded memory", () => {
     const compounds = lines.filter((l) => l.startsWith("Compound::")).map((l) => l.split("\t")[0]!);
     const genes = lines.filter((l) => l.startsWith("Gene::")).map((l) => l.split("\t")[0]!);
     let seed = 7;
-    const rnd = (n: number) => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) % n);
+    const rnd = (n: number) => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) % n;
     const write = async (file: string, edges: number) => {
       const out = createWriteStream(file);
       out.write("source\tmetaedge\ttarget\n");
       let buf = "";
       for (let i = 0; i < edges; i++) {
-        buf += i % 2 ? `${compounds[rnd(compounds.length)]}\tCuG\t${genes[rnd(genes.length)]}\n` : `${genes[rnd(genes.length)]}\tGiG\t${genes[rnd(genes.length)]}\n`;
+        buf +=
+          i % 2
+            ? `${compounds[rnd(compounds.length)]}\tCuG\t${genes[rnd(genes.length)]}\n`
+            : `${genes[rnd(genes.length)]}\tGiG\t${genes[rnd(genes.length)]}\n`;
         if (buf.length > 1 << 16) {
           if (!out.write(buf)) await new Promise<void>((r) => out.once("drain", () => r()));
           buf = "";
@@ -276,8 +340,18 @@ describe("hetionet: bounded memory", () => {
     // A capped old space proves the live heap is bounded (an unbounded reader dies with OOM);
     // the RSS comparison bounds what GC slack adds on top.
     const flags = ["--max-old-space-size=192"];
-    const a = await runChild<{ records: number; maxRssBytes: number }>(child, ["hetionet", nodesTsv, small], 120_000, flags);
-    const b = await runChild<{ records: number; maxRssBytes: number }>(child, ["hetionet", nodesTsv, large], 170_000, flags);
+    const a = await runChild<{ records: number; maxRssBytes: number }>(
+      child,
+      ["hetionet", nodesTsv, small],
+      120_000,
+      flags,
+    );
+    const b = await runChild<{ records: number; maxRssBytes: number }>(
+      child,
+      ["hetionet", nodesTsv, large],
+      170_000,
+      flags,
+    );
     expect(b.records).toBeGreaterThan(a.records);
     expect(b.maxRssBytes - a.maxRssBytes).toBeLessThan(160 * 2 ** 20);
   }, 180_000);
