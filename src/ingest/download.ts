@@ -222,7 +222,7 @@ export async function planDownload(
         );
       }
       notes.push(
-        "DrugBank publishes no checksum; the zip's own CRC is checked when ingest reads it",
+        "DrugBank publishes no checksum; only the download size is checked against Content-Length",
       );
       return { source, items, notes };
     }

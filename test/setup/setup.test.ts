@@ -2,13 +2,14 @@
 // venv, a missing model, a corrupted model — give errors that name the step and the remedy.
 import { spawnSync } from "node:child_process";
 import {
+  closeSync,
   copyFileSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
   openSync,
+  readFileSync,
   writeSync,
-  closeSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
