@@ -20,7 +20,7 @@ import { PassThrough, type Readable } from "node:stream";
 import { SaxesParser, type SaxesTagNS } from "saxes";
 import { parse as parseCsv } from "csv-parse";
 import type { InstructionRecord } from "../data/record.js";
-import { openInputCompat } from "./hetionet.js";
+import { openInput } from "./io.js";
 import { IngestError, type IngestEvent, type IngestOptions } from "./types.js";
 
 export const DRUGBANK_NS = "http://www.drugbank.ca";
@@ -71,7 +71,7 @@ export async function* readDrugbank(
 
 async function openSource(file: string, want: RegExp): Promise<ByteSource> {
   if (/\.zip$/i.test(file)) return openZipEntry(file, want);
-  return openInputCompat(file);
+  return openInput(file);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -22,16 +22,13 @@
  * from DrugBank) are not used for this: a name is not the fact.
  */
 import { mkdtemp, rm } from "node:fs/promises";
-import { createReadStream, createWriteStream, statSync } from "node:fs";
-import { createRequire } from "node:module";
-import { Readable } from "node:stream";
+import { createReadStream, createWriteStream } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import type { InstructionRecord } from "../data/record.js";
 import { openInput, readLines, type InputStream } from "./io.js";
 import { IngestError, type IngestEvent, type IngestOptions } from "./types.js";
 
-const requireCjs = createRequire(import.meta.url);
 
 // ---------------------------------------------------------------------------------------------
 // Metaedges: Hetionet v1.0's 24 relation types, their fallback provenance and our confidence.
@@ -623,47 +620,6 @@ async function* readGraph(
   }
 }
 
-/**
- * openInput, except for .bz2: io.ts pipes into unbzip2-stream, a classic stream without an async
- * iterator, and fails on it; here the classic stream is wrapped into a Readable first.
- * TODO(io.ts): move this wrap into openInput and drop this function.
- */
-export function openInputCompat(file: string): InputStream {
-  if (!/\.bz2$/i.test(file)) return openInput(file);
-  let bytesTotal: number;
-  try {
-    const st = statSync(file);
-    if (!st.isFile()) throw new IngestError("is not a regular file", file);
-    bytesTotal = st.size;
-  } catch (e) {
-    if (e instanceof IngestError) throw e;
-    throw new IngestError(`cannot open: ${(e as Error).message}`, file);
-  }
-  const raw = createReadStream(file, { highWaterMark: 1 << 20 });
-  let read = 0;
-  raw.on("data", (c: Buffer | string) => (read += c.length));
-  const dec = requireCjs("unbzip2-stream")() as NodeJS.ReadWriteStream;
-  raw.on("error", (e) => dec.emit("error", e));
-  const inner = new Readable().wrap(raw.pipe(dec));
-  const stream = Readable.from(
-    (async function* () {
-      try {
-        yield* inner as AsyncIterable<Buffer>;
-      } catch (e) {
-        if (e instanceof IngestError) throw e;
-        throw new IngestError(
-          `expected a complete bzip2 stream (file truncated or not bzip2): ${(e as Error).message}`,
-          file,
-        );
-      } finally {
-        raw.destroy();
-      }
-    })(),
-    { objectMode: false },
-  );
-  return { stream, bytesTotal, bytesRead: () => read, compression: "bzip2" };
-}
-
 function progressEvent(file: string, inp: InputStream): IngestEvent {
   return { type: "progress", file, bytesRead: inp.bytesRead(), bytesTotal: inp.bytesTotal };
 }
@@ -673,7 +629,7 @@ async function* readNodesTsv(
   graph: Graph,
   opts: IngestOptions,
 ): AsyncGenerator<IngestEvent> {
-  const inp = openInputCompat(file);
+  const inp = openInput(file);
   for await (const { line, text } of readLines(inp)) {
     if (line === 1) {
       if (text !== "id\tname\tkind") {
@@ -721,7 +677,7 @@ async function* readSif(
   graph: Graph,
   opts: IngestOptions,
 ): AsyncGenerator<IngestEvent> {
-  const inp = openInputCompat(file);
+  const inp = openInput(file);
   let edges = 0;
   for await (const { line, text } of readLines(inp)) {
     if (line === 1) {
@@ -1032,7 +988,7 @@ async function* readJsonGraph(
   graph: Graph,
   opts: IngestOptions,
 ): AsyncGenerator<IngestEvent> {
-  const inp = openInputCompat(file);
+  const inp = openInput(file);
   const splitter = new TopLevelJsonSplitter(file, new Set(["nodes", "edges"]));
   const decoder = new TextDecoder("utf-8");
   let kindAbbrev: Record<string, string> = DEFAULT_KIND_ABBREV;

@@ -4,7 +4,7 @@
  */
 import { createReadStream, statSync } from "node:fs";
 import { createGunzip } from "node:zlib";
-import type { Readable } from "node:stream";
+import { PassThrough, Readable, Transform } from "node:stream";
 import { createRequire } from "node:module";
 import { IngestError } from "./types.js";
 
@@ -37,23 +37,30 @@ export function openInput(file: string): InputStream {
     throw new IngestError(`cannot open: ${(e as Error).message}`, file);
   }
   const raw = createReadStream(file, { highWaterMark: 1 << 20 });
+  // Count bytes inside the pipeline (not with a "data" listener, which would start the file
+  // flowing before the consumer is attached and lose chunks).
   let read = 0;
-  raw.on("data", (chunk: Buffer | string) => {
-    read += chunk.length;
+  const counter = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      read += chunk.length;
+      done(null, chunk);
+    },
   });
   const compression = compressionOf(file);
-  let stream: Readable = raw;
-  if (compression === "gzip") {
-    const gunzip = createGunzip();
-    raw.on("error", (e) => gunzip.destroy(e));
-    stream = raw.pipe(gunzip);
-  } else if (compression === "bzip2") {
-    const bz2 = require("unbzip2-stream") as () => NodeJS.ReadWriteStream;
-    const dec = bz2() as unknown as Readable;
-    raw.on("error", (e) => dec.destroy(e));
-    stream = raw.pipe(dec as unknown as NodeJS.WritableStream) as unknown as Readable;
+  const stages: NodeJS.ReadWriteStream[] = [counter];
+  if (compression === "gzip") stages.push(createGunzip());
+  else if (compression === "bzip2") {
+    // unbzip2-stream is an old-style through stream: pipe it into a PassThrough so consumers get
+    // a modern Readable with an async iterator.
+    stages.push((require("unbzip2-stream") as () => NodeJS.ReadWriteStream)(), new PassThrough());
   }
-  const wrapped = wrapErrors(stream, file, compression);
+  let stream: Readable = raw;
+  for (const stage of stages) {
+    const prev = stream;
+    prev.on("error", (e) => (stage as unknown as Readable).destroy(e));
+    stream = prev.pipe(stage as unknown as NodeJS.WritableStream) as unknown as Readable;
+  }
+  const wrapped = wrapErrors(stream, file, compression, () => raw.destroy());
   return { stream: wrapped, bytesTotal, bytesRead: () => read, compression };
 }
 
@@ -62,27 +69,31 @@ function wrapErrors(
   stream: Readable,
   file: string,
   compression: InputStream["compression"],
+  close: () => void,
 ): Readable {
-  const orig = stream.destroy.bind(stream);
-  stream.on("error", () => undefined); // replaced by the async iterator's rejection below
-  const iter = stream[Symbol.asyncIterator].bind(stream);
-  stream[Symbol.asyncIterator] = async function* () {
-    try {
-      yield* iter();
-    } catch (e) {
-      if (e instanceof IngestError) throw e;
-      const msg = (e as Error).message ?? String(e);
-      const what =
-        compression === "gzip"
-          ? "expected a complete gzip stream (file truncated or not gzip)"
-          : compression === "bzip2"
-            ? "expected a complete bzip2 stream (file truncated or not bzip2)"
-            : "read failed";
-      throw new IngestError(`${what}: ${msg}`, file);
-    }
-  } as (typeof stream)[typeof Symbol.asyncIterator];
-  void orig;
-  return stream;
+  const describe = (e: unknown): IngestError => {
+    if (e instanceof IngestError) return e;
+    const msg = (e as Error)?.message ?? String(e);
+    const what =
+      compression === "gzip"
+        ? "expected a complete gzip stream (file truncated or not gzip)"
+        : compression === "bzip2"
+          ? "expected a complete bzip2 stream (file truncated or not bzip2)"
+          : "read failed";
+    return new IngestError(`${what}: ${msg}`, file);
+  };
+  return Readable.from(
+    (async function* () {
+      try {
+        for await (const chunk of stream as AsyncIterable<Buffer>) yield chunk;
+      } catch (e) {
+        throw describe(e);
+      } finally {
+        close();
+      }
+    })(),
+    { objectMode: false },
+  );
 }
 
 /** Stream a (possibly compressed) text file line by line; `line` is 1-based. */
