@@ -21,7 +21,11 @@ export async function main(argv: string[]): Promise<number> {
   const seq = Number(arg(argv, "seq", "512"));
   const batch = Number(arg(argv, "batch", "4"));
   const rank = Number(arg(argv, "rank", "16"));
-  const modelPath = arg(argv, "model", join(PACKAGE_ROOT, "models", "base", "SmolLM2-135M-Instruct.Q4_1.gguf"));
+  const modelPath = arg(
+    argv,
+    "model",
+    join(PACKAGE_ROOT, "models", "base", "SmolLM2-135M-Instruct.Q4_1.gguf"),
+  );
   const checkpointing = argv.includes("--checkpointing");
   const mlx = loadNative();
 
@@ -74,7 +78,9 @@ export async function main(argv: string[]): Promise<number> {
     rank,
     gradientCheckpointing: checkpointing,
     tokensPerSecond: Number((tokens / secs).toFixed(2)),
-    medianStepTokensPerSecond: Number([...rates].sort((a, b) => a - b)[Math.floor(rates.length / 2)]!.toFixed(2)),
+    medianStepTokensPerSecond: Number(
+      [...rates].sort((a, b) => a - b)[Math.floor(rates.length / 2)]!.toFixed(2),
+    ),
     peakMemoryBytes: peak,
     peakMemoryMiB: Number((peak / 2 ** 20).toFixed(1)),
     seconds: Number(secs.toFixed(1)),

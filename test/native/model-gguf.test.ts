@@ -8,7 +8,14 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { nativePaths } from "../../src/native/loader.js";
 import { Model } from "../../src/train/model.js";
 
-const GGUF = join(import.meta.dirname, "..", "..", "models", "base", "SmolLM2-135M-Instruct.Q4_1.gguf");
+const GGUF = join(
+  import.meta.dirname,
+  "..",
+  "..",
+  "models",
+  "base",
+  "SmolLM2-135M-Instruct.Q4_1.gguf",
+);
 // "<|im_start|>user\nWhat is the capital of France?<|im_end|>\n<|im_start|>assistant\n", tokenized
 // by llama.cpp (node-llama-cpp) from the GGUF's own vocabulary.
 const PROMPT = [1, 4093, 198, 1780, 314, 260, 3575, 282, 4649, 47, 2, 198, 1, 520, 9531, 198];
@@ -23,10 +30,14 @@ describe("bundled GGUF model", () => {
     const { addon } = nativePaths();
     const probe = spawnSync(
       process.execPath,
-      ["-e", `const m = require(${JSON.stringify(addon)}); const x = m.loadGguf(${JSON.stringify(GGUF)}); process.stdout.write(String(x.config.numLayers))`],
+      [
+        "-e",
+        `const m = require(${JSON.stringify(addon)}); const x = m.loadGguf(${JSON.stringify(GGUF)}); process.stdout.write(String(x.config.numLayers))`,
+      ],
       { encoding: "utf8", timeout: 120_000 },
     );
-    if (probe.status !== 0) throw new Error(`child process failed (${probe.status}, ${probe.signal}): ${probe.stderr}`);
+    if (probe.status !== 0)
+      throw new Error(`child process failed (${probe.status}, ${probe.signal}): ${probe.stderr}`);
     expect(probe.stdout).toBe("30");
     model = await Model.load(GGUF);
   });
@@ -46,7 +57,11 @@ describe("bundled GGUF model", () => {
 
   it("greedy-generates the expected answer, streaming tokens", async () => {
     const streamed: number[] = [];
-    const r = await model.generate(PROMPT, { maxTokens: 12, stopTokens: [IM_END], onToken: (t) => streamed.push(t) });
+    const r = await model.generate(PROMPT, {
+      maxTokens: 12,
+      stopTokens: [IM_END],
+      onToken: (t) => streamed.push(t),
+    });
     expect(r.tokens).toEqual(ANSWER);
     expect(streamed).toEqual(ANSWER);
     expect(r.stopReason).toBe("stop");

@@ -1,6 +1,13 @@
 // Adapter and model files: mlx-lm ↔ PEFT ↔ reload give identical logits, writes leave no temp
 // files, and truncated / corrupt / mismatched files are errors naming the file, never crashes.
-import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import {
+  copyFileSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  writeFileSync,
+} from "node:fs";
 import { openSync, readSync, closeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -9,7 +16,14 @@ import { loadNative } from "../../src/native/loader.js";
 import { Model } from "../../src/train/model.js";
 import { ints, maxAbsDiff, tinyModel } from "./native-helpers.js";
 
-const GGUF = join(import.meta.dirname, "..", "..", "models", "base", "SmolLM2-135M-Instruct.Q4_1.gguf");
+const GGUF = join(
+  import.meta.dirname,
+  "..",
+  "..",
+  "models",
+  "base",
+  "SmolLM2-135M-Instruct.Q4_1.gguf",
+);
 
 function trainedModel(): Model {
   const m = tinyModel(1);
@@ -31,25 +45,40 @@ describe("adapter files", () => {
     m.saveAdapters(mlxDir, "mlx");
     expect(readdirSync(mlxDir).sort()).toEqual(["adapter_config.json", "adapters.safetensors"]);
     const mlxCfg = JSON.parse(readFileSync(join(mlxDir, "adapter_config.json"), "utf8"));
-    expect(mlxCfg).toMatchObject({ fine_tune_type: "lora", num_layers: 1, lora_parameters: { rank: 4, scale: 2 } });
+    expect(mlxCfg).toMatchObject({
+      fine_tune_type: "lora",
+      num_layers: 1,
+      lora_parameters: { rank: 4, scale: 2 },
+    });
 
     const a = tinyModel(1);
     a.loadAdapters(mlxDir);
     expect(maxAbsDiff(a.forward(ids, [2, 8]), want)).toBe(0);
     a.saveAdapters(peftDir, "peft");
     const peftCfg = JSON.parse(readFileSync(join(peftDir, "adapter_config.json"), "utf8"));
-    expect(peftCfg).toMatchObject({ peft_type: "LORA", r: 4, lora_alpha: 8, layers_to_transform: [1] });
+    expect(peftCfg).toMatchObject({
+      peft_type: "LORA",
+      r: 4,
+      lora_alpha: 8,
+      layers_to_transform: [1],
+    });
     expect(peftCfg.target_modules).toEqual(["q_proj", "v_proj", "o_proj", "up_proj"]);
 
     const b = tinyModel(1);
     b.loadAdapters(peftDir);
     expect(maxAbsDiff(b.forward(ids, [2, 8]), want)).toBe(0);
     // PEFT stores lora_A (r, in): check the key and shape in the safetensors header.
-    const header = safetensorsHeader(join(peftDir, "adapter_model.safetensors"));
-    expect(header["base_model.model.model.layers.1.self_attn.q_proj.lora_A.weight"].shape).toEqual([4, 64]);
-    expect(header["base_model.model.model.layers.1.self_attn.q_proj.lora_B.weight"].shape).toEqual([64, 4]);
+    const header: Record<string, { shape: number[] }> = safetensorsHeader(
+      join(peftDir, "adapter_model.safetensors"),
+    );
+    expect(header["base_model.model.model.layers.1.self_attn.q_proj.lora_A.weight"]?.shape).toEqual(
+      [4, 64],
+    );
+    expect(header["base_model.model.model.layers.1.self_attn.q_proj.lora_B.weight"]?.shape).toEqual(
+      [64, 4],
+    );
     const mh = safetensorsHeader(join(mlxDir, "adapters.safetensors"));
-    expect(mh["model.layers.1.self_attn.q_proj.lora_a"].shape).toEqual([64, 4]);
+    expect(mh["model.layers.1.self_attn.q_proj.lora_a"]?.shape).toEqual([64, 4]);
     for (const x of [m, a, b]) x.dispose();
   });
 
@@ -81,7 +110,9 @@ describe("adapter files", () => {
     cfg.lora_parameters.rank = 8;
     writeFileSync(cfgFile, JSON.stringify(cfg));
     const t = tinyModel(1);
-    expect(() => t.loadAdapters(dir)).toThrow(/adapters\.safetensors: adapter 'layers\.1\.[a-z_.]+' has shapes/);
+    expect(() => t.loadAdapters(dir)).toThrow(
+      /adapters\.safetensors: adapter 'layers\.1\.[a-z_.]+' has shapes/,
+    );
     // Another base model: wider hidden size.
     cfg.lora_parameters.rank = 4;
     writeFileSync(cfgFile, JSON.stringify(cfg));
@@ -129,7 +160,9 @@ describe("adapter files", () => {
     );
     await expect(Model.load(dir)).rejects.toThrow(/model\.safetensors: truncated/);
     writeFileSync(join(dir, "config.json"), JSON.stringify({ model_type: "gpt2" }));
-    await expect(Model.load(dir)).rejects.toThrow(/config\.json: model_type "gpt2" is not supported/);
+    await expect(Model.load(dir)).rejects.toThrow(
+      /config\.json: model_type "gpt2" is not supported/,
+    );
     expect(existsSync(file)).toBe(true);
     m.dispose();
   });

@@ -44,7 +44,8 @@ describe("native model (tiny random llama)", () => {
     // B = 0 makes dL/dA vanish; give B values so both A and B gradients are exercised.
     const w0 = m.native.getAdapterWeights();
     const init: Record<string, { b: Float32Array }> = {};
-    for (const [n, w] of Object.entries(w0)) init[n] = { b: w.b.map((_, i) => 0.1 * Math.cos(i * 1.7)) };
+    for (const [n, w] of Object.entries(w0))
+      init[n] = { b: w.b.map((_, i) => 0.1 * Math.cos(i * 1.7)) };
     m.native.setAdapterWeights(init);
     const b = batch(11);
     const { grads, lossSum } = m.native.lossAndGrad(b);
@@ -52,7 +53,11 @@ describe("native model (tiny random llama)", () => {
     const weights = m.native.getAdapterWeights();
     const eps = 1e-2;
     let checked = 0;
-    for (const name of ["layers.0.self_attn.q_proj", "layers.1.mlp.down_proj", "layers.1.self_attn.v_proj"]) {
+    for (const name of [
+      "layers.0.self_attn.q_proj",
+      "layers.1.mlp.down_proj",
+      "layers.1.self_attn.v_proj",
+    ]) {
       for (const part of ["a", "b"] as const) {
         const g = grads[`${name}.lora_${part}`]!;
         // The largest-gradient coordinates, where finite differences are well above float noise.
@@ -89,7 +94,8 @@ describe("native model (tiny random llama)", () => {
     const plain = m.native.lossAndGrad(b);
     const ckpt = m.native.lossAndGrad({ ...b, gradientCheckpointing: true });
     expect(ckpt.lossSum).toBeCloseTo(plain.lossSum, 4);
-    for (const [k, g] of Object.entries(plain.grads)) expect(maxAbsDiff(ckpt.grads[k]!, g)).toBeLessThan(1e-5);
+    for (const [k, g] of Object.entries(plain.grads))
+      expect(maxAbsDiff(ckpt.grads[k]!, g)).toBeLessThan(1e-5);
     m.dispose();
   });
 

@@ -6,8 +6,14 @@ import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import type { NativeTrainEvent } from "../../src/native/binding.js";
-import { listCheckpoints, packBatches, packDataset, train, Trainer } from "../../src/train/trainer.js";
+import type { NativeProgressEvent, NativeTrainEvent } from "../../src/native/binding.js";
+import {
+  listCheckpoints,
+  packBatches,
+  packDataset,
+  train,
+  Trainer,
+} from "../../src/train/trainer.js";
 import { examples, maxAbsDiff, tinyModel } from "./native-helpers.js";
 
 const DATA = examples(8, 1);
@@ -26,11 +32,18 @@ function flatWeights(m: ReturnType<typeof tinyModel>): Float32Array {
   return out;
 }
 
-async function losses(opts: Parameters<typeof train>[1], seed = 1): Promise<{ losses: number[]; weights: Float32Array }> {
+async function losses(
+  opts: Parameters<typeof train>[1],
+  seed = 1,
+): Promise<{ losses: number[]; weights: Float32Array }> {
   const m = tinyModel(seed);
   m.addAdapters({ rank: 4, alpha: 8, seed: 2, dropout: 0.1 });
   const out: number[] = [];
-  await train(m, { stepsPerReport: 1, ...opts }, (e) => e.type === "progress" && out.push(e.trainLoss));
+  await train(
+    m,
+    { stepsPerReport: 1, ...opts },
+    (e) => e.type === "progress" && out.push(e.trainLoss),
+  );
   const weights = flatWeights(m);
   m.dispose();
   return { losses: out, weights };
@@ -43,10 +56,17 @@ describe("native trainer", () => {
     const events: NativeTrainEvent[] = [];
     const done = await train(
       m,
-      { train: DATA.slice(0, 4), batches: [[0, 1, 2, 3]], iterations: 30, learningRate: 1e-2, warmupSteps: 3, stepsPerReport: 1 },
+      {
+        train: DATA.slice(0, 4),
+        batches: [[0, 1, 2, 3]],
+        iterations: 30,
+        learningRate: 1e-2,
+        warmupSteps: 3,
+        stepsPerReport: 1,
+      },
       (e) => events.push(e),
     );
-    const progress = events.filter((e) => e.type === "progress");
+    const progress = events.filter((e): e is NativeProgressEvent => e.type === "progress");
     expect(progress).toHaveLength(30);
     const first = progress[0]!.trainLoss;
     expect(done.trainLoss).toBeLessThan(0.1 * first);
@@ -71,18 +91,43 @@ describe("native trainer", () => {
     const a = tinyModel(3);
     a.addAdapters({ rank: 4, seed: 4 });
     a.native.setAdapterWeights(init);
-    await train(a, { ...common, batches: [[0, 1, 2, 3], [4, 5, 6, 7]] });
+    await train(a, {
+      ...common,
+      batches: [
+        [0, 1, 2, 3],
+        [4, 5, 6, 7],
+      ],
+    });
     const b = tinyModel(3);
     b.addAdapters({ rank: 4, seed: 4 });
     b.native.setAdapterWeights(init);
-    await train(b, { ...common, batches: [[0, 1], [2, 3], [4, 5], [6, 7]], gradAccumulationSteps: 2 });
+    await train(b, {
+      ...common,
+      batches: [
+        [0, 1],
+        [2, 3],
+        [4, 5],
+        [6, 7],
+      ],
+      gradAccumulationSteps: 2,
+    });
     expect(maxAbsDiff(flatWeights(a), flatWeights(b))).toBeLessThan(2e-5);
     expect(maxAbsDiff(flatWeights(a), flatWeights(m))).toBeGreaterThan(1e-4);
     for (const x of [m, a, b]) x.dispose();
   });
 
   it("is deterministic: the same seed gives identical losses step by step (with dropout)", async () => {
-    const opts = { train: DATA, batches: [[0, 1, 2], [3, 4, 5], [6, 7]], iterations: 6, learningRate: 5e-3, seed: 7 };
+    const opts = {
+      train: DATA,
+      batches: [
+        [0, 1, 2],
+        [3, 4, 5],
+        [6, 7],
+      ],
+      iterations: 6,
+      learningRate: 5e-3,
+      seed: 7,
+    };
     const r1 = await losses(opts);
     const r2 = await losses(opts);
     expect(r1.losses).toHaveLength(6);
@@ -96,7 +141,11 @@ describe("native trainer", () => {
     const dir = mkdtempSync(join(tmpdir(), "medtune-resume-"));
     const opts = {
       train: DATA,
-      batches: [[0, 1, 2], [3, 4, 5], [6, 7]],
+      batches: [
+        [0, 1, 2],
+        [3, 4, 5],
+        [6, 7],
+      ],
       iterations: 8,
       learningRate: 5e-3,
       warmupSteps: 2,
@@ -111,7 +160,11 @@ describe("native trainer", () => {
     const m1 = tinyModel(1);
     m1.addAdapters({ rank: 4, alpha: 8, seed: 2, dropout: 0.1 });
     const full: number[] = [];
-    await train(m1, { ...opts, stepsPerReport: 1, saveEvery: 3, checkpointDir: dir }, (e) => e.type === "progress" && full.push(e.trainLoss));
+    await train(
+      m1,
+      { ...opts, stepsPerReport: 1, saveEvery: 3, checkpointDir: dir },
+      (e) => e.type === "progress" && full.push(e.trainLoss),
+    );
     const fullWeights = flatWeights(m1);
     m1.dispose();
     expect(listCheckpoints(dir).map((c) => c.step)).toEqual([3, 6, 8]);
@@ -121,7 +174,11 @@ describe("native trainer", () => {
     const m2 = tinyModel(1);
     m2.addAdapters({ rank: 4, alpha: 8, seed: 99, dropout: 0.1 });
     const rest: number[] = [];
-    await train(m2, { ...opts, stepsPerReport: 1, resumeFrom: { dir, step: 3 } }, (e) => e.type === "progress" && rest.push(e.trainLoss));
+    await train(
+      m2,
+      { ...opts, stepsPerReport: 1, resumeFrom: { dir, step: 3 } },
+      (e) => e.type === "progress" && rest.push(e.trainLoss),
+    );
     expect(rest).toEqual(full.slice(3));
     expect(maxAbsDiff(flatWeights(m2), fullWeights)).toBe(0);
     m2.dispose();
@@ -131,7 +188,13 @@ describe("native trainer", () => {
     const dir = mkdtempSync(join(tmpdir(), "medtune-cancel-"));
     const m = tinyModel(1);
     m.addAdapters({ rank: 4, seed: 2 });
-    const trainer = new Trainer(m, { train: DATA, batches: [[0, 1, 2, 3]], iterations: 200, stepsPerReport: 1, checkpointDir: dir });
+    const trainer = new Trainer(m, {
+      train: DATA,
+      batches: [[0, 1, 2, 3]],
+      iterations: 200,
+      stepsPerReport: 1,
+      checkpointDir: dir,
+    });
     const done = await trainer.run((e) => {
       if (e.type === "progress" && e.iteration === 2) trainer.cancel();
     });
@@ -172,7 +235,12 @@ describe("native trainer", () => {
   it("surfaces a memory overrun as MEDTUNE_OUT_OF_MEMORY and stays usable", async () => {
     const m = tinyModel(4);
     m.addAdapters({ rank: 4, seed: 1 });
-    const run = train(m, { train: DATA, batches: [[0, 1, 2, 3]], iterations: 2, memoryLimitBytes: 1024 });
+    const run = train(m, {
+      train: DATA,
+      batches: [[0, 1, 2, 3]],
+      iterations: 2,
+      memoryLimitBytes: 1024,
+    });
     await expect(run).rejects.toMatchObject({ code: "MEDTUNE_OUT_OF_MEMORY" });
     expect(m.native.busy).toBe(false);
     const ok = await train(m, { train: DATA, batches: [[0, 1]], iterations: 1 });
@@ -186,7 +254,11 @@ describe("native trainer", () => {
     const many = examples(16, 2, 60);
     let ticks = 0;
     const timer = setInterval(() => ticks++, 1);
-    const run = train(m, { train: many, batches: [Array.from({ length: 16 }, (_, i) => i)], iterations: 8 });
+    const run = train(m, {
+      train: many,
+      batches: [Array.from({ length: 16 }, (_, i) => i)],
+      iterations: 8,
+    });
     expect(m.native.busy).toBe(true);
     expect(() => m.forward(new Int32Array([1]), [1, 1])).toThrow(/busy/);
     await run;
@@ -197,7 +269,11 @@ describe("native trainer", () => {
 
   it("packs datasets and batches into the native layout", () => {
     const d = packDataset(DATA.slice(0, 2));
-    expect(Array.from(d.offsets)).toEqual([0, DATA[0]!.tokens.length, DATA[0]!.tokens.length + DATA[1]!.tokens.length]);
+    expect(Array.from(d.offsets)).toEqual([
+      0,
+      DATA[0]!.tokens.length,
+      DATA[0]!.tokens.length + DATA[1]!.tokens.length,
+    ]);
     expect(d.lossMask.length).toBe(d.tokens.length);
     const b = packBatches([[0, 1], [2]]);
     expect(Array.from(b.indices)).toEqual([0, 1, 2]);
