@@ -266,36 +266,37 @@ mx::array readIds(const Napi::Value& data, const Napi::Value& shape, int vocab, 
 // ---- class ----------------------------------------------------------------------------------
 
 void NativeModel::Init(Napi::Env env, Napi::Object exports) {
-  Napi::Function fn = DefineClass(
-      env, "NativeModel",
-      {
-          InstanceAccessor<&NativeModel::Config>("config"),
-          InstanceAccessor<&NativeModel::AdaptersEnabled>("adaptersEnabled"),
-          InstanceAccessor<&NativeModel::Busy>("busy"),
-          InstanceMethod<&NativeModel::Quantize>("quantize"),
-          InstanceMethod<&NativeModel::AddAdapters>("addAdapters"),
-          InstanceMethod<&NativeModel::RemoveAdapters>("removeAdapters"),
-          InstanceMethod<&NativeModel::SetAdaptersEnabled>("setAdaptersEnabled"),
-          InstanceMethod<&NativeModel::AdapterNames>("adapterNames"),
-          InstanceMethod<&NativeModel::GetAdapterWeights>("getAdapterWeights"),
-          InstanceMethod<&NativeModel::SetAdapterWeights>("setAdapterWeights"),
-          InstanceMethod<&NativeModel::SaveAdapters>("saveAdapters"),
-          InstanceMethod<&NativeModel::LoadAdapters>("loadAdapters"),
-          InstanceMethod<&NativeModel::SaveBaseWeights>("saveBaseWeights"),
-          InstanceMethod<&NativeModel::Forward>("forward"),
-          InstanceMethod<&NativeModel::LossAndGrad>("lossAndGrad"),
-          InstanceMethod<&NativeModel::Score>("score"),
-          InstanceMethod<&NativeModel::Generate>("generate"),
-          InstanceMethod<&NativeModel::Train>("train"),
-          InstanceMethod<&NativeModel::Cancel>("cancel"),
-          InstanceMethod<&NativeModel::Dispose>("dispose"),
-      });
+  Napi::Function fn =
+      DefineClass(env, "NativeModel",
+                  {
+                      InstanceAccessor<&NativeModel::Config>("config"),
+                      InstanceAccessor<&NativeModel::AdaptersEnabled>("adaptersEnabled"),
+                      InstanceAccessor<&NativeModel::Busy>("busy"),
+                      InstanceMethod<&NativeModel::Quantize>("quantize"),
+                      InstanceMethod<&NativeModel::AddAdapters>("addAdapters"),
+                      InstanceMethod<&NativeModel::RemoveAdapters>("removeAdapters"),
+                      InstanceMethod<&NativeModel::SetAdaptersEnabled>("setAdaptersEnabled"),
+                      InstanceMethod<&NativeModel::AdapterNames>("adapterNames"),
+                      InstanceMethod<&NativeModel::GetAdapterWeights>("getAdapterWeights"),
+                      InstanceMethod<&NativeModel::SetAdapterWeights>("setAdapterWeights"),
+                      InstanceMethod<&NativeModel::SaveAdapters>("saveAdapters"),
+                      InstanceMethod<&NativeModel::LoadAdapters>("loadAdapters"),
+                      InstanceMethod<&NativeModel::SaveBaseWeights>("saveBaseWeights"),
+                      InstanceMethod<&NativeModel::Forward>("forward"),
+                      InstanceMethod<&NativeModel::LossAndGrad>("lossAndGrad"),
+                      InstanceMethod<&NativeModel::Score>("score"),
+                      InstanceMethod<&NativeModel::Generate>("generate"),
+                      InstanceMethod<&NativeModel::Train>("train"),
+                      InstanceMethod<&NativeModel::Cancel>("cancel"),
+                      InstanceMethod<&NativeModel::Dispose>("dispose"),
+                  });
   // Not SetInstanceData: Tensor already owns the env's single instance-data slot.
   constructor_ = new Napi::FunctionReference(Napi::Persistent(fn));
   exports.Set("NativeModel", fn);
   exports.Set("loadGguf", Napi::Function::New(env, LoadGgufModel, "loadGguf"));
   exports.Set("loadHf", Napi::Function::New(env, LoadHfModel, "loadHf"));
-  exports.Set("createRandomModel", Napi::Function::New(env, CreateRandomModel, "createRandomModel"));
+  exports.Set("createRandomModel",
+              Napi::Function::New(env, CreateRandomModel, "createRandomModel"));
   exports.Set("validateSafetensors",
               Napi::Function::New(env, ValidateSafetensors, "validateSafetensors"));
 }
@@ -315,7 +316,8 @@ Model& NativeModel::model() {
 
 void NativeModel::ensureIdle() {
   if (busy_->load()) {
-    throw std::runtime_error("the model is busy (a train or generate job is running); await it or cancel()");
+    throw std::runtime_error(
+        "the model is busy (a train or generate job is running); await it or cancel()");
   }
 }
 
@@ -337,10 +339,12 @@ Napi::Value NativeModel::AdaptersEnabled(const Napi::CallbackInfo& info) {
 Napi::Value NativeModel::Quantize(const Napi::CallbackInfo& info) {
   return guard(info.Env(), [&]() -> Napi::Value {
     ensureIdle();
-    Napi::Object o = info[0].IsObject() ? info[0].As<Napi::Object>() : Napi::Object::New(info.Env());
+    Napi::Object o =
+        info[0].IsObject() ? info[0].As<Napi::Object>() : Napi::Object::New(info.Env());
     const int group = static_cast<int>(num(o, "groupSize", 64));
     const int bits = static_cast<int>(num(o, "bits", 4));
-    if (group != 32 && group != 64 && group != 128) throw ArgumentError("groupSize must be 32, 64 or 128");
+    if (group != 32 && group != 64 && group != 128)
+      throw ArgumentError("groupSize must be 32, 64 or 128");
     if (bits != 2 && bits != 3 && bits != 4 && bits != 6 && bits != 8) {
       throw ArgumentError("bits must be 2, 3, 4, 6 or 8");
     }
@@ -438,7 +442,8 @@ Napi::Value NativeModel::SetAdapterWeights(const Napi::CallbackInfo& info) {
       Napi::Value v = o.Get(kv.first);
       if (v.IsUndefined()) continue;
       Napi::Object w = asObject(v, kv.first.c_str());
-      for (auto [key, arr] : {std::make_pair("a", &kv.second.a), std::make_pair("b", &kv.second.b)}) {
+      for (auto [key, arr] :
+           {std::make_pair("a", &kv.second.a), std::make_pair("b", &kv.second.b)}) {
         Napi::Value d = w.Get(key);
         if (d.IsUndefined()) continue;
         std::vector<float> f = floats(d, kv.first + "." + key);
@@ -536,7 +541,8 @@ Napi::Value NativeModel::Score(const Napi::CallbackInfo& info) {
     std::vector<ScoreItem> items;
     for (uint32_t i = 0; i < a.Length(); ++i) {
       Napi::Object it = asObject(a.Get(i), "score item");
-      items.push_back({int32s(it.Get("prompt"), "prompt"), int32s(it.Get("completion"), "completion")});
+      items.push_back(
+          {int32s(it.Get("prompt"), "prompt"), int32s(it.Get("completion"), "completion")});
     }
     auto res = score(model(), items);
     Napi::Array out = Napi::Array::New(info.Env(), res.size());
@@ -567,7 +573,8 @@ Napi::Value NativeModel::Generate(const Napi::CallbackInfo& info) {
     g.topK = static_cast<int>(num(o, "topK", 0));
     g.repetitionPenalty = static_cast<float>(num(o, "repetitionPenalty", 1));
     g.repetitionContextSize = static_cast<int>(num(o, "repetitionContextSize", 64));
-    if (!o.Get("stopTokens").IsUndefined()) g.stopTokens = int32s(o.Get("stopTokens"), "stopTokens");
+    if (!o.Get("stopTokens").IsUndefined())
+      g.stopTokens = int32s(o.Get("stopTokens"), "stopTokens");
     g.seed = static_cast<uint64_t>(num(o, "seed", 0));
     std::shared_ptr<Model> m = model_;
     auto busy = busy_;
@@ -650,7 +657,8 @@ Napi::Value NativeModel::Dispose(const Napi::CallbackInfo& info) {
 Napi::Value LoadGgufModel(const Napi::CallbackInfo& info) {
   return guard(info.Env(), [&]() -> Napi::Value {
     if (!info[0].IsString()) throw ArgumentError("loadGguf(path, {dtype})");
-    Napi::Object o = info[1].IsObject() ? info[1].As<Napi::Object>() : Napi::Object::New(info.Env());
+    Napi::Object o =
+        info[1].IsObject() ? info[1].As<Napi::Object>() : Napi::Object::New(info.Env());
     return NativeModel::Wrap(info.Env(), loadGguf(info[0].As<Napi::String>().Utf8Value(),
                                                   parseDtype(str(o, "dtype", "float32"))));
   });
@@ -664,7 +672,8 @@ Napi::Value LoadHfModel(const Napi::CallbackInfo& info) {
     Napi::Array a = info[1].As<Napi::Array>();
     for (uint32_t i = 0; i < a.Length(); ++i) files.push_back(a.Get(i).ToString().Utf8Value());
     if (files.empty()) throw ArgumentError("loadHf: no safetensors files");
-    Napi::Object o = info[2].IsObject() ? info[2].As<Napi::Object>() : Napi::Object::New(info.Env());
+    Napi::Object o =
+        info[2].IsObject() ? info[2].As<Napi::Object>() : Napi::Object::New(info.Env());
     return NativeModel::Wrap(info.Env(), loadHf(c, files, parseDtype(str(o, "dtype", "float32")),
                                                 str(o, "source", files[0])));
   });
@@ -674,7 +683,8 @@ Napi::Value CreateRandomModel(const Napi::CallbackInfo& info) {
   return guard(info.Env(), [&]() -> Napi::Value {
     ModelConfig c = readConfig(info[0]);
     const uint64_t seed = info[1].IsNumber() ? info[1].As<Napi::Number>().Int64Value() : 0;
-    Napi::Object o = info[2].IsObject() ? info[2].As<Napi::Object>() : Napi::Object::New(info.Env());
+    Napi::Object o =
+        info[2].IsObject() ? info[2].As<Napi::Object>() : Napi::Object::New(info.Env());
     return NativeModel::Wrap(info.Env(),
                              createRandomModel(c, seed, parseDtype(str(o, "dtype", "float32"))));
   });

@@ -9,12 +9,13 @@
  *
  *   npx tsx src/cli.ts augment --decontaminate ../shared/datasets/eval
  */
-import { readdirSync, statSync } from "node:fs";
+import { existsSync, readdirSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { readJsonl, writeJsonl, writeLinesAtomic, type LineIssue } from "../data/jsonl.js";
 import { writeRecords, type FormatName } from "../data/formats.js";
 import type { InstructionRecord } from "../data/record.js";
-import { defaultConfig, loadConfig, mergeConfig } from "./config.js";
+import { projectPaths } from "../paths.js";
+import { defaultConfig, loadConfig, mergeConfig, type AugmentConfig } from "./config.js";
 import { runAugment } from "./pipeline.js";
 import {
   approxTokens,
@@ -34,10 +35,13 @@ const USAGE = `usage: medtune augment [--in DIR] [--out DIR] [--seed N] [--confi
   --in DIR             ingest output to read: every *.jsonl except our own outputs (default data/processed)
   --out DIR            where train/valid/test.jsonl and the report go (default data/processed)
   --seed N             seed for sampling, paraphrase choice and splits (default 13)
-  --config FILE        YAML/JSON settings (see src/augment/config.ts)
+  --config FILE        YAML/JSON settings (default configs/augment.yaml; keys in src/augment/config.ts)
   --decontaminate P..  eval files or folders to remove overlap with (PubMedQA, MedSafetyBench, Med-HALT …)
   --export F..         also write the splits as <split>.<format>.jsonl
 `;
+
+/** The settings used when --config is not given (paths in it are relative to configs/). */
+export const DEFAULT_CONFIG = join(projectPaths.configs, "augment.yaml");
 
 /** Files that are outputs of this command, never inputs. */
 const OUTPUT_RE = /^(?:train|valid|test)(?:\.[a-z]+)?\.jsonl$|^augment-/;
@@ -98,7 +102,18 @@ export async function main(argv: string[]): Promise<number> {
     (help ? process.stdout : process.stderr).write(args);
     return help ? 0 : 2;
   }
-  let config = args.config ? loadConfig(args.config) : defaultConfig();
+  let config: AugmentConfig;
+  try {
+    config = args.config
+      ? loadConfig(args.config)
+      : existsSync(DEFAULT_CONFIG)
+        ? loadConfig(DEFAULT_CONFIG)
+        : defaultConfig();
+  } catch (e) {
+    process.stderr.write(`medtune augment: ${(e as Error).message}\n`);
+    return 2;
+  }
+  const configFile = args.config ?? (existsSync(DEFAULT_CONFIG) ? DEFAULT_CONFIG : null);
   config = mergeConfig(
     config,
     {
@@ -171,6 +186,7 @@ export async function main(argv: string[]): Promise<number> {
   outputs.report = reportFile;
   const report: AugmentReport = {
     seed: config.seed,
+    configFile,
     input: { files, records: records.length, malformedLines: issues },
     steps: result.steps,
     splits: {

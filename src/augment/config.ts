@@ -1,6 +1,7 @@
 /**
  * Augment settings: defaults, and a YAML/JSON config file (`medtune augment --config FILE`) checked
- * key by key, so a typo names the file and the key instead of being ignored.
+ * key by key, so a typo names the file and the key instead of being ignored. `medtune augment`
+ * reads configs/augment.yaml (every key documented there) when no --config is given.
  *
  *   seed: 13
  *   splits: { train: 0.8, valid: 0.1, test: 0.1 }
@@ -12,7 +13,7 @@
  *   cot: { enabled: true, maxPaths: 500 }
  *   validate: { mode: drop }              # or flag
  *   harmful: { categories: [self_harm, weapons_toxins, illegal_drug_synthesis, dangerous_dosing] }
- *   vocabulary: { drugbank: [vocabulary.csv], hetionetNodes: [hetionet-v1.0-nodes.tsv] }
+ *   vocabulary: { drugbank: [vocabulary.csv], hetionetNodes: [nodes.tsv or hetionet.json.bz2] }
  *   exports: [alpaca, sharegpt, chat]     # extra copies of the splits in these formats
  */
 import { readFileSync } from "node:fs";

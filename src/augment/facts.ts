@@ -8,7 +8,7 @@
  */
 import type { Fact, InstructionRecord } from "../data/record.js";
 import type { EntityLexicon } from "./lexicon.js";
-import { sentences } from "./text.js";
+import { normalizeText, sentences } from "./text.js";
 
 /** Hetionet metaedge abbreviations → relation name (metaedges.tsv). */
 const METAEDGES: Record<string, string> = {
@@ -99,12 +99,18 @@ export interface ResolvedFact {
   negated: boolean;
 }
 
+/** Whether a fact's object is a literal value (a ChEMBL property), not an entity. */
+export const isQuantityFact = (f: Fact): boolean => f.objectType === "Quantity";
+
 export function resolveFact(f: Fact, lexicon: EntityLexicon): ResolvedFact {
   return {
     subject: lexicon.canonical(f.subject, f.subjectId),
     subjectName: f.subject,
     relation: normalizeRelation(f.relation),
-    object: lexicon.canonical(f.object, f.objectId),
+    // A value is compared as written ("493.62"), never resolved to an entity of the same name.
+    object: isQuantityFact(f)
+      ? (f.objectId ?? `value:${normalizeText(f.object)}`)
+      : lexicon.canonical(f.object, f.objectId),
     objectName: f.object,
     negated: f.negated === true,
   };
@@ -135,6 +141,7 @@ export class FactIndex {
   private readonly entitySources = new Map<string, Set<string>>();
   private readonly names = new Map<string, string>();
   private readonly perSource = new Map<string, number>();
+  private readonly relationsBySource = new Map<string, Set<string>>();
 
   constructor(readonly lexicon: EntityLexicon) {}
 
@@ -158,6 +165,11 @@ export class FactIndex {
     if (!srcs) this.keys.set(key, (srcs = new Set()));
     if (!srcs.has(source)) this.perSource.set(source, (this.perSource.get(source) ?? 0) + 1);
     srcs.add(source);
+    let rels = this.relationsBySource.get(source);
+    if (!rels) this.relationsBySource.set(source, (rels = new Set()));
+    rels.add(rf.relation);
+    // Literal values are checkable facts but not graph nodes: no walks, no "known entity".
+    if (isQuantityFact(f)) return;
     for (const [id, name] of [
       [rf.subject, rf.subjectName],
       [rf.object, rf.objectName],
@@ -210,12 +222,37 @@ export class FactIndex {
   /** Whether the fact is stated (by `sources` when given, else by any source). */
   has(relation: string, subject: string, object: string, sources?: readonly string[]): boolean {
     const rel = normalizeRelation(relation);
-    for (const r of [rel, GENERALISES[rel]]) {
-      if (!r) continue;
-      const srcs = this.keys.get(pairKey(r, subject, object));
-      if (srcs && (!sources || sources.some((s) => srcs.has(s)))) return true;
+    const stated = (r: string, a: string, b: string) => {
+      const srcs = this.keys.get(pairKey(r, a, b));
+      return !!srcs && (!sources || sources.some((s) => srcs.has(s)));
+    };
+    if (stated(rel, subject, object)) return true;
+    const general = GENERALISES[rel];
+    if (!general) return false;
+    // The general relation ("interacts") supports a specific claim ("increases") only when the
+    // source states no direction for the pair; when it does, the claim must match it.
+    for (const specific of Object.keys(GENERALISES).filter((k) => GENERALISES[k] === general)) {
+      if (stated(specific, subject, object) || stated(specific, object, subject)) return false;
     }
-    return false;
+    return stated(general, subject, object);
+  }
+
+  /**
+   * Whether a source states facts of this relation at all (or of the general one it implies), so
+   * that its silence on a claim of that relation means something.
+   */
+  statesRelation(relation: string, sources?: readonly string[]): boolean {
+    const rel = normalizeRelation(relation);
+    // Its family: the relation, its general form, its contradiction and its sibling directions.
+    const general = GENERALISES[rel];
+    const rels = [
+      rel,
+      general,
+      CONTRADICTS[rel],
+      ...Object.keys(GENERALISES).filter((k) => general && GENERALISES[k] === general),
+    ].filter((x): x is string => !!x);
+    const srcs = sources ?? [...this.relationsBySource.keys()];
+    return srcs.some((s) => rels.some((r) => this.relationsBySource.get(s)?.has(r)));
   }
 
   /** Whether an entity occurs in any fact (of `sources` when given). */
@@ -280,6 +317,13 @@ export function extractClaims(text: string, lexicon: EntityLexicon, maxGap = 10)
         }
       }
       if (!relation) continue;
+      // Passive voice reverses a directed relation: "the metabolism of A can be decreased when
+      // combined with B" says B decreases A.
+      const passive =
+        DIRECTED.has(relation) &&
+        /\b(?:be|been|is|are|was|were)\s+(?:\w+\s+)?(?:increased|decreased|reduced|raised|lowered|regulated)\b/i.test(
+          between,
+        );
       // Negation between the two names, or earlier in the same clause ("do not record that A …").
       const clauseStart = Math.max(
         sentence.lastIndexOf(",", a.start),
@@ -290,16 +334,17 @@ export function extractClaims(text: string, lexicon: EntityLexicon, maxGap = 10)
       const before = sentence.slice(Math.max(clauseStart, prev), a.start);
       // Only a negation before the relation word negates it: "palliative, not disease-modifying" does not.
       const negated = NEGATION.test(between.slice(0, relAt)) || NEGATION.test(before);
+      const [s, o] = passive ? [b, a] : [a, b];
       claims.push({
-        subject: a.ids[0]!,
-        subjectName: a.surface,
+        subject: s.ids[0]!,
+        subjectName: s.surface,
         relation,
-        object: b.ids[0]!,
-        objectName: b.surface,
+        object: o.ids[0]!,
+        objectName: o.surface,
         negated,
         sentence,
-        subjectIds: a.ids,
-        objectIds: b.ids,
+        subjectIds: s.ids,
+        objectIds: o.ids,
       });
     }
   }

@@ -12,6 +12,8 @@ import { parse as parseCsv } from "csv-parse/sync";
 import type { InstructionRecord } from "../data/record.js";
 import { RecordFormatError } from "../data/record.js";
 import { normalizeText } from "./text.js";
+import { openInput } from "../ingest/io.js";
+import { TopLevelJsonSplitter } from "../ingest/hetionet.js";
 
 /** One concept: a stable id, its preferred name and other names for it. */
 export interface SynonymEntry {
@@ -36,6 +38,13 @@ export function synonymSource(name: string, entries: SynonymEntry[]): SynonymSou
 /** Fallback id for a name no source gave an id for. */
 export const nameId = (name: string): string => `name:${normalizeText(name)}`;
 
+/**
+ * Fact ends that are not vocabulary: literal values (ChEMBL properties), articles named by their
+ * title and trial outcome titles. They stay in the fact index (validation, leakage keys) but are
+ * not scanned for in text: long titles and bare numbers are not entity mentions.
+ */
+export const NON_VOCABULARY_TYPES: ReadonlySet<string> = new Set(["Quantity", "Article", "Outcome"]);
+
 /** Entities named in the records' structured facts (metadata.facts). */
 export function factEntities(records: Iterable<InstructionRecord>): SynonymSource {
   const byId = new Map<string, SynonymEntry>();
@@ -45,6 +54,7 @@ export function factEntities(records: Iterable<InstructionRecord>): SynonymSourc
         [f.subject, f.subjectId, f.subjectType],
         [f.object, f.objectId, f.objectType],
       ] as const) {
+        if (type && NON_VOCABULARY_TYPES.has(type)) continue;
         const key = id ?? nameId(name);
         const e = byId.get(key);
         if (!e) byId.set(key, { id: key, name, synonyms: [], ...(type ? { type } : {}) });
@@ -128,7 +138,8 @@ export function drugBankVocabulary(file: string): SynonymSource {
 /** Hetionet's node table `id\tname\tkind` (names only; Hetionet has no synonyms). */
 export function hetionetNodes(file: string, kinds?: readonly string[]): SynonymSource {
   const entries: SynonymEntry[] = [];
-  const lines = readFileSync(file, "utf8").split("\n");
+  // The distributed nodes TSV has CRLF line ends; a kept "\r" would end up in every kind.
+  const lines = readFileSync(file, "utf8").split(/\r?\n/);
   lines.forEach((line, i) => {
     if (i === 0 || !line.trim()) return;
     const [id, name, kind] = line.split("\t");
@@ -138,6 +149,58 @@ export function hetionetNodes(file: string, kinds?: readonly string[]): SynonymS
     if (kinds && !kinds.includes(kind)) return;
     entries.push({ id, name, type: kind, synonyms: [] });
   });
+  return synonymSource(`Hetionet nodes ${file}`, entries);
+}
+
+/**
+ * Hetionet node names from any of its distributions: the nodes TSV (read at once) or the JSON
+ * graph (.json, .json.gz, .json.bz2; the bundled sample is one), whose `nodes` array is streamed
+ * and the read stopped when `edges` begins, so a full 2 GB dump costs only its node list.
+ */
+export async function loadHetionetNodes(
+  file: string,
+  kinds?: readonly string[],
+): Promise<SynonymSource> {
+  if (!/\.json(?:\.gz|\.bz2)?$/i.test(file)) return hetionetNodes(file, kinds);
+  const entries: SynonymEntry[] = [];
+  const input = openInput(file);
+  const splitter = new TopLevelJsonSplitter(file, new Set(["nodes", "edges"]));
+  const decoder = new TextDecoder("utf-8");
+  let sawNodes = false;
+  try {
+    read: for await (const chunk of input.stream as AsyncIterable<Buffer>) {
+      for (const item of splitter.feed(decoder.decode(chunk, { stream: true }))) {
+        if (item.kind !== "element") continue;
+        if (item.key === "edges") break read;
+        sawNodes = true;
+        let n: { kind?: unknown; identifier?: unknown; name?: unknown };
+        try {
+          n = JSON.parse(item.text) as typeof n;
+        } catch (e) {
+          throw new RecordFormatError(
+            `nodes[${item.index}]: invalid JSON: ${(e as Error).message}`,
+            file,
+          );
+        }
+        if (
+          typeof n.kind !== "string" ||
+          typeof n.name !== "string" ||
+          (typeof n.identifier !== "string" && typeof n.identifier !== "number")
+        ) {
+          throw new RecordFormatError(
+            `nodes[${item.index}]: expected {kind, identifier, name}, got ${item.text.slice(0, 120)}`,
+            file,
+          );
+        }
+        if (kinds && !kinds.includes(n.kind)) continue;
+        entries.push({ id: `${n.kind}::${n.identifier}`, name: n.name, type: n.kind, synonyms: [] });
+      }
+    }
+  } finally {
+    input.stream.destroy();
+  }
+  if (!sawNodes)
+    throw new RecordFormatError('expected a Hetionet JSON graph with a "nodes" array', file);
   return synonymSource(`Hetionet nodes ${file}`, entries);
 }
 

@@ -15,7 +15,7 @@ import { CONTRADICTS, FactIndex, type Edge } from "./facts.js";
 import { EntityLexicon, factEntities } from "./lexicon.js";
 import { collect, StepTracker, type RecordStream, type StepResult } from "./step.js";
 import { fnv1a32, mulberry32, pick } from "./text.js";
-import { cite, sourceName, verbBase, verbThird } from "./wording.js";
+import { cite, RELATION_VERBS, sourceName, verbBase, verbThird } from "./wording.js";
 
 export type SafetyKind = "dosing" | "self_harm" | "diagnosis" | "prescription" | "patient_data";
 
@@ -242,7 +242,8 @@ export async function generateNegatives(
     // the same kind of relation elsewhere.
     for (let tries = 0; tries < 20; tries++) {
       const a = pick(entities, rand);
-      const out = index.edges(a).filter((e) => e.outgoing);
+      // Only relations with a verb form make a grammatical, checkable question.
+      const out = index.edges(a).filter((e) => e.outgoing && e.relation in RELATION_VERBS);
       if (out.length === 0) continue;
       const e = pick(out, rand);
       const peers = index.edges(e.other).filter((x) => !x.outgoing && x.relation === e.relation);

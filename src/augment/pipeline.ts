@@ -20,7 +20,7 @@ import {
   drugBankVocabulary,
   EntityLexicon,
   factEntities,
-  hetionetNodes,
+  loadHetionetNodes,
   meshTerms,
   type SynonymSource,
 } from "./lexicon.js";
@@ -69,7 +69,7 @@ export async function runAugment(
     factEntities(input),
     meshTerms(input),
     ...c.vocabulary.drugbank.map((f) => drugBankVocabulary(f)),
-    ...c.vocabulary.hetionetNodes.map((f) => hetionetNodes(f)),
+    ...(await Promise.all(c.vocabulary.hetionetNodes.map((f) => loadHetionetNodes(f)))),
     ...(hooks.synonymSources ?? []),
   ]);
   // Records without structured facts get them from their citations where the source allows.

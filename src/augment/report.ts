@@ -182,6 +182,8 @@ export function splitSourceChart(splits: Splits): PlotlyFigure {
 
 export interface AugmentReport {
   seed: number;
+  /** The settings file used (configs/augment.yaml unless --config), or null for built-in defaults. */
+  configFile?: string | null;
   input: {
     files: string[];
     records: number;
@@ -201,7 +203,7 @@ const pad = (s: string | number, n: number) => String(s).padStart(n);
 export function summarize(report: AugmentReport): string {
   const lines: string[] = [];
   lines.push(
-    `augment: ${report.input.records} records from ${report.input.files.length} file(s), seed ${report.seed}`,
+    `augment: ${report.input.records} records from ${report.input.files.length} file(s), seed ${report.seed}, config ${report.configFile ?? "built-in defaults"}`,
   );
   if (report.input.malformedLines.length > 0) {
     lines.push(`  ${report.input.malformedLines.length} malformed line(s), skipped:`);
@@ -220,6 +222,21 @@ export function summarize(report: AugmentReport): string {
       lines.push(`      ${reason}: ${n}`);
     }
   }
+  const validate = report.steps.find((s) => s.step === "validate");
+  const perSource = validate?.extra.bySource as
+    | Record<string, { records: number; checkedRecords: number; claims: number; supported: number; unsupported: number; contradicted: number; unverifiable: number; uncheckedRecords: number; failedRecords: number }>
+    | undefined;
+  if (perSource) {
+    lines.push("");
+    lines.push(
+      `  validation ${"source".padEnd(15)} ${pad("records", 8)} ${pad("checked", 8)} ${pad("claims", 8)} ${pad("unsupp.", 8)} ${pad("contra.", 8)} ${pad("unverif.", 8)} ${pad("failed", 8)}`,
+    );
+    for (const [src, v] of Object.entries(perSource).sort()) {
+      lines.push(
+        `  validation ${src.padEnd(15)} ${pad(v.records, 8)} ${pad(v.checkedRecords, 8)} ${pad(v.claims, 8)} ${pad(v.unsupported, 8)} ${pad(v.contradicted, 8)} ${pad(v.unverifiable, 8)} ${pad(v.failedRecords, 8)}${v.uncheckedRecords ? ` (${v.uncheckedRecords} unchecked: no facts from this source)` : ""}`,
+      );
+    }
+  }
   lines.push("");
   const split = report.steps.find((s) => s.step === "split");
   const largest = Number(split?.extra.largestGroup ?? 0);
@@ -228,9 +245,16 @@ export function summarize(report: AugmentReport): string {
       `  warning: one leakage group holds ${largest} of ${split.in} records (${Math.round((100 * largest) / split.in)}%): records sharing facts, PMIDs or NCT ids chain together, so the split ratios cannot be met`,
     );
   }
+  const n = Math.max(1, report.splits.train + report.splits.valid + report.splits.test);
+  const pct = (x: number) => `${((100 * x) / n).toFixed(1)}%`;
   lines.push(
-    `  splits: train ${report.splits.train}, valid ${report.splits.valid}, test ${report.splits.test}; leaked keys: ${report.leaks}`,
+    `  splits: train ${report.splits.train} (${pct(report.splits.train)}), valid ${report.splits.valid} (${pct(report.splits.valid)}), test ${report.splits.test} (${pct(report.splits.test)}); leaked keys: ${report.leaks}`,
   );
+  if (split && Number(split.extra.bridgesSetAside ?? 0) > 0) {
+    lines.push(
+      `  leakage groups: largest ${split.extra.largestGroupBeforeBreaking} records before cutting at hubs, ${largest} after (limit ${split.extra.groupLimit}); ${split.extra.bridgesSetAside} hub records set aside, ${split.extra.bridgesRestored} put back, ${split.extra.bridgesDropped} dropped for straddling splits`,
+    );
+  }
   for (const [split, st] of Object.entries(report.tokens.bySplit)) {
     lines.push(
       `  tokens ${split.padEnd(5)} mean ${st.mean}, p50 ${st.p50}, p90 ${st.p90}, max ${st.max} (${report.tokens.counter})`,

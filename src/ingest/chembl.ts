@@ -26,7 +26,7 @@
 import { openSync, readSync, closeSync, statSync } from "node:fs";
 import path from "node:path";
 import Database from "better-sqlite3";
-import type { InstructionRecord } from "../data/record.js";
+import type { Fact, InstructionRecord } from "../data/record.js";
 import { IngestError, type IngestEvent, type IngestOptions } from "./types.js";
 
 export const CHEMBL_LICENSE = "CC-BY-SA-3.0";
@@ -374,12 +374,12 @@ function record(
   citations: string[],
   confidence: number,
   provenance: Record<string, unknown>,
-  input = "",
+  facts: Fact[] = [],
 ): IngestEvent {
   const rec: InstructionRecord = {
     id,
     instruction,
-    input,
+    input: "",
     output,
     metadata: {
       source: "chembl",
@@ -395,9 +395,42 @@ function record(
           : `ChEMBL-format data, release "${ctx.release}" (not an official ChEMBL release name)`,
         ...provenance,
       },
+      ...(facts.length > 0 ? { facts } : {}),
     },
   };
   return { type: "record", record: rec };
+}
+
+/** A fact about a molecule, named as the records write it (title-cased preferred name). */
+function moleculeFact(
+  m: Molecule,
+  relation: string,
+  object: string,
+  objectType: string,
+  objectId?: string,
+): Fact {
+  return {
+    subject: titleCase(m.pref_name),
+    relation,
+    object,
+    subjectId: m.chembl_id,
+    subjectType: "Compound",
+    objectType,
+    ...(objectId ? { objectId } : {}),
+  };
+}
+
+/**
+ * Calculated properties are facts with a literal object (objectType "Quantity"): the fact index
+ * keeps them for checking but leaves them out of the entity graph and the vocabulary. The object
+ * is the number as the records print it, so "MW 493.62" in a summary matches the MW record.
+ */
+const quantityFact = (m: Molecule, relation: string, value: string): Fact =>
+  moleculeFact(m, relation, value, "Quantity");
+
+/** The relation a max phase stands for; phase 4 is an approval, lower phases are trials. */
+export function phaseRelation(phase: number): string {
+  return phase === 4 ? "approved for" : `in phase ${phase} trials for`;
 }
 
 function phaseText(phase: number): string | undefined {
@@ -427,24 +460,34 @@ function refCitations(rows: { ref_type: string | null; ref_id: string | null }[]
 const PROPERTIES: {
   column: string;
   key: string;
+  /** Relation of the property fact, e.g. "has molecular weight". */
+  relation: string;
+  /** The number as the answer and the rule-of-five summary print it. */
+  format: (v: number) => string;
   question: string;
   answer: (v: number) => string;
   integer?: boolean;
 }[] = [
   {
     column: "mw_freebase",
+    relation: "has molecular weight",
+    format: (v) => v.toFixed(2),
     key: "mw",
     question: "What is the molecular weight (parent, free base) of {drug}?",
     answer: (v) => `${v.toFixed(2)} g/mol`,
   },
   {
     column: "alogp",
+    relation: "has ALogP",
+    format: (v) => v.toFixed(2),
     key: "alogp",
     question: "What is the calculated ALogP (Crippen logP) of {drug}?",
     answer: (v) => v.toFixed(2),
   },
   {
     column: "hba",
+    relation: "has hydrogen-bond acceptor count",
+    format: (v) => `${v}`,
     key: "hba",
     question: "How many hydrogen-bond acceptors does {drug} have?",
     answer: (v) => `${v}`,
@@ -452,6 +495,8 @@ const PROPERTIES: {
   },
   {
     column: "hbd",
+    relation: "has hydrogen-bond donor count",
+    format: (v) => `${v}`,
     key: "hbd",
     question: "How many hydrogen-bond donors does {drug} have?",
     answer: (v) => `${v}`,
@@ -459,12 +504,16 @@ const PROPERTIES: {
   },
   {
     column: "psa",
+    relation: "has polar surface area",
+    format: (v) => v.toFixed(2),
     key: "psa",
     question: "What is the topological polar surface area of {drug}?",
     answer: (v) => `${v.toFixed(2)} Å²`,
   },
   {
     column: "num_ro5_violations",
+    relation: "has rule-of-five violation count",
+    format: (v) => `${v}`,
     key: "ro5",
     question: "How many Lipinski rule-of-five violations does {drug} have?",
     answer: (v) => `${v}`,
@@ -472,6 +521,8 @@ const PROPERTIES: {
   },
   {
     column: "qed_weighted",
+    relation: "has weighted QED",
+    format: (v) => v.toFixed(2),
     key: "qed",
     question: "What is the weighted QED (quantitative estimate of drug-likeness) of {drug}?",
     answer: (v) => v.toFixed(2),
@@ -520,6 +571,7 @@ function* propertyRecords(ctx: Ctx): Generator<FamilyEvent> {
         [row.chembl_id],
         0.95,
         { table: "compound_properties", molregno: row.molregno, column: p.column },
+        [quantityFact(row, p.relation, p.format(v as number))],
       );
     }
     const { mw, alogp, hba, hbd, ro5 } = values;
@@ -547,6 +599,9 @@ function* propertyRecords(ctx: Ctx): Generator<FamilyEvent> {
         [row.chembl_id],
         0.95,
         { table: "compound_properties", molregno: row.molregno },
+        PROPERTIES.filter((p) => ["mw", "alogp", "hba", "hbd"].includes(p.key) || (p.key === "ro5" && ro5 !== undefined)).map(
+          (p) => quantityFact(row, p.relation, p.format(values[p.key]!)),
+        ),
       );
     }
   }
@@ -598,6 +653,7 @@ function* mechanismRecords(ctx: Ctx): Generator<FamilyEvent> {
       ],
       0.95,
       { table: "drug_mechanism", molregno: mol.molregno, mec_ids: rows.map((r) => r.mec_id) },
+      rows.flatMap((r) => (r.target_name ? [mechanismFact(mol, r)] : [])),
     );
   };
   for (const row of stmt.iterate() as Iterable<MechRow>) {
@@ -633,11 +689,23 @@ function* mechanismRecords(ctx: Ctx): Generator<FamilyEvent> {
         [row.chembl_id, ...(row.target_chembl_id ? [row.target_chembl_id] : []), ...cites],
         0.95,
         { table: "drug_mechanism", molregno: row.molregno, mec_id: row.mec_id },
+        [mechanismFact(row, row)],
       );
     }
   }
   const ev = flush();
   if (ev) yield ev;
+}
+
+/** Molecule → target, the action type as relation ("inhibitor" of, "agonist" of …). */
+function mechanismFact(mol: Molecule, r: MechRow): Fact {
+  return moleculeFact(
+    mol,
+    r.action_type ? `${r.action_type.toLowerCase()} of` : "acts on",
+    r.target_name ?? "",
+    r.target_type ? `Target (${r.target_type.toLowerCase()})` : "Target",
+    r.target_chembl_id ?? undefined,
+  );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -679,14 +747,18 @@ function* indicationRecords(ctx: Ctx): Generator<FamilyEvent> {
   };
   let mol: Molecule | undefined;
   let byMesh = new Map<string, Merged>();
+  const indicationFact = (m: Molecule, ind: Merged): Fact =>
+    moleculeFact(m, phaseRelation(ind.phase), ind.heading, "Indication", `MeSH:${ind.mesh_id}`);
 
   function* flush(): Generator<FamilyEvent> {
     if (!mol) return;
     const m = mol;
     const drug = displayName(m);
     const approved: string[] = [];
+    const approvedFacts: Fact[] = [];
     for (const ind of byMesh.values()) {
       const disease = `${ind.heading} (MeSH ${ind.mesh_id}${ind.efo.length ? `; ${ind.efo.join(", ")}` : ""})`;
+      if (ind.phase === 4 && approved.length < APPROVED_LIST_MAX) approvedFacts.push(indicationFact(m, ind));
       if (ind.phase === 4) approved.push(disease);
       yield record(
         ctx,
@@ -699,6 +771,7 @@ function* indicationRecords(ctx: Ctx): Generator<FamilyEvent> {
         [m.chembl_id, `MeSH:${ind.mesh_id}`, ...new Set(ind.cites)],
         0.9,
         { table: "drug_indication", molregno: m.molregno, drugind_ids: ind.ids },
+        [indicationFact(m, ind)],
       );
     }
     if (approved.length > 0) {
@@ -713,6 +786,7 @@ function* indicationRecords(ctx: Ctx): Generator<FamilyEvent> {
         [m.chembl_id],
         0.9,
         { table: "drug_indication", molregno: m.molregno },
+        approvedFacts,
       );
     }
   }

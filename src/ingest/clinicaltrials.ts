@@ -23,7 +23,7 @@ import { readdirSync, statSync } from "node:fs";
 import path from "node:path";
 import type { Readable } from "node:stream";
 import yauzl from "yauzl";
-import type { InstructionRecord } from "../data/record.js";
+import type { Fact, InstructionRecord } from "../data/record.js";
 import { openInput } from "./io.js";
 import { IngestError, type IngestEvent, type IngestOptions } from "./types.js";
 
@@ -590,6 +590,19 @@ export function studyRecords(s: Json, file: string, location: string): Instructi
   const results =
     s.resultsSection && typeof s.resultsSection === "object" ? s.resultsSection : undefined;
   const label = `${id} ("${title}")`;
+  // Facts name the trial by its NCT id, which every record's text carries.
+  const trialFact = (relation: string, object: string, objectType: string): Fact => ({
+    subject: id,
+    relation,
+    object,
+    subjectId: id,
+    subjectType: "ClinicalTrial",
+    objectType,
+  });
+  const conditionFacts = conditions.map((c) => trialFact("studies", c, "Condition"));
+  const interventionFacts = interventions.map((iv) =>
+    trialFact("tests", str(iv.name)!, "Intervention"),
+  );
 
   const out: InstructionRecord[] = [];
   const add = (
@@ -598,6 +611,7 @@ export function studyRecords(s: Json, file: string, location: string): Instructi
     output: string,
     citations: string[],
     extra: Record<string, unknown> = {},
+    facts: Fact[] = [],
   ) =>
     out.push({
       id: `clinicaltrials-${id}-${task}${extra.suffix !== undefined ? `-${extra.suffix}` : ""}`,
@@ -611,6 +625,7 @@ export function studyRecords(s: Json, file: string, location: string): Instructi
         citations: [id, ...citations],
         license: CLINICALTRIALS_LICENSE,
         provenance: { file: path.basename(file), location, nctId: id, versionHolder, ...extra },
+        ...(facts.length > 0 ? { facts } : {}),
       },
     });
 
@@ -620,6 +635,8 @@ export function studyRecords(s: Json, file: string, location: string): Instructi
       `Which condition or conditions does the clinical study ${label} investigate?`,
       `${joinList(conditions)}.`,
       allPmids,
+      {},
+      conditionFacts,
     );
   }
   if (interventions.length > 0) {
@@ -627,7 +644,14 @@ export function studyRecords(s: Json, file: string, location: string): Instructi
       const desc = str(iv.description);
       return `${str(iv.name)} (${enumText(String(iv.type ?? "OTHER"))})${desc ? `: ${clip(desc, 300)}` : ""}`;
     });
-    add("interventions", `What interventions are studied in ${label}?`, lines.join("\n"), allPmids);
+    add(
+      "interventions",
+      `What interventions are studied in ${label}?`,
+      lines.join("\n"),
+      allPmids,
+      {},
+      interventionFacts,
+    );
   }
   const phaseText = phases.length ? joinList(phases.map(enumText)) : undefined;
   if (status || phaseText || studyType) {
@@ -656,7 +680,10 @@ export function studyRecords(s: Json, file: string, location: string): Instructi
   }
   const overview = overviewText(p, conditions, interventions, phaseText, status, studyType);
   if (overview)
-    add("overview", `Describe the design of the clinical study ${label}.`, overview, allPmids);
+    add("overview", `Describe the design of the clinical study ${label}.`, overview, allPmids, {}, [
+      ...interventionFacts,
+      ...conditionFacts,
+    ]);
 
   if (!results) {
     if (s.hasResults !== true) {
@@ -689,10 +716,20 @@ export function studyRecords(s: Json, file: string, location: string): Instructi
       text,
       resultPmids,
       { suffix: k, outcomeIndex: k, outcomeType: m.type },
+      // Outcome facts come only from posted results: the measure was reported, not just planned.
+      str(m.title) ? [trialFact("reported results for", str(m.title)!, "Outcome")] : [],
     );
   });
   const ae = adverseEventsText(results.adverseEventsModule);
-  if (ae) add("adverse_events", `What adverse events were reported in ${label}?`, ae, resultPmids);
+  if (ae)
+    add(
+      "adverse_events",
+      `What adverse events were reported in ${label}?`,
+      ae.text,
+      resultPmids,
+      {},
+      ae.terms.map((t) => trialFact("reported adverse event", t, "AdverseEvent")),
+    );
   return out;
 }
 
@@ -804,7 +841,8 @@ function outcomeText(m: Json): string | undefined {
   return lines.join("\n");
 }
 
-function adverseEventsText(ae: Json): string | undefined {
+/** The adverse-events answer and the event terms it lists (for facts). */
+function adverseEventsText(ae: Json): { text: string; terms: string[] } | undefined {
   if (!ae || typeof ae !== "object") return undefined;
   const groups = arr(ae.eventGroups);
   if (groups.length === 0) return undefined;
@@ -812,6 +850,7 @@ function adverseEventsText(ae: Json): string | undefined {
     groups.map((g) => [String(g.id), str(g.title) ?? String(g.id)]),
   );
   const lines: string[] = [];
+  const terms: string[] = [];
   if (str(ae.timeFrame))
     lines.push(`Time frame: ${clip(str(ae.timeFrame)!, 200).replace(/\.+$/, "")}.`);
   for (const g of groups) {
@@ -844,6 +883,7 @@ function adverseEventsText(ae: Json): string | undefined {
     if (ranked.length === 0) return;
     lines.push(`Most frequent ${what}:`);
     for (const { e } of ranked) {
+      if (!terms.includes(str(e.term)!)) terms.push(str(e.term)!);
       const per = arr(e.stats)
         .filter((s) => typeof s.numAffected === "number")
         .map(
@@ -857,5 +897,5 @@ function adverseEventsText(ae: Json): string | undefined {
   };
   top(arr(ae.seriousEvents), "serious adverse events");
   top(arr(ae.otherEvents), "other adverse events");
-  return lines.length > 0 ? lines.join("\n") : undefined;
+  return lines.length > 0 ? { text: lines.join("\n"), terms } : undefined;
 }

@@ -19,7 +19,7 @@ import { createInflateRaw } from "node:zlib";
 import { PassThrough, type Readable } from "node:stream";
 import { SaxesParser, type SaxesTagNS } from "saxes";
 import { parse as parseCsv } from "csv-parse";
-import type { InstructionRecord } from "../data/record.js";
+import type { Fact, InstructionRecord } from "../data/record.js";
 import { openInput } from "./io.js";
 import { IngestError, type IngestEvent, type IngestOptions } from "./types.js";
 
@@ -85,6 +85,8 @@ interface Interaction {
 }
 
 interface Target {
+  /** DrugBank's target id (BE0000048), when given. */
+  id: string;
   name: string;
   organism: string;
   actions: string[];
@@ -118,6 +120,7 @@ const TEXT_PATHS = new Set([
   "drug-interactions/drug-interaction/drugbank-id",
   "drug-interactions/drug-interaction/name",
   "drug-interactions/drug-interaction/description",
+  "targets/target/id",
   "targets/target/name",
   "targets/target/organism",
   "targets/target/actions/action",
@@ -180,7 +183,8 @@ async function* readFullXml(
     if (!drug || path[0] !== "drug") return;
     const r = rel();
     if (r === "drug-interactions/drug-interaction") inter = { line: parser.line };
-    else if (r === "targets/target") target = { name: "", organism: "", actions: [], pmids: [] };
+    else if (r === "targets/target")
+      target = { id: "", name: "", organism: "", actions: [], pmids: [] };
     else if (r === "drugbank-id") primaryFlag = tag.attributes.primary?.value === "true";
     capturing = TEXT_PATHS.has(r);
     text = "";
@@ -227,6 +231,9 @@ async function* readFullXml(
             break;
           case "drug-interactions/drug-interaction/description":
             if (inter) inter.description = v;
+            break;
+          case "targets/target/id":
+            if (target) target.id = v;
             break;
           case "targets/target/name":
             if (target) target.name = v;
@@ -370,6 +377,7 @@ function drugEvents(d: Drug, file: string, entry?: string): IngestEvent[] {
     output: string,
     citations: string[],
     confidence: number,
+    facts: Fact[],
     extra?: Record<string, unknown>,
   ): IngestEvent => ({
     type: "record",
@@ -385,10 +393,20 @@ function drugEvents(d: Drug, file: string, entry?: string): IngestEvent[] {
         citations,
         license: DRUGBANK_XML_LICENSE,
         provenance: provenance(extra),
+        ...(facts.length > 0 ? { facts } : {}),
       },
     } satisfies InstructionRecord,
   });
   const cite = `DrugBank:${id}`;
+  const drugFact = (relation: string, object: string, objectType: string, objectId?: string): Fact => ({
+    subject: d.name,
+    relation,
+    object,
+    subjectId: cite,
+    subjectType: "Compound",
+    objectType,
+    ...(objectId ? { objectId } : {}),
+  });
   if (d.indication) {
     out.push(
       rec(
@@ -398,6 +416,7 @@ function drugEvents(d: Drug, file: string, entry?: string): IngestEvent[] {
         d.indication,
         [cite],
         0.9,
+        indicationTerms(d.indication).map((t) => drugFact("indicated for", t, "Indication")),
       ),
     );
   }
@@ -410,6 +429,7 @@ function drugEvents(d: Drug, file: string, entry?: string): IngestEvent[] {
         d.mechanism,
         [cite],
         0.9,
+        [],
       ),
     );
   }
@@ -430,6 +450,9 @@ function drugEvents(d: Drug, file: string, entry?: string): IngestEvent[] {
         `According to DrugBank, ${d.name} acts on: ${parts.join("; ")}.`,
         [cite, ...pmids],
         0.9,
+        d.targets.map((t) =>
+          drugFact("targets", t.name, "Target", t.id ? `DrugBank:${t.id}` : undefined),
+        ),
       ),
     );
   }
@@ -442,6 +465,7 @@ function drugEvents(d: Drug, file: string, entry?: string): IngestEvent[] {
         `Yes. DrugBank advises: ${d.food.join(" ")}`,
         [cite],
         0.85,
+        [],
       ),
     );
   }
@@ -464,9 +488,90 @@ function drugEvents(d: Drug, file: string, entry?: string): IngestEvent[] {
         yesNo ? `Yes. ${it.description}` : it.description,
         [cite, `DrugBank:${it.id}`],
         0.9,
+        interactionFacts(d.name, id, it),
         { interactionLine: it.line, partner: it.id },
       ),
     );
+  }
+  return out;
+}
+
+/**
+ * The facts of one interaction: always the unordered "interacts" pair, plus the direction of the
+ * effect when the description is one of DrugBank's directed templates ("A may increase the … of
+ * B": A increases B; "The … of A can be decreased when combined with B": B decreases A). The
+ * "risk or severity of … when A is combined with B" template names no direction, so none is added.
+ */
+export function interactionFacts(name: string, id: string, it: Interaction): Fact[] {
+  const a = { name, id: `DrugBank:${id}` };
+  const b = { name: it.name, id: `DrugBank:${it.id}` };
+  const fact = (relation: string, s: typeof a, o: typeof a): Fact => ({
+    subject: s.name,
+    relation,
+    object: o.name,
+    subjectId: s.id,
+    objectId: o.id,
+    subjectType: "Compound",
+    objectType: "Compound",
+  });
+  const facts = [fact("interacts", a, b)];
+  const byName = (n: string) => (n === a.name ? a : n === b.name ? b : undefined);
+  const active = /^(.+?) may (increase|decrease) the .+? of (.+?)\.?$/.exec(it.description);
+  const passive =
+    /^The (?!risk or severity\b).+? of (.+?) can be (increased|decreased) when (?:it is )?(?:combined|used in combination) with (.+?)\.?$/.exec(
+      it.description,
+    );
+  if (active) {
+    const [s, o] = [byName(active[1]!), byName(active[3]!)];
+    if (s && o && s !== o) facts.push(fact(`${active[2]}s`, s, o));
+  } else if (passive) {
+    const [o, s] = [byName(passive[1]!), byName(passive[3]!)];
+    if (s && o && s !== o) facts.push(fact(passive[2] === "increased" ? "increases" : "decreases", s, o));
+  }
+  return facts;
+}
+
+/** Words that make a phrase name a condition rather than a purpose ("LDL cholesterol", "use"). */
+const CONDITION_SUFFIX = /(?:itis|osis|[ae]?emia|oma|pathy|algia|ism|ia|sis|rrh?oea|rrhea)$/;
+const CONDITION_WORDS = new Set(
+  (
+    "disease syndrome infection pain fever inflammation stroke infarction ulcer hypertension " +
+    "hypotension angina cancer arrhythmia dysfunction thrombosis failure disorder dependence " +
+    "mellitus diabetes asthma epilepsy migraine tumour tumor injury deficiency obesity eczema " +
+    "acne seizure nausea vomiting insomnia depression anxiety schizophrenia"
+  ).split(" "),
+);
+
+const namesCondition = (phrase: string): boolean =>
+  phrase
+    .toLowerCase()
+    .split(/[\s-]+/)
+    .flatMap((w) => [w, w.replace(/s$/, "")])
+    .some((w) => CONDITION_WORDS.has(w) || (w.length > 5 && CONDITION_SUFFIX.test(w)));
+
+/**
+ * The conditions an indication text names, read conservatively: the phrases after "treatment of",
+ * "prevention of", "relief of", "indicated for" …, up to the end of the clause, split on
+ * "and"/"or"/commas, kept only when they read as a condition (a disease word or suffix) and are
+ * not a nested "X of Y" phrase. Every term is a verbatim substring of the text, so a fact names
+ * what the record says; coordinated adjectives ("gastric and duodenal ulcers") lose their
+ * adjective-only parts rather than gaining a wrong fact. Recall is traded for precision.
+ */
+export function indicationTerms(text: string): string[] {
+  const out: string[] = [];
+  const lead =
+    /\b(?:(?:the )?(?:treatment|prevention|prophylaxis|relief|management)(?: and (?:treatment|prevention|prophylaxis|relief|management))? of|indicated for(?: the (?:treatment|prevention|management) of)?)\s+/gi;
+  for (const m of text.matchAll(lead)) {
+    const rest = text.slice((m.index ?? 0) + m[0].length);
+    const end = rest.search(
+      /[.;:(\[]|,\s+(?:and|together|in|with)\b|\s+(?:in|with|who|after|caused|together|due|such)\b/i,
+    );
+    const clause = rest.slice(0, end < 0 ? rest.length : end);
+    for (const part of clause.split(/,\s*|\s+(?:and|or)\s+(?:of\s+)?/)) {
+      const t = part.replace(/^(?:the)\s+/i, "").trim();
+      if (/^(?:for|use)\b|\bof\b/i.test(t) || t.split(/\s+/).length > 8) continue;
+      if (t.length >= 3 && namesCondition(t) && !out.includes(t)) out.push(t);
+    }
   }
   return out;
 }

@@ -25,7 +25,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { createReadStream, createWriteStream } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import type { InstructionRecord } from "../data/record.js";
+import type { Fact, InstructionRecord } from "../data/record.js";
 import { openInput, readLines, type InputStream } from "./io.js";
 import { IngestError, type IngestEvent, type IngestOptions } from "./types.js";
 
@@ -1368,6 +1368,10 @@ async function* emitRecords(
       const names = edges
         .map((e) => ({ id: e.other, name: graph.nodes.get(e.other)?.name ?? e.other }))
         .sort((a, b) => a.name.localeCompare(b.name, "en"));
+      // One fact per listed edge, in the metaedge's own direction (source kind → target kind).
+      const facts = names.map((x) =>
+        dir === "F" ? edgeFact(graph, abbrev, node, x.id) : edgeFact(graph, abbrev, x.id, node),
+      );
       const sources = uniq(edges.map((e) => e.source || m.defaultSource));
       const q =
         template.questions[hash(`${node}|${key}`, opts.seed ?? 0) % template.questions.length]!;
@@ -1396,6 +1400,7 @@ async function* emitRecords(
                 : "metaedge default (edge data has no license)",
             [format === "sif" ? "lines" : "edgeIndex"]: edges.map((e) => Number(e.loc)),
           },
+          facts,
         },
       };
       state.emitted++;
@@ -1488,6 +1493,7 @@ function* treatQuestions(
         task: "hetionet.CtD.yes",
         confidence: m.confidence,
         citations: ["Hetionet:CtD", node, yesEdge.other],
+        facts: [edgeFact(graph, "CtD", node, yesEdge.other)],
       },
     },
   };
@@ -1518,6 +1524,12 @@ function* treatQuestions(
         task: "hetionet.CtD.no",
         confidence: 0.8,
         citations: ["Hetionet:CtD", node, neg],
+        // The answer vouches for two absent edges and restates the compound's indications.
+        facts: [
+          { ...edgeFact(graph, "CtD", node, neg), negated: true },
+          { ...edgeFact(graph, "CpD", node, neg), negated: true },
+          ...uniq(ctd.map((e) => e.other)).map((d) => edgeFact(graph, "CtD", node, d)),
+        ],
         provenance: {
           ...base.provenance,
           negative: true,
@@ -1526,6 +1538,21 @@ function* treatQuestions(
         },
       },
     },
+  };
+}
+
+/** The structured claim of one edge, with names as the record text writes them. */
+function edgeFact(graph: Graph, metaedge: string, source: string, target: string): Fact {
+  const s = graph.nodes.get(source);
+  const t = graph.nodes.get(target);
+  return {
+    subject: s?.name ?? source,
+    relation: metaedge,
+    object: t?.name ?? target,
+    subjectId: source,
+    objectId: target,
+    ...(s ? { subjectType: s.kind } : {}),
+    ...(t ? { objectType: t.kind } : {}),
   };
 }
 

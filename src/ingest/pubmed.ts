@@ -27,7 +27,7 @@
  */
 import path from "node:path";
 import { SaxesParser } from "saxes";
-import type { InstructionRecord } from "../data/record.js";
+import type { Fact, InstructionRecord } from "../data/record.js";
 import { openInput, type InputStream } from "./io.js";
 import { IngestError, type IngestEvent, type IngestOptions } from "./types.js";
 
@@ -639,8 +639,48 @@ export function articleRecords(
       metadata: {
         ...base("pubmed.mesh"),
         confidence: a.indexingMethod === "Automated" ? 0.8 : 0.95,
+        facts: meshFacts(a),
       },
     });
   }
   return out;
+}
+
+/**
+ * MeSH check tags describe the study population, not the article's topic: NLM adds them to nearly
+ * every article ("Humans", "Female"), so as facts they would only join unrelated articles.
+ */
+export const MESH_CHECK_TAGS = new Set([
+  "Humans",
+  "Animals",
+  "Male",
+  "Female",
+  "Infant",
+  "Infant, Newborn",
+  "Child",
+  "Child, Preschool",
+  "Adolescent",
+  "Young Adult",
+  "Adult",
+  "Middle Aged",
+  "Aged",
+  "Aged, 80 and over",
+  "Pregnancy",
+  "Mice",
+  "Rats",
+]);
+
+/** Article → MeSH topic facts: the article named by its title (the text carries it), the heading by its UI. */
+export function meshFacts(a: PubmedArticle): Fact[] {
+  return a.mesh
+    .filter((m) => !MESH_CHECK_TAGS.has(m.descriptor))
+    .map((m) => ({
+      subject: a.title,
+      relation: m.major ? "has major MeSH topic" : "has MeSH topic",
+      object: m.descriptor,
+      subjectId: `PMID:${a.pmid}`,
+      subjectType: "Article",
+      objectType: "MeSH",
+      ...(m.ui ? { objectId: `MeSH:${m.ui}` } : {}),
+    }));
 }

@@ -100,6 +100,21 @@ describe("validation against the source graph", () => {
     ]);
   });
 
+  it("reads a passive effect backwards and leaves claims outside the source's relations unverified", async () => {
+    const passive = extractClaims(
+      "The anticoagulant activities of Bivalirudin can be increased when combined with Apixaban.",
+      lexicon,
+    );
+    expect(passive.map((x) => [x.subjectName, x.relation, x.objectName])).toEqual([
+      ["Apixaban", "increases", "Bivalirudin"],
+    ]);
+    // DrugBank states interactions, not treatments: its silence on "treats" decides nothing.
+    const r = rec("u1", "Q", "Apixaban treats nicotine dependence.", { source: "drugbank" });
+    const { records, report } = await validateFacts([...graph, r], { index });
+    expect(records.map((x) => x.id)).toContain("u1");
+    expect(report.extra.unverifiable).toBe(1);
+  });
+
   it("counts records of sources without a graph as unchecked, not unsupported", async () => {
     const pm = rec("pm", "Q", "Bupropion treats type 2 diabetes mellitus.", {
       source: "pubmed",
