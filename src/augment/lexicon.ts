@@ -13,7 +13,7 @@ import type { InstructionRecord } from "../data/record.js";
 import { RecordFormatError } from "../data/record.js";
 import { normalizeText } from "./text.js";
 import { openInput } from "../ingest/io.js";
-import { TopLevelJsonSplitter } from "../ingest/hetionet.js";
+import { TopLevelJsonSplitter } from "../ingest/hetionet/index.js";
 
 /** One concept: a stable id, its preferred name and other names for it. */
 export interface SynonymEntry {

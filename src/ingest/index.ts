@@ -18,7 +18,7 @@ import { validateRecord } from "../data/record.js";
 import { Progress } from "./progress.js";
 import { IngestError, type IngestEvent, type IngestOptions, type IngestSourceId } from "./types.js";
 import { AtomicJsonlWriter, AuditLog, type AuditEntry } from "./writer.js";
-import { isNonCommercial } from "./hetionet.js";
+import { isNonCommercial } from "./hetionet/index.js";
 
 export type Reader = (files: string[], opts: IngestOptions) => AsyncGenerator<IngestEvent>;
 
@@ -38,7 +38,7 @@ export const SOURCES: Record<IngestSourceId, SourceSpec> = {
     accept: /(\.json(\.gz|\.bz2)?|nodes\.tsv(\.gz)?|\.sif(\.gz|\.bz2)?)$/i,
     companion:
       /(metagraph\.json|definitions\.json|styles\.json|meta(edges|nodes)\.tsv|neo4j-[a-z]+\.tsv)$/i,
-    load: async () => (await import("./hetionet.js")).readHetionet,
+    load: async () => (await import("./hetionet/index.js")).readHetionet,
   },
   chembl_sqlite: {
     dirs: ["chembl", "chembl_sqlite"],

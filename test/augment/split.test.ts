@@ -10,7 +10,7 @@ import {
   SPLIT_NAMES,
 } from "../../src/augment/split.js";
 import { syntheticRecords } from "../../src/augment/synthetic.js";
-import { readHetionet } from "../../src/ingest/hetionet.js";
+import { readHetionet } from "../../src/ingest/hetionet/index.js";
 import { rec, repoRoot } from "./helpers.js";
 
 describe("splits", () => {

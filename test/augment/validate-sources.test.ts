@@ -21,7 +21,7 @@ import { validateFacts, type SourceValidation } from "../../src/augment/validate
 import { readChembl } from "../../src/ingest/chembl.js";
 import { readClinicalTrials } from "../../src/ingest/clinicaltrials.js";
 import { readDrugbank } from "../../src/ingest/drugbank.js";
-import { readHetionet } from "../../src/ingest/hetionet.js";
+import { readHetionet } from "../../src/ingest/hetionet/index.js";
 import { readPubmed } from "../../src/ingest/pubmed.js";
 import type { IngestEvent } from "../../src/ingest/types.js";
 import { repoRoot } from "./helpers.js";

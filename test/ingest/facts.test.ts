@@ -11,7 +11,7 @@ import type { Fact, InstructionRecord } from "../../src/data/record.js";
 import { readChembl } from "../../src/ingest/chembl.js";
 import { readClinicalTrials } from "../../src/ingest/clinicaltrials.js";
 import { indicationTerms, interactionFacts, readDrugbank } from "../../src/ingest/drugbank.js";
-import { readHetionet } from "../../src/ingest/hetionet.js";
+import { readHetionet } from "../../src/ingest/hetionet/index.js";
 import { MESH_CHECK_TAGS, readPubmed } from "../../src/ingest/pubmed.js";
 import { collect, fixtures, repoRoot } from "./helpers.js";
 

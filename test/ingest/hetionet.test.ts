@@ -9,7 +9,7 @@ import {
   readHetionet,
   TopLevelJsonSplitter,
   type HetionetStats,
-} from "../../src/ingest/hetionet.js";
+} from "../../src/ingest/hetionet/index.js";
 import { IngestError } from "../../src/ingest/types.js";
 import { validateRecord, type InstructionRecord } from "../../src/data/record.js";
 import { collect, fixtures, repoRoot, runChild, tempDir } from "./helpers.js";

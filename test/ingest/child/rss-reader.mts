@@ -2,7 +2,7 @@
  * Child process for the bounded-memory tests: runs one reader over the given files, counts events
  * and prints {records, skips, maxRssBytes} as JSON. Usage: node --import tsx rss-reader.mts <hetionet|drugbank> <files...>
  */
-import { readHetionet } from "../../../src/ingest/hetionet.js";
+import { readHetionet } from "../../../src/ingest/hetionet/index.js";
 import { readDrugbank } from "../../../src/ingest/drugbank.js";
 
 const [source, ...files] = process.argv.slice(2);
