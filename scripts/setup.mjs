@@ -310,23 +310,32 @@ const steps = [
     run: () => {
       const mlxDir = mlxCmakeDir();
       const cmakeJs = join(ROOT, "node_modules", "cmake-js", "bin", "cmake-js");
+      const defines = [`--CDMLX_DIR=${mlxDir}`];
+      // Linux CPU: route MLX's GEMMs to OpenBLAS when its wheel is in the venv (blas_shim.cc).
+      const openblas = resolve(mlxDir, "..", "..", "..", "..", "scipy_openblas32");
+      if (
+        backend() === "cpu" &&
+        process.platform === "linux" &&
+        existsSync(join(openblas, "lib"))
+      ) {
+        defines.push(`--CDMEDTUNE_OPENBLAS_DIR=${openblas}`);
+      }
+      // Configure every time (cheap when cached) so changed defines take effect, then build.
+      const remedy =
+        "needs cmake ≥ 3.20 and a C++20 compiler (Debian: apt-get install cmake g++); rerun with `npm run setup -- --only native-addon --verbose` to see the compiler output";
       run(
         "native-addon",
         process.execPath,
-        [
-          cmakeJs,
-          "build",
-          "-d",
-          "native",
-          "-O",
-          "native/build",
-          `--CDMLX_DIR=${mlxDir}`,
-          "--parallel",
-          "2",
-        ],
+        [cmakeJs, "configure", "-d", "native", "-O", "native/build", ...defines],
+        { remedy },
+      );
+      run(
+        "native-addon",
+        process.execPath,
+        [cmakeJs, "build", "-d", "native", "-O", "native/build", ...defines, "--parallel", "2"],
         {
           remedy:
-            "needs cmake ≥ 3.20 and a C++17 compiler (Debian: apt-get install cmake g++); rerun with `npm run setup -- --only native-addon --verbose` to see the compiler output",
+            "needs cmake ≥ 3.20 and a C++20 compiler (Debian: apt-get install cmake g++); rerun with `npm run setup -- --only native-addon --verbose` to see the compiler output",
         },
       );
       return `built against ${relative(ROOT, mlxDir)}`;

@@ -53,6 +53,8 @@ struct Linear {
   int groupSize = 0;
   int bits = 0;
   std::optional<mx::array> bias;  // (out)
+  // CPU only: the quantized W expanded once to float32 for compute (see prepareCompute).
+  std::optional<mx::array> dense;  // (out, in) float32
 
   bool quantized() const { return qweight.has_value(); }
   mx::array apply(const mx::array& x) const;
@@ -141,6 +143,12 @@ Model loadHf(const ModelConfig& cfg, const std::vector<std::string>& files, mx::
              const std::string& source);
 Model createRandomModel(const ModelConfig& cfg, uint64_t seed, mx::Dtype dtype);
 void quantizeBase(Model& m, int groupSize, int bits);
+// On the CPU device, give every quantized projection a float32 compute copy: MLX's CPU
+// quantized_matmul is a scalar loop, while a float GEMM goes to OpenBLAS (blas_shim.cc) — ~10x
+// faster for the same values. Metal and CUDA keep their quantized kernels. Set
+// MEDTUNE_CPU_QUANTIZED_MATMUL=1 to keep the 4-bit kernel on CPU too (less memory, slower).
+// Returns the bytes the copies take.
+size_t prepareCompute(Model& m);
 // Checks a safetensors file's header against its size, throwing an error that names the file.
 void validateSafetensors(const std::string& path);
 // Atomic write: temp file in the same directory, then rename.

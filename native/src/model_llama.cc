@@ -22,9 +22,10 @@ uint64_t mixSeed(uint64_t a, uint64_t b) {
 }
 
 mx::array Linear::apply(const mx::array& x) const {
-  // The 4-bit weight is used as is (QLoRA keeps the base quantized, also through the backward).
-  // On this CPU wheel dequantize + BLAS matmul measured no faster: reference BLAS is the limit.
-  mx::array y = quantized()
+  // The 4-bit weight is used as is (QLoRA keeps the base quantized, also through the backward),
+  // except on CPU where prepareCompute() may have expanded it once into `dense`.
+  mx::array y = dense ? mx::matmul(x, mx::transpose(*dense))
+                : quantized()
                     ? mx::quantized_matmul(x, *qweight, *scales, qbiases, true, groupSize, bits)
                     : mx::matmul(x, mx::transpose(*weight));
   if (bias) y = mx::add(y, *bias);
@@ -49,6 +50,7 @@ void Linear::quantize(int group, int nbits) {
   auto q = mx::quantize(*weight, group, nbits);
   mx::eval(q);
   qweight = q[0];
+  dense.reset();
   scales = q[1];
   qbiases = q[2];
   groupSize = group;

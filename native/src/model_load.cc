@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <stdexcept>
 
@@ -245,6 +246,7 @@ Model loadGguf(const std::string& path, mx::Dtype dtype) {
   }
   m.finalize();
   evalModel(m);
+  prepareCompute(m);
   return m;
 }
 
@@ -305,6 +307,7 @@ Model loadHf(const ModelConfig& c, const std::vector<std::string>& files, mx::Dt
   }
   m.finalize();
   evalModel(m);
+  prepareCompute(m);
   return m;
 }
 
@@ -352,6 +355,7 @@ Model createRandomModel(const ModelConfig& c, uint64_t seed, mx::Dtype dtype) {
   }
   m.finalize();
   evalModel(m);
+  prepareCompute(m);
   return m;
 }
 
@@ -362,6 +366,26 @@ void quantizeBase(Model& m, int groupSize, int bits) {
   }
   m.embed.quantize(groupSize, bits);
   if (m.lmHead) m.lmHead->quantize(groupSize, bits);
+  prepareCompute(m);
+}
+
+size_t prepareCompute(Model& m) {
+  const char* keep = std::getenv("MEDTUNE_CPU_QUANTIZED_MATMUL");
+  if (mx::default_device() != mx::Device::cpu || (keep && std::string(keep) == "1")) return 0;
+  size_t bytes = 0;
+  auto expand = [&](Linear& l) {
+    if (!l.quantized() || l.dense) return;
+    l.dense = mx::astype(mx::dequantize(*l.qweight, *l.scales, l.qbiases, l.groupSize, l.bits),
+                         mx::float32);
+    mx::eval(*l.dense);
+    bytes += l.dense->nbytes();
+  };
+  for (Block& b : m.layers) {
+    for (Linear* l : {&b.q, &b.k, &b.v, &b.o, &b.gate, &b.up, &b.down}) expand(*l);
+  }
+  // The output projection (tied to the embedding or not); embedding lookups stay row-wise.
+  expand(m.lmHead ? *m.lmHead : m.embed);
+  return bytes;
 }
 
 std::unordered_map<std::string, mx::array> hfWeights(const Model& m) {

@@ -7,6 +7,8 @@ namespace mx = mlx::core;
 
 namespace medtune {
 
+const char* blasName();  // blas_shim.cc
+
 // The backend the linked libmlx was built for: the wheel decides, not the machine.
 static const char* backendName() {
   if (mx::is_available(mx::Device::gpu)) {
@@ -26,6 +28,11 @@ static Napi::Value Version(const Napi::CallbackInfo& info) {
 static Napi::Value Backend(const Napi::CallbackInfo& info) {
   return guard(info.Env(),
                [&]() -> Napi::Value { return Napi::String::New(info.Env(), backendName()); });
+}
+
+// Which BLAS serves MLX's CPU GEMMs: OpenBLAS through blas_shim.cc, or the wheel's own.
+static Napi::Value Blas(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), blasName());
 }
 
 static Napi::Value DefaultDevice(const Napi::CallbackInfo& info) {
@@ -67,6 +74,7 @@ static Napi::Value SetMemoryLimit(const Napi::CallbackInfo& info) {
 void InitRuntime(Napi::Env env, Napi::Object exports) {
   exports.Set("version", Napi::Function::New(env, Version, "version"));
   exports.Set("backend", Napi::Function::New(env, Backend, "backend"));
+  exports.Set("blas", Napi::Function::New(env, Blas, "blas"));
   exports.Set("defaultDevice", Napi::Function::New(env, DefaultDevice, "defaultDevice"));
   exports.Set("memory", Napi::Function::New(env, Memory, "memory"));
   exports.Set("resetPeakMemory", Napi::Function::New(env, ResetPeakMemory, "resetPeakMemory"));

@@ -42,6 +42,7 @@ export async function* readDrugbank(
 ): AsyncGenerator<IngestEvent> {
   const limit = opts.limit ?? Infinity;
   const state = { emitted: 0, limit };
+  const pairs: PairState = { seen: new Set(), pending: new Set() };
   const csv = files.filter((f) => /\.csv(\.gz|\.zip)?$/i.test(f));
   const xml = files.filter((f) => /\.xml(\.gz|\.bz2|\.zip)?$/i.test(f));
   const other = files.filter((f) => !csv.includes(f) && !xml.includes(f));
@@ -65,7 +66,7 @@ export async function* readDrugbank(
       };
       continue;
     }
-    yield* readFullXml(f, opts, state);
+    yield* readFullXml(f, opts, state, pairs);
   }
 }
 
@@ -127,10 +128,37 @@ const TEXT_PATHS = new Set([
   "targets/target/references/articles/article/pubmed-id",
 ]);
 
+/**
+ * DrugBank lists every interaction under both drugs (with the same sentence), so each unordered
+ * pair is emitted once: by the drug with the smaller id, or by the larger one when the smaller is
+ * not in the file. Streaming decides this with two small sets instead of one key per pair (the
+ * full release lists ~2.9M interactions, ~1.45M pairs: a Set of pair-key strings would hold over
+ * 100 MB):
+ *  - `seen`: ids of top-level drugs read so far (~17k in the full release);
+ *  - `pending`: pairs emitted by the larger id while the smaller was not yet read. If the smaller
+ *    drug comes later it skips them; the full release is in id order, so this holds only pairs
+ *    whose partner is absent from the file.
+ * The one case left out by design: a smaller-id drug that is in the file but does not list a pair
+ * its partner lists (an asymmetric listing) loses that pair when the partner comes after it.
+ */
+interface PairState {
+  seen: Set<string>;
+  pending: Set<string>;
+}
+
+/** Whether drug `id` emits its interaction with `partner` (see PairState); updates the state. */
+export function emitsPair(pairs: PairState, id: string, partner: string): boolean {
+  if (id < partner) return !pairs.pending.delete(`${id}|${partner}`);
+  if (pairs.seen.has(partner)) return false;
+  pairs.pending.add(`${partner}|${id}`);
+  return true;
+}
+
 async function* readFullXml(
   file: string,
   opts: IngestOptions,
   state: { emitted: number; limit: number },
+  pairs: PairState,
 ): AsyncGenerator<IngestEvent> {
   const src = await openSource(file, /\.xml$/i);
   const parser = new SaxesParser({ xmlns: true, position: true });
@@ -272,7 +300,7 @@ async function* readFullXml(
     path.pop();
     if (path.length === 0 && tag.local === "drug" && d) {
       drug = null;
-      queue.push(...drugEvents(d, file, src.entry));
+      queue.push(...drugEvents(d, file, src.entry, pairs));
     }
   });
 
@@ -346,7 +374,12 @@ const ddiQuestions = [
   (a: string, b: string) => `What interaction warning applies when ${a} is combined with ${b}?`,
 ];
 
-function drugEvents(d: Drug, file: string, entry?: string): IngestEvent[] {
+function drugEvents(
+  d: Drug,
+  file: string,
+  entry: string | undefined,
+  pairs: PairState,
+): IngestEvent[] {
   const out: IngestEvent[] = [];
   const where = `drug #${d.index + 1} (line ${d.line})`;
   const id = d.primaryId || d.firstId;
@@ -398,7 +431,12 @@ function drugEvents(d: Drug, file: string, entry?: string): IngestEvent[] {
     } satisfies InstructionRecord,
   });
   const cite = `DrugBank:${id}`;
-  const drugFact = (relation: string, object: string, objectType: string, objectId?: string): Fact => ({
+  const drugFact = (
+    relation: string,
+    object: string,
+    objectType: string,
+    objectId?: string,
+  ): Fact => ({
     subject: d.name,
     relation,
     object,
@@ -478,6 +516,7 @@ function drugEvents(d: Drug, file: string, entry?: string): IngestEvent[] {
     });
   }
   for (const it of d.interactions) {
+    if (!emitsPair(pairs, id, it.id)) continue;
     const q = ddiQuestions[(d.index + it.line) % ddiQuestions.length]!;
     const yesNo = q === ddiQuestions[1];
     out.push(
@@ -493,6 +532,7 @@ function drugEvents(d: Drug, file: string, entry?: string): IngestEvent[] {
       ),
     );
   }
+  pairs.seen.add(id);
   return out;
 }
 
@@ -526,7 +566,8 @@ export function interactionFacts(name: string, id: string, it: Interaction): Fac
     if (s && o && s !== o) facts.push(fact(`${active[2]}s`, s, o));
   } else if (passive) {
     const [o, s] = [byName(passive[1]!), byName(passive[3]!)];
-    if (s && o && s !== o) facts.push(fact(passive[2] === "increased" ? "increases" : "decreases", s, o));
+    if (s && o && s !== o)
+      facts.push(fact(passive[2] === "increased" ? "increases" : "decreases", s, o));
   }
   return facts;
 }

@@ -265,6 +265,8 @@ export interface NativeModelHandle {
 export interface NativeBinding {
   version(): string;
   backend(): "cpu" | "metal" | "cuda";
+  /** Which BLAS serves MLX's CPU matrix multiplies (OpenBLAS's config string, or the wheel's own). */
+  blas(): string;
   defaultDevice(): DeviceInfo;
   memory(): MemoryStats;
   resetPeakMemory(): void;
@@ -294,6 +296,7 @@ export interface NativeBinding {
 export const NATIVE_FUNCTIONS = [
   "version",
   "backend",
+  "blas",
   "defaultDevice",
   "memory",
   "resetPeakMemory",

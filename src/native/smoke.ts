@@ -9,6 +9,7 @@ import { loadNative } from "./loader.js";
 export interface SmokeResult {
   mlxVersion: string;
   backend: string;
+  blas: string;
   device: string;
   matmulMaxAbsError: number;
   memoryBefore: MemoryStats;
@@ -74,6 +75,7 @@ export function runSmoke(): SmokeResult {
   return {
     mlxVersion: mlx.version(),
     backend: mlx.backend(),
+    blas: mlx.blas(),
     device: `${dev.type}:${dev.index}`,
     matmulMaxAbsError: maxErr,
     memoryBefore,
@@ -87,6 +89,7 @@ const mib = (bytes: number) => `${(bytes / (1 << 20)).toFixed(2)} MiB`;
 export function formatSmoke(r: SmokeResult): string {
   return [
     `MLX ${r.mlxVersion} · backend ${r.backend} · default device ${r.device}`,
+    `CPU GEMM: ${r.blas}`,
     `matmul (64×96 @ 96×48, float32): max |MLX − JS reference| = ${r.matmulMaxAbsError.toExponential(2)}`,
     `memory: active ${mib(r.memoryBefore.activeBytes)} → ${mib(r.memoryHeld.activeBytes)} holding a 4 MiB array → ${mib(r.memoryAfterFree.activeBytes)} after dispose; peak ${mib(r.memoryHeld.peakBytes)}, cache ${mib(r.memoryAfterFree.cacheBytes)}`,
   ].join("\n");

@@ -12,10 +12,26 @@ import { TEMPLATES } from "./templates.js";
 
 interface EdgeRef {
   other: string;
+  /** The other node's rank key: sorts like its id. */
+  otherKey: string;
+  /** `source \t licence \t location`: orders duplicate edges of one pair. */
+  tail: string;
   source: string;
   license: string;
   loc: string;
 }
+
+/** Edge order of a full line sort: by other node, then by source, licence and location. */
+const byEdge = (a: EdgeRef, b: EdgeRef): number =>
+  a.otherKey < b.otherKey
+    ? -1
+    : a.otherKey > b.otherKey
+      ? 1
+      : a.tail < b.tail
+        ? -1
+        : a.tail > b.tail
+          ? 1
+          : 0;
 
 /** FNV-1a: a stable, seedable choice of phrasing and negative partner. */
 function hash(s: string, seed = 0): number {
@@ -47,7 +63,11 @@ export async function* emitRecords(
   const flush = function* (node: string): Generator<IngestEvent> {
     const info = graph.nodes.get(node);
     if (!info) return; // unreachable: edges were checked against the node table
-    for (const [key, refs] of groups) {
+    // Groups in key order and each node's treats/palliates lists in full edge order, as a sort of
+    // whole lines would give; other lists are ordered only when they are small enough to be used.
+    for (const key of [...groups.keys()].sort()) {
+      const refs = groups.get(key)!;
+      if (key === "FCtD" || key === "FCpD") refs.sort(byEdge);
       if (state.emitted >= state.limit) return;
       const dir = key[0] as "F" | "R";
       const abbrev = key.slice(1);
@@ -58,18 +78,21 @@ export async function* emitRecords(
       const task = `hetionet.${abbrev}${dir === "R" ? ".reverse" : ""}`;
       // One edge per target (symmetric metaedges can list a pair from both ends).
       const byOther = new Map<string, EdgeRef>();
-      for (const r of refs) if (!byOther.has(r.other)) byOther.set(r.other, r);
-      const edges = [...byOther.values()];
+      for (const r of refs) {
+        const seen = byOther.get(r.otherKey);
+        if (!seen || byEdge(r, seen) < 0) byOther.set(r.otherKey, r);
+      }
       const where = `node ${node} metaedge ${abbrev}${dir === "R" ? " (reverse)" : ""}`;
-      if (edges.length > maxItems) {
+      if (byOther.size > maxItems) {
         yield {
           type: "skip",
           file,
           location: where,
-          reason: `answer would list ${edges.length} items (cap ${maxItems}); no list question made`,
+          reason: `answer would list ${byOther.size} items (cap ${maxItems}); no list question made`,
         };
         continue;
       }
+      const edges = [...byOther.values()].sort(byEdge);
       const licenses = uniq(edges.map((e) => e.license || m.defaultLicense));
       const license = licenses.join(" AND ");
       if (opts.excludeNonCommercial && licenses.some(isNonCommercial)) {
@@ -140,11 +163,14 @@ export async function* emitRecords(
     }
   };
 
+  // The sorter groups lines by node, in no order within a node: flush orders what it uses, so
+  // the records are the same as a sort of whole lines gives, without sorting a hub's edges.
+  let nodeLines: string[] = [];
   let currentRank: string | null = null;
-  for await (const batch of graph.sorter.sortedBatches()) {
-    for (const line of batch) {
-      const f = line.split("\t");
-      const [rank, key, other, source, license, loc] = f as [
+  const group = (): void => {
+    groups = new Map();
+    for (const line of nodeLines) {
+      const [, key, otherKey, source, license, loc] = line.split("\t") as [
         string,
         string,
         string,
@@ -152,20 +178,33 @@ export async function* emitRecords(
         string,
         string,
       ];
-      if (rank !== currentRank) {
-        if (current !== null) yield* flush(current);
-        if (state.emitted >= state.limit) return;
-        currentRank = rank;
-        current = graph.idOf(rank);
-        groups = new Map();
-      }
       let g = groups.get(key);
       if (!g) groups.set(key, (g = []));
-      g.push({ other: graph.idOf(other), source, license, loc });
+      const tail = `${source}\t${license}\t${loc}`;
+      g.push({ other: graph.idOf(otherKey), otherKey, tail, source, license, loc });
+    }
+    nodeLines = [];
+  };
+  for await (const batch of graph.sorter.sortedBatches()) {
+    for (const line of batch) {
+      const rank = line.slice(0, line.indexOf("\t"));
+      if (rank !== currentRank) {
+        if (current !== null) {
+          group();
+          yield* flush(current);
+          if (state.emitted >= state.limit) return;
+        }
+        currentRank = rank;
+        current = graph.idOf(rank);
+      }
+      nodeLines.push(line);
     }
     opts.signal?.throwIfAborted();
   }
-  if (current !== null) yield* flush(current);
+  if (current !== null) {
+    group();
+    yield* flush(current);
+  }
 }
 
 function* treatQuestions(

@@ -6,8 +6,9 @@
  *   <node rank> \t F|R<metaedge> \t <other node rank> \t <edge source> \t <licence> \t <location>
  *
  * Node ids are replaced by their rank in code-unit order of the ids, written in fixed-width base 36
- * ("0k3f"): sorting ranks gives the same order as sorting ids, with short keys that compare fast.
- * Ranks are fixed at the first edge; both distributions list every node before any edge.
+ * ("0k3f"): ranks sort like ids, and the rank is the line's bucket in the sorter, which groups lines
+ * by node with a counting sort (emit orders the few lines of one node itself). Ranks are fixed at
+ * the first edge; both distributions list every node before any edge.
  */
 import { ExternalSorter } from "../external-sort.js";
 import type { IngestEvent } from "../types.js";
@@ -29,21 +30,37 @@ export class Graph {
   readonly treatedDiseases = new Set<string>();
   readonly untemplated = new Map<string, { file: string; count: number }>();
   readonly edgesByMetaedge: Record<string, number> = {};
-  readonly sorter: ExternalSorter;
-  private rankOf: Map<string, string> | null = null;
+  private sorterOrNull: ExternalSorter | null = null;
+  private rankOf: Map<string, { key: string; index: number }> | null = null;
   private byRank: string[] = [];
 
-  constructor(tmp: string, spillLines: number) {
-    this.sorter = new ExternalSorter(tmp, spillLines);
-  }
+  constructor(
+    private readonly tmp: string,
+    private readonly spillLines: number,
+  ) {}
 
-  private rank(id: string): string {
+  /** The edge lines, bucketed by node rank; made at the first edge, when the node table is full. */
+  get sorter(): ExternalSorter {
     if (!this.rankOf) {
       this.byRank = [...this.nodes.keys()].sort();
       const width = Math.max(1, Math.ceil(Math.log(this.byRank.length + 1) / Math.log(36)));
-      this.rankOf = new Map(this.byRank.map((x, i) => [x, i.toString(36).padStart(width, "0")]));
+      this.rankOf = new Map(
+        this.byRank.map((x, i) => [x, { key: i.toString(36).padStart(width, "0"), index: i }]),
+      );
     }
-    return this.rankOf.get(id)!;
+    this.sorterOrNull ??= new ExternalSorter(
+      this.tmp,
+      this.spillLines,
+      64,
+      4096,
+      Math.max(1, this.byRank.length),
+    );
+    return this.sorterOrNull;
+  }
+
+  private rank(id: string): { key: string; index: number } {
+    if (!this.rankOf) void this.sorter;
+    return this.rankOf!.get(id)!;
   }
 
   /** The node id of a rank written by `addEdge`. */
@@ -75,10 +92,16 @@ export class Graph {
     const tail = `${clean(source)}\t${clean(license)}\t${loc}`;
     const s = this.rank(src);
     const g = this.rank(tgt);
+    const sorter = this.sorter;
     let full = false;
-    if (t.forward || t.symmetric) full = this.sorter.push(`${s}\tF${m.abbrev}\t${g}\t${tail}`);
+    if (t.forward || t.symmetric)
+      full = sorter.push(`${s.key}\tF${m.abbrev}\t${g.key}\t${tail}`, s.index);
     if (t.reverse || t.symmetric)
-      full = this.sorter.push(`${g}\t${t.symmetric ? "F" : "R"}${m.abbrev}\t${s}\t${tail}`) || full;
+      full =
+        sorter.push(
+          `${g.key}\t${t.symmetric ? "F" : "R"}${m.abbrev}\t${s.key}\t${tail}`,
+          g.index,
+        ) || full;
     if (m.abbrev === "CtD") this.treatedDiseases.add(tgt);
     return full;
   }

@@ -109,7 +109,7 @@ async function* readGraph(
 ): AsyncGenerator<IngestEvent> {
   const tmp = await mkdtemp(path.join(tuning.tmpDir ?? tmpdir(), "medtune-hetionet-"));
   try {
-    const graph = new Graph(tmp, tuning.spillLines ?? 500_000);
+    const graph = new Graph(tmp, tuning.spillLines ?? 200_000);
     const label =
       input.kind === "json"
         ? input.file
