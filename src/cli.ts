@@ -6,6 +6,7 @@
  *   medtune ingest ...       source dumps → instruction records (src/ingest/cli.ts)
  *   medtune download ...     fetch a source's official dump, resumable and checksum-verified
  *   medtune augment ...      records → clean, safe, deduplicated train/valid/test splits
+ *   medtune train ...        one LoRA/QLoRA run from a preset
  *   medtune quick-test       the main job run by `npm start`
  *
  * Each stage lives in its own module and is loaded only when asked for, so a stage that fails to
@@ -36,6 +37,10 @@ export const COMMANDS: Record<string, Command> = {
   augment: {
     summary: "build clean, safe, deduplicated train/valid/test splits from records",
     load: async () => (await import("./augment/cli.js")).main,
+  },
+  train: {
+    summary: "one LoRA/QLoRA run from a preset (configs/training_configs/*.yaml)",
+    load: async () => (await import("./train/cli.js")).main,
   },
   "quick-test": {
     summary: "the quick-test pipeline on bundled data and the bundled model (npm start)",

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <stdexcept>
 
 #include "model.h"
@@ -151,9 +152,145 @@ double metaNumber(const std::unordered_map<std::string, mx::GGUFMetaData>& meta,
   return mx::astype(*a, mx::float64, mx::Device::cpu).item<double>();
 }
 
+// ggml tensor types by id (ggml.h's enum ggml_type), for error messages.
+const char* ggmlTypeName(uint32_t t) {
+  static const char* const names[] = {
+      "F32",   "F16",        "Q4_0",       "Q4_1",       "Q4_2",     "Q4_3",     "Q5_0",
+      "Q5_1",  "Q8_0",       "Q8_1",       "Q2_K",       "Q3_K",     "Q4_K",     "Q5_K",
+      "Q6_K",  "Q8_K",       "IQ2_XXS",    "IQ2_XS",     "IQ3_XXS",  "IQ1_S",    "IQ4_NL",
+      "IQ3_S", "IQ2_S",      "IQ4_XS",     "I8",         "I16",      "I32",      "I64",
+      "F64",   "IQ1_M",      "BF16",       "Q4_0_4_4",   "Q4_0_4_8", "Q4_0_8_8", "TQ1_0",
+      "TQ2_0", "IQ4_NL_4_4", "IQ4_NL_4_8", "IQ4_NL_8_8", "MXFP4"};
+  return t < sizeof(names) / sizeof(names[0]) ? names[t] : "unknown";
+}
+
+// The tensor types whose loading we have verified against dequantized references
+// (test/train/gguf-types.test.ts), as (elements, bytes) per block. mx::load_gguf turns any other
+// type into float16 through gguflib or fails with a message that names neither the tensor nor
+// the type, so those are refused up front.
+bool ggmlBlock(uint32_t t, uint64_t& elems, uint64_t& bytes) {
+  switch (t) {
+    case 0:
+      elems = 1, bytes = 4;
+      return true;  // F32
+    case 1:
+      elems = 1, bytes = 2;
+      return true;  // F16
+    case 2:
+      elems = 32, bytes = 18;
+      return true;  // Q4_0: f16 d, 16 B nibbles
+    case 3:
+      elems = 32, bytes = 20;
+      return true;  // Q4_1: f16 d, f16 m, 16 B nibbles
+    case 8:
+      elems = 32, bytes = 34;
+      return true;  // Q8_0: f16 d, 32 int8
+    default:
+      return false;
+  }
+}
+
+// Reads a GGUF header (v2/v3) far enough to check every tensor's type and that its bytes lie
+// inside the file, before gguflib maps it: a truncated file would otherwise be read past its end.
+void checkGgufTensors(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw fileError(path, "cannot open for reading");
+  in.seekg(0, std::ios::end);
+  const uint64_t size = static_cast<uint64_t>(in.tellg());
+  in.seekg(0);
+  auto fail = [&](const std::string& what) { return fileError(path, what); };
+  auto u32 = [&]() {
+    uint32_t v = 0;
+    if (!in.read(reinterpret_cast<char*>(&v), 4)) throw fail("truncated GGUF header");
+    return v;
+  };
+  auto u64 = [&]() {
+    uint64_t v = 0;
+    if (!in.read(reinterpret_cast<char*>(&v), 8)) throw fail("truncated GGUF header");
+    return v;
+  };
+  auto str = [&]() {
+    const uint64_t n = u64();
+    if (n > size) throw fail("corrupt GGUF header (string length " + std::to_string(n) + ")");
+    std::string s(n, '\0');
+    if (!in.read(s.data(), static_cast<std::streamsize>(n))) throw fail("truncated GGUF header");
+    return s;
+  };
+  // Bytes of a scalar metadata value by GGUF value type; 0 for string/array.
+  auto scalarBytes = [&](uint32_t vt) -> uint64_t {
+    static const uint64_t sizes[] = {1, 1, 2, 2, 4, 4, 4, 1, 0, 0, 8, 8, 8};
+    if (vt > 12) throw fail("corrupt GGUF header (metadata value type " + std::to_string(vt) + ")");
+    return sizes[vt];
+  };
+  std::function<void(uint32_t)> skipValue = [&](uint32_t vt) {
+    if (vt == 8) {
+      str();
+    } else if (vt == 9) {
+      const uint32_t et = u32();
+      const uint64_t n = u64();
+      if (et == 8 || et == 9) {
+        for (uint64_t i = 0; i < n; ++i) skipValue(et);
+      } else {
+        in.seekg(static_cast<std::streamoff>(n * scalarBytes(et)), std::ios::cur);
+      }
+    } else {
+      in.seekg(static_cast<std::streamoff>(scalarBytes(vt)), std::ios::cur);
+    }
+  };
+  if (u32() != 0x46554747u) throw fail("not a GGUF file (bad magic)");
+  const uint32_t version = u32();
+  if (version < 2 || version > 3) {
+    throw fail("unsupported GGUF version " + std::to_string(version) + " (supported: 2, 3)");
+  }
+  const uint64_t nTensors = u64();
+  const uint64_t nKv = u64();
+  uint64_t alignment = 32;
+  for (uint64_t i = 0; i < nKv; ++i) {
+    const std::string key = str();
+    const uint32_t vt = u32();
+    if (key == "general.alignment" && vt == 4) {
+      alignment = u32();
+      if (alignment == 0) throw fail("corrupt GGUF header (general.alignment 0)");
+    } else {
+      skipValue(vt);
+    }
+    if (!in) throw fail("truncated GGUF header");
+  }
+  struct Info {
+    std::string name;
+    uint64_t offset, bytes;
+  };
+  std::vector<Info> infos;
+  for (uint64_t i = 0; i < nTensors; ++i) {
+    std::string name = str();
+    const uint32_t nd = u32();
+    if (nd > 4) throw fail("tensor '" + name + "' has " + std::to_string(nd) + " dimensions");
+    uint64_t count = 1;
+    for (uint32_t d = 0; d < nd; ++d) count *= u64();
+    const uint32_t type = u32();
+    const uint64_t offset = u64();
+    uint64_t elems = 0, bytes = 0;
+    if (!ggmlBlock(type, elems, bytes)) {
+      throw fail("tensor '" + name + "' has type " + ggmlTypeName(type) + " (" +
+                 std::to_string(type) + "), which is not supported (F32, F16, Q4_0, Q4_1, Q8_0)");
+    }
+    infos.push_back({std::move(name), offset, count / elems * bytes});
+  }
+  const uint64_t header = static_cast<uint64_t>(in.tellg());
+  const uint64_t dataStart = (header + alignment - 1) / alignment * alignment;
+  for (const Info& t : infos) {
+    if (dataStart + t.offset + t.bytes > size) {
+      throw fail("truncated GGUF file: tensor '" + t.name + "' needs bytes up to " +
+                 std::to_string(dataStart + t.offset + t.bytes) + " but the file has " +
+                 std::to_string(size));
+    }
+  }
+}
+
 }  // namespace
 
 Model loadGguf(const std::string& path, mx::Dtype dtype) {
+  checkGgufTensors(path);
   mx::GGUFLoad loaded = [&]() {
     try {
       return mx::load_gguf(path);

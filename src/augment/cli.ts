@@ -18,7 +18,7 @@ import { projectPaths } from "../paths.js";
 import { defaultConfig, loadConfig, mergeConfig, type AugmentConfig } from "./config.js";
 import { runAugment } from "./pipeline.js";
 import {
-  approxTokens,
+  modelTokenCounter,
   lengthHistogram,
   lengthRows,
   splitSourceChart,
@@ -29,13 +29,15 @@ import {
 } from "./report.js";
 import { SPLIT_NAMES } from "./split.js";
 
-const USAGE = `usage: medtune augment [--in DIR] [--out DIR] [--seed N] [--config FILE]
+const USAGE = `usage: medtune augment [--in DIR] [--out DIR] [--seed N] [--config FILE] [--tokenizer PATH]
                       [--decontaminate PATH...] [--export alpaca|sharegpt|chat ...]
 
   --in DIR             ingest output to read: every *.jsonl except our own outputs (default data/processed)
   --out DIR            where train/valid/test.jsonl and the report go (default data/processed)
   --seed N             seed for sampling, paraphrase choice and splits (default 13)
   --config FILE        YAML/JSON settings (default configs/augment.yaml; keys in src/augment/config.ts)
+  --tokenizer PATH     model (GGUF file or HF folder) whose tokenizer counts tokens in the report
+                       (default: the bundled SmolLM2 GGUF; the ~4 chars/token estimate if absent)
   --decontaminate P..  eval files or folders to remove overlap with (PubMedQA, MedSafetyBench, Med-HALT …)
   --export F..         also write the splits as <split>.<format>.jsonl
 `;
@@ -51,6 +53,7 @@ interface Args {
   out: string;
   seed?: number;
   config?: string;
+  tokenizer?: string;
   decontaminate: string[];
   exports: FormatName[];
 }
@@ -74,6 +77,7 @@ function parseArgs(argv: string[]): Args | string {
       if (flag === "--in") a.in = value();
       else if (flag === "--out") a.out = value();
       else if (flag === "--config") a.config = value();
+      else if (flag === "--tokenizer") a.tokenizer = value();
       else if (flag === "--seed") {
         const v = value();
         if (!/^\d+$/.test(v)) throw new Error(`--seed expects a non-negative integer, got "${v}"`);
@@ -175,7 +179,8 @@ export async function main(argv: string[]): Promise<number> {
       outputs[`${s}.${f}`] = ef;
     }
   }
-  const rows = lengthRows(result.splits, approxTokens);
+  const counter = await modelTokenCounter(args.tokenizer);
+  const rows = lengthRows(result.splits, counter.count);
   const eventsFile = join(args.out, "augment-events.jsonl");
   await writeLinesAtomic(
     eventsFile,
@@ -195,7 +200,7 @@ export async function main(argv: string[]): Promise<number> {
       test: result.splits.test.length,
     },
     leaks: result.leaks.length,
-    tokens: tokenReport(rows),
+    tokens: tokenReport(rows, counter.name, counter.note),
     outputs,
     durationMs: performance.now() - started,
   };

@@ -43,7 +43,11 @@ export const nameId = (name: string): string => `name:${normalizeText(name)}`;
  * title and trial outcome titles. They stay in the fact index (validation, leakage keys) but are
  * not scanned for in text: long titles and bare numbers are not entity mentions.
  */
-export const NON_VOCABULARY_TYPES: ReadonlySet<string> = new Set(["Quantity", "Article", "Outcome"]);
+export const NON_VOCABULARY_TYPES: ReadonlySet<string> = new Set([
+  "Quantity",
+  "Article",
+  "Outcome",
+]);
 
 /** Entities named in the records' structured facts (metadata.facts). */
 export function factEntities(records: Iterable<InstructionRecord>): SynonymSource {
@@ -193,7 +197,12 @@ export async function loadHetionetNodes(
           );
         }
         if (kinds && !kinds.includes(n.kind)) continue;
-        entries.push({ id: `${n.kind}::${n.identifier}`, name: n.name, type: n.kind, synonyms: [] });
+        entries.push({
+          id: `${n.kind}::${n.identifier}`,
+          name: n.name,
+          type: n.kind,
+          synonyms: [],
+        });
       }
     }
   } finally {

@@ -2,9 +2,13 @@
  * The augment report: counts in and out of every step with reasons, per source and task; token
  * length statistics per split (plain numbers for the JSON report, a danfojs DataFrame for
  * notebooks); Plotly figure objects (length histograms, counts per step) and a text summary.
- * Token counts come from an injectable counter, so the real tokenizer can replace the estimate.
+ * Token counts come from an injectable counter: the bundled model's tokenizer when its file is
+ * there (modelTokenCounter), else the estimate, and the report says which.
  */
 import { createRequire } from "node:module";
+import { basename } from "node:path";
+import { bundledModelPath } from "../paths.js";
+import { loadTokenizer } from "../train/tokenizer.js";
 import type { InstructionRecord } from "../data/record.js";
 import type { StepReport } from "./step.js";
 import type { SplitName, Splits } from "./split.js";
@@ -24,6 +28,37 @@ export const approxTokens: TokenCounter = (text) => {
   }
   return n;
 };
+
+/** A token counter with the name the report shows, and a note when it is a stand-in. */
+export interface TokenCounterChoice {
+  count: TokenCounter;
+  name: string;
+  note?: string;
+}
+
+/**
+ * The bundled model's own tokenizer (models/base/<bundled GGUF>, or `modelFile`) as the counter,
+ * so token statistics are what training will see; when the file is missing or unreadable, the
+ * word-piece estimate, with a note saying why (the report prints it).
+ */
+export async function modelTokenCounter(modelFile?: string): Promise<TokenCounterChoice> {
+  let file = modelFile;
+  try {
+    file ??= await bundledModelPath();
+    const tok = await loadTokenizer(file);
+    return {
+      count: (text) => tok.encode(text).length,
+      name: `${basename(tok.source)} tokenizer`,
+    };
+  } catch (e) {
+    const why = (e as Error).message.split("\n")[0];
+    return {
+      count: approxTokens,
+      name: "approx word-piece",
+      note: `model tokenizer unavailable (${why}); token counts are the ~4 characters/token estimate, within ~15% of BPE`,
+    };
+  }
+}
 
 export interface LengthStats {
   count: number;
@@ -82,6 +117,8 @@ export function lengthRows(splits: Splits, count: TokenCounter = approxTokens): 
 
 export interface TokenReport {
   counter: string;
+  /** Why the counter is an estimate, when it is one. */
+  note?: string;
   bySplit: Record<string, LengthStats>;
   bySource: Record<string, LengthStats>;
   totalTokens: Record<string, number>;
@@ -90,6 +127,7 @@ export interface TokenReport {
 export function tokenReport(
   rows: readonly LengthRow[],
   counterName = "approx word-piece",
+  note?: string,
 ): TokenReport {
   const group = (key: (r: LengthRow) => string) => {
     const m = new Map<string, number[]>();
@@ -105,6 +143,7 @@ export function tokenReport(
   for (const r of rows) totalTokens[r.split] = (totalTokens[r.split] ?? 0) + r.totalTokens;
   return {
     counter: counterName,
+    ...(note ? { note } : {}),
     bySplit: group((r) => r.split),
     bySource: group((r) => r.source),
     totalTokens,
@@ -224,7 +263,20 @@ export function summarize(report: AugmentReport): string {
   }
   const validate = report.steps.find((s) => s.step === "validate");
   const perSource = validate?.extra.bySource as
-    | Record<string, { records: number; checkedRecords: number; claims: number; supported: number; unsupported: number; contradicted: number; unverifiable: number; uncheckedRecords: number; failedRecords: number }>
+    | Record<
+        string,
+        {
+          records: number;
+          checkedRecords: number;
+          claims: number;
+          supported: number;
+          unsupported: number;
+          contradicted: number;
+          unverifiable: number;
+          uncheckedRecords: number;
+          failedRecords: number;
+        }
+      >
     | undefined;
   if (perSource) {
     lines.push("");
@@ -260,6 +312,7 @@ export function summarize(report: AugmentReport): string {
       `  tokens ${split.padEnd(5)} mean ${st.mean}, p50 ${st.p50}, p90 ${st.p90}, max ${st.max} (${report.tokens.counter})`,
     );
   }
+  if (report.tokens.note) lines.push(`  note: ${report.tokens.note}`);
   for (const [k, v] of Object.entries(report.outputs)) lines.push(`  wrote ${k}: ${v}`);
   return lines.join("\n");
 }

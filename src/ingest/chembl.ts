@@ -599,9 +599,10 @@ function* propertyRecords(ctx: Ctx): Generator<FamilyEvent> {
         [row.chembl_id],
         0.95,
         { table: "compound_properties", molregno: row.molregno },
-        PROPERTIES.filter((p) => ["mw", "alogp", "hba", "hbd"].includes(p.key) || (p.key === "ro5" && ro5 !== undefined)).map(
-          (p) => quantityFact(row, p.relation, p.format(values[p.key]!)),
-        ),
+        PROPERTIES.filter(
+          (p) =>
+            ["mw", "alogp", "hba", "hbd"].includes(p.key) || (p.key === "ro5" && ro5 !== undefined),
+        ).map((p) => quantityFact(row, p.relation, p.format(values[p.key]!))),
       );
     }
   }
@@ -758,7 +759,8 @@ function* indicationRecords(ctx: Ctx): Generator<FamilyEvent> {
     const approvedFacts: Fact[] = [];
     for (const ind of byMesh.values()) {
       const disease = `${ind.heading} (MeSH ${ind.mesh_id}${ind.efo.length ? `; ${ind.efo.join(", ")}` : ""})`;
-      if (ind.phase === 4 && approved.length < APPROVED_LIST_MAX) approvedFacts.push(indicationFact(m, ind));
+      if (ind.phase === 4 && approved.length < APPROVED_LIST_MAX)
+        approvedFacts.push(indicationFact(m, ind));
       if (ind.phase === 4) approved.push(disease);
       yield record(
         ctx,

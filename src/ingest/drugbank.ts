@@ -605,7 +605,7 @@ export function indicationTerms(text: string): string[] {
   for (const m of text.matchAll(lead)) {
     const rest = text.slice((m.index ?? 0) + m[0].length);
     const end = rest.search(
-      /[.;:(\[]|,\s+(?:and|together|in|with)\b|\s+(?:in|with|who|after|caused|together|due|such)\b/i,
+      /[.;:([]|,\s+(?:and|together|in|with)\b|\s+(?:in|with|who|after|caused|together|due|such)\b/i,
     );
     const clause = rest.slice(0, end < 0 ? rest.length : end);
     for (const part of clause.split(/,\s*|\s+(?:and|or)\s+(?:of\s+)?/)) {

@@ -1,15 +1,22 @@
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import path, { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { main } from "../../src/augment/cli.js";
 import { defaultConfig, loadConfig } from "../../src/augment/config.js";
 import { runAugment } from "../../src/augment/pipeline.js";
-import { approxTokens, lengthRows, tokenLengthFrame } from "../../src/augment/report.js";
+import {
+  approxTokens,
+  lengthRows,
+  modelTokenCounter,
+  tokenLengthFrame,
+  tokenReport,
+} from "../../src/augment/report.js";
 import { findLeaks } from "../../src/augment/split.js";
 import { syntheticRecords } from "../../src/augment/synthetic.js";
 import { RecordFormatError } from "../../src/data/record.js";
-import { sharedDatasets } from "./helpers.js";
+import { loadTokenizer } from "../../src/train/tokenizer.js";
+import { rec, repoRoot, sharedDatasets } from "./helpers.js";
 
 describe("pipeline", () => {
   it("chains the steps, reports each, and leaves no PHI, leaks or harmful records", async () => {
@@ -82,6 +89,14 @@ describe("medtune augment (CLI)", () => {
       },
     ]);
     expect(report.figures.lengths.data).toHaveLength(3);
+    // Defaults come from configs/augment.yaml; validation counts per source; the token counter
+    // is the bundled model's when its file is there, else the estimate with a note.
+    expect(report.configFile).toBe(join(repoRoot, "configs", "augment.yaml"));
+    const validate = report.steps.find((s: { step: string }) => s.step === "validate");
+    expect(validate.extra.bySource.hetionet.records).toBeGreaterThan(0);
+    const model = join(repoRoot, "models", "base", "SmolLM2-135M-Instruct.Q4_1.gguf");
+    if (existsSync(model)) expect(report.tokens.counter).toMatch(/gguf tokenizer$/);
+    else expect(report.tokens.note).toMatch(/estimate/);
     const n = ["train", "valid", "test"].map(
       (s) =>
         readFileSync(join(out, `${s}.jsonl`), "utf8")
@@ -104,4 +119,39 @@ describe("medtune augment (CLI)", () => {
     expect(() => loadConfig(f)).toThrow(RecordFormatError);
     expect(() => loadConfig(f)).toThrow(`${f}: unknown key "dedup.treshold"`);
   });
+});
+
+describe("token counts from the bundled model's tokenizer", () => {
+  const model = path.join(repoRoot, "models", "base", "SmolLM2-135M-Instruct.Q4_1.gguf");
+  const texts = [
+    "Bupropion binds CHRNA3.",
+    "Acetylsalicylic acid may increase the anticoagulant activities of Warfarin.",
+  ];
+
+  it("falls back to the estimate, with a note naming the missing file", async () => {
+    const missing = path.join(repoRoot, "models", "base", "no-such-model.gguf");
+    const c = await modelTokenCounter(missing);
+    expect(c.name).toBe("approx word-piece");
+    expect(c.note).toMatch(/no-such-model\.gguf/);
+    expect(texts.map(c.count)).toEqual(texts.map(approxTokens));
+    const report = tokenReport(
+      lengthRows({ train: [rec("a", texts[0]!, texts[1]!)], valid: [], test: [] }, c.count),
+      c.name,
+      c.note,
+    );
+    expect(report.note).toBe(c.note);
+  });
+
+  it.skipIf(!existsSync(model))(
+    "counts with the GGUF's own tokenizer when the model is there",
+    async () => {
+      const c = await modelTokenCounter(model);
+      expect(c.note).toBeUndefined();
+      expect(c.name).toBe("SmolLM2-135M-Instruct.Q4_1.gguf tokenizer");
+      const tok = await loadTokenizer(model);
+      for (const t of texts) expect(c.count(t)).toBe(tok.encode(t).length);
+      // A real BPE count, not the estimate: the chemical name splits differently.
+      expect(texts.map(c.count)).not.toEqual(texts.map(approxTokens));
+    },
+  );
 });
