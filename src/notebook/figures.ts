@@ -35,7 +35,7 @@ export function lossFigure(events: readonly TrainEvent[], title = "Loss"): Plotl
     ],
     layout: {
       title: { text: title },
-      xaxis: { title: { text: "step" } },
+      xaxis: { title: { text: "step" }, tickformat: "d" },
       yaxis: { title: { text: "cross-entropy (nats / supervised token)" } },
     },
   };
@@ -64,7 +64,7 @@ export function memoryFigure(events: readonly TrainEvent[], title = "Memory"): P
     ],
     layout: {
       title: { text: title },
-      xaxis: { title: { text: "step" } },
+      xaxis: { title: { text: "step" }, tickformat: "d" },
       yaxis: { title: { text: "MiB" }, rangemode: "tozero" },
     },
   };
@@ -87,7 +87,7 @@ export function throughputFigure(
     ],
     layout: {
       title: { text: title },
-      xaxis: { title: { text: "step" } },
+      xaxis: { title: { text: "step" }, tickformat: "d" },
       yaxis: { title: { text: "tokens / s" } },
     },
   };
