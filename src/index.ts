@@ -1,11 +1,25 @@
 /**
  * medtune: the one import for notebooks, the CLI and tests.
  *
- *   import * as medtune from "medtune";   // or "../dist/index.js" from a notebook
+ *   import * as medtune from "../dist/index.js";      // in a notebook (notebooks/ is beside dist/)
+ *   const r = await medtune.ingest.runIngest({ sources: ["pubmed"] });
  *
- * Groups are re-exported as namespaces so a notebook cell reads `medtune.ingest.runIngest(...)`.
+ * Groups are namespaces, one per stage, so a cell reads as the pipeline does.
  */
 export * as record from "./data/record.js";
 export * as paths from "./paths.js";
 export * as native from "./native/loader.js";
 export { runSmoke, formatSmoke } from "./native/smoke.js";
+export * as ingest from "./ingest/index.js";
+export * as augment from "./augment/index.js";
+export * as formats from "./data/formats.js";
+export * as jsonl from "./data/jsonl.js";
+export { Model } from "./train/model.js";
+export { Trainer } from "./train/trainer.js";
+export { runTraining, readTrainingRecords } from "./train/run.js";
+export { loadTokenizer } from "./train/tokenizer.js";
+export { ChatTemplate } from "./train/chat-template.js";
+export { loadTrainingConfig } from "./train/config.js";
+export * as figures from "./notebook/figures.js";
+export * as report from "./notebook/report.js";
+export { showFigure, showTable } from "./notebook/display.js";

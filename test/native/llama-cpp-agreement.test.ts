@@ -11,6 +11,7 @@
  */
 import path from "node:path";
 
+import type { ControlledEvaluateInputItem, Token } from "node-llama-cpp";
 import { describe, expect, it } from "vitest";
 
 import { loadTokenizer } from "../../src/train/tokenizer.js";
@@ -53,16 +54,14 @@ describe.skipIf(process.env.MEDTUNE_SKIP_LLAMA_CPP === "1")("agreement with llam
     try {
       const lm = await llama.loadModel({ modelPath: MODEL });
       const ctx = await lm.createContext({ contextSize: 256, batchSize: 256, threads: 2 });
-      const out = await ctx
-        .getSequence()
-        .controlledEvaluate(
-          ids
-            .slice(0, POSITIONS)
-            .map((id) => [
-              id,
-              { generateNext: { logits: { filter: { tokens: [], includeTop: 1 } } } },
-            ]),
-        );
+      // Our ids are llama.cpp's (test/train/tokenizer.test.ts), so they pass as its Token type.
+      const input = ids
+        .slice(0, POSITIONS)
+        .map((id): ControlledEvaluateInputItem => [
+          id as Token,
+          { generateNext: { logits: { filter: { tokens: [], includeTop: 1 } } } },
+        ]);
+      const out = await ctx.getSequence().controlledEvaluate(input);
       for (let i = 0; i < POSITIONS; i++) {
         const top = out[i]?.next.logits?.keys().next().value;
         if (top === undefined) throw new Error(`llama.cpp returned no logits at position ${i}`);
