@@ -1,6 +1,6 @@
 /**
- * `medtune augment [--in DIR] [--out DIR] [--seed N] [--config FILE] [--decontaminate PATH...]
- *                  [--export FORMAT...]`
+ * `medtune augment [--in DIR] [--out DIR] [--seed N] [--config FILE] [--paraphrase-model PATH]
+ *                  [--decontaminate PATH...] [--export FORMAT...]`
  *
  * Reads the ingest JSONL files in --in (default data/processed), runs the augment pipeline and
  * writes train.jsonl, valid.jsonl and test.jsonl to --out (default data/processed) atomically,
@@ -16,7 +16,8 @@ import { writeRecords, type FormatName } from "../data/formats.js";
 import type { InstructionRecord } from "../data/record.js";
 import { projectPaths } from "../paths.js";
 import { defaultConfig, loadConfig, mergeConfig, type AugmentConfig } from "./config.js";
-import { runAugment } from "./pipeline.js";
+import { loadModelParaphraser, type ModelParaphraser } from "./model-paraphraser.js";
+import { runAugment, type AugmentResult } from "./pipeline.js";
 import {
   modelTokenCounter,
   lengthHistogram,
@@ -30,7 +31,7 @@ import {
 import { SPLIT_NAMES } from "./split.js";
 
 const USAGE = `usage: medtune augment [--in DIR] [--out DIR] [--seed N] [--config FILE] [--tokenizer PATH]
-                      [--decontaminate PATH...] [--export alpaca|sharegpt|chat ...]
+                      [--paraphrase-model PATH] [--decontaminate PATH...] [--export alpaca|sharegpt|chat ...]
 
   --in DIR             ingest output to read: every *.jsonl except our own outputs (default data/processed)
   --out DIR            where train/valid/test.jsonl and the report go (default data/processed)
@@ -38,6 +39,8 @@ const USAGE = `usage: medtune augment [--in DIR] [--out DIR] [--seed N] [--confi
   --config FILE        YAML/JSON settings (default configs/augment.yaml; keys in src/augment/config.ts)
   --tokenizer PATH     model (GGUF file or HF folder) whose tokenizer counts tokens in the report
                        (default: the bundled SmolLM2 GGUF; the ~4 chars/token estimate if absent)
+  --paraphrase-model P model (GGUF file or HF folder) that proposes paraphrases besides the rules; its
+                       replies pass the same entity and ROUGE-L checks
   --decontaminate P..  eval files or folders to remove overlap with (PubMedQA, MedSafetyBench, Med-HALT …)
   --export F..         also write the splits as <split>.<format>.jsonl
 `;
@@ -54,6 +57,7 @@ interface Args {
   seed?: number;
   config?: string;
   tokenizer?: string;
+  paraphraseModel?: string;
   decontaminate: string[];
   exports: FormatName[];
 }
@@ -78,6 +82,7 @@ function parseArgs(argv: string[]): Args | string {
       else if (flag === "--out") a.out = value();
       else if (flag === "--config") a.config = value();
       else if (flag === "--tokenizer") a.tokenizer = value();
+      else if (flag === "--paraphrase-model") a.paraphraseModel = value();
       else if (flag === "--seed") {
         const v = value();
         if (!/^\d+$/.test(v)) throw new Error(`--seed expects a non-negative integer, got "${v}"`);
@@ -163,10 +168,27 @@ export async function main(argv: string[]): Promise<number> {
       `medtune augment: … and ${issues.length - 20} more malformed lines (see the report)\n`,
     );
 
-  const result = await runAugment(records, config, {
-    onStep: (s) =>
-      process.stderr.write(`  ${s.step}: ${s.in} → ${s.out} (${Math.round(s.durationMs)} ms)\n`),
-  });
+  let paraphraser: ModelParaphraser | undefined;
+  if (args.paraphraseModel) {
+    try {
+      paraphraser = await loadModelParaphraser(args.paraphraseModel, { seed: config.seed });
+    } catch (e) {
+      process.stderr.write(
+        `medtune augment: --paraphrase-model ${args.paraphraseModel}: cannot load the model: ${(e as Error).message}\n`,
+      );
+      return 1;
+    }
+  }
+  let result: AugmentResult;
+  try {
+    result = await runAugment(records, config, {
+      onStep: (s) =>
+        process.stderr.write(`  ${s.step}: ${s.in} → ${s.out} (${Math.round(s.durationMs)} ms)\n`),
+      ...(paraphraser ? { generate: paraphraser.generate } : {}),
+    });
+  } finally {
+    paraphraser?.dispose();
+  }
 
   const outputs: Record<string, string> = {};
   for (const s of SPLIT_NAMES) {

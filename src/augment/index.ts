@@ -13,6 +13,7 @@ export * from "./harmful.js";
 export * from "./dedup.js";
 export * from "./decontam.js";
 export * from "./paraphrase.js";
+export * from "./model-paraphraser.js";
 export * from "./negatives.js";
 export * from "./cot.js";
 export * from "./validate.js";

@@ -28,14 +28,24 @@ export function parseRecordLine(text: string, file: string, line: number): Instr
   try {
     value = JSON.parse(text);
   } catch (e) {
-    throw new RecordFormatError(`expected one JSON object per line: ${(e as Error).message}`, file, line);
+    throw new RecordFormatError(
+      `expected one JSON object per line: ${(e as Error).message}`,
+      file,
+      line,
+    );
   }
   return validateRecord(value, file, line);
 }
 
 /** Stream the records of a JSONL file; malformed lines go to `onIssue` (or throw when strict). */
-export async function* readJsonl(file: string, opts: ReadJsonlOptions = {}): AsyncGenerator<InstructionRecord> {
-  const rl = createInterface({ input: createReadStream(file, { encoding: "utf8" }), crlfDelay: Infinity });
+export async function* readJsonl(
+  file: string,
+  opts: ReadJsonlOptions = {},
+): AsyncGenerator<InstructionRecord> {
+  const rl = createInterface({
+    input: createReadStream(file, { encoding: "utf8" }),
+    crlfDelay: Infinity,
+  });
   let line = 0;
   for await (const text of rl) {
     line++;
@@ -51,7 +61,9 @@ export async function* readJsonl(file: string, opts: ReadJsonlOptions = {}): Asy
 }
 
 /** Read a whole JSONL file into memory, with the malformed lines listed. */
-export async function readJsonlFile(file: string): Promise<{ records: InstructionRecord[]; issues: LineIssue[] }> {
+export async function readJsonlFile(
+  file: string,
+): Promise<{ records: InstructionRecord[]; issues: LineIssue[] }> {
   const issues: LineIssue[] = [];
   const records: InstructionRecord[] = [];
   for await (const r of readJsonl(file, { onIssue: (i) => issues.push(i) })) records.push(r);
@@ -84,8 +96,14 @@ export async function writeLinesAtomic(file: string, lines: Iterable<string>): P
 }
 
 /** Write records as JSONL, atomically. */
-export async function writeJsonl(file: string, records: Iterable<InstructionRecord>): Promise<void> {
-  await writeLinesAtomic(file, (function* () {
-    for (const r of records) yield JSON.stringify(r);
-  })());
+export async function writeJsonl(
+  file: string,
+  records: Iterable<InstructionRecord>,
+): Promise<void> {
+  await writeLinesAtomic(
+    file,
+    (function* () {
+      for (const r of records) yield JSON.stringify(r);
+    })(),
+  );
 }

@@ -5,7 +5,8 @@
  * output, and metadata that says where the fact came from and under which licence.
  */
 
-export type SourceName = "hetionet" | "chembl" | "pubmed" | "clinicaltrials" | "drugbank" | "augment";
+export type SourceName =
+  "hetionet" | "chembl" | "pubmed" | "clinicaltrials" | "drugbank" | "augment";
 
 export const SOURCE_NAMES: readonly SourceName[] = [
   "hetionet",
@@ -82,7 +83,8 @@ export function validateRecord(value: unknown, file?: string, line?: number): In
   const fail = (what: string): never => {
     throw new RecordFormatError(what, file, line);
   };
-  if (typeof value !== "object" || value === null || Array.isArray(value)) fail("expected a JSON object");
+  if (typeof value !== "object" || value === null || Array.isArray(value))
+    fail("expected a JSON object");
   const r = value as Record<string, unknown>;
   for (const key of ["id", "instruction", "input", "output"] as const) {
     if (typeof r[key] !== "string") fail(`field "${key}" must be a string`);
@@ -91,7 +93,9 @@ export function validateRecord(value: unknown, file?: string, line?: number): In
   if (typeof m !== "object" || m === null) fail('field "metadata" must be an object');
   const meta = m as Record<string, unknown>;
   if (!SOURCE_NAMES.includes(meta.source as SourceName)) {
-    fail(`metadata.source must be one of ${SOURCE_NAMES.join("|")}, got ${JSON.stringify(meta.source)}`);
+    fail(
+      `metadata.source must be one of ${SOURCE_NAMES.join("|")}, got ${JSON.stringify(meta.source)}`,
+    );
   }
   if (typeof meta.task !== "string") fail("metadata.task must be a string");
   if (typeof meta.confidence !== "number" || meta.confidence < 0 || meta.confidence > 1) {
@@ -105,7 +109,8 @@ export function validateRecord(value: unknown, file?: string, line?: number): In
     fail("metadata.provenance must be an object");
   }
   if (meta.facts !== undefined) {
-    if (!Array.isArray(meta.facts)) fail("metadata.facts must be an array of {subject, relation, object}");
+    if (!Array.isArray(meta.facts))
+      fail("metadata.facts must be an array of {subject, relation, object}");
     (meta.facts as unknown[]).forEach((f, i) => {
       const o = f as Record<string, unknown> | null;
       if (typeof o !== "object" || o === null) fail(`metadata.facts[${i}] must be an object`);

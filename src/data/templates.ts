@@ -30,7 +30,10 @@ type Placeholder = (typeof PLACEHOLDERS)[number];
 function checkPlaceholders(text: string, file: string, key: string): void {
   for (const m of text.matchAll(/\{([^{}]*)\}/g)) {
     if (!PLACEHOLDERS.includes(m[1] as Placeholder)) {
-      throw new RecordFormatError(`${key}: unknown placeholder {${m[1]}}; expected one of ${PLACEHOLDERS.map((p) => `{${p}}`).join(", ")}`, file);
+      throw new RecordFormatError(
+        `${key}: unknown placeholder {${m[1]}}; expected one of ${PLACEHOLDERS.map((p) => `{${p}}`).join(", ")}`,
+        file,
+      );
     }
   }
 }
@@ -43,7 +46,8 @@ export function parseTemplate(yamlText: string, file = "<template>"): Instructio
   } catch (e) {
     throw new RecordFormatError(`expected YAML: ${(e as Error).message}`, file);
   }
-  if (typeof doc !== "object" || doc === null) throw new RecordFormatError("expected a YAML mapping with name, prompt, completion", file);
+  if (typeof doc !== "object" || doc === null)
+    throw new RecordFormatError("expected a YAML mapping with name, prompt, completion", file);
   const d = doc as Record<string, unknown>;
   const str = (k: string, required: boolean): string | undefined => {
     const v = d[k];
@@ -61,11 +65,13 @@ export function parseTemplate(yamlText: string, file = "<template>"): Instructio
   };
   const system = str("system", false);
   if (system !== undefined) t.system = system;
-  for (const k of ["prompt", "promptNoInput", "completion"] as const) checkPlaceholders(t[k], file, k);
+  for (const k of ["prompt", "promptNoInput", "completion"] as const)
+    checkPlaceholders(t[k], file, k);
   if (!t.prompt.includes("{instruction}") || !t.promptNoInput.includes("{instruction}")) {
     throw new RecordFormatError("expected the prompts to contain {instruction}", file);
   }
-  if (!t.prompt.includes("{input}")) throw new RecordFormatError("expected \"prompt\" to contain {input}", file);
+  if (!t.prompt.includes("{input}"))
+    throw new RecordFormatError('expected "prompt" to contain {input}', file);
   return t;
 }
 
@@ -79,7 +85,11 @@ export function loadTemplates(dir: string): Map<string, InstructionTemplate> {
   for (const f of readdirSync(dir).sort()) {
     if (!/\.ya?ml$/.test(f)) continue;
     const t = loadTemplate(join(dir, f));
-    if (out.has(t.name)) throw new RecordFormatError(`template name "${t.name}" is also used by ${out.get(t.name)!.file}`, join(dir, f));
+    if (out.has(t.name))
+      throw new RecordFormatError(
+        `template name "${t.name}" is also used by ${out.get(t.name)!.file}`,
+        join(dir, f),
+      );
     out.set(t.name, t);
   }
   return out;
@@ -95,7 +105,10 @@ function fill(text: string, r: InstructionRecord): string {
     citations: r.metadata.citations.join(", "),
   };
   // One pass, so braces inside the record's text are never re-expanded.
-  return text.replace(/\{(instruction|input|output|task|source|citations)\}/g, (_m, k: Placeholder) => values[k]);
+  return text.replace(
+    /\{(instruction|input|output|task|source|citations)\}/g,
+    (_m, k: Placeholder) => values[k],
+  );
 }
 
 export interface RenderedRow {
@@ -119,7 +132,11 @@ export function renderTemplate(t: InstructionTemplate, r: InstructionRecord): Re
 const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 
 /** Recover instruction, input and output from a rendered row (throws if it does not fit). */
-export function parseRendered(t: InstructionTemplate, row: { prompt: string; completion: string }, where = t.name): { instruction: string; input: string; output: string } {
+export function parseRendered(
+  t: InstructionTemplate,
+  row: { prompt: string; completion: string },
+  where = t.name,
+): { instruction: string; input: string; output: string } {
   const match = (tpl: string, text: string): Record<string, string> | undefined => {
     const names: string[] = [];
     const re = tpl.split(/(\{[a-z]+\})/).map((part) => {
@@ -133,7 +150,10 @@ export function parseRendered(t: InstructionTemplate, row: { prompt: string; com
     return Object.fromEntries(names.map((n, i) => [n, mm[i + 1]!]));
   };
   const withInput = t.prompt.includes("{input}") ? match(t.prompt, row.prompt) : undefined;
-  const p = withInput && withInput.input !== "" ? withInput : (match(t.promptNoInput, row.prompt) ?? withInput);
+  const p =
+    withInput && withInput.input !== ""
+      ? withInput
+      : (match(t.promptNoInput, row.prompt) ?? withInput);
   const c = match(t.completion, row.completion);
   if (!p || !c) throw new RecordFormatError(`row does not match template "${t.name}"`, where);
   return { instruction: p.instruction ?? "", input: p.input ?? "", output: c.output ?? "" };

@@ -22,6 +22,7 @@ import { createReadStream, createWriteStream } from "node:fs";
 import { rm } from "node:fs/promises";
 import path from "node:path";
 import type { Readable } from "node:stream";
+import { splitLineChunks } from "./io.js";
 
 export class ExternalSorter {
   private buf: string[] = [];
@@ -143,22 +144,11 @@ async function writeLines(file: string, lines: string[]): Promise<void> {
 
 /** Non-empty lines of a byte stream, one array per chunk. */
 export async function* lineBatches(stream: Readable): AsyncGenerator<string[]> {
-  const decoder = new TextDecoder("utf-8");
-  let rest = "";
-  for await (const chunk of stream as AsyncIterable<Buffer>) {
-    const text = rest + decoder.decode(chunk, { stream: true });
-    const cut = text.lastIndexOf("\n");
-    if (cut < 0) {
-      rest = text;
-      continue;
-    }
-    rest = text.slice(cut + 1);
-    const lines = text.slice(0, cut).split("\n");
+  for await (const lines of splitLineChunks(stream as AsyncIterable<Buffer>)) {
     // Runs never hold empty lines; other inputs may (a filter call per line would cost more).
-    yield lines.includes("") ? lines.filter((l) => l !== "") : lines;
+    const kept = lines.includes("") ? lines.filter((l) => l !== "") : lines;
+    if (kept.length > 0) yield kept;
   }
-  rest += decoder.decode();
-  if (rest) yield [rest];
 }
 
 /** k-way merge of sorted run files, ties in run order; yields batches of `batchLines` lines. */

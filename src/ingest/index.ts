@@ -17,7 +17,7 @@ import path from "node:path";
 import { validateRecord } from "../data/record.js";
 import { Progress } from "./progress.js";
 import { IngestError, type IngestEvent, type IngestOptions, type IngestSourceId } from "./types.js";
-import { AtomicJsonlWriter, AuditLog, type AuditEntry } from "./writer.js";
+import { AtomicJsonlWriter, AuditLog, type AuditEntry, type SourceCounts } from "./writer.js";
 import { isNonCommercial } from "./hetionet/index.js";
 
 export type Reader = (files: string[], opts: IngestOptions) => AsyncGenerator<IngestEvent>;
@@ -82,18 +82,12 @@ export interface RunIngestOptions {
   readers?: Partial<Record<IngestSourceId, Reader>>;
 }
 
-export interface SourceResult {
+export interface SourceResult extends SourceCounts {
   source: IngestSourceId;
   ok: boolean;
   /** Written file, or null when the source failed (the previous output, if any, is untouched). */
   output: string | null;
   files: string[];
-  records: number;
-  skipped: number;
-  recordsByTask: Record<string, number>;
-  skippedByReason: Record<string, number>;
-  inputBytes: number;
-  seconds: number;
   error?: string;
 }
 

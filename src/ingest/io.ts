@@ -97,24 +97,13 @@ function wrapErrors(
 }
 
 /**
- * Lines of a (possibly compressed) text file, one array per decompressed chunk (without the
- * trailing "\r" of CRLF files); `first` is the 1-based number of `lines[0]`. Readers that loop over
- * the array synchronously pay one await per chunk instead of one per line.
+ * The "\n"-separated lines of a UTF-8 byte stream, one array per chunk that completes a line; a
+ * last line without "\n" comes alone at the end. Lines keep any "\r"; empty lines are kept.
  */
-export async function* readLineBatches(
-  input: InputStream,
-): AsyncGenerator<{ first: number; lines: string[] }> {
+export async function* splitLineChunks(bytes: AsyncIterable<Buffer>): AsyncGenerator<string[]> {
   let rest = "";
-  let line = 0;
   const decoder = new TextDecoder("utf-8");
-  const strip = (lines: string[]) => {
-    for (let i = 0; i < lines.length; i++) {
-      const l = lines[i]!;
-      if (l.charCodeAt(l.length - 1) === 13) lines[i] = l.slice(0, -1);
-    }
-    return lines;
-  };
-  for await (const chunk of input.stream as AsyncIterable<Buffer>) {
+  for await (const chunk of bytes) {
     const text = rest + decoder.decode(chunk, { stream: true });
     const cut = text.lastIndexOf("\n");
     if (cut < 0) {
@@ -122,12 +111,29 @@ export async function* readLineBatches(
       continue;
     }
     rest = text.slice(cut + 1);
-    const lines = strip(text.slice(0, cut).split("\n"));
+    yield text.slice(0, cut).split("\n");
+  }
+  rest += decoder.decode();
+  if (rest.length > 0) yield [rest];
+}
+
+/**
+ * Lines of a (possibly compressed) text file, one array per decompressed chunk (without the
+ * trailing "\r" of CRLF files); `first` is the 1-based number of `lines[0]`. Readers that loop over
+ * the array synchronously pay one await per chunk instead of one per line.
+ */
+export async function* readLineBatches(
+  input: InputStream,
+): AsyncGenerator<{ first: number; lines: string[] }> {
+  let line = 0;
+  for await (const lines of splitLineChunks(input.stream as AsyncIterable<Buffer>)) {
+    for (let i = 0; i < lines.length; i++) {
+      const l = lines[i]!;
+      if (l.charCodeAt(l.length - 1) === 13) lines[i] = l.slice(0, -1);
+    }
     yield { first: line + 1, lines };
     line += lines.length;
   }
-  rest += decoder.decode();
-  if (rest.length > 0) yield { first: line + 1, lines: strip([rest]) };
 }
 
 /** Stream a (possibly compressed) text file line by line; `line` is 1-based. */

@@ -96,6 +96,16 @@ export class AtomicJsonlWriter {
 }
 
 /** One line of the ingest audit log (logs/ingest-<time>.jsonl). */
+/** What one source's run read, wrote and skipped: in the summary audit line and in the run's result. */
+export interface SourceCounts {
+  records: number;
+  skipped: number;
+  recordsByTask: Record<string, number>;
+  skippedByReason: Record<string, number>;
+  inputBytes: number;
+  seconds: number;
+}
+
 export type AuditEntry =
   | { type: "run"; startedAt: string; options: Record<string, unknown> }
   | {
@@ -107,18 +117,12 @@ export type AuditEntry =
     }
   | { type: "ignored"; source: string; file: string; reason: string }
   | { type: "skip"; source: string; file: string; location: string; reason: string }
-  | {
+  | ({
       type: "summary";
       source: string;
       output: string | null;
-      records: number;
-      skipped: number;
-      recordsByTask: Record<string, number>;
-      skippedByReason: Record<string, number>;
-      inputBytes: number;
-      seconds: number;
       limitReached: boolean;
-    }
+    } & SourceCounts)
   | { type: "error"; source: string; file?: string; message: string }
   | { type: "end"; finishedAt: string; ok: boolean };
 

@@ -1,41 +1,33 @@
 /**
  * ChEMBL reader: the shared real chembl_33 subset (only some tables), the bundled sample DB built by
- * scripts/make-sample-chembl.mts, the missing-table policy, wrong schemas and malformed rows.
+ * scripts/make-sample-chembl.mts, the missing-table policy, wrong schemas, malformed rows, and peak
+ * RSS flat as the database grows 10×.
  *
  *   npx vitest run test/ingest/chembl.test.ts
  */
 import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import Database from "better-sqlite3";
 import { afterAll, describe, expect, it } from "vitest";
 import { readChembl, type ChemblIngestOptions } from "../../src/ingest/chembl.js";
-import { IngestError, type IngestEvent, type SkipEvent } from "../../src/ingest/types.js";
+import { IngestError } from "../../src/ingest/types.js";
 import { validateRecord, type InstructionRecord } from "../../src/data/record.js";
+import {
+  collect as collectEvents,
+  countTasks,
+  fixtures,
+  readerRssOnTwoSizes,
+  repoRoot,
+} from "./helpers.js";
 
-const repoRoot = fileURLToPath(new URL("../..", import.meta.url));
-const SUBSET = path.resolve(repoRoot, "..", "shared", "datasets", "chembl", "chembl_33_subset.db");
+const SUBSET = path.join(fixtures, "chembl", "chembl_33_subset.db");
 const SAMPLE = path.join(repoRoot, "data/raw/chembl/chembl_sample.db");
 const tmp = mkdtempSync(path.join(os.tmpdir(), "medtune-chembl-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-async function collect(files: string[], opts: ChemblIngestOptions = {}) {
-  const records: InstructionRecord[] = [];
-  const skips: SkipEvent[] = [];
-  const events: IngestEvent[] = [];
-  for await (const ev of readChembl(files, opts)) {
-    events.push(ev);
-    if (ev.type === "record") records.push(ev.record);
-    if (ev.type === "skip") skips.push(ev);
-  }
-  return { records, skips, events };
-}
-const countTasks = (records: InstructionRecord[]) =>
-  records.reduce<Record<string, number>>(
-    (acc, r) => ({ ...acc, [r.metadata.task]: (acc[r.metadata.task] ?? 0) + 1 }),
-    {},
-  );
+const collect = (files: string[], opts: ChemblIngestOptions = {}) =>
+  collectEvents(readChembl(files, opts));
 const byId = (records: InstructionRecord[], id: string) => {
   const r = records.find((x) => x.id === id);
   if (!r) throw new Error(`no record ${id}`);
@@ -215,4 +207,51 @@ describe("wrong input", () => {
     expect(records.some((r) => r.id === "chembl-CHEMBL25-mw")).toBe(true);
     expect(records.some((r) => r.metadata.citations.includes("CHEMBL113"))).toBe(false);
   });
+});
+
+/** Row keys that must stay unique per copy, and the one text key (chembl_id) that gets a suffix. */
+const COPY_KEYS = ["molregno", "mec_id", "drugind_id", "activity_id", "record_id"];
+const MOLECULE_TABLES = [
+  "molecule_dictionary",
+  "compound_properties",
+  "drug_mechanism",
+  "drug_indication",
+  "activities",
+];
+
+/** The sample DB with its molecules (and every row hanging off them) repeated `copies` times. */
+function scaledSample(name: string, copies: number): string {
+  return variant(name, (db) => {
+    db.transaction(() => {
+      for (const table of MOLECULE_TABLES) {
+        const cols = (db.pragma(`table_info(${table})`) as { name: string }[]).map((c) => c.name);
+        db.exec(`CREATE TEMP TABLE base_${table} AS SELECT * FROM ${table}`);
+        const select = cols
+          .map((c) =>
+            COPY_KEYS.includes(c)
+              ? `${c} + @k * 10000000`
+              : table === "molecule_dictionary" && c === "chembl_id"
+                ? `chembl_id || 'X' || @k`
+                : c,
+          )
+          .join(", ");
+        const insert = db.prepare(
+          `INSERT INTO ${table} (${cols.join(", ")}) SELECT ${select} FROM base_${table}`,
+        );
+        for (let k = 1; k < copies; k++) insert.run({ k });
+      }
+    })();
+  });
+}
+
+describe("bounded memory", () => {
+  it("peak RSS stays flat when the database holds 10× the molecules", async () => {
+    const small = scaledSample("scaled-small.db", 60);
+    const large = scaledSample("scaled-large.db", 600);
+    const { small: a, large: b } = await readerRssOnTwoSizes("chembl_sqlite", [small], [large], 96);
+    // 152 records per copy of the sample (see "bundled sample DB").
+    expect(a.records).toBe(60 * 152);
+    expect(b.records).toBe(600 * 152);
+    expect(b.maxRssBytes - a.maxRssBytes).toBeLessThan(48 * 2 ** 20);
+  }, 180_000);
 });

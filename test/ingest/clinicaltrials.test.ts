@@ -1,27 +1,27 @@
 /**
  * ClinicalTrials.gov reader: the six real v2 studies, the bundled sample (single studies and a
  * /studies page envelope), arrays, directories and zip archives, the "no invented results" and
- * "no contact details" rules, and bad input.
+ * "no contact details" rules, bad input, and peak RSS flat as the input grows 10×.
  *
  *   npx vitest run test/ingest/clinicaltrials.test.ts
  */
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { crc32, deflateRawSync, gzipSync } from "node:zlib";
 import { afterAll, describe, expect, it } from "vitest";
 import { readClinicalTrials, scrubContacts } from "../../src/ingest/clinicaltrials.js";
-import {
-  IngestError,
-  type IngestEvent,
-  type IngestOptions,
-  type SkipEvent,
-} from "../../src/ingest/types.js";
+import { IngestError, type IngestOptions } from "../../src/ingest/types.js";
 import { validateRecord, type InstructionRecord } from "../../src/data/record.js";
+import {
+  collect as collectEvents,
+  fixtures,
+  readerRssOnTwoSizes,
+  repoRoot,
+  writeGenerated,
+} from "./helpers.js";
 
-const repoRoot = fileURLToPath(new URL("../..", import.meta.url));
-const SHARED = path.resolve(repoRoot, "..", "shared", "datasets", "clinicaltrials");
+const SHARED = path.join(fixtures, "clinicaltrials");
 const SAMPLE = path.join(repoRoot, "data/raw/clinicaltrials");
 const WITH_RESULTS = ["NCT00763412", "NCT02210780", "NCT02552212", "NCT05594173"];
 const WITHOUT_RESULTS = ["NCT00973089", "NCT06171568"];
@@ -36,17 +36,8 @@ const PROTOCOL_TASKS = [
 const tmp = mkdtempSync(path.join(os.tmpdir(), "medtune-ctgov-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-async function collect(files: string[], opts: IngestOptions = {}) {
-  const records: InstructionRecord[] = [];
-  const skips: SkipEvent[] = [];
-  const events: IngestEvent[] = [];
-  for await (const ev of readClinicalTrials(files, opts)) {
-    events.push(ev);
-    if (ev.type === "record") records.push(ev.record);
-    if (ev.type === "skip") skips.push(ev);
-  }
-  return { records, skips, events };
-}
+const collect = (files: string[], opts: IngestOptions = {}) =>
+  collectEvents(readClinicalTrials(files, opts));
 const ofStudy = (records: InstructionRecord[], nct: string) =>
   records.filter((r) => r.metadata.citations[0] === nct);
 const sharedStudy = (nct: string) =>
@@ -344,6 +335,43 @@ describe("bad input", () => {
     writeFileSync(badZip, "PK\u0003\u0004 not really a zip");
     await expect(collect([badZip])).rejects.toThrow(/bad\.zip: expected a zip archive/);
   });
+});
+
+describe("bounded memory", () => {
+  it("peak RSS stays flat when a JSON Lines file of studies grows 10× (3 → 30 MB)", async () => {
+    // The six real studies, repeated with fresh NCT ids.
+    const studies = WITH_RESULTS.concat(WITHOUT_RESULTS).map((n) => JSON.stringify(sharedStudy(n)));
+    const bytesPerRound = studies.reduce((n, s) => n + s.length + 1, 0);
+    const write = async (name: string, bytes: number) => {
+      const file = path.join(tmp, name);
+      const rounds = Math.ceil(bytes / bytesPerRound);
+      await writeGenerated(
+        file,
+        (function* () {
+          for (let k = 0; k < rounds; k++)
+            for (const s of studies)
+              yield (
+                s.replace(/"NCT(\d{8})"/g, (_m, d: string) => {
+                  const id = (Number(d) * 7 + k) % 1e8;
+                  return `"NCT${String(id).padStart(8, "0")}"`;
+                }) + "\n"
+              );
+        })(),
+      );
+      return { file, studies: rounds * studies.length };
+    };
+    const small = await write("small.jsonl.gz", 3 * 2 ** 20);
+    const large = await write("large.jsonl.gz", 30 * 2 ** 20);
+    const { small: a, large: b } = await readerRssOnTwoSizes(
+      "clinicaltrials",
+      [small.file],
+      [large.file],
+      96,
+    );
+    expect(a.records).toBeGreaterThan(small.studies * 5);
+    expect(b.records / a.records).toBeCloseTo(large.studies / small.studies, 1);
+    expect(b.maxRssBytes - a.maxRssBytes).toBeLessThan(64 * 2 ** 20);
+  }, 180_000);
 });
 
 describe("scrubContacts", () => {

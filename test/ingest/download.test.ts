@@ -281,6 +281,36 @@ describe("planDownload against a local mirror", () => {
     });
   });
 
+  it("plans from the official locations when no mirror is given", async () => {
+    // Official URLs are answered by this stub, never the network; it records what was asked.
+    const asked: string[] = [];
+    const official: Record<string, string> = {
+      "https://ftp.ncbi.nlm.nih.gov/pubmed/baseline/":
+        '<a href="pubmed26n0001.xml.gz">x</a><a href="pubmed26n0001.xml.gz.md5">y</a>',
+      "https://ftp.ncbi.nlm.nih.gov/pubmed/baseline/pubmed26n0001.xml.gz.md5": `MD5(pubmed26n0001.xml.gz)= ${"c".repeat(32)}`,
+      "https://ftp.ebi.ac.uk/pub/databases/chembl/ChEMBLdb/latest/checksums.txt": `${"d".repeat(64)}  chembl_36_sqlite.tar.gz`,
+    };
+    const fetchImpl = (async (url: string | URL | Request) => {
+      asked.push(String(url));
+      const body = official[String(url)];
+      return new Response(body ?? "not found", { status: body === undefined ? 404 : 200 });
+    }) as typeof fetch;
+    const pubmed = await planDownload("pubmed", { fetchImpl });
+    expect(pubmed.items[0]).toMatchObject({
+      url: "https://ftp.ncbi.nlm.nih.gov/pubmed/baseline/pubmed26n0001.xml.gz",
+      checksum: { algorithm: "md5", hex: "c".repeat(32) },
+    });
+    const chembl = await planDownload("chembl_sqlite", { fetchImpl });
+    expect(chembl.items[0]!.url).toBe(
+      "https://ftp.ebi.ac.uk/pub/databases/chembl/ChEMBLdb/latest/chembl_36_sqlite.tar.gz",
+    );
+    const ct = await planDownload("clinicaltrials", { fetchImpl });
+    expect(ct.items[0]!.url).toMatch(
+      /^https:\/\/clinicaltrials\.gov\/api\/v2\/studies\?format=json/,
+    );
+    expect(asked.every((u) => Object.keys(official).includes(u))).toBe(true);
+  });
+
   it("drugbank: needs credentials for the full database", async () => {
     const anon = await planDownload("drugbank", {});
     expect(anon.items.map((i) => i.name)).toEqual(["drugbank_all_drugbank_vocabulary.csv.zip"]);

@@ -7,7 +7,7 @@ import path from "node:path";
 import { readDrugbank } from "../../src/ingest/drugbank.js";
 import { IngestError } from "../../src/ingest/types.js";
 import { validateRecord } from "../../src/data/record.js";
-import { collect, fixtures, repoRoot, runChild, tempDir } from "./helpers.js";
+import { collect, fixtures, readerRssOnTwoSizes, tempDir } from "./helpers.js";
 
 const D = path.join(fixtures, "drugbank");
 const small = path.join(D, "drugbank_record_small_molecule_DB00006.xml");
@@ -214,19 +214,11 @@ describe("drugbank: bounded memory", () => {
     };
     await write(path.join(dir, "small.xml"), 12); // ≈ 3 MB
     await write(path.join(dir, "large.xml"), 120); // ≈ 28 MB
-    const child = path.join(repoRoot, "test", "ingest", "child", "rss-reader.mts");
-    const flags = ["--max-old-space-size=128"];
-    const a = await runChild<{ records: number; maxRssBytes: number }>(
-      child,
-      ["drugbank", path.join(dir, "small.xml")],
-      120_000,
-      flags,
-    );
-    const b = await runChild<{ records: number; maxRssBytes: number }>(
-      child,
-      ["drugbank", path.join(dir, "large.xml")],
-      170_000,
-      flags,
+    const { small: a, large: b } = await readerRssOnTwoSizes(
+      "drugbank",
+      [path.join(dir, "small.xml")],
+      [path.join(dir, "large.xml")],
+      128,
     );
     expect(b.records).toBe(a.records * 10);
     expect(b.maxRssBytes - a.maxRssBytes).toBeLessThan(100 * 2 ** 20);

@@ -1,27 +1,46 @@
 /** Shared helpers for the ingest tests: fixture paths, collecting reader events, child-process RSS runs. */
 import { execFile } from "node:child_process";
+import { createWriteStream } from "node:fs";
 import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import type { Writable } from "node:stream";
 import { fileURLToPath } from "node:url";
+import { createGzip } from "node:zlib";
 import type { InstructionRecord } from "../../src/data/record.js";
-import type { IngestEvent, SkipEvent } from "../../src/ingest/types.js";
+import type { IngestEvent, IngestSourceId, SkipEvent } from "../../src/ingest/types.js";
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
 export const fixtures = path.resolve(repoRoot, "..", "shared", "datasets");
 
-export async function collect(
-  gen: AsyncGenerator<IngestEvent>,
-): Promise<{ records: InstructionRecord[]; skips: SkipEvent[]; progress: number }> {
+export interface Collected {
+  records: InstructionRecord[];
+  skips: SkipEvent[];
+  events: IngestEvent[];
+  /** Number of progress events. */
+  progress: number;
+}
+
+/** Drain a reader, keeping every event in order and records and skips apart. */
+export async function collect(gen: AsyncGenerator<IngestEvent>): Promise<Collected> {
   const records: InstructionRecord[] = [];
   const skips: SkipEvent[] = [];
+  const events: IngestEvent[] = [];
   let progress = 0;
   for await (const ev of gen) {
+    events.push(ev);
     if (ev.type === "record") records.push(ev.record);
     else if (ev.type === "skip") skips.push(ev);
     else progress++;
   }
-  return { records, skips, progress };
+  return { records, skips, events, progress };
+}
+
+/** Records per metadata.task. */
+export function countTasks(records: InstructionRecord[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const r of records) out[r.metadata.task] = (out[r.metadata.task] ?? 0) + 1;
+  return out;
 }
 
 export function tempDir(prefix: string): Promise<string> {
@@ -51,4 +70,44 @@ export function runChild<T>(
       },
     );
   });
+}
+
+export interface ReaderRss {
+  records: number;
+  skips: number;
+  maxRssBytes: number;
+}
+
+/**
+ * Run one source's reader over a small and a ten-times larger input, each in a fresh Node process
+ * with a capped old space, and return both peaks. The cap proves the live heap is bounded (a reader
+ * that kept the input would die with OOM); comparing the peaks bounds what GC slack adds on top.
+ */
+export async function readerRssOnTwoSizes(
+  source: IngestSourceId,
+  small: string[],
+  large: string[],
+  maxOldSpaceMb: number,
+): Promise<{ small: ReaderRss; large: ReaderRss }> {
+  const child = path.join(repoRoot, "test", "ingest", "child", "rss-reader.mts");
+  const flags = [`--max-old-space-size=${maxOldSpaceMb}`];
+  const a = await runChild<ReaderRss>(child, [source, ...small], 120_000, flags);
+  const b = await runChild<ReaderRss>(child, [source, ...large], 170_000, flags);
+  return { small: a, large: b };
+}
+
+/** Write a generated text file chunk by chunk (with backpressure), gzipped when it ends in .gz. */
+export async function writeGenerated(file: string, chunks: Iterable<string>): Promise<void> {
+  const out = createWriteStream(file);
+  let sink: Writable = out;
+  if (file.endsWith(".gz")) {
+    const gz = createGzip({ level: 1 });
+    gz.pipe(out);
+    sink = gz;
+  }
+  for (const c of chunks) {
+    if (!sink.write(c)) await new Promise<void>((r) => sink.once("drain", () => r()));
+  }
+  sink.end();
+  await new Promise<void>((r, j) => out.once("finish", () => r()).once("error", j));
 }

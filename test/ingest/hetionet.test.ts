@@ -1,6 +1,5 @@
-/** Hetionet reader on the real fixtures: nodes TSV + 5k-edge SIF, the real JSON subgraph, bad input, bounded memory. */
+/** Hetionet reader on the real fixtures: nodes TSV + 5k-edge SIF, the real JSON subgraph, bad input, bounded memory (SIF and JSON). */
 import { describe, expect, it, beforeAll } from "vitest";
-import { createWriteStream } from "node:fs";
 import { readFile, writeFile } from "node:fs/promises";
 import { execFileSync } from "node:child_process";
 import { gunzipSync, gzipSync } from "node:zlib";
@@ -12,7 +11,7 @@ import {
 } from "../../src/ingest/hetionet/index.js";
 import { IngestError } from "../../src/ingest/types.js";
 import { validateRecord, type InstructionRecord } from "../../src/data/record.js";
-import { collect, fixtures, repoRoot, runChild, tempDir } from "./helpers.js";
+import { collect, fixtures, readerRssOnTwoSizes, tempDir, writeGenerated } from "./helpers.js";
 
 const H = path.join(fixtures, "hetionet");
 const nodesTsv = path.join(H, "hetionet-v1.0-nodes.tsv");
@@ -307,52 +306,80 @@ describe("hetionet: unusable files are IngestErrors naming the file", () => {
 });
 
 describe("hetionet: bounded memory", () => {
+  let seed = 7;
+  const rnd = (n: number) => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) % n;
+  const pick = (xs: string[]) => xs[rnd(xs.length)]!;
+
   it("peak RSS barely grows when the SIF grows 10×", async () => {
     const dir = await tempDir("hetionet-rss");
     // Real node ids; random CuG/GiG edges between them (the content does not matter for memory).
     const lines = (await readFile(nodesTsv, "utf8")).split("\n");
     const compounds = lines.filter((l) => l.startsWith("Compound::")).map((l) => l.split("\t")[0]!);
     const genes = lines.filter((l) => l.startsWith("Gene::")).map((l) => l.split("\t")[0]!);
-    let seed = 7;
-    const rnd = (n: number) => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) % n;
     const write = async (file: string, edges: number) => {
-      const out = createWriteStream(file);
-      out.write("source\tmetaedge\ttarget\n");
-      let buf = "";
-      for (let i = 0; i < edges; i++) {
-        buf +=
-          i % 2
-            ? `${compounds[rnd(compounds.length)]}\tCuG\t${genes[rnd(genes.length)]}\n`
-            : `${genes[rnd(genes.length)]}\tGiG\t${genes[rnd(genes.length)]}\n`;
-        if (buf.length > 1 << 16) {
-          if (!out.write(buf)) await new Promise<void>((r) => out.once("drain", () => r()));
-          buf = "";
-        }
-      }
-      out.end(buf);
-      await new Promise<void>((r) => out.once("finish", () => r()));
+      await writeGenerated(
+        file,
+        (function* () {
+          yield "source\tmetaedge\ttarget\n";
+          for (let i = 0; i < edges; i++)
+            yield i % 2
+              ? `${pick(compounds)}\tCuG\t${pick(genes)}\n`
+              : `${pick(genes)}\tGiG\t${pick(genes)}\n`;
+        })(),
+      );
+      return file;
     };
-    const small = path.join(dir, "small.sif");
-    const large = path.join(dir, "large.sif");
-    await write(small, 65_000); // ≈ 2 MB
-    await write(large, 650_000); // ≈ 20 MB
-    const child = path.join(repoRoot, "test", "ingest", "child", "rss-reader.mts");
-    // A capped old space proves the live heap is bounded (an unbounded reader dies with OOM);
-    // the RSS comparison bounds what GC slack adds on top.
-    const flags = ["--max-old-space-size=192"];
-    const a = await runChild<{ records: number; maxRssBytes: number }>(
-      child,
-      ["hetionet", nodesTsv, small],
-      120_000,
-      flags,
-    );
-    const b = await runChild<{ records: number; maxRssBytes: number }>(
-      child,
-      ["hetionet", nodesTsv, large],
-      170_000,
-      flags,
+    const small = await write(path.join(dir, "small.sif"), 65_000); // ≈ 2 MB
+    const large = await write(path.join(dir, "large.sif"), 650_000); // ≈ 20 MB
+    const { small: a, large: b } = await readerRssOnTwoSizes(
+      "hetionet",
+      [nodesTsv, small],
+      [nodesTsv, large],
+      192,
     );
     expect(b.records).toBeGreaterThan(a.records);
+    expect(b.maxRssBytes - a.maxRssBytes).toBeLessThan(160 * 2 ** 20);
+  }, 180_000);
+
+  it("peak RSS barely grows when the JSON dump's edges grow 10×", async () => {
+    const dir = await tempDir("hetionet-json-rss");
+    // The real subgraph's header and nodes; its edges' kinds between random nodes of the right kinds.
+    const g = JSON.parse(gunzipSync(await readFile(subgraph)).toString("utf8")) as {
+      nodes: { kind: string; identifier: string | number }[];
+      edges: { source_id: [string, unknown]; target_id: [string, unknown]; kind: string }[];
+    } & Record<string, unknown>;
+    const ids = new Map<string, string[]>();
+    for (const n of g.nodes) {
+      const k = ids.get(n.kind) ?? [];
+      k.push(JSON.stringify(n.identifier));
+      ids.set(n.kind, k);
+    }
+    const shapes = [
+      ...new Set(g.edges.map((e) => `${e.source_id[0]}|${e.kind}|${e.target_id[0]}`)),
+    ];
+    const { nodes, edges: _edges, ...header } = g;
+    const write = async (file: string, edges: number) => {
+      await writeGenerated(
+        file,
+        (function* () {
+          yield JSON.stringify(header).slice(0, -1) + ',"nodes":[\n';
+          yield nodes.map((n) => JSON.stringify(n)).join(",\n");
+          yield '\n],"edges":[\n';
+          for (let i = 0; i < edges; i++) {
+            const [sk, kind, tk] = pick(shapes).split("|") as [string, string, string];
+            yield `${i ? "," : ""}{"source_id":["${sk}",${pick(ids.get(sk)!)}],"target_id":["${tk}",${pick(ids.get(tk)!)}],"kind":"${kind}","direction":"both","data":{"source":"generated","license":"CC0 1.0"}}\n`;
+          }
+          yield "]}\n";
+        })(),
+      );
+      return file;
+    };
+    const small = await write(path.join(dir, "small.json.gz"), 12_000); // ≈ 2.5 MB of JSON
+    const large = await write(path.join(dir, "large.json.gz"), 120_000); // ≈ 17 MB
+    const { small: a, large: b } = await readerRssOnTwoSizes("hetionet", [small], [large], 192);
+    // The node set is fixed, so the record count saturates (lists are capped); the edges read grow 10×.
+    expect(a.records).toBeGreaterThan(1000);
+    expect(b.records).toBeGreaterThan(1000);
     expect(b.maxRssBytes - a.maxRssBytes).toBeLessThan(160 * 2 ** 20);
   }, 180_000);
 });

@@ -1,28 +1,28 @@
 /**
  * PubMed reader: the shared real baseline/update/efetch fixtures, the bundled sample, DeleteCitation
- * and revisions across files, retractions, bad input, and bounded memory on a ~30 MB generated file.
+ * and revisions across files, retractions, bad input, and peak RSS flat from a 3 MB to a 30 MB generated file.
  *
  *   npx vitest run test/ingest/pubmed.test.ts
  */
-import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
 import { afterAll, describe, expect, it } from "vitest";
 import { readPubmed } from "../../src/ingest/pubmed.js";
-import {
-  IngestError,
-  type IngestEvent,
-  type IngestOptions,
-  type SkipEvent,
-} from "../../src/ingest/types.js";
+import { IngestError, type IngestOptions } from "../../src/ingest/types.js";
 import type { InstructionRecord } from "../../src/data/record.js";
 import { validateRecord } from "../../src/data/record.js";
+import {
+  collect as collectEvents,
+  countTasks,
+  fixtures,
+  readerRssOnTwoSizes,
+  repoRoot,
+  writeGenerated,
+} from "./helpers.js";
 
-const repoRoot = fileURLToPath(new URL("../..", import.meta.url));
-const shared = path.resolve(repoRoot, "..", "shared", "datasets", "pubmed");
+const shared = path.join(fixtures, "pubmed");
 const BASELINE = path.join(shared, "baseline", "pubmed26n1334.xml.gz");
 const UPDATE = path.join(shared, "updatefiles", "pubmed26n1335.xml.gz");
 const EFETCH = [
@@ -37,25 +37,11 @@ const SAMPLE = [
 const tmp = mkdtempSync(path.join(os.tmpdir(), "medtune-pubmed-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-async function collect(files: string[], opts: IngestOptions = {}) {
-  const records: InstructionRecord[] = [];
-  const skips: SkipEvent[] = [];
-  const events: IngestEvent[] = [];
-  for await (const ev of readPubmed(files, opts)) {
-    events.push(ev);
-    if (ev.type === "record") records.push(ev.record);
-    if (ev.type === "skip") skips.push(ev);
-  }
-  return { records, skips, events };
-}
+const collect = (files: string[], opts: IngestOptions = {}) =>
+  collectEvents(readPubmed(files, opts));
 
 const byPmid = (records: InstructionRecord[], pmid: string) =>
   records.filter((r) => r.metadata.citations.includes(`PMID:${pmid}`));
-const countTasks = (records: InstructionRecord[]) =>
-  records.reduce<Record<string, number>>(
-    (acc, r) => ({ ...acc, [r.metadata.task]: (acc[r.metadata.task] ?? 0) + 1 }),
-    {},
-  );
 
 function article(pmid: string, body = "") {
   return `<PubmedArticle><MedlineCitation Status="MEDLINE" Owner="NLM"><PMID Version="1">${pmid}</PMID><Article><ArticleTitle>Study ${pmid} title</ArticleTitle>${body}</Article></MedlineCitation></PubmedArticle>`;
@@ -247,48 +233,31 @@ describe("bad input", () => {
 });
 
 describe("memory", () => {
-  it("stays bounded on a ~30 MB PubMed file", () => {
-    const file = path.join(tmp, "pubmed26n0500.xml.gz");
-    const parts: string[] = [];
-    let size = 0;
-    for (let k = 0; size < 30e6; k++) {
-      const a = article(
-        String(10_000_000 + k),
-        structured(`${k} ${"lorem ipsum dolor ".repeat(20)}`),
+  it("peak RSS stays flat when a PubMed file grows 10× (3 → 30 MB)", async () => {
+    const write = async (name: string, articles: number) => {
+      const file = path.join(tmp, name);
+      await writeGenerated(
+        file,
+        (function* () {
+          yield '<?xml version="1.0"?>\n<PubmedArticleSet>\n';
+          for (let k = 0; k < articles; k++)
+            yield (
+              article(
+                String(10_000_000 + k),
+                structured(`${k} ${"lorem ipsum dolor ".repeat(20)}`),
+              ) + "\n"
+            );
+          yield "</PubmedArticleSet>\n";
+        })(),
       );
-      parts.push(a);
-      size += a.length;
-    }
-    writeFileSync(file, gzipSync(set(parts.join("\n")), { level: 1 }));
-    const count = parts.length;
-    parts.length = 0;
-    const script = path.join(tmp, "measure.mts");
-    writeFileSync(
-      script,
-      `import { readPubmed } from ${JSON.stringify(path.join(repoRoot, "src/ingest/pubmed.ts"))};
-       const base = process.memoryUsage().rss; let peak = base; let n = 0;
-       for await (const ev of readPubmed([process.argv[2]])) {
-         if (ev.type === "record") n++;
-         if (n % 2000 === 0) peak = Math.max(peak, process.memoryUsage().rss);
-       }
-       peak = Math.max(peak, process.memoryUsage().rss);
-       console.log(JSON.stringify({ n, growthMb: (peak - base) / 1e6 }));`,
-    );
-    // A 96 MB heap cap: a reader that held the file's articles would die, not just grow.
-    const out = execFileSync(
-      process.execPath,
-      ["--max-old-space-size=96", "--import", "tsx", script, file],
-      {
-        cwd: repoRoot,
-        encoding: "utf8",
-        timeout: 100_000,
-      },
-    );
-    const { n, growthMb } = JSON.parse(out.trim().split("\n").pop()!) as {
-      n: number;
-      growthMb: number;
+      return file;
     };
-    expect(n).toBe(count * 3); // reasoning_chain, conclusion and title per article
-    expect(growthMb).toBeLessThan(100);
-  });
+    const small = await write("pubmed26n0500.xml.gz", 3_700); // ≈ 3 MB of XML
+    const large = await write("pubmed26n0501.xml.gz", 37_000); // ≈ 30 MB
+    // A 96 MB heap cap: a reader that held the file's articles would die, not just grow.
+    const { small: a, large: b } = await readerRssOnTwoSizes("pubmed", [small], [large], 96);
+    expect(a.records).toBe(3_700 * 3); // reasoning_chain, conclusion and title per article
+    expect(b.records).toBe(37_000 * 3);
+    expect(b.maxRssBytes - a.maxRssBytes).toBeLessThan(64 * 2 ** 20);
+  }, 180_000);
 });

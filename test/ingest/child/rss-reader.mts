@@ -1,12 +1,25 @@
 /**
- * Child process for the bounded-memory tests: runs one reader over the given files, counts events
- * and prints {records, skips, maxRssBytes} as JSON. Usage: node --import tsx rss-reader.mts <hetionet|drugbank> <files...>
+ * Child process for the bounded-memory tests: runs one source's reader over the given files, counts
+ * events and prints {records, skips, maxRssBytes} as JSON.
+ *
+ *   node --import tsx rss-reader.mts <hetionet|drugbank|pubmed|clinicaltrials|chembl_sqlite> <files...>
  */
-import { readHetionet } from "../../../src/ingest/hetionet/index.js";
+import { readChembl } from "../../../src/ingest/chembl.js";
+import { readClinicalTrials } from "../../../src/ingest/clinicaltrials.js";
 import { readDrugbank } from "../../../src/ingest/drugbank.js";
+import { readHetionet } from "../../../src/ingest/hetionet/index.js";
+import { readPubmed } from "../../../src/ingest/pubmed.js";
 
+const READERS = {
+  hetionet: readHetionet,
+  drugbank: readDrugbank,
+  pubmed: readPubmed,
+  clinicaltrials: readClinicalTrials,
+  chembl_sqlite: readChembl,
+};
 const [source, ...files] = process.argv.slice(2);
-const reader = source === "hetionet" ? readHetionet : readDrugbank;
+const reader = READERS[source as keyof typeof READERS];
+if (!reader) throw new Error(`rss-reader: unknown source ${source}`);
 let records = 0;
 let skips = 0;
 for await (const ev of reader(files, {})) {
