@@ -1,6 +1,7 @@
-// Adapter files: mlx-lm layout (adapters.safetensors; lora_a (in, r), lora_b (r, out)) and PEFT
-// layout (adapter_model.safetensors; lora_A.weight (r, in), lora_B.weight (out, r)). JSON configs
-// are written and read by TypeScript; this file moves tensors and checks them against the model.
+// Adapter files: mlx-lm layout (adapters.safetensors; lora_a (in, r), lora_b (r, out), DoRA's
+// magnitude as `.m` (out)) and PEFT layout (adapter_model.safetensors; lora_A.weight (r, in),
+// lora_B.weight (out, r), DoRA's `.lora_magnitude_vector` (out)). JSON configs are written and
+// read by TypeScript; this file moves tensors and checks them against the model.
 #include "lora.h"
 
 #include <stdexcept>
@@ -16,15 +17,17 @@ std::string shapeStr(const mx::Shape& s) {
 }
 
 struct Names {
-  std::string a, b;
+  std::string a, b, m;
   bool transposed;  // PEFT stores the transposes of our (in, r) / (r, out)
 };
 
 Names fileNames(const std::string& name, AdapterFormat fmt) {
   if (fmt == AdapterFormat::kMlx)
-    return {"model." + name + ".lora_a", "model." + name + ".lora_b", false};
-  return {"base_model.model.model." + name + ".lora_A.weight",
-          "base_model.model.model." + name + ".lora_B.weight", true};
+    return {"model." + name + ".lora_a", "model." + name + ".lora_b", "model." + name + ".m",
+            false};
+  // PEFT's saved state dict drops the adapter name and DoRA's ".weight" suffix.
+  const std::string p = "base_model.model.model." + name;
+  return {p + ".lora_A.weight", p + ".lora_B.weight", p + ".lora_magnitude_vector", true};
 }
 
 }  // namespace
@@ -43,6 +46,7 @@ std::unordered_map<std::string, mx::array> adapterTensors(const Model& m, Adapte
                          n.transposed ? mx::contiguous(mx::transpose(kv.second.a)) : kv.second.a);
     out.insert_or_assign(n.b,
                          n.transposed ? mx::contiguous(mx::transpose(kv.second.b)) : kv.second.b);
+    if (kv.second.m) out.insert_or_assign(n.m, *kv.second.m);
   }
   return out;
 }
@@ -92,8 +96,26 @@ void loadAdapters(Model& m, const std::string& path, AdapterFormat fmt) {
     if (!mx::issubdtype(a.dtype(), mx::floating) || !mx::issubdtype(b.dtype(), mx::floating)) {
       throw std::runtime_error(path + ": adapter '" + kv.first + "' is not floating point");
     }
-    loaded.emplace(kv.first, LoraParams{mx::contiguous(mx::astype(a, mx::float32)),
-                                        mx::contiguous(mx::astype(b, mx::float32))});
+    LoraParams p{mx::contiguous(mx::astype(a, mx::float32)),
+                 mx::contiguous(mx::astype(b, mx::float32))};
+    if (m.dora()) {
+      auto fm = t.find(n.m);
+      if (fm == t.end()) {
+        throw std::runtime_error(path + ": missing DoRA magnitude '" + n.m +
+                                 "' (the adapter config says DoRA; a plain LoRA file?)");
+      }
+      if (fm->second.shape() != kv.second.m->shape() ||
+          !mx::issubdtype(fm->second.dtype(), mx::floating)) {
+        throw std::runtime_error(path + ": DoRA magnitude '" + n.m + "' has shape " +
+                                 shapeStr(fm->second.shape()) + " but this model needs " +
+                                 shapeStr(kv.second.m->shape()));
+      }
+      p.m = mx::contiguous(mx::astype(fm->second, mx::float32));
+      // ||W||^2 belongs to the base, not the file: keep the one computed at addAdapters.
+      p.baseNormSq = kv.second.baseNormSq;
+      ++used;
+    }
+    loaded.emplace(kv.first, std::move(p));
     used += 2;
   }
   if (used != t.size()) {
@@ -101,16 +123,21 @@ void loadAdapters(Model& m, const std::string& path, AdapterFormat fmt) {
       bool known = false;
       for (const auto& ad : m.adapters) {
         Names n = fileNames(ad.first, fmt);
-        if (kv.first == n.a || kv.first == n.b) known = true;
+        if (kv.first == n.a || kv.first == n.b || (m.dora() && kv.first == n.m)) known = true;
       }
       if (!known) {
         throw std::runtime_error(path + ": unexpected tensor '" + kv.first +
-                                 "' (not adapted by this config, or another format)");
+                                 "' (not adapted by this config, DoRA without use_dora, or " +
+                                 "another format)");
       }
     }
   }
-  for (auto& kv : loaded) mx::eval(kv.second.a, kv.second.b);
+  for (auto& kv : loaded) {
+    mx::eval(kv.second.a, kv.second.b);
+    if (kv.second.m) mx::eval(*kv.second.m);
+  }
   m.adapters = std::move(loaded);
+  m.refreshDoraNorms();
 }
 
 }  // namespace medtune

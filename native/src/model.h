@@ -58,6 +58,10 @@ struct Linear {
 
   bool quantized() const { return qweight.has_value(); }
   mx::array apply(const mx::array& x) const;
+  // x W^T without the bias.
+  mx::array matmul(const mx::array& x) const;
+  // W (out, in) as float32, dequantized when needed.
+  mx::array denseWeight() const;
   // Rows of W for an embedding lookup: ids (N) -> (N, in), dequantized when needed.
   mx::array rows(const mx::array& ids) const;
   // Quantize a float weight in place (QLoRA base).
@@ -81,11 +85,20 @@ struct LoraConfig {
   float dropout = 0.0f;
   std::vector<std::string> keys;  // subset of kLoraModules
   int numLayers = -1;             // adapt the last N blocks; -1 = all
+  bool dora = false;              // DoRA: also learn a per-output-row magnitude m (see project())
 };
 
 struct LoraParams {
   mx::array a;  // (in, r)
   mx::array b;  // (r, out)
+  // DoRA only. m: trainable magnitude (out), initialised to ||W||_row so step 0 equals the base.
+  // baseNormSq: ||W||^2 per output row (out), float32, from the frozen (dequantized) W once at
+  // adapter creation — W never changes, so each step needs only the low-rank terms of ||V||.
+  std::optional<mx::array> m;
+  std::optional<mx::array> baseNormSq;
+  // ||W + s (A B)^T||_row for the current A, B (out): inference reuses it instead of recomputing
+  // it every decoded token. Kept current by Model::refreshDoraNorms().
+  std::optional<mx::array> weightNorm;
 };
 
 // One cached (keys, values) pair per block: (B, Hkv, T, hd).
@@ -121,7 +134,8 @@ class Model {
   void finalize();  // derived state (rope freqs) after config + weights are set
 
   // ids (B, L) int32 -> logits (B, L, V) float32. `params` overrides the adapter weights (same
-  // order as adapterNames(): a then b per module) so value_and_grad can differentiate through them.
+  // order as adapterParamNames(): a, b and with DoRA m, per module) so value_and_grad can
+  // differentiate through them.
   mx::array forward(const mx::array& ids, const std::vector<mx::array>* params,
                     const ForwardOptions& opts) const;
   // Hidden states before the LM head: (B, L, D).
@@ -130,9 +144,16 @@ class Model {
   mx::array logits(const mx::array& h) const;
 
   std::vector<std::string> adapterNames() const;
+  bool dora() const { return lora && lora->dora; }
+  // Trainable tensors per adapted module: 2 (A, B), or 3 with DoRA (A, B, m).
+  size_t paramsPerAdapter() const { return dora() ? 3 : 2; }
+  // "<name>.lora_a", "<name>.lora_b"[, "<name>.m"] in adapterParams() order.
+  std::vector<std::string> adapterParamNames() const;
   std::vector<mx::array> adapterParams() const;
   void setAdapterParams(const std::vector<mx::array>& params);
   void addAdapters(const LoraConfig& cfg, uint64_t seed);
+  // Recomputes each DoRA adapter's weightNorm; call after A or B change outside forward().
+  void refreshDoraNorms();
   const Linear& module(int layer, const std::string& key) const;
   std::vector<mx::array> baseArrays() const;
 };

@@ -1,7 +1,7 @@
 // The llama-family forward pass: llama (Llama 2/3, SmolLM2, TinyLlama), mistral (sliding-window
 // attention) and qwen2 (q/k/v biases) share one block — pre-RMSNorm, GQA attention with RoPE,
 // SwiGLU MLP — and differ only in flags carried by ModelConfig. LoRA adds x A B * scale to any of
-// the seven projections; gradients flow only through A and B.
+// the seven projections; gradients flow only through A and B (and DoRA's magnitude m).
 #include <cmath>
 #include <stdexcept>
 
@@ -21,15 +21,24 @@ uint64_t mixSeed(uint64_t a, uint64_t b) {
   return z ^ (z >> 31);
 }
 
-mx::array Linear::apply(const mx::array& x) const {
+mx::array Linear::matmul(const mx::array& x) const {
   // The 4-bit weight is used as is (QLoRA keeps the base quantized, also through the backward),
   // except on CPU where prepareCompute() may have expanded it once into `dense`.
-  mx::array y = dense ? mx::matmul(x, mx::transpose(*dense))
-                : quantized()
-                    ? mx::quantized_matmul(x, *qweight, *scales, qbiases, true, groupSize, bits)
-                    : mx::matmul(x, mx::transpose(*weight));
+  return dense         ? mx::matmul(x, mx::transpose(*dense))
+         : quantized() ? mx::quantized_matmul(x, *qweight, *scales, qbiases, true, groupSize, bits)
+                       : mx::matmul(x, mx::transpose(*weight));
+}
+
+mx::array Linear::apply(const mx::array& x) const {
+  mx::array y = matmul(x);
   if (bias) y = mx::add(y, *bias);
   return y;
+}
+
+mx::array Linear::denseWeight() const {
+  if (dense) return *dense;
+  if (!quantized()) return mx::astype(*weight, mx::float32);
+  return mx::astype(mx::dequantize(*qweight, *scales, qbiases, groupSize, bits), mx::float32);
 }
 
 mx::array Linear::rows(const mx::array& ids) const {
@@ -110,21 +119,73 @@ std::vector<std::string> Model::adapterNames() const {
   return out;
 }
 
+std::vector<std::string> Model::adapterParamNames() const {
+  std::vector<std::string> out;
+  for (const auto& kv : adapters) {
+    out.push_back(kv.first + ".lora_a");
+    out.push_back(kv.first + ".lora_b");
+    if (dora()) out.push_back(kv.first + ".m");
+  }
+  return out;
+}
+
 std::vector<mx::array> Model::adapterParams() const {
   std::vector<mx::array> out;
   for (const auto& kv : adapters) {
     out.push_back(kv.second.a);
     out.push_back(kv.second.b);
+    if (dora()) out.push_back(*kv.second.m);
   }
   return out;
 }
 
 void Model::setAdapterParams(const std::vector<mx::array>& params) {
-  if (params.size() != adapters.size() * 2) throw std::logic_error("adapter parameter count");
+  const size_t per = paramsPerAdapter();
+  if (params.size() != adapters.size() * per) throw std::logic_error("adapter parameter count");
   size_t i = 0;
   for (auto& kv : adapters) {
-    kv.second.a = params[i++];
-    kv.second.b = params[i++];
+    kv.second.a = params[i];
+    kv.second.b = params[i + 1];
+    if (per == 3) kv.second.m = params[i + 2];
+    i += per;
+  }
+  refreshDoraNorms();
+}
+
+namespace {
+
+mx::array doraWeightNorm(const Linear& lin, const mx::array& a, const mx::array& b,
+                         const mx::array& baseNormSq, float scale) {
+  // ||W + s (A B)^T||_row without the (out, in) sum:
+  //   ||W_o||^2 + 2s sum_r (W A)_{o,r} B_{r,o} + s^2 sum_{r,r'} B_{r,o} (A^T A)_{r,r'} B_{r',o}.
+  // W A runs through the frozen Linear itself (quantized kernel or float GEMM) at the dtype of
+  // its weights, so it costs like a forward over r tokens. a (in, r), b (r, out) -> (out).
+  const mx::Dtype wdt = lin.dense         ? mx::float32
+                        : lin.quantized() ? lin.scales->dtype()
+                                          : lin.weight->dtype();
+  mx::array waT =
+      mx::astype(lin.matmul(mx::astype(mx::transpose(a), wdt)), mx::float32);  // (r, out)
+  mx::array cross = mx::sum(mx::multiply(waT, b), 0);                          // (out)
+  mx::array gram = mx::matmul(mx::transpose(a), a);                            // (r, r)
+  mx::array lowRank = mx::sum(mx::multiply(mx::matmul(gram, b), b), 0);        // (out)
+  mx::array sq = mx::add(mx::add(baseNormSq, mx::multiply(mx::array(2.0f * scale), cross)),
+                         mx::multiply(mx::array(scale * scale), lowRank));
+  // Rounding can push a near-zero row below 0; the floor leaves every real norm untouched, so
+  // fresh adapters still give m / ||V|| == 1 exactly.
+  return mx::sqrt(mx::maximum(sq, mx::array(1e-30f)));
+}
+
+}  // namespace
+
+void Model::refreshDoraNorms() {
+  if (!dora()) return;
+  for (auto& kv : adapters) {
+    const std::string& name = kv.first;
+    const size_t dot = name.find('.', 7);
+    const Linear& lin = module(std::stoi(name.substr(7, dot - 7)), name.substr(dot + 1));
+    kv.second.weightNorm =
+        doraWeightNorm(lin, kv.second.a, kv.second.b, *kv.second.baseNormSq, lora->scale);
+    mx::eval(*kv.second.weightNorm);
   }
 }
 
@@ -142,13 +203,22 @@ void Model::addAdapters(const LoraConfig& cfg, uint64_t seed) {
       mx::array a = mx::random::uniform(-bound, bound, {lin.inDim, cfg.rank}, mx::float32,
                                         mx::random::key(mixSeed(seed, ++id)));
       mx::array b = mx::zeros({cfg.rank, lin.outDim}, mx::float32);
-      mx::eval(a, b);
-      fresh.emplace("layers." + std::to_string(l) + "." + key, LoraParams{a, b});
+      LoraParams p{a, b};
+      if (cfg.dora) {
+        // ||W||^2 per output row from the dequantized W, once: W is frozen. (out)
+        p.baseNormSq = mx::sum(mx::square(lin.denseWeight()), 1);
+        // m = ||W||_row, the same floor and sqrt as doraWeightNorm, so m / ||V|| is exactly 1.
+        p.m = mx::sqrt(mx::maximum(*p.baseNormSq, mx::array(1e-30f)));
+        mx::eval(*p.baseNormSq, *p.m);
+      }
+      mx::eval(p.a, p.b);
+      fresh.emplace("layers." + std::to_string(l) + "." + key, std::move(p));
     }
   }
   lora = cfg;
   adapters = std::move(fresh);
   adaptersEnabled = true;
+  refreshDoraNorms();
 }
 
 std::vector<mx::array> Model::baseArrays() const {
@@ -169,18 +239,28 @@ std::vector<mx::array> Model::baseArrays() const {
 
 namespace {
 
+// One adapted projection's tensors as the forward sees them: the live adapter or the
+// differentiated params for A, B (and DoRA's m); baseNormSq / weightNorm are never differentiated.
+struct ModuleLora {
+  mx::array a;                          // (in, r)
+  mx::array b;                          // (r, out)
+  std::optional<mx::array> m;           // DoRA magnitude (out)
+  std::optional<mx::array> baseNormSq;  // DoRA ||W||^2 per row (out)
+  std::optional<mx::array> weightNorm;  // DoRA ||V||_row precomputed for inference (out)
+};
+
 struct BlockLora {
-  // Per module index in kLoraModules: (A, B) or none.
-  std::optional<std::pair<mx::array, mx::array>> m[7];
+  // Per module index in kLoraModules, or none.
+  std::optional<ModuleLora> m[7];
 };
 
 mx::array project(const Linear& lin, const mx::array& x, const BlockLora& lora, int idx,
                   float scale, float dropout, bool training, uint64_t dropoutSeed) {
-  mx::array y = lin.apply(x);
-  const auto& ab = lora.m[idx];
-  if (!ab) return y;
+  const auto& ad = lora.m[idx];
+  if (!ad) return lin.apply(x);
+  const bool drop = training && dropout > 0.0f;
   mx::array xin = x;
-  if (training && dropout > 0.0f) {
+  if (drop) {
     // Explicit key from (seed, module): the same step replays the same mask, also when a
     // checkpointed block recomputes its forward for the backward pass.
     mx::array keep = mx::random::bernoulli(mx::array(1.0f - dropout), x.shape(),
@@ -189,8 +269,26 @@ mx::array project(const Linear& lin, const mx::array& x, const BlockLora& lora, 
                        mx::array(1.0f / (1.0f - dropout), x.dtype()));
   }
   // (B, L, in) @ (in, r) @ (r, out): the low-rank path never materialises a full delta-W.
-  mx::array delta = mx::matmul(mx::matmul(mx::astype(xin, mx::float32), ab->first), ab->second);
-  return mx::add(y, mx::astype(mx::multiply(delta, mx::array(scale)), y.dtype()));
+  mx::array delta = mx::matmul(mx::matmul(mx::astype(xin, mx::float32), ad->a), ad->b);
+  if (!ad->m) {
+    mx::array y = lin.apply(x);
+    return mx::add(y, mx::astype(mx::multiply(delta, mx::array(scale)), y.dtype()));
+  }
+  // DoRA, as PEFT computes it: with k = m / ||W + s (A B)^T||_row (out),
+  //   y = base(x) + (k - 1) * (x_d W^T) + k * s * (x_d A B),   x_d = dropout(x),
+  // which without dropout is k * (x V^T) + bias. Like PEFT (and mlx-lm), ||V|| is detached: a
+  // constant in the backward, so gradients reach m and A, B only through k and x_d A B.
+  mx::array base = lin.matmul(x);  // (B, L, out), no bias
+  mx::array y = lin.bias ? mx::add(base, *lin.bias) : base;
+  mx::array baseDrop = drop ? lin.matmul(xin) : base;
+  mx::array norm =
+      ad->weightNorm ? *ad->weightNorm
+                     : mx::stop_gradient(doraWeightNorm(lin, ad->a, ad->b, *ad->baseNormSq, scale));
+  mx::array k = mx::divide(*ad->m, norm);  // (out)
+  mx::array corr =
+      mx::add(mx::multiply(mx::subtract(k, mx::array(1.0f)), mx::astype(baseDrop, mx::float32)),
+              mx::multiply(mx::multiply(k, mx::array(scale)), delta));
+  return mx::add(y, mx::astype(corr, y.dtype()));
 }
 
 // Boolean attention mask for sliding windows: query i (absolute position offset + i) may see key
@@ -218,6 +316,7 @@ mx::array Model::hidden(const mx::array& ids, const std::vector<mx::array>* para
   // Per-layer adapter lookup from either the live adapters or the differentiated params.
   std::vector<BlockLora> blockLora(layers.size());
   if (useLora) {
+    const size_t per = paramsPerAdapter();
     size_t i = 0;
     for (const auto& kv : adapters) {
       // name: layers.<l>.<module>
@@ -227,12 +326,17 @@ mx::array Model::hidden(const mx::array& ids, const std::vector<mx::array>* para
       const std::string key = name.substr(dot + 1);
       int idx = 0;
       while (idx < 7 && key != kLoraModules[idx]) ++idx;
+      const LoraParams& lp = kv.second;
       if (params) {
-        blockLora[l].m[idx] = std::make_pair((*params)[i], (*params)[i + 1]);
+        // Differentiated A, B: ||V|| is recomputed from them (detached) inside project().
+        blockLora[l].m[idx] =
+            ModuleLora{(*params)[i], (*params)[i + 1],
+                       per == 3 ? std::optional<mx::array>((*params)[i + 2]) : std::nullopt,
+                       lp.baseNormSq, std::nullopt};
       } else {
-        blockLora[l].m[idx] = std::make_pair(kv.second.a, kv.second.b);
+        blockLora[l].m[idx] = ModuleLora{lp.a, lp.b, lp.m, lp.baseNormSq, lp.weightNorm};
       }
-      i += 2;
+      i += per;
     }
   }
 
@@ -242,7 +346,7 @@ mx::array Model::hidden(const mx::array& ids, const std::vector<mx::array>* para
 
   for (size_t l = 0; l < layers.size(); ++l) {
     const Block* blkp = &layers[l];
-    const BlockLora& bl = blockLora[l];
+    const BlockLora bl = blockLora[l];
     const uint64_t seed = mixSeed(opts.dropoutSeed, l);
     bool present[7];
     for (int m = 0; m < 7; ++m) present[m] = bl.m[m].has_value();
@@ -256,12 +360,17 @@ mx::array Model::hidden(const mx::array& ids, const std::vector<mx::array>* para
     auto blockFn = [=](const std::vector<mx::array>& in) -> std::vector<mx::array> {
       const Block& blk = *blkp;
       const ModelConfig& c = *cp;
+      // in = {x, then per present module A, B[, m]}; the constants come from `bl` (a copy).
       BlockLora lo;
       size_t j = 1;
       for (int m = 0; m < 7; ++m) {
         if (present[m]) {
-          lo.m[m] = std::make_pair(in[j], in[j + 1]);
-          j += 2;
+          const ModuleLora& c = *bl.m[m];
+          const bool hasM = c.m.has_value();
+          lo.m[m] = ModuleLora{in[j], in[j + 1],
+                               hasM ? std::optional<mx::array>(in[j + 2]) : std::nullopt,
+                               c.baseNormSq, c.weightNorm};
+          j += hasM ? 3 : 2;
         }
       }
       const mx::array& xin = in[0];
@@ -316,8 +425,9 @@ mx::array Model::hidden(const mx::array& ids, const std::vector<mx::array>* para
     std::vector<mx::array> in{x};
     for (int m = 0; m < 7; ++m) {
       if (bl.m[m]) {
-        in.push_back(bl.m[m]->first);
-        in.push_back(bl.m[m]->second);
+        in.push_back(bl.m[m]->a);
+        in.push_back(bl.m[m]->b);
+        if (bl.m[m]->m) in.push_back(*bl.m[m]->m);
       }
     }
     if (opts.gradientCheckpointing && !opts.cache) {

@@ -348,12 +348,16 @@ Napi::Value NativeModel::Quantize(const Napi::CallbackInfo& info) {
     if (bits != 2 && bits != 3 && bits != 4 && bits != 6 && bits != 8) {
       throw ArgumentError("bits must be 2, 3, 4, 6 or 8");
     }
+    if (model().dora()) {
+      // DoRA's ||W||_row and m were taken from the float W; quantizing now would leave them stale.
+      throw ArgumentError("quantize the base before adding DoRA adapters");
+    }
     quantizeBase(model(), group, bits);
     return info.Env().Undefined();
   });
 }
 
-// addAdapters({rank, alpha, scale?, rsLora?, dropout, keys, numLayers, seed})
+// addAdapters({rank, alpha, scale?, rsLora?, dropout, keys, numLayers, seed, dora?})
 Napi::Value NativeModel::AddAdapters(const Napi::CallbackInfo& info) {
   return guard(info.Env(), [&]() -> Napi::Value {
     ensureIdle();
@@ -367,6 +371,7 @@ Napi::Value NativeModel::AddAdapters(const Napi::CallbackInfo& info) {
     c.dropout = static_cast<float>(num(o, "dropout", 0));
     if (c.dropout < 0 || c.dropout >= 1) throw ArgumentError("dropout must be in [0, 1)");
     c.numLayers = static_cast<int>(num(o, "numLayers", -1));
+    c.dora = boolean(o, "dora", false);
     Napi::Value keys = o.Get("keys");
     if (keys.IsArray()) {
       Napi::Array a = keys.As<Napi::Array>();
@@ -415,7 +420,8 @@ Napi::Value NativeModel::AdapterNames(const Napi::CallbackInfo& info) {
   });
 }
 
-// getAdapterWeights(): {name: {a, aShape, b, bShape}} with a (in, r) and b (r, out).
+// getAdapterWeights(): {name: {a, aShape, b, bShape, m?}} with a (in, r), b (r, out) and DoRA's
+// magnitude m (out).
 Napi::Value NativeModel::GetAdapterWeights(const Napi::CallbackInfo& info) {
   return guard(info.Env(), [&]() -> Napi::Value {
     ensureIdle();
@@ -427,6 +433,7 @@ Napi::Value NativeModel::GetAdapterWeights(const Napi::CallbackInfo& info) {
       w.Set("aShape", shapeToJs(env, kv.second.a.shape()));
       w.Set("b", toFloat32(env, kv.second.b));
       w.Set("bShape", shapeToJs(env, kv.second.b.shape()));
+      if (kv.second.m) w.Set("m", toFloat32(env, *kv.second.m));
       out.Set(kv.first, w);
     }
     return out;
@@ -442,8 +449,10 @@ Napi::Value NativeModel::SetAdapterWeights(const Napi::CallbackInfo& info) {
       Napi::Value v = o.Get(kv.first);
       if (v.IsUndefined()) continue;
       Napi::Object w = asObject(v, kv.first.c_str());
-      for (auto [key, arr] :
-           {std::make_pair("a", &kv.second.a), std::make_pair("b", &kv.second.b)}) {
+      std::vector<std::pair<const char*, mx::array*>> parts{{"a", &kv.second.a},
+                                                            {"b", &kv.second.b}};
+      if (kv.second.m) parts.emplace_back("m", &*kv.second.m);
+      for (auto [key, arr] : parts) {
         Napi::Value d = w.Get(key);
         if (d.IsUndefined()) continue;
         std::vector<float> f = floats(d, kv.first + "." + key);
@@ -456,6 +465,7 @@ Napi::Value NativeModel::SetAdapterWeights(const Napi::CallbackInfo& info) {
       }
     }
     model().adapters = std::move(adapters);
+    model().refreshDoraNorms();
     return info.Env().Undefined();
   });
 }
@@ -500,7 +510,7 @@ Napi::Value NativeModel::Forward(const Napi::CallbackInfo& info) {
 }
 
 // lossAndGrad({inputs, targets, mask, shape, training?, seed?, gradientCheckpointing?}):
-// {lossSum, supervisedTokens, grads: {"<name>.lora_a": Float32Array, ...}}
+// {lossSum, supervisedTokens, grads: {"<name>.lora_a" | ".lora_b" | ".m" (DoRA): Float32Array}}
 Napi::Value NativeModel::LossAndGrad(const Napi::CallbackInfo& info) {
   return guard(info.Env(), [&]() -> Napi::Value {
     ensureIdle();
@@ -522,11 +532,8 @@ Napi::Value NativeModel::LossAndGrad(const Napi::CallbackInfo& info) {
     out.Set("lossSum", g.lossSum);
     out.Set("supervisedTokens", static_cast<double>(g.supervisedTokens));
     Napi::Object grads = Napi::Object::New(env);
-    auto names = model().adapterNames();
-    for (size_t i = 0; i < names.size(); ++i) {
-      grads.Set(names[i] + ".lora_a", toFloat32(env, g.grads[2 * i]));
-      grads.Set(names[i] + ".lora_b", toFloat32(env, g.grads[2 * i + 1]));
-    }
+    auto names = model().adapterParamNames();
+    for (size_t i = 0; i < names.size(); ++i) grads.Set(names[i], toFloat32(env, g.grads[i]));
     out.Set("grads", grads);
     return out;
   });

@@ -107,13 +107,12 @@ std::string stepName(int step) {
 
 void saveOptimizer(const Model& model, const AdamState& s, const TrainOptions& o,
                    const std::string& path) {
+  // "m.<param>" / "v.<param>" for every trainable tensor: <name>.lora_a, .lora_b and DoRA's .m.
   std::unordered_map<std::string, mx::array> t;
-  auto names = model.adapterNames();
+  auto names = model.adapterParamNames();
   for (size_t i = 0; i < names.size(); ++i) {
-    t.insert_or_assign("m." + names[i] + ".lora_a", s.m[2 * i]);
-    t.insert_or_assign("m." + names[i] + ".lora_b", s.m[2 * i + 1]);
-    t.insert_or_assign("v." + names[i] + ".lora_a", s.v[2 * i]);
-    t.insert_or_assign("v." + names[i] + ".lora_b", s.v[2 * i + 1]);
+    t.insert_or_assign("m." + names[i], s.m[i]);
+    t.insert_or_assign("v." + names[i], s.v[i]);
   }
   const int64_t micro = static_cast<int64_t>(s.step) * o.gradAccumulationSteps;
   std::unordered_map<std::string, std::string> meta{
@@ -144,23 +143,27 @@ AdamState loadOptimizer(const Model& model, const std::string& path) {
   AdamState s;
   s.step = std::stoi(l.second.at("step"));
   auto params = model.adapterParams();
-  auto names = model.adapterNames();
+  auto names = model.adapterParamNames();
   for (size_t i = 0; i < params.size(); ++i) {
-    const std::string base = names[i / 2] + (i % 2 ? ".lora_b" : ".lora_a");
     for (const char* which : {"m.", "v."}) {
-      auto it = l.first.find(which + base);
+      const std::string key = which + names[i];
+      auto it = l.first.find(key);
       if (it == l.first.end()) {
-        throw std::runtime_error(path + ": missing tensor '" + which + base + "'");
+        throw std::runtime_error(
+            path + ": missing tensor '" + key + "'" +
+            (names[i].ends_with(".m") ? " (saved from a LoRA run, not DoRA?)" : ""));
       }
       if (it->second.shape() != params[i].shape()) {
-        throw std::runtime_error(path + ": tensor '" + which + base +
+        throw std::runtime_error(path + ": tensor '" + key +
                                  "' does not match the adapter's shape (another config?)");
       }
       (which[0] == 'm' ? s.m : s.v).push_back(mx::astype(it->second, mx::float32));
     }
   }
   if (l.first.size() != params.size() * 2) {
-    throw std::runtime_error(path + ": holds tensors for adapters this model does not have");
+    throw std::runtime_error(path +
+                             ": holds tensors for adapters this model does not have (a DoRA "
+                             "state resumed as LoRA, or another config?)");
   }
   mx::eval(s.m);
   mx::eval(s.v);
@@ -282,7 +285,8 @@ Event train(Model& model, const TrainOptions& o, const Emit& emit,
                                                   mx::add(mx::sqrt(sq), mx::array(1e-6f))));
       for (auto& g : acc) g = mx::multiply(g, factor);
     }
-    // AdamW with bias correction; weight decay decoupled from the gradient.
+    // AdamW with bias correction; weight decay decoupled from the gradient. It applies to every
+    // trainable tensor, DoRA's magnitude included, as mlx-lm's and Hugging Face's AdamW do.
     const double lr = learningRateAt(o, step);
     const int t = step + 1;
     const float bc1 = static_cast<float>(1.0 - std::pow(o.beta1, t));

@@ -12,6 +12,7 @@ import { loadTokenizer } from "../train/tokenizer.js";
 import type { InstructionRecord } from "../data/record.js";
 import type { StepReport } from "./step.js";
 import type { SplitName, Splits } from "./split.js";
+import type { PlotlyFigure } from "../notebook/report.js";
 
 /** Counts the tokens of a text. */
 export type TokenCounter = (text: string) => number;
@@ -161,11 +162,8 @@ export function tokenLengthFrame(rows: readonly LengthRow[]): import("danfojs-no
   return new dfd.DataFrame(rows.map((r) => ({ ...r })));
 }
 
-/** A Plotly figure as plain JSON (application/vnd.plotly.v1+json). */
-export interface PlotlyFigure {
-  data: Record<string, unknown>[];
-  layout: Record<string, unknown>;
-}
+/** A Plotly figure as plain JSON (application/vnd.plotly.v1+json); one type for every stage. */
+export type { PlotlyFigure } from "../notebook/report.js";
 
 export function lengthHistogram(rows: readonly LengthRow[]): PlotlyFigure {
   return {

@@ -85,6 +85,8 @@ export interface NativeLoraOptions {
   numLayers?: number;
   /** Seeds A ~ U(±1/sqrt(in)); B starts at 0. */
   seed?: number;
+  /** DoRA: also train a magnitude m (out) per projection, initialised to ||W||_row. */
+  dora?: boolean;
 }
 
 /** A tokenized dataset: example i is tokens[offsets[i]..offsets[i+1]); lossMask[j] = 1 when token j is a supervised target. */
@@ -211,6 +213,8 @@ export interface NativeAdapterWeights {
   /** (r, out) row-major */
   b: Float32Array;
   bShape: number[];
+  /** DoRA magnitude (out); absent for plain LoRA. */
+  m?: Float32Array;
 }
 
 export type AdapterFileFormat = "mlx" | "peft";
@@ -228,7 +232,9 @@ export interface NativeModelHandle {
   /** "layers.<i>.<module>", sorted. */
   adapterNames(): string[];
   getAdapterWeights(): Record<string, NativeAdapterWeights>;
-  setAdapterWeights(weights: Record<string, { a?: Float32Array; b?: Float32Array }>): void;
+  setAdapterWeights(
+    weights: Record<string, { a?: Float32Array; b?: Float32Array; m?: Float32Array }>,
+  ): void;
   /** Atomic write of the adapter tensors (JSON config is the caller's). */
   saveAdapters(path: string, format: AdapterFileFormat): void;
   /** Replaces the current adapters' weights; shapes and names must match. */
@@ -245,7 +251,12 @@ export interface NativeModelHandle {
     training?: boolean;
     seed?: number;
     gradientCheckpointing?: boolean;
-  }): { lossSum: number; supervisedTokens: number; grads: Record<string, Float32Array> };
+  }): {
+    lossSum: number;
+    supervisedTokens: number;
+    /** "<name>.lora_a", "<name>.lora_b", and with DoRA "<name>.m". */
+    grads: Record<string, Float32Array>;
+  };
   score(
     items: { prompt: Int32Array | number[]; completion: Int32Array | number[] }[],
   ): NativeScoreResult[];

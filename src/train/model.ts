@@ -1,6 +1,6 @@
 /**
- * The typed face of a native model: load a GGUF file or a Hugging Face directory, add LoRA
- * adapters, generate, score, and read/write adapters in mlx-lm and PEFT layouts.
+ * The typed face of a native model: load a GGUF file or a Hugging Face directory, add LoRA (or
+ * DoRA) adapters, generate, score, and read/write adapters in mlx-lm and PEFT layouts.
  *
  *   const model = await Model.load("models/base/SmolLM2-135M-Instruct.Q4_1.gguf");
  *   model.addAdapters({ rank: 8, alpha: 16 });
@@ -60,6 +60,8 @@ export interface LoraOptions {
   /** Adapt the last N blocks; default all. */
   numLayers?: number;
   seed?: number;
+  /** DoRA (weight-decomposed LoRA): also train a per-output magnitude. Default false. */
+  dora?: boolean;
 }
 
 /** What adapter_config.json records, in our terms. */
@@ -71,6 +73,7 @@ export interface AdapterSpec {
   dropout: number;
   targets: LoraModule[];
   numLayers: number;
+  dora: boolean;
 }
 
 export interface LoadOptions {
@@ -262,6 +265,7 @@ export class Model {
       dropout: opts.dropout ?? 0,
       targets: (opts.targets ?? ALL_LORA_MODULES).map(loraModule),
       numLayers: opts.numLayers ?? -1,
+      dora: opts.dora ?? false,
     };
     this.native.addAdapters({
       rank: spec.rank,
@@ -270,6 +274,7 @@ export class Model {
       keys: spec.targets,
       numLayers: spec.numLayers,
       seed: opts.seed ?? 0,
+      dora: spec.dora,
     });
     this.spec = spec;
     return spec;
@@ -332,7 +337,9 @@ export class Model {
 
   /**
    * Writes adapters into `dir`: mlx-lm (adapters.safetensors + adapter_config.json) or PEFT
-   * (adapter_model.safetensors + adapter_config.json). Both files are written atomically.
+   * (adapter_model.safetensors + adapter_config.json). Both files are written atomically. DoRA
+   * adapters are mlx-lm's fine_tune_type "dora" (key `.m`) or PEFT's use_dora (key
+   * `.lora_magnitude_vector`).
    */
   saveAdapters(dir: string, format: AdapterFileFormat = "mlx"): void {
     const spec = this.requireSpec();
@@ -362,6 +369,7 @@ export class Model {
       dropout: spec.dropout,
       keys: spec.targets,
       numLayers: spec.numLayers,
+      dora: spec.dora,
     });
     try {
       this.native.loadAdapters(tensorFile, peft ? "peft" : "mlx");
@@ -400,7 +408,7 @@ export function adapterConfigJson(
   const numLayers = spec.numLayers < 0 ? config.numLayers : spec.numLayers;
   if (format === "mlx") {
     return {
-      fine_tune_type: "lora",
+      fine_tune_type: spec.dora ? "dora" : "lora",
       num_layers: numLayers,
       lora_parameters: {
         rank: spec.rank,
@@ -421,6 +429,7 @@ export function adapterConfigJson(
     lora_alpha: spec.alpha,
     lora_dropout: spec.dropout,
     use_rslora: spec.rsLora,
+    use_dora: spec.dora,
     target_modules: spec.targets.map((t) => t.split(".")[1]),
     layers_to_transform:
       numLayers === config.numLayers
@@ -437,10 +446,11 @@ function parseMlxConfig(
   file: string,
   modelLayers: number,
 ): AdapterSpec {
-  if (json.fine_tune_type !== undefined && json.fine_tune_type !== "lora") {
+  const type = json.fine_tune_type ?? "lora";
+  if (type !== "lora" && type !== "dora") {
     throw new AdapterFileError(
       file,
-      `fine_tune_type "${String(json.fine_tune_type)}" is not supported (lora)`,
+      `fine_tune_type "${String(json.fine_tune_type)}" is not supported (lora, dora)`,
     );
   }
   const lp = json.lora_parameters as Record<string, unknown> | undefined;
@@ -467,6 +477,7 @@ function parseMlxConfig(
     dropout: typeof lp.dropout === "number" ? lp.dropout : 0,
     targets: keys.map(loraModule),
     numLayers: numLayers >= modelLayers ? -1 : numLayers,
+    dora: type === "dora",
   };
 }
 
@@ -504,5 +515,6 @@ function parsePeftConfig(
     dropout: typeof json.lora_dropout === "number" ? json.lora_dropout : 0,
     targets: (tm as string[]).map(loraModule),
     numLayers,
+    dora: json.use_dora === true,
   };
 }
