@@ -65,7 +65,7 @@ export function loadNativeFrom({ addon, venv }: NativePaths): NativeBinding {
     throw new NativeLoadError(
       "ADDON_MISSING",
       `the native addon is not built (${addon} does not exist)`,
-      "run `npm run setup` (step native-addon builds it; needs cmake and a C++17 compiler)",
+      "run `npm run setup` (step native-addon builds it; needs cmake and a C++20 compiler)",
     );
   }
   try {
