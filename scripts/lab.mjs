@@ -18,9 +18,11 @@ if (!existsSync(jupyter)) {
   );
   process.exit(1);
 }
+// Containers and CI run as root, which jupyter refuses without --allow-root.
+const asRoot = process.getuid?.() === 0 ? ["--allow-root"] : [];
 const child = spawn(
   jupyter,
-  ["lab", `--notebook-dir=${join(root, "notebooks")}`, ...process.argv.slice(2)],
+  ["lab", `--notebook-dir=${join(root, "notebooks")}`, ...asRoot, ...process.argv.slice(2)],
   {
     stdio: "inherit",
     env: {

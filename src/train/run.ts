@@ -140,6 +140,7 @@ export async function runTraining(
       rank: cfg.loraRank,
       alpha: cfg.loraAlpha,
       rsLora: cfg.rsLora,
+      dora: cfg.dora,
       dropout: cfg.loraDropout,
       targets: cfg.loraKeys,
       numLayers: cfg.loraLayers < 0 ? undefined : cfg.loraLayers,
