@@ -11,11 +11,11 @@
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import type { AugmentReport } from "./augment/report.js";
+import { stepCountsChart, type AugmentReport } from "./augment/report.js";
 import type { InstructionRecord } from "./data/record.js";
 import { formatSmoke, runSmoke, type SmokeResult } from "./native/smoke.js";
 import { lossFigure, memoryFigure } from "./notebook/figures.js";
-import { writeReport, type PlotlyFigure, type ReportBlock } from "./notebook/report.js";
+import { writeReport, type ReportBlock } from "./notebook/report.js";
 import { bundledModelInfo, bundledModelPath, projectPaths } from "./paths.js";
 import { recordMessages } from "./train/batches.js";
 import type { TrainingRunResult } from "./train/run.js";
@@ -255,37 +255,7 @@ function reportBlocks(
       ]),
       caption: `splits: train ${augment.splits.train}, valid ${augment.splits.valid}, test ${augment.splits.test}; leaked keys: ${augment.leaks}`,
     });
-    const steps: PlotlyFigure = {
-      data: [
-        {
-          type: "bar",
-          name: "dropped",
-          x: augment.steps.map((s) => s.step),
-          y: augment.steps.map((s) => s.dropped),
-        },
-        {
-          type: "bar",
-          name: "added",
-          x: augment.steps.map((s) => s.step),
-          y: augment.steps.map((s) => s.added),
-        },
-        {
-          type: "scatter",
-          mode: "lines+markers",
-          name: "out",
-          yaxis: "y2",
-          x: augment.steps.map((s) => s.step),
-          y: augment.steps.map((s) => s.out),
-        },
-      ],
-      layout: {
-        title: { text: "Records per augment step" },
-        barmode: "group",
-        yaxis: { title: { text: "dropped / added" } },
-        yaxis2: { title: { text: "records out" }, overlaying: "y", side: "right" },
-      },
-    };
-    b.push({ kind: "figure", figure: steps });
+    b.push({ kind: "figure", figure: stepCountsChart(augment.steps) });
   }
   if (run) {
     const done = run.done;

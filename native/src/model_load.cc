@@ -136,6 +136,46 @@ void evalModel(Model& m) {
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
+// One transformer block, whatever the file format: only the tensor names differ.
+
+namespace {
+
+struct BlockNames {
+  const char *q, *k, *v, *o, *gate, *up, *down, *attnNorm, *mlpNorm;
+};
+
+const BlockNames kGgufBlockNames{"attn_q",      "attn_k",           "attn_v",
+                                 "attn_output", "ffn_gate",         "ffn_up",
+                                 "ffn_down",    "attn_norm.weight", "ffn_norm.weight"};
+const BlockNames kHfBlockNames{
+    "self_attn.q_proj", "self_attn.k_proj",       "self_attn.v_proj",
+    "self_attn.o_proj", "mlp.gate_proj",          "mlp.up_proj",
+    "mlp.down_proj",    "input_layernorm.weight", "post_attention_layernorm.weight"};
+
+// Projections (out, in) with optional biases, and the two RMSNorm weights, of the block whose
+// tensor names start with `prefix`.
+Block takeBlock(TensorMap& tensors, const std::string& prefix, const BlockNames& n,
+                const ModelConfig& c, const std::string& file, mx::Dtype dtype) {
+  const int D = c.hiddenSize, F = c.intermediateSize, hd = c.headDim;
+  auto lin = [&](const char* name, int out, int in) {
+    return takeLinear(tensors, prefix + name, out, in, true, file, ".weight", ".bias", dtype);
+  };
+  Block blk;
+  blk.q = lin(n.q, c.numHeads * hd, D);
+  blk.k = lin(n.k, c.numKvHeads * hd, D);
+  blk.v = lin(n.v, c.numKvHeads * hd, D);
+  blk.o = lin(n.o, D, c.numHeads * hd);
+  blk.gate = lin(n.gate, F, D);
+  blk.up = lin(n.up, F, D);
+  blk.down = lin(n.down, D, F);
+  blk.attnNorm = takeVector(tensors, prefix + n.attnNorm, D, file, dtype);
+  blk.mlpNorm = takeVector(tensors, prefix + n.mlpNorm, D, file, dtype);
+  return blk;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
 // GGUF
 
 namespace {
@@ -346,7 +386,7 @@ Model loadGguf(const std::string& path, mx::Dtype dtype) {
   m.config = c;
   m.dtype = dtype;
   m.source = path;
-  const int D = c.hiddenSize, F = c.intermediateSize, hd = c.headDim;
+  const int D = c.hiddenSize, hd = c.headDim;
   m.embed =
       takeLinear(tensors, "token_embd", c.vocabSize, D, true, path, ".weight", ".bias", dtype);
   m.norm = takeVector(tensors, "output_norm.weight", D, path, dtype);
@@ -355,19 +395,7 @@ Model loadGguf(const std::string& path, mx::Dtype dtype) {
   }
   for (int l = 0; l < c.numLayers; ++l) {
     const std::string b = "blk." + std::to_string(l) + ".";
-    Block blk;
-    auto lin = [&](const std::string& n, int out, int in) {
-      return takeLinear(tensors, b + n, out, in, true, path, ".weight", ".bias", dtype);
-    };
-    blk.q = lin("attn_q", c.numHeads * hd, D);
-    blk.k = lin("attn_k", c.numKvHeads * hd, D);
-    blk.v = lin("attn_v", c.numKvHeads * hd, D);
-    blk.o = lin("attn_output", D, c.numHeads * hd);
-    blk.gate = lin("ffn_gate", F, D);
-    blk.up = lin("ffn_up", F, D);
-    blk.down = lin("ffn_down", D, F);
-    blk.attnNorm = takeVector(tensors, b + "attn_norm.weight", D, path, dtype);
-    blk.mlpNorm = takeVector(tensors, b + "ffn_norm.weight", D, path, dtype);
+    Block blk = takeBlock(tensors, b, kGgufBlockNames, c, path, dtype);
     if (c.architecture == "llama") {
       unpermute(blk.q, c.numHeads);
       unpermute(blk.k, c.numKvHeads);
@@ -413,7 +441,7 @@ Model loadHf(const ModelConfig& c, const std::vector<std::string>& files, mx::Dt
   m.config = c;
   m.dtype = dtype;
   m.source = source;
-  const int D = c.hiddenSize, F = c.intermediateSize, hd = c.headDim;
+  const int D = c.hiddenSize;
   m.embed = takeLinear(tensors, "model.embed_tokens", c.vocabSize, D, true, source, ".weight",
                        ".bias", dtype);
   m.norm = takeVector(tensors, "model.norm.weight", D, source, dtype);
@@ -423,19 +451,7 @@ Model loadHf(const ModelConfig& c, const std::vector<std::string>& files, mx::Dt
   }
   for (int l = 0; l < c.numLayers; ++l) {
     const std::string b = "model.layers." + std::to_string(l) + ".";
-    Block blk;
-    auto lin = [&](const std::string& n, int out, int in) {
-      return takeLinear(tensors, b + n, out, in, true, source, ".weight", ".bias", dtype);
-    };
-    blk.q = lin("self_attn.q_proj", c.numHeads * hd, D);
-    blk.k = lin("self_attn.k_proj", c.numKvHeads * hd, D);
-    blk.v = lin("self_attn.v_proj", c.numKvHeads * hd, D);
-    blk.o = lin("self_attn.o_proj", D, c.numHeads * hd);
-    blk.gate = lin("mlp.gate_proj", F, D);
-    blk.up = lin("mlp.up_proj", F, D);
-    blk.down = lin("mlp.down_proj", D, F);
-    blk.attnNorm = takeVector(tensors, b + "input_layernorm.weight", D, source, dtype);
-    blk.mlpNorm = takeVector(tensors, b + "post_attention_layernorm.weight", D, source, dtype);
+    Block blk = takeBlock(tensors, b, kHfBlockNames, c, source, dtype);
     if (c.attentionBias && !blk.q.bias) {
       throw fileError(source,
                       "missing tensor '" + b + "self_attn.q_proj.bias' (qwen2 needs q/k/v biases)");

@@ -6,7 +6,7 @@
  * ("instruction\n\ninput") `instruction_chars` says where to cut it again.
  */
 import { basename } from "node:path";
-import { readJsonl, writeLinesAtomic, type LineIssue } from "./jsonl.js";
+import { parseJsonLine, readJsonl, writeLinesAtomic, type LineIssue } from "./jsonl.js";
 import {
   RecordFormatError,
   validateRecord,
@@ -307,16 +307,7 @@ export async function* readRecords(
       continue;
     }
     try {
-      let value: unknown;
-      try {
-        value = JSON.parse(text);
-      } catch (e) {
-        throw new RecordFormatError(
-          `expected one JSON object per line: ${(e as Error).message}`,
-          file,
-          line,
-        );
-      }
+      const value = parseJsonLine(text, file, line);
       format ??= detectFormat(value);
       if (!format)
         throw new RecordFormatError("expected a jsonl, Alpaca, ShareGPT or chat row", file, line);

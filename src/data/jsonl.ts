@@ -22,11 +22,10 @@ export interface ReadJsonlOptions {
   strict?: boolean;
 }
 
-/** Parse one JSONL line; a RecordFormatError names the file, the line and what was expected. */
-export function parseRecordLine(text: string, file: string, line: number): InstructionRecord {
-  let value: unknown;
+/** Parse one line's JSON; a RecordFormatError names the file, the line and what was expected. */
+export function parseJsonLine(text: string, file: string, line: number): unknown {
   try {
-    value = JSON.parse(text);
+    return JSON.parse(text);
   } catch (e) {
     throw new RecordFormatError(
       `expected one JSON object per line: ${(e as Error).message}`,
@@ -34,7 +33,11 @@ export function parseRecordLine(text: string, file: string, line: number): Instr
       line,
     );
   }
-  return validateRecord(value, file, line);
+}
+
+/** Parse one JSONL line of our record schema. */
+export function parseRecordLine(text: string, file: string, line: number): InstructionRecord {
+  return validateRecord(parseJsonLine(text, file, line), file, line);
 }
 
 /** Stream the records of a JSONL file; malformed lines go to `onIssue` (or throw when strict). */

@@ -477,28 +477,7 @@ export function* iterateBatches(
 }
 
 // ---------------------------------------------------------------------------------------------
-// Whole-run hand-off to native code (src/native/binding.ts NativeDataset / NativeBatchList)
-
-/**
- * All examples in one buffer: example i is tokens[offsets[i] .. offsets[i+1]), and
- * lossMask[j] = 1 when token j is a supervised target (the trainer shifts, as makeBatch does).
- */
-export function packDataset(examples: readonly TokenizedExample[]): {
-  tokens: Int32Array;
-  offsets: Int32Array;
-  lossMask: Uint8Array;
-} {
-  const offsets = new Int32Array(examples.length + 1);
-  examples.forEach((e, i) => (offsets[i + 1] = (offsets[i] as number) + e.tokens.length));
-  const total = offsets[examples.length] as number;
-  const tokens = new Int32Array(total);
-  const lossMask = new Uint8Array(total);
-  examples.forEach((e, i) => {
-    tokens.set(e.tokens, offsets[i]);
-    lossMask.set(e.supervised, offsets[i]);
-  });
-  return { tokens, offsets, lossMask };
-}
+// Whole-run hand-off to native code: the batch order (src/train/trainer.ts packs the examples)
 
 /** The next `count` micro-batches (example indices) from `from`, crossing epochs as needed. */
 export function batchOrder(schedule: BatchSchedule, from: DataPosition, count: number): number[][] {

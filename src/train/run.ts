@@ -10,6 +10,7 @@
  */
 import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { isAbsolute, join, resolve } from "node:path";
+import { parseJsonLine } from "../data/jsonl.js";
 import { validateRecord, type InstructionRecord } from "../data/record.js";
 import type { NativeDoneEvent } from "../native/binding.js";
 import { loadNative } from "../native/loader.js";
@@ -71,14 +72,7 @@ export function readTrainingRecords(file: string): TrainingRecord[] {
     .split("\n")
     .forEach((text, i) => {
       if (text.trim() === "") return;
-      let value: unknown;
-      try {
-        value = JSON.parse(text);
-      } catch (e) {
-        throw new Error(
-          `${file}:${i + 1}: expected a JSON object per line: ${(e as Error).message}`,
-        );
-      }
+      const value = parseJsonLine(text, file, i + 1);
       const v = value as Partial<ChatRecord>;
       if (Array.isArray(v.messages)) {
         if (typeof v.id !== "string")
@@ -156,8 +150,8 @@ export async function runTraining(
 
     const events: TrainEvent[] = [];
     const trainer = new Trainer(model, {
-      train: train.examples.map(toTrainingExample),
-      valid: valid?.examples.map(toTrainingExample),
+      train: train.examples,
+      valid: valid?.examples,
       batches: micro,
       validBatches,
       iterations: totalIters,
@@ -223,10 +217,6 @@ export async function runTraining(
   } finally {
     if (!opts.keepModel) model.dispose();
   }
-}
-
-function toTrainingExample(e: TokenizedExample) {
-  return { tokens: e.tokens, supervised: e.supervised };
 }
 
 /** Validation micro-batches: length-bucketed, fixed order, at most evalBatches (-1 = all). */
