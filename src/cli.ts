@@ -42,6 +42,15 @@ export const COMMANDS: Record<string, Command> = {
     summary: "one LoRA/QLoRA run from a preset (configs/training_configs/*.yaml)",
     load: async () => (await import("./train/cli.js")).main,
   },
+  merge: { summary: "fuse a run's adapters into its base; export GGUF / Hugging Face; verify", load: async () => (await import("./merge/cli.js")).main },
+  evaluate: {
+    summary: "evaluation suite on base and fine-tuned (safety, hallucination, citations, QA)",
+    load: async () => (await import("./evaluate/cli.js")).main,
+  },
+  ask: {
+    summary: "answer a medical question with safety notes, confidence and verified citations",
+    load: async () => (await import("./evaluate/cli.js")).askMain,
+  },
   "quick-test": {
     summary: "the quick-test pipeline on bundled data and the bundled model (npm start)",
     load: async () => (await import("./quick-test.js")).main,

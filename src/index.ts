@@ -20,6 +20,8 @@ export { runTraining, readTrainingRecords } from "./train/run.js";
 export { loadTokenizer } from "./train/tokenizer.js";
 export { ChatTemplate } from "./train/chat-template.js";
 export { loadTrainingConfig } from "./train/config.js";
+export * as merge from "./merge/index.js";
+export * as evaluate from "./evaluate/index.js";
 export * as figures from "./notebook/figures.js";
 export * as report from "./notebook/report.js";
 export { showFigure, showTable } from "./notebook/display.js";
