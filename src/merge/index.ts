@@ -440,6 +440,65 @@ export async function runMerge(o: MergeOptions): Promise<MergeResult> {
   }
 }
 
+export interface ConvertOptions {
+  /** A GGUF file or a Hugging Face directory. */
+  source: string;
+  to: MergeFormat;
+  /** A .gguf path (to: "gguf") or a directory (to: "hf"). */
+  out: string;
+  /** GGUF type for float tensors (quantized source tensors keep their bytes unless requantizeAll). */
+  quantize?: QuantizeType;
+  requantizeAll?: boolean;
+  hfDtype?: "float16" | "bfloat16" | "float32";
+  onEvent?: (e: MergeEvent) => void;
+  signal?: AbortSignal;
+}
+
+/**
+ * GGUF → Hugging Face directory (dequantized) or HF → GGUF (with tokenizer metadata), without
+ * adapters. Written into a temp path beside `out` and renamed at the end, like runMerge.
+ */
+export async function runConvert(o: ConvertOptions): Promise<{ out: string; bytes: number }> {
+  const out = resolveFromRoot(o.out);
+  const src = openModelSource(resolveFromRoot(o.source));
+  const none = new Set<string>();
+  const q = o.quantize ?? "none";
+  const plan = planGgufTypes(src, none, q, o.requantizeAll);
+  const dtype = ({ float16: "F16", bfloat16: "BF16", float32: "F32" } as const)[
+    o.hfDtype ?? "float16"
+  ];
+  checkDiskSpace(
+    dirname(out),
+    dirBytesNeeded(plan, o.to === "hf", dtype === "F32" ? 4 : 2, o.to === "gguf"),
+  );
+  const tmp = `${out}.tmp-${process.pid}-${Date.now()}`;
+  const onTensor = (done: number, total: number, name: string) => {
+    o.onEvent?.({ type: "progress", stage: o.to, done, total, name });
+    if (o.signal?.aborted) throw abortError();
+  };
+  try {
+    if (o.to === "gguf") {
+      await writeGgufExport(tmp, src, () => undefined, none, {
+        quantize: q,
+        requantizeAll: o.requantizeAll,
+        onTensor,
+      });
+    } else {
+      mkdirSync(tmp, { recursive: true });
+      await writeHfExport(tmp, src, () => undefined, none, { dtype, onTensor });
+    }
+    rmSync(out, { recursive: true, force: true });
+    renameSync(tmp, out);
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+  const size = (p: string): number =>
+    statSync(p).isDirectory()
+      ? readdirSync(p).reduce((a, f) => a + size(join(p, f)), 0)
+      : statSync(p).size;
+  return { out, bytes: size(out) };
+}
+
 interface VerifyInputs {
   model: Model;
   prompts: Prompts;
@@ -493,7 +552,7 @@ async function verify(v: VerifyInputs): Promise<Verification> {
     );
     if (unloadable.length === 0) await reload(ggufFile, "gguf", v.q);
     else {
-      const why = `not reloaded: our native loader cannot read ${unloadable.join(", ")} yet (checked through llama.cpp)`;
+      const why = `not reloaded: our native loader cannot read ${unloadable.join(", ")} yet${v.llamaCpp && v.tok ? " (checked through llama.cpp)" : ""}`;
       exports.push({
         file: ggufFile.replace(v.tmp, v.outDir),
         format: "gguf",
