@@ -67,6 +67,59 @@ export interface InstructionRecord {
 }
 
 /** Thrown for input that does not match the schema; names the file and line when known. */
+/**
+ * Caps on one input record, so a hostile or broken dump fails or skips fast with bounded memory
+ * instead of growing a buffer for minutes. A record is one JSON element, XML element, text line
+ * or table row; its size is counted in characters of its text (or bytes where it is never text).
+ */
+export interface InputLimits {
+  /** Largest record; real ones are far smaller (a big ClinicalTrials study with results ~2 MB). */
+  maxRecordChars: number;
+  /** Deepest JSON/XML nesting inside one record; real ones stay below 20. */
+  maxDepth: number;
+}
+
+/** The defaults, in one place (ingest readers and augment's JSONL reader use them). */
+export const DEFAULT_INPUT_LIMITS: Readonly<InputLimits> = Object.freeze({
+  maxRecordChars: 32 << 20,
+  maxDepth: 256,
+});
+
+/** The options' limits over the defaults. */
+export function inputLimits(opts: { limits?: Partial<InputLimits> } = {}): InputLimits {
+  return { ...DEFAULT_INPUT_LIMITS, ...opts.limits };
+}
+
+/** "one record is over N characters (the cap, --max-record-chars)", the same words everywhere. */
+export function tooLargeReason(what: string, chars: number, limits: InputLimits): string {
+  return `${what} is over the ${limits.maxRecordChars}-character record cap (read ${chars} so far); raise limits.maxRecordChars if it is genuine`;
+}
+
+export function tooDeepReason(what: string, limits: InputLimits): string {
+  return `${what} is nested deeper than the ${limits.maxDepth}-level cap (limits.maxDepth)`;
+}
+
+/**
+ * Where JSON text nests deeper than `maxDepth` (the character index), or -1. Linear, no parse: run
+ * before JSON.parse on untrusted lines, since a 100k-deep value parses but then overflows the
+ * stack of every recursive consumer (JSON.stringify, structuredClone, validators).
+ */
+export function jsonDepthExceeded(text: string, maxDepth: number): number {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 92) i++;
+      else if (c === 34) inString = false;
+    } else if (c === 34) inString = true;
+    else if (c === 123 || c === 91) {
+      if (++depth > maxDepth) return i;
+    } else if (c === 125 || c === 93) depth--;
+  }
+  return -1;
+}
+
 export class RecordFormatError extends Error {
   constructor(
     message: string,

@@ -27,7 +27,16 @@ import { openSync, readSync, closeSync, statSync } from "node:fs";
 import path from "node:path";
 import Database from "better-sqlite3";
 import type { Fact, InstructionRecord } from "../data/record.js";
-import { IngestError, type IngestEvent, type IngestOptions } from "./types.js";
+import {
+  ID_GRAMMAR,
+  IngestError,
+  idProblem,
+  inputLimits,
+  tooLargeReason,
+  type IngestEvent,
+  type IngestOptions,
+  type InputLimits,
+} from "./types.js";
 
 export const CHEMBL_LICENSE = "CC-BY-SA-3.0";
 
@@ -133,6 +142,7 @@ interface Ctx {
   bytesTotal: number;
   minMolregno: number;
   maxMolregno: number;
+  limits: InputLimits;
   signal?: AbortSignal;
 }
 
@@ -170,6 +180,7 @@ async function* readOne(
       bytesTotal,
       minMolregno: range.lo ?? 0,
       maxMolregno: range.hi ?? 0,
+      limits: inputLimits(opts),
       signal: opts.signal,
     };
     yield { type: "progress", file, bytesRead: 0, bytesTotal };
@@ -441,17 +452,43 @@ function phaseText(phase: number): string | undefined {
 }
 
 /** Citations from a *_refs table: PMIDs and ClinicalTrials.gov ids (ChEMBL lists NCT ids comma-separated). */
-function refCitations(rows: { ref_type: string | null; ref_id: string | null }[]): string[] {
+function refCitations(rows: { ref_type: unknown; ref_id: unknown }[]): string[] {
   const out: string[] = [];
   for (const r of rows) {
-    if (!r.ref_id) continue;
+    // Only text that matches the id grammar becomes a citation (a BLOB or NUL-laden cell never).
+    if (typeof r.ref_id !== "string") continue;
     if (r.ref_type === "PubMed")
-      for (const id of r.ref_id.split(/[,\s]+/)) if (/^\d+$/.test(id)) out.push(`PMID:${id}`);
+      for (const id of r.ref_id.split(/[,\s]+/))
+        if (ID_GRAMMAR.pmid.test(id)) out.push(`PMID:${id}`);
     if (r.ref_type === "ClinicalTrials")
       for (const id of r.ref_id.split(/[,\s]+/))
-        if (/^NCT\d{8}$/i.test(id)) out.push(id.toUpperCase());
+        if (ID_GRAMMAR.nct.test(id.toUpperCase())) out.push(id.toUpperCase());
   }
   return [...new Set(out)];
+}
+
+/** Columns whose values become record ids and citations. */
+const ID_COLUMNS = ["chembl_id", "target_chembl_id"];
+
+/**
+ * Why a row cannot be used: a BLOB or a NUL byte where text belongs (it would end up in an id or a
+ * sentence), a text cell over the record cap, or a ChEMBL id that does not match CHEMBL\d+.
+ */
+export function rowProblem(row: Record<string, unknown>, limits: InputLimits): string | undefined {
+  for (const [column, v] of Object.entries(row)) {
+    if (v instanceof Uint8Array) return `column ${column} holds a BLOB, expected text or a number`;
+    if (typeof v !== "string") continue;
+    if (v.includes("\0")) return `column ${column} contains a NUL byte`;
+    if (v.length > limits.maxRecordChars)
+      return tooLargeReason(`column ${column}`, v.length, limits);
+  }
+  for (const column of ID_COLUMNS) {
+    const v = row[column];
+    if (v === null || v === undefined) continue;
+    const bad = idProblem("chembl", v);
+    if (bad) return `column ${column}: ${bad}`;
+  }
+  return undefined;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -537,6 +574,16 @@ function* propertyRecords(ctx: Ctx): Generator<FamilyEvent> {
   );
   for (const row of stmt.iterate() as Iterable<Molecule & Record<string, unknown>>) {
     yield { type: "position", molregno: row.molregno };
+    const bad = rowProblem(row as unknown as Record<string, unknown>, ctx.limits);
+    if (bad) {
+      yield {
+        type: "skip",
+        file: ctx.file,
+        location: `properties row molregno=${row.molregno}`,
+        reason: bad,
+      };
+      continue;
+    }
     const drug = displayName(row);
     const values: Record<string, number> = {};
     for (const p of PROPERTIES) {
@@ -659,6 +706,16 @@ function* mechanismRecords(ctx: Ctx): Generator<FamilyEvent> {
   };
   for (const row of stmt.iterate() as Iterable<MechRow>) {
     yield { type: "position", molregno: row.molregno };
+    const bad = rowProblem(row as unknown as Record<string, unknown>, ctx.limits);
+    if (bad) {
+      yield {
+        type: "skip",
+        file: ctx.file,
+        location: `mechanism row molregno=${row.molregno}`,
+        reason: bad,
+      };
+      continue;
+    }
     if (group && group.mol.molregno !== row.molregno) {
       const ev = flush();
       if (ev) yield ev;
@@ -795,6 +852,16 @@ function* indicationRecords(ctx: Ctx): Generator<FamilyEvent> {
 
   for (const row of stmt.iterate() as Iterable<IndRow>) {
     yield { type: "position", molregno: row.molregno };
+    const bad = rowProblem(row as unknown as Record<string, unknown>, ctx.limits);
+    if (bad) {
+      yield {
+        type: "skip",
+        file: ctx.file,
+        location: `indications row molregno=${row.molregno}`,
+        reason: bad,
+      };
+      continue;
+    }
     if (mol && mol.molregno !== row.molregno) {
       yield* flush();
       byMesh = new Map();
@@ -920,6 +987,16 @@ function* potencyRecords(ctx: Ctx): Generator<FamilyEvent> {
   };
   for (const row of stmt.iterate() as Iterable<ActRow>) {
     yield { type: "position", molregno: row.molregno };
+    const bad = rowProblem(row as unknown as Record<string, unknown>, ctx.limits);
+    if (bad) {
+      yield {
+        type: "skip",
+        file: ctx.file,
+        location: `potency row molregno=${row.molregno}`,
+        reason: bad,
+      };
+      continue;
+    }
     if (
       g &&
       (g.first.molregno !== row.molregno ||
@@ -961,7 +1038,7 @@ function* potencyRecords(ctx: Ctx): Generator<FamilyEvent> {
     g.ids.push(row.activity_id);
     if (row.assay_chembl_id) g.assays.add(row.assay_chembl_id);
     if (row.assay_type) g.types.add(row.assay_type);
-    if (row.pubmed_id !== null && row.pubmed_id !== undefined) g.pmids.add(String(row.pubmed_id));
+    if (ID_GRAMMAR.pmid.test(String(row.pubmed_id))) g.pmids.add(String(row.pubmed_id));
     g.minConf = Math.min(
       g.minConf,
       typeof row.confidence_score === "number" ? row.confidence_score : 0,

@@ -24,12 +24,22 @@ import path from "node:path";
 import type { Readable } from "node:stream";
 import yauzl from "yauzl";
 import type { Fact, InstructionRecord } from "../data/record.js";
-import { openInput } from "./io.js";
-import { IngestError, type IngestEvent, type IngestOptions } from "./types.js";
+import { jsonDepthExceeded } from "../data/record.js";
+import { openInput, splitLineChunks, Utf8Stats } from "./io.js";
+import {
+  ID_GRAMMAR,
+  IngestError,
+  idProblem,
+  inputLimits,
+  tooDeepReason,
+  tooLargeReason,
+  type IngestEvent,
+  type IngestOptions,
+  type InputLimits,
+} from "./types.js";
 
 export const CLINICALTRIALS_LICENSE =
   "ClinicalTrials.gov Terms and Conditions (U.S. NLM public record)";
-const NCT_RE = /^NCT\d{8}$/;
 const PROGRESS_EVERY_BYTES = 1 << 20;
 const MAX_ZIP_ENTRY_BYTES = 256 << 20;
 
@@ -44,7 +54,7 @@ export async function* readClinicalTrials(
 ): AsyncGenerator<IngestEvent> {
   let left = opts.limit ?? Infinity;
   for (const file of files) {
-    for await (const ev of readSource(file, opts.signal)) {
+    for await (const ev of readSource(file, inputLimits(opts), opts.signal)) {
       if (ev.type !== "study") {
         yield ev;
         continue;
@@ -69,7 +79,11 @@ type SourceEvent =
   | { type: "study"; study: Json; file: string; location: string }
   | Exclude<IngestEvent, { type: "record" }>;
 
-async function* readSource(file: string, signal?: AbortSignal): AsyncGenerator<SourceEvent> {
+async function* readSource(
+  file: string,
+  limits: InputLimits,
+  signal?: AbortSignal,
+): AsyncGenerator<SourceEvent> {
   let st;
   try {
     st = statSync(file);
@@ -77,15 +91,15 @@ async function* readSource(file: string, signal?: AbortSignal): AsyncGenerator<S
     throw new IngestError(`cannot open: ${(e as Error).message}`, file);
   }
   if (st.isDirectory()) {
-    yield* readDirectory(file, signal);
+    yield* readDirectory(file, limits, signal);
   } else if (file.toLowerCase().endsWith(".zip")) {
-    yield* readZip(file, st.size, signal);
+    yield* readZip(file, st.size, limits, signal);
   } else {
     const input = openInput(file);
     let lastProgress = 0;
     yield { type: "progress", file, bytesRead: 0, bytesTotal: input.bytesTotal };
     try {
-      for await (const ev of studiesFromStream(input.stream, file, signal)) {
+      for await (const ev of studiesFromStream(input.stream, file, limits, signal)) {
         yield ev;
         const read = input.bytesRead();
         if (read - lastProgress >= PROGRESS_EVERY_BYTES) {
@@ -96,12 +110,18 @@ async function* readSource(file: string, signal?: AbortSignal): AsyncGenerator<S
     } finally {
       input.stream.destroy();
     }
+    const warning = input.utf8.warning(file);
+    if (warning) yield warning;
     yield { type: "progress", file, bytesRead: input.bytesTotal, bytesTotal: input.bytesTotal };
   }
 }
 
 /** The extracted bulk archive: every *.json / *.json.gz below the folder, in name order. */
-async function* readDirectory(dir: string, signal?: AbortSignal): AsyncGenerator<SourceEvent> {
+async function* readDirectory(
+  dir: string,
+  limits: InputLimits,
+  signal?: AbortSignal,
+): AsyncGenerator<SourceEvent> {
   const names = (readdirSync(dir, { recursive: true }) as string[])
     .filter((n) => /\.json(\.gz)?$/i.test(n))
     .sort();
@@ -120,10 +140,12 @@ async function* readDirectory(dir: string, signal?: AbortSignal): AsyncGenerator
     const file = path.join(dir, names[k]!);
     const input = openInput(file);
     try {
-      yield* studiesFromStream(input.stream, file, signal);
+      yield* studiesFromStream(input.stream, file, limits, signal);
     } finally {
       input.stream.destroy();
     }
+    const warning = input.utf8.warning(file);
+    if (warning) yield warning;
     done += sizes[k]!;
     if (done - lastProgress >= PROGRESS_EVERY_BYTES || k === names.length - 1) {
       lastProgress = done;
@@ -136,6 +158,7 @@ async function* readDirectory(dir: string, signal?: AbortSignal): AsyncGenerator
 async function* readZip(
   file: string,
   bytesTotal: number,
+  limits: InputLimits,
   signal?: AbortSignal,
 ): AsyncGenerator<SourceEvent> {
   let zip: yauzl.ZipFile;
@@ -184,8 +207,11 @@ async function* readZip(
           `entry ${entry.fileName}`,
         );
       }
+      const utf8 = new Utf8Stats();
       try {
-        yield* studiesFromStream(stream, where, signal);
+        yield* studiesFromStream(stream.pipe(utf8.transform()), where, limits, signal);
+        const warning = utf8.warning(where);
+        if (warning) yield warning;
       } catch (e) {
         if (e instanceof IngestError) throw e;
         throw new IngestError(
@@ -217,18 +243,27 @@ async function* readZip(
 async function* studiesFromStream(
   stream: Readable,
   file: string,
+  limits: InputLimits,
   signal?: AbortSignal,
 ): AsyncGenerator<SourceEvent> {
   if (/\.jsonl(\.gz)?$/i.test(file)) {
-    yield* studiesFromJsonLines(stream, file, signal);
+    yield* studiesFromJsonLines(stream, file, limits, signal);
     return;
   }
-  const splitter = new StudyJsonSplitter(file);
+  const splitter = new StudyJsonSplitter(file, limits);
   const decoder = new TextDecoder("utf-8");
   const members: Record<string, Json> = {};
   const items: SplitItem[] = [];
   const handle = function* (list: SplitItem[]): Generator<SourceEvent> {
     for (const it of list) {
+      if (it.kind === "dropped") {
+        // A dropped member of a single study is reported once, by studyDropped below.
+        if (it.key === undefined) {
+          const location = `${it.inStudies ? "studies" : ""}[${it.index}] (line ${it.line})`;
+          yield { type: "skip", file, location, reason: it.reason };
+        }
+        continue;
+      }
       if (it.kind === "member") {
         if (it.key === "FullStudiesResponse" || it.key === "StudyStructure") {
           throw new IngestError(
@@ -264,6 +299,11 @@ async function* studiesFromStream(
       signal?.throwIfAborted();
       splitter.push(decoder.decode(chunk, { stream: true }), items);
       yield* handle(items);
+      // A single-study file whose study is over a cap: skip it now instead of reading it all.
+      if (splitter.studyDropped) {
+        yield { type: "skip", file, location: splitter.studyDropped, reason: splitter.dropReason! };
+        return;
+      }
     }
   } catch (e) {
     if (e instanceof IngestError || (e as Error).name === "AbortError") throw e;
@@ -288,14 +328,22 @@ async function* studiesFromStream(
 async function* studiesFromJsonLines(
   stream: Readable,
   file: string,
+  limits: InputLimits,
   signal?: AbortSignal,
 ): AsyncGenerator<SourceEvent> {
-  const decoder = new TextDecoder("utf-8");
-  let buf = "";
   let line = 0;
+  const tooLong: SourceEvent[] = [];
   const one = (text: string): SourceEvent | undefined => {
     line++;
-    if (!text.trim()) return undefined;
+    if (!text.trim()) return tooLong.shift();
+    if (jsonDepthExceeded(text, limits.maxDepth) >= 0) {
+      return {
+        type: "skip",
+        file,
+        location: `line ${line}`,
+        reason: tooDeepReason("this study", limits),
+      };
+    }
     try {
       return { type: "study", study: JSON.parse(text), file, location: `line ${line}` };
     } catch (e) {
@@ -307,23 +355,38 @@ async function* studiesFromJsonLines(
       };
     }
   };
-  for await (const chunk of stream as AsyncIterable<Buffer>) {
+  const lines = splitLineChunks(stream as AsyncIterable<Buffer>, {
+    maxLineChars: limits.maxRecordChars,
+    // The line comes through as "", which `one` turns into this skip.
+    onTooLong: (n, chars) =>
+      tooLong.push({
+        type: "skip",
+        file,
+        location: `line ${n}`,
+        reason: tooLargeReason("this study", chars, limits),
+      }),
+  });
+  for await (const batch of lines) {
     signal?.throwIfAborted();
-    buf += decoder.decode(chunk, { stream: true });
-    let nl: number;
-    while ((nl = buf.indexOf("\n")) >= 0) {
-      const ev = one(buf.slice(0, nl));
-      buf = buf.slice(nl + 1);
+    for (const text of batch) {
+      const ev = one(text);
       if (ev) yield ev;
     }
   }
-  const ev = one(buf + decoder.decode());
-  if (ev) yield ev;
 }
 
 type SplitItem =
   | { kind: "item"; index: number; text: string; line: number; inStudies: boolean }
-  | { kind: "member"; key: string; text: string; line: number };
+  | { kind: "member"; key: string; text: string; line: number }
+  /** An element or member over a cap: scanned to its end but not kept. */
+  | {
+      kind: "dropped";
+      index: number;
+      key?: string;
+      line: number;
+      inStudies: boolean;
+      reason: string;
+    };
 
 /**
  * Incremental scanner for the three JSON shapes: yields each element of a root array or of the
@@ -348,8 +411,17 @@ class StudyJsonSplitter {
   private key = "";
   private index = 0;
   private expectItem = true;
+  /** Characters of the current capture so far (parts plus this chunk's share). */
+  private capturedChars = 0;
+  /** Why the current capture is being dropped (over a cap), or undefined. */
+  dropReason: string | undefined;
+  /** Where a member of a single-study file was dropped (the study cannot be read), or "". */
+  studyDropped = "";
 
-  constructor(private readonly file: string) {}
+  constructor(
+    private readonly file: string,
+    private readonly limits: InputLimits,
+  ) {}
 
   private fail(what: string): never {
     throw new IngestError(
@@ -448,11 +520,34 @@ class StudyJsonSplitter {
       }
       if (ch === "{" || ch === "[") {
         this.depth++;
+        if (this.depth - this.itemDepth > this.limits.maxDepth && !this.dropReason) {
+          this.drop(tooDeepReason(this.captureName(), this.limits));
+        }
         continue;
       }
       if (this.depth === this.itemDepth && (ch === "," || ch === "}" || ch === "]")) {
-        const captured = this.parts!.join("") + text.slice(this.captureFrom, i);
+        const captured = this.dropReason
+          ? ""
+          : this.parts!.join("") + text.slice(this.captureFrom, i);
         this.parts = null;
+        if (this.dropReason) {
+          const member = this.root === "object" && !this.inStudies;
+          out.push({
+            kind: "dropped",
+            index: member ? 0 : this.index++,
+            ...(member ? { key: this.key } : {}),
+            line: this.captureLine,
+            inStudies: this.inStudies,
+            reason: this.dropReason,
+          });
+          this.dropReason = undefined;
+          if (member) {
+            if (ch === ",") this.objState = "key";
+            else if (ch === "}") this.depth = 0;
+          } else if (ch === ",") this.expectItem = true;
+          else if (ch === "]") this.closeArray();
+          continue;
+        }
         if (this.root === "object" && !this.inStudies) {
           out.push({ kind: "member", key: this.key, text: captured, line: this.captureLine });
           if (ch === ",") this.objState = "key";
@@ -475,7 +570,12 @@ class StudyJsonSplitter {
       if (ch === "}" || ch === "]") this.depth--;
     }
     if (this.parts) {
-      this.parts.push(text.slice(this.captureFrom));
+      if (!this.dropReason) {
+        this.capturedChars += text.length - this.captureFrom;
+        if (this.capturedChars > this.limits.maxRecordChars) {
+          this.drop(tooLargeReason(this.captureName(), this.capturedChars, this.limits));
+        } else this.parts.push(text.slice(this.captureFrom));
+      }
       this.captureFrom = 0;
     }
     if (this.keyParts) {
@@ -484,8 +584,26 @@ class StudyJsonSplitter {
     }
   }
 
+  /** Stop keeping the current capture (it is scanned to its end, then reported as dropped). */
+  private drop(reason: string): void {
+    this.dropReason = reason;
+    this.parts = [];
+    // A single-study file: the study cannot be used, so say so without reading the rest.
+    if (this.root === "object" && !this.inStudies) {
+      this.studyDropped = `study, member "${this.key}" (line ${this.captureLine})`;
+    }
+  }
+
+  private captureName(): string {
+    return this.root === "object" && !this.inStudies
+      ? `the study's member "${this.key}"`
+      : "this study";
+  }
+
   private startCapture(i: number): void {
     this.parts = [];
+    this.capturedChars = 0;
+    this.dropReason = undefined;
     this.captureFrom = i;
     this.captureLine = this.line;
     this.expectItem = false;
@@ -516,12 +634,29 @@ function studyProblem(s: Json): string | undefined {
   if (typeof s !== "object" || s === null || Array.isArray(s)) return "expected a study object";
   const id = s.protocolSection?.identificationModule?.nctId;
   if (typeof id !== "string") return "missing protocolSection.identificationModule.nctId";
-  if (!NCT_RE.test(id)) return `nctId ${JSON.stringify(id)} does not match NCT + 8 digits`;
+  const bad = idProblem("nct", id);
+  if (bad) return bad;
   if (
     s.resultsSection !== undefined &&
     (typeof s.resultsSection !== "object" || s.resultsSection === null)
   ) {
     return `${id}: resultsSection is not an object`;
+  }
+  // An id alone would only give "A study." and "no results posted" records: nothing to learn.
+  const p = s.protocolSection;
+  const has = (v: unknown) =>
+    (typeof v === "string" && v.trim() !== "") || (Array.isArray(v) && v.length > 0);
+  const content = [
+    p.identificationModule?.briefTitle,
+    p.identificationModule?.officialTitle,
+    p.descriptionModule?.briefSummary,
+    p.descriptionModule?.detailedDescription,
+    p.conditionsModule?.conditions,
+    p.armsInterventionsModule?.interventions,
+    p.outcomesModule?.primaryOutcomes,
+  ];
+  if (!content.some(has) && !s.resultsSection) {
+    return `${id}: no content (no title, summary, conditions, interventions, outcomes or results)`;
   }
   return undefined;
 }
@@ -578,7 +713,7 @@ export function studyRecords(s: Json, file: string, location: string): Instructi
   const interventions = arr(p.armsInterventionsModule?.interventions).filter((x) => str(x?.name));
   const primary = arr(p.outcomesModule?.primaryOutcomes).filter((x) => str(x?.measure));
   const refs = arr(p.referencesModule?.references).filter(
-    (r) => typeof r?.pmid === "string" && /^\d+$/.test(r.pmid),
+    (r) => typeof r?.pmid === "string" && ID_GRAMMAR.pmid.test(r.pmid),
   );
   const allPmids = [...new Set(refs.map((r) => `PMID:${r.pmid}`))];
   const resultPmids = [

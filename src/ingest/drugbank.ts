@@ -20,8 +20,17 @@ import { PassThrough, type Readable } from "node:stream";
 import { SaxesParser, type SaxesTagNS } from "saxes";
 import { parse as parseCsv } from "csv-parse";
 import type { Fact, InstructionRecord } from "../data/record.js";
-import { openInput } from "./io.js";
-import { IngestError, type IngestEvent, type IngestOptions } from "./types.js";
+import { openInput, Utf8Stats, XmlCaps } from "./io.js";
+import {
+  ID_GRAMMAR,
+  IngestError,
+  idProblem,
+  inputLimits,
+  tooLargeReason,
+  type IngestEvent,
+  type IngestOptions,
+  type WarningEvent,
+} from "./types.js";
 
 export const DRUGBANK_NS = "http://www.drugbank.ca";
 export const DRUGBANK_XML_LICENSE = "CC-BY-NC-4.0";
@@ -34,6 +43,8 @@ interface ByteSource {
   bytesRead(): number;
   /** The name inside a zip, for provenance. */
   entry?: string;
+  /** Invalid UTF-8 in the decompressed bytes. */
+  utf8: Utf8Stats;
 }
 
 export async function* readDrugbank(
@@ -42,7 +53,12 @@ export async function* readDrugbank(
 ): AsyncGenerator<IngestEvent> {
   const limit = opts.limit ?? Infinity;
   const state = { emitted: 0, limit };
-  const pairs: PairState = { seen: new Set(), pending: new Set() };
+  const pairs: PairState = {
+    seen: new Set(),
+    pending: new Set(),
+    known: new Set(),
+    unresolved: { count: 0 },
+  };
   const csv = files.filter((f) => /\.csv(\.gz|\.zip)?$/i.test(f));
   const xml = files.filter((f) => /\.xml(\.gz|\.bz2|\.zip)?$/i.test(f));
   const other = files.filter((f) => !csv.includes(f) && !xml.includes(f));
@@ -53,7 +69,11 @@ export async function* readDrugbank(
     );
   for (const f of csv) {
     if (state.emitted >= limit) return;
-    yield* readVocabulary(f, opts, state);
+    yield* readVocabulary(f, opts, state, pairs.known);
+  }
+  // Interaction partners must be drugs of these files: collect the top-level ids first.
+  if (!opts.excludeNonCommercial) {
+    for (const f of xml) await scanDrugIds(f, pairs.known);
   }
   for (const f of xml) {
     if (state.emitted >= limit) return;
@@ -144,6 +164,13 @@ const TEXT_PATHS = new Set([
 interface PairState {
   seen: Set<string>;
   pending: Set<string>;
+  /**
+   * Ids of every top-level drug in the XML files (a pre-pass) and of the vocabulary rows: an
+   * interaction naming a drug outside them is skipped, since its name could not be checked.
+   */
+  known: Set<string>;
+  /** Interactions of the current file whose partner is not in `known`. */
+  unresolved: { count: number; first?: string };
 }
 
 /** Whether drug `id` emits its interaction with `partner` (see PairState); updates the state. */
@@ -162,6 +189,7 @@ async function* readFullXml(
 ): AsyncGenerator<IngestEvent> {
   const src = await openSource(file, /\.xml$/i);
   const parser = new SaxesParser({ xmlns: true, position: true });
+  const caps = new XmlCaps(file, inputLimits(opts));
   const queue: IngestEvent[] = [];
   /** Element names below the root; path[0] === "drug" inside a top-level drug. */
   const path: string[] = [];
@@ -175,6 +203,8 @@ async function* readFullXml(
   let target: Target | null = null;
 
   const rel = () => path.slice(1).join("/");
+  const where = () =>
+    `${drug ? `drug #${drugCount} (line ${drug.line}), ` : ""}line ${parser.line}, column ${parser.column}`;
 
   parser.on("opentag", (tag: SaxesTagNS) => {
     if (!rootSeen) {
@@ -189,8 +219,10 @@ async function* readFullXml(
       return;
     }
     path.push(tag.local);
+    caps.open(path.length + 1, parser.position, where);
     if (path.length === 1) {
       if (tag.local !== "drug") return;
+      caps.startRecord(parser.position);
       drug = {
         index: drugCount++,
         line: parser.line,
@@ -225,6 +257,7 @@ async function* readFullXml(
   parser.on("cdata", onText);
 
   parser.on("closetag", (tag: SaxesTagNS) => {
+    caps.close(parser.position);
     if (path.length === 0) return; // the root closes
     const d = drug as Drug | null;
     if (d && path[0] === "drug") {
@@ -273,7 +306,7 @@ async function* readFullXml(
             if (target && v) target.actions.push(v);
             break;
           case "targets/target/references/articles/article/pubmed-id":
-            if (target && /^\d+$/.test(v)) target.pmids.push(v);
+            if (target && ID_GRAMMAR.pmid.test(v)) target.pmids.push(v);
             break;
         }
         capturing = false;
@@ -281,14 +314,14 @@ async function* readFullXml(
       }
       if (r === "drug-interactions/drug-interaction" && inter) {
         const missing = (["id", "name", "description"] as const).filter((k) => !inter![k]);
-        if (missing.length === 0 && /^DB\d{5,}$/.test(inter.id!))
+        if (missing.length === 0 && !idProblem("drugbank", inter.id))
           d.interactions.push(inter as Interaction);
         else {
           d.badInteractions.push({
             line: inter.line ?? parser.line,
             reason: missing.length
               ? `drug-interaction lacks ${missing.join(", ")}`
-              : `drug-interaction drugbank-id ${JSON.stringify(inter.id)} is not a DrugBank id (DBnnnnn)`,
+              : `drug-interaction drugbank-id ${JSON.stringify(inter.id)} is not a DrugBank id (${ID_GRAMMAR.drugbank})`,
           });
         }
         inter = null;
@@ -299,6 +332,7 @@ async function* readFullXml(
     }
     path.pop();
     if (path.length === 0 && tag.local === "drug" && d) {
+      caps.endRecord();
       drug = null;
       queue.push(...drugEvents(d, file, src.entry, pairs));
     }
@@ -320,6 +354,7 @@ async function* readFullXml(
       } catch (e) {
         throw xmlError(e, file, parser);
       }
+      caps.check(parser.position, where);
       while (queue.length > 0) {
         const ev = queue.shift()!;
         if (ev.type === "record") {
@@ -355,6 +390,19 @@ async function* readFullXml(
   if (!rootSeen)
     throw new IngestError("no XML elements: expected a DrugBank <drugbank> document", file);
   if (drugCount === 0) throw new IngestError("no top-level <drug> elements under <drugbank>", file);
+  const warning = utf8Warning(file, src);
+  if (warning) yield warning;
+  if (pairs.unresolved.count > 0) {
+    yield {
+      type: "warning",
+      file,
+      location: pairs.unresolved.first!,
+      kind: "unresolved-reference",
+      count: pairs.unresolved.count,
+      message: `${pairs.unresolved.count} interaction(s) name a drug that is in none of the input files (kept with DrugBank's name, provenance.partnerUnresolved, confidence 0.75); first: ${pairs.unresolved.first}`,
+    };
+    pairs.unresolved = { count: 0 };
+  }
   yield { type: "progress", file, bytesRead: src.bytesRead(), bytesTotal: src.bytesTotal };
 }
 
@@ -383,12 +431,12 @@ function drugEvents(
   const out: IngestEvent[] = [];
   const where = `drug #${d.index + 1} (line ${d.line})`;
   const id = d.primaryId || d.firstId;
-  if (!id || !/^DB\d{5,}$/.test(id)) {
+  if (!id || idProblem("drugbank", id)) {
     out.push({
       type: "skip",
       file,
       location: where,
-      reason: `no primary drugbank-id (DBnnnnn) found${id ? `, got ${JSON.stringify(id)}` : ""}`,
+      reason: `no primary drugbank-id (${ID_GRAMMAR.drugbank}) found${id ? `, got ${JSON.stringify(id.slice(0, 40))}` : ""}`,
     });
     return out;
   }
@@ -517,6 +565,13 @@ function drugEvents(
   }
   for (const it of d.interactions) {
     if (!emitsPair(pairs, id, it.id)) continue;
+    // A partner outside the input files keeps DrugBank's name for it, marked unresolved (and
+    // counted for the audit log): nothing in the input confirms that id and name belong together.
+    const resolved = pairs.known.has(it.id);
+    if (!resolved) {
+      pairs.unresolved.count++;
+      pairs.unresolved.first ??= `${where} ${id} drug-interaction at line ${it.line}: ${it.id}`;
+    }
     const q = ddiQuestions[(d.index + it.line) % ddiQuestions.length]!;
     const yesNo = q === ddiQuestions[1];
     out.push(
@@ -526,9 +581,13 @@ function drugEvents(
         q(d.name, it.name),
         yesNo ? `Yes. ${it.description}` : it.description,
         [cite, `DrugBank:${it.id}`],
-        0.9,
+        resolved ? 0.9 : 0.75,
         interactionFacts(d.name, id, it),
-        { interactionLine: it.line, partner: it.id },
+        {
+          interactionLine: it.line,
+          partner: it.id,
+          ...(resolved ? {} : { partnerUnresolved: true }),
+        },
       ),
     );
   }
@@ -634,10 +693,19 @@ async function* readVocabulary(
   file: string,
   opts: IngestOptions,
   state: { emitted: number; limit: number },
+  known: Set<string>,
 ): AsyncGenerator<IngestEvent> {
   const src = await openSource(file, /\.csv$/i);
+  const limits = inputLimits(opts);
   const parser = src.stream.pipe(
-    parseCsv({ bom: true, relax_column_count: true, info: true, skip_empty_lines: true }),
+    parseCsv({
+      bom: true,
+      relax_column_count: true,
+      info: true,
+      skip_empty_lines: true,
+      // One row (or one unterminated quoted field) over the record cap fails instead of growing.
+      max_record_size: limits.maxRecordChars,
+    }),
   );
   // io.ts rethrows source errors on its own iterator; the pipe would not carry them to the parser.
   src.stream.on("error", (e) => parser.destroy(e));
@@ -673,15 +741,17 @@ async function* readVocabulary(
       const row = Object.fromEntries(header.map((h, i) => [h, (record[i] ?? "").trim()]));
       const id = row["DrugBank ID"]!;
       const name = row["Common name"]!;
-      if (!/^DB\d{5,}$/.test(id) || !name) {
+      const badId = idProblem("drugbank", id);
+      if (badId || !name) {
         yield {
           type: "skip",
           file,
           location: `line ${line}`,
-          reason: !name ? "empty Common name" : `DrugBank ID ${JSON.stringify(id)} is not DBnnnnn`,
+          reason: badId ?? "empty Common name",
         };
         continue;
       }
+      known.add(id);
       for (const ev of vocabularyRecords(row, file, line, src.entry)) {
         if (state.emitted >= state.limit) return;
         state.emitted++;
@@ -694,12 +764,26 @@ async function* readVocabulary(
     }
   } catch (e) {
     if (e instanceof IngestError) throw e;
-    throw new IngestError(`malformed CSV: ${(e as Error).message}`, file);
+    const err = e as Error & { code?: string; lines?: number };
+    if (err.code === "CSV_MAX_RECORD_SIZE") {
+      throw new IngestError(
+        tooLargeReason("one CSV row", limits.maxRecordChars, limits),
+        file,
+        `line ${err.lines ?? "?"}`,
+      );
+    }
+    throw new IngestError(
+      `malformed CSV: ${err.message}`,
+      file,
+      err.lines ? `line ${err.lines}` : undefined,
+    );
   } finally {
     src.stream.destroy();
   }
   if (!header)
     throw new IngestError("empty file: expected the DrugBank Vocabulary CSV header", file);
+  const warning = utf8Warning(file, src);
+  if (warning) yield warning;
   yield { type: "progress", file, bytesRead: src.bytesRead(), bytesTotal: src.bytesTotal };
 }
 
@@ -846,6 +930,58 @@ export async function openZipEntry(file: string, want: RegExp): Promise<ByteSour
   const sink = entry.method === 8 ? createInflateRaw() : new PassThrough();
   raw.on("error", (e) => sink.destroy(e));
   sink.on("error", () => undefined); // surfaced by the consumer's iterator
-  const stream: Readable = raw.pipe(sink);
-  return { stream, bytesTotal: size, bytesRead: () => read, entry: entry.name };
+  const utf8 = new Utf8Stats();
+  const check = utf8.transform();
+  sink.on("error", (e) => check.destroy(e));
+  const stream: Readable = raw.pipe(sink).pipe(check);
+  return { stream, bytesTotal: size, bytesRead: () => read, entry: entry.name, utf8 };
+}
+
+function utf8Warning(file: string, src: ByteSource): WarningEvent | undefined {
+  return src.utf8.warning(src.entry ? `${file}!${src.entry}` : file);
+}
+
+/**
+ * The ids of the top-level drugs of a DrugBank XML (a top-level <drug> carries a type attribute;
+ * the <drug> elements inside pathways do not), by plain string search: far faster than the SAX
+ * pass, which reports any malformed XML afterwards.
+ */
+async function scanDrugIds(file: string, into: Set<string>): Promise<void> {
+  const src = await openSource(file, /\.xml$/i);
+  let buf = "";
+  let wantId = false;
+  try {
+    for await (const chunk of src.stream as AsyncIterable<Buffer>) {
+      buf += chunk.toString("latin1"); // tags and ids are ASCII
+      let pos = 0;
+      let keep = -1; // start of a token cut by the chunk boundary
+      for (;;) {
+        if (wantId) {
+          const at = buf.indexOf("<drugbank-id", pos);
+          const gt = at < 0 ? -1 : buf.indexOf(">", at);
+          const lt = gt < 0 ? -1 : buf.indexOf("<", gt);
+          if (lt < 0) {
+            keep = at;
+            break;
+          }
+          const id = buf.slice(gt + 1, lt).trim();
+          if (ID_GRAMMAR.drugbank.test(id)) into.add(id);
+          wantId = false;
+          pos = lt;
+          continue;
+        }
+        const at = buf.indexOf("<drug type=", pos);
+        if (at < 0) break;
+        wantId = true;
+        pos = at + 11;
+      }
+      // Keep what a cut token may still need: a partial tag or one id (the SAX pass caps the rest).
+      buf = buf.slice(keep >= 0 ? keep : Math.max(pos, buf.length - 64));
+      if (buf.length > 1 << 20) return;
+    }
+  } catch {
+    // A broken file is reported with its position by the SAX pass that follows.
+  } finally {
+    src.stream.destroy();
+  }
 }

@@ -80,6 +80,8 @@ export interface RunIngestOptions {
   signal?: AbortSignal;
   /** Replace a source's reader (tests). */
   readers?: Partial<Record<IngestSourceId, Reader>>;
+  /** Per-record size and nesting caps for the readers (DEFAULT_INPUT_LIMITS in types.ts). */
+  limits?: IngestOptions["limits"];
 }
 
 export interface SourceResult extends SourceCounts {
@@ -89,6 +91,8 @@ export interface SourceResult extends SourceCounts {
   output: string | null;
   files: string[];
   error?: string;
+  /** What was read but not trusted (e.g. invalid UTF-8), per file; also in the audit log. */
+  warnings: { file: string; location: string; message: string }[];
 }
 
 export interface IngestResult {
@@ -197,6 +201,7 @@ async function ingestSource(
     ok: false,
     output: null,
     files: [],
+    warnings: [],
     records: 0,
     skipped: 0,
     recordsByTask: {},
@@ -242,6 +247,7 @@ async function ingestSource(
       excludeNonCommercial: Boolean(opts.excludeNonCommercial),
       seed: opts.seed ?? 0,
       ...(opts.signal ? { signal: opts.signal } : {}),
+      ...(opts.limits ? { limits: opts.limits } : {}),
     });
     const skip = async (file: string, location: string, reason: string) => {
       result.skipped++;
@@ -280,6 +286,10 @@ async function ingestSource(
         }
       } else if (ev.type === "skip") {
         await skip(ev.file, ev.location, ev.reason);
+      } else if (ev.type === "warning") {
+        // e.g. invalid UTF-8: counted per file with its first offset, never silent.
+        result.warnings.push({ file: ev.file, location: ev.location, message: ev.message });
+        await audit.write({ source, ...ev });
       } else {
         doneBytes.set(ev.file, ev.bytesRead);
         let sum = 0;

@@ -28,8 +28,17 @@
 import path from "node:path";
 import { SaxesParser } from "saxes";
 import type { Fact, InstructionRecord } from "../data/record.js";
-import { openInput, type InputStream } from "./io.js";
-import { IngestError, type IngestEvent, type IngestOptions } from "./types.js";
+import { openInput, XmlCaps, type InputStream } from "./io.js";
+import {
+  ID_GRAMMAR,
+  IngestError,
+  idProblem,
+  inputLimits,
+  tooLargeReason,
+  type IngestEvent,
+  type IngestOptions,
+  type InputLimits,
+} from "./types.js";
 
 export const PUBMED_LICENSE = "NLM Terms and Conditions";
 const PROGRESS_EVERY_BYTES = 1 << 20;
@@ -85,15 +94,16 @@ export async function* readPubmed(
   if (ordered.length > 0x7ffe)
     throw new IngestError("too many PubMed files in one run (max 32766)", ordered[0]!);
   const index = new LastMentionIndex();
+  const limits = inputLimits(opts);
   for (let i = 0; i < ordered.length; i++) {
     opts.signal?.throwIfAborted();
-    await scanMentions(ordered[i]!, i, index, opts.signal);
+    await scanMentions(ordered[i]!, i, index, limits, opts.signal);
   }
 
   let emitted = 0;
   for (let i = 0; i < ordered.length; i++) {
     const file = ordered[i]!;
-    for await (const ev of parseFile(file, opts.signal)) {
+    for await (const ev of parseFile(file, opts.signal, limits)) {
       if (ev.type !== "article") {
         yield ev;
         continue;
@@ -168,6 +178,7 @@ async function scanMentions(
   file: string,
   fileIndex: number,
   index: LastMentionIndex,
+  limits: InputLimits,
   signal?: AbortSignal,
 ): Promise<void> {
   const input = openInput(file);
@@ -209,6 +220,9 @@ async function scanMentions(
       }
       // Nothing before pos matters any more; a partial token can only be in the last few chars.
       buf = buf.slice(keepFrom >= 0 ? keepFrom : Math.max(pos, buf.length - 24));
+      if (buf.length > limits.maxRecordChars) {
+        throw new IngestError(tooLargeReason("one <PMID> element", buf.length, limits), file);
+      }
     }
   } finally {
     input.stream.destroy();
@@ -256,14 +270,19 @@ interface Draft {
 }
 
 /** Stream one file's articles. Exported for tests and for tools that want the parsed fields. */
-export async function* parseFile(file: string, signal?: AbortSignal): AsyncGenerator<ParseEvent> {
+export async function* parseFile(
+  file: string,
+  signal?: AbortSignal,
+  limits: InputLimits = inputLimits(),
+): AsyncGenerator<ParseEvent> {
   let input: InputStream;
   try {
     input = openInput(file);
   } catch (e) {
     throw e instanceof IngestError ? e : new IngestError(String(e), file);
   }
-  const parser = new SaxesParser({ xmlns: false, fileName: file });
+  const parser = new SaxesParser({ xmlns: false, fileName: file, position: true });
+  const caps = new XmlCaps(file, limits);
   const queue: ParseEvent[] = [];
   const stack: string[] = [];
   let rootSeen = false;
@@ -277,6 +296,7 @@ export async function* parseFile(file: string, signal?: AbortSignal): AsyncGener
   const locate = () =>
     `PubmedArticle #${elementIndex} (line ${articleLine}, column ${articleColumn})`;
   const parent = (n = 1) => stack[stack.length - n];
+  const where = () => (stack.length >= 2 ? locate() : `line ${parser.line}`);
   const startCapture = (done: (text: string) => void) => {
     capture = { depth: stack.length, parts: [], done };
   };
@@ -295,9 +315,11 @@ export async function* parseFile(file: string, signal?: AbortSignal): AsyncGener
       }
     }
     stack.push(name);
+    caps.open(stack.length, parser.position, where);
     if (capture) return;
     const depth = stack.length;
     if (depth === 2) {
+      caps.startRecord(parser.position);
       if (name === "PubmedArticle") {
         elementIndex++;
         articleLine = parser.line;
@@ -403,6 +425,8 @@ export async function* parseFile(file: string, signal?: AbortSignal): AsyncGener
   parser.on("closetag", (tag) => {
     const depth = stack.length;
     stack.pop();
+    caps.close(parser.position);
+    if (depth === 2) caps.endRecord();
     if (capture && depth === capture.depth) {
       const c = capture;
       capture = undefined;
@@ -422,8 +446,8 @@ export async function* parseFile(file: string, signal?: AbortSignal): AsyncGener
       draft = undefined;
       const problem = !d.pmid
         ? "missing MedlineCitation/PMID"
-        : !/^\d{1,10}$/.test(d.pmid)
-          ? `PMID ${JSON.stringify(d.pmid)} is not a number`
+        : idProblem("pmid", d.pmid)
+          ? `PMID ${JSON.stringify(d.pmid.slice(0, 40))} is not a number (${ID_GRAMMAR.pmid})`
           : !d.title
             ? `PMID ${d.pmid}: Article/ArticleTitle missing or empty`
             : undefined;
@@ -459,6 +483,7 @@ export async function* parseFile(file: string, signal?: AbortSignal): AsyncGener
     for await (const chunk of input.stream as AsyncIterable<Buffer>) {
       signal?.throwIfAborted();
       writeOrThrow(parser, decoder.decode(chunk, { stream: true }), file);
+      caps.check(parser.position, where);
       for (const ev of queue.splice(0)) yield ev;
       const read = input.bytesRead();
       if (read - lastProgress >= PROGRESS_EVERY_BYTES) {
@@ -479,6 +504,8 @@ export async function* parseFile(file: string, signal?: AbortSignal): AsyncGener
       );
     }
     for (const ev of queue.splice(0)) yield ev;
+    const warning = input.utf8.warning(file);
+    if (warning) yield warning;
     yield { type: "progress", file, bytesRead: input.bytesTotal, bytesTotal: input.bytesTotal };
   } finally {
     input.stream.destroy();

@@ -33,7 +33,56 @@ export interface ProgressEvent {
   bytesTotal?: number;
 }
 
-export type IngestEvent = RecordEvent | SkipEvent | ProgressEvent;
+/**
+ * Something read but not trusted, for the audit log: invalid UTF-8 replaced by U+FFFD, or a
+ * reference to an entity that is in none of the input files.
+ */
+export interface WarningEvent {
+  type: "warning";
+  file: string;
+  /** Where the first occurrence is (e.g. "byte 1234"). */
+  location: string;
+  kind: "invalid-utf8" | "unresolved-reference";
+  /** How many times it occurred in the file. */
+  count: number;
+  message: string;
+}
+
+export type IngestEvent = RecordEvent | SkipEvent | ProgressEvent | WarningEvent;
+
+// The record caps live with the record schema (augment reads them too); re-exported for readers.
+export {
+  DEFAULT_INPUT_LIMITS,
+  inputLimits,
+  tooDeepReason,
+  tooLargeReason,
+  type InputLimits,
+} from "../data/record.js";
+import type { InputLimits } from "../data/record.js";
+
+/**
+ * The grammar of the ids that become record ids and citations. A value that does not match (a
+ * SQLite BLOB, a NUL byte, stray whitespace) is skipped with a reason, never turned into an id.
+ */
+export const ID_GRAMMAR = {
+  pmid: /^[1-9]\d{0,9}$/,
+  nct: /^NCT\d{8}$/,
+  chembl: /^CHEMBL\d+$/,
+  drugbank: /^DB\d{5}$/,
+  /** Hetionet node identifiers: ontology ids, Entrez numbers, DrugBank/MeSH/UBERON ids … */
+  hetionetNode: /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$/,
+} as const;
+
+/** Why `value` is not a valid `kind` id, or undefined when it is. */
+export function idProblem(kind: keyof typeof ID_GRAMMAR, value: unknown): string | undefined {
+  if (typeof value === "number" && Number.isInteger(value)) value = String(value);
+  if (typeof value !== "string") {
+    const what = value instanceof Uint8Array ? "binary (BLOB)" : typeof value;
+    return `${kind} id is ${what}, expected text matching ${ID_GRAMMAR[kind]}`;
+  }
+  if (ID_GRAMMAR[kind].test(value)) return undefined;
+  return `${kind} id ${JSON.stringify(value.slice(0, 40))} does not match ${ID_GRAMMAR[kind]}`;
+}
 
 export interface IngestOptions {
   /** Stop after this many records from this source. */
@@ -43,6 +92,8 @@ export interface IngestOptions {
   /** Seed for any template choice (phrasing rotation, negative sampling); output is deterministic. */
   seed?: number;
   signal?: AbortSignal;
+  /** Per-record size and depth caps (DEFAULT_INPUT_LIMITS when absent). */
+  limits?: Partial<InputLimits>;
 }
 
 /** A file that cannot be used at all (wrong format, truncated compression, wrong schema). */

@@ -9,6 +9,7 @@ import { createWriteStream, type WriteStream } from "node:fs";
 import { mkdir, open, rename, rm } from "node:fs/promises";
 import path from "node:path";
 import { randomBytes } from "node:crypto";
+import type { WarningEvent } from "./types.js";
 
 export class AtomicJsonlWriter {
   readonly tempPath: string;
@@ -117,6 +118,7 @@ export type AuditEntry =
     }
   | { type: "ignored"; source: string; file: string; reason: string }
   | { type: "skip"; source: string; file: string; location: string; reason: string }
+  | ({ source: string } & WarningEvent)
   | ({
       type: "summary";
       source: string;

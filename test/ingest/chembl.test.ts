@@ -209,7 +209,7 @@ describe("wrong input", () => {
   });
 });
 
-/** Row keys that must stay unique per copy, and the one text key (chembl_id) that gets a suffix. */
+/** Row keys that must stay unique per copy, and the one text key (chembl_id) that gets digits appended. */
 const COPY_KEYS = ["molregno", "mec_id", "drugind_id", "activity_id", "record_id"];
 const MOLECULE_TABLES = [
   "molecule_dictionary",
@@ -231,7 +231,7 @@ function scaledSample(name: string, copies: number): string {
             COPY_KEYS.includes(c)
               ? `${c} + @k * 10000000`
               : table === "molecule_dictionary" && c === "chembl_id"
-                ? `chembl_id || 'X' || @k`
+                ? `chembl_id || '9' || printf('%04d', @k)` // still CHEMBL\d+, unique per copy
                 : c,
           )
           .join(", ");

@@ -290,7 +290,7 @@ describe("bad input", () => {
     expect(new Set(records.map((r) => r.metadata.citations[0]))).toEqual(new Set(["NCT00973089"]));
     expect(skips.map((s) => [s.location, s.reason.replace(/:.*/, "")])).toEqual([
       [`studies[1] (line ${first})`, "not valid JSON"],
-      [`studies[2] (line ${first + 1})`, 'nctId "NCT123" does not match NCT + 8 digits'],
+      [`studies[2] (line ${first + 1})`, 'nct id "NCT123" does not match /^NCT\\d{8}$/'],
       [`studies[3] (line ${first + 2})`, "missing protocolSection.identificationModule.nctId"],
     ]);
   });

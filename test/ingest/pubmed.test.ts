@@ -182,7 +182,7 @@ describe("bad input", () => {
     expect(records.length).toBe(3);
     expect(skips.map((s) => [s.location, s.reason])).toEqual([
       ["PubmedArticle #2 (line 4, column 15)", "missing MedlineCitation/PMID"],
-      ["PubmedArticle #3 (line 5, column 15)", 'PMID "12x" is not a number'],
+      ["PubmedArticle #3 (line 5, column 15)", 'PMID "12x" is not a number (/^[1-9]\\d{0,9}$/)'],
     ]);
   });
 

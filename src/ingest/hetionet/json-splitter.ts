@@ -3,7 +3,13 @@
  * cut into elements (each parsed on its own by the caller), other top-level values are small and
  * handed over whole. One pass, chunk boundaries anywhere, bounded by the largest element.
  */
-import { IngestError } from "../types.js";
+import {
+  DEFAULT_INPUT_LIMITS,
+  IngestError,
+  tooDeepReason,
+  tooLargeReason,
+  type InputLimits,
+} from "../types.js";
 
 export type JsonItem =
   | { kind: "value"; key: string; text: string }
@@ -25,15 +31,13 @@ export class TopLevelJsonSplitter {
   private captureStart = -1;
   private streamKey: string | null = null;
   private elementIndex = 0;
-  private maxItemChars: number;
-
+  /** Characters already dropped from the front of `buf` (for absolute positions in errors). */
+  private dropped = 0;
   constructor(
     private readonly file: string,
     private readonly streamKeys: ReadonlySet<string>,
-    maxItemChars = 64 << 20,
-  ) {
-    this.maxItemChars = maxItemChars;
-  }
+    private readonly limits: InputLimits = DEFAULT_INPUT_LIMITS,
+  ) {}
 
   private fail(msg: string): never {
     throw new IngestError(
@@ -74,7 +78,9 @@ export class TopLevelJsonSplitter {
         continue;
       }
       if (this.finished)
-        this.fail(`unexpected text after the end of the top-level object at character ${i}`);
+        this.fail(
+          `unexpected text after the end of the top-level object at character ${this.dropped + i}`,
+        );
       if (!this.started) {
         if (c !== 123) this.fail("expected a JSON object (Hetionet JSON starts with '{')");
         this.started = true;
@@ -98,7 +104,9 @@ export class TopLevelJsonSplitter {
             i++;
             continue;
           }
-          this.fail(`expected a key string in the top-level object at character ${i}`);
+          this.fail(
+            `expected a key string in the top-level object at character ${this.dropped + i}`,
+          );
         }
         if (this.expect === "colon") {
           if (c !== 58) this.fail(`expected ':' after key "${this.key}"`);
@@ -160,7 +168,9 @@ export class TopLevelJsonSplitter {
           i++;
           continue;
         }
-        this.fail(`expected ',' or '}' after the value of "${this.key}" at character ${i}`);
+        this.fail(
+          `expected ',' or '}' after the value of "${this.key}" at character ${this.dropped + i}`,
+        );
       }
       if (depth === 2 && this.streamKey !== null) {
         // Inside a streamed array, between elements.
@@ -190,10 +200,16 @@ export class TopLevelJsonSplitter {
       }
       if (c === 123 || c === 91) {
         this.stack.push(c);
+        // Depth counts inside the element (or top-level value), not the dump's own two levels.
+        if (this.stack.length - (this.streamKey !== null ? 2 : 1) > this.limits.maxDepth) {
+          this.fail(
+            `${tooDeepReason(this.streamKey !== null ? "this element" : `the value of "${this.key}"`, this.limits)} at character ${this.dropped + i}`,
+          );
+        }
       } else if (c === 125 || c === 93) {
         const open = this.stack.pop();
         if ((c === 125 && open !== 123) || (c === 93 && open !== 91)) {
-          this.fail(`mismatched '${String.fromCharCode(c)}' at character ${i}`);
+          this.fail(`mismatched '${String.fromCharCode(c)}' at character ${this.dropped + i}`);
         }
         const nd = this.stack.length;
         if (nd === 2 && this.streamKey !== null) {
@@ -214,11 +230,18 @@ export class TopLevelJsonSplitter {
     // Keep only what a pending capture or key still needs.
     const keep = Math.min(...[this.captureStart, this.keyStart, i].filter((x) => x >= 0));
     this.buf = b.slice(keep);
+    this.dropped += keep;
     this.pos = i - keep;
     if (this.captureStart >= 0) this.captureStart -= keep;
     if (this.keyStart >= 0) this.keyStart -= keep;
-    if (this.buf.length > this.maxItemChars) {
-      this.fail(`one element is over ${this.maxItemChars} characters; not a Hetionet JSON element`);
+    if (this.buf.length > this.limits.maxRecordChars) {
+      this.fail(
+        tooLargeReason(
+          this.streamKey !== null ? "one element" : `the value of "${this.key}"`,
+          this.buf.length,
+          this.limits,
+        ),
+      );
     }
     return out;
   }

@@ -5,7 +5,13 @@
  * full 2 GB file is never held in memory.
  */
 import { openInput } from "../io.js";
-import { IngestError, type IngestEvent, type IngestOptions } from "../types.js";
+import {
+  IngestError,
+  idProblem,
+  inputLimits,
+  type IngestEvent,
+  type IngestOptions,
+} from "../types.js";
 import { checkEnds, progressEvent, type Graph } from "./graph.js";
 import { TopLevelJsonSplitter } from "./json-splitter.js";
 import { DEFAULT_KIND_ABBREV, METAEDGE_BY_ABBREV, normalizeLicense } from "./metaedges.js";
@@ -30,7 +36,7 @@ export async function* readJsonGraph(
   opts: IngestOptions,
 ): AsyncGenerator<IngestEvent> {
   const inp = openInput(file);
-  const splitter = new TopLevelJsonSplitter(file, new Set(["nodes", "edges"]));
+  const splitter = new TopLevelJsonSplitter(file, new Set(["nodes", "edges"]), inputLimits(opts));
   const decoder = new TextDecoder("utf-8");
   let kindAbbrev: Record<string, string> = DEFAULT_KIND_ABBREV;
   /** `sourceKind|targetKind|verb` → metaedge abbreviation, from `metaedge_tuples`. */
@@ -98,6 +104,11 @@ export async function* readJsonGraph(
             location: loc,
             reason: "node must have string kind, string/number identifier and string name",
           };
+          continue;
+        }
+        const bad = idProblem("hetionetNode", nd.identifier);
+        if (bad) {
+          yield { type: "skip", file, location: loc, reason: bad };
           continue;
         }
         graph.nodes.set(`${nd.kind}::${nd.identifier}`, { name: nd.name, kind: nd.kind });
@@ -179,6 +190,8 @@ export async function* readJsonGraph(
         file,
       );
   }
+  const warning = inp.utf8.warning(file);
+  if (warning) yield warning;
   yield progressEvent(file, inp);
 }
 

@@ -4,7 +4,13 @@
  * time (readLineBatches), so the per-line cost is parsing, not promise scheduling.
  */
 import { openInput, readLineBatches } from "../io.js";
-import { IngestError, type IngestEvent, type IngestOptions } from "../types.js";
+import {
+  IngestError,
+  idProblem,
+  inputLimits,
+  type IngestEvent,
+  type IngestOptions,
+} from "../types.js";
 import { checkEnds, progressEvent, type Graph } from "./graph.js";
 import { METAEDGE_BY_ABBREV } from "./metaedges.js";
 
@@ -15,7 +21,7 @@ export async function* readNodesTsv(
 ): AsyncGenerator<IngestEvent> {
   const inp = openInput(file);
   const skips: IngestEvent[] = [];
-  for await (const { first, lines } of readLineBatches(inp)) {
+  for await (const { first, lines } of readLineBatches(inp, file, inputLimits(opts))) {
     for (let k = 0; k < lines.length; k++) {
       const line = first + k;
       const text = lines[k]!;
@@ -50,6 +56,11 @@ export async function* readNodesTsv(
         });
         continue;
       }
+      const bad = idProblem("hetionetNode", id.slice(kind.length + 2));
+      if (bad) {
+        skips.push({ type: "skip", file, location: `line ${line}`, reason: bad });
+        continue;
+      }
       graph.nodes.set(id, { name, kind });
     }
     for (const ev of skips.splice(0)) yield ev;
@@ -57,6 +68,8 @@ export async function* readNodesTsv(
     yield progressEvent(file, inp);
   }
   if (graph.nodes.size === 0) throw new IngestError("no nodes read (empty file?)", file);
+  const warning = inp.utf8.warning(file);
+  if (warning) yield warning;
   yield progressEvent(file, inp);
 }
 
@@ -69,7 +82,7 @@ export async function* readSif(
   const skips: IngestEvent[] = [];
   const skip = (line: number, reason: string) =>
     skips.push({ type: "skip", file, location: `line ${line}`, reason });
-  for await (const { first, lines } of readLineBatches(inp)) {
+  for await (const { first, lines } of readLineBatches(inp, file, inputLimits(opts))) {
     let spill = false;
     for (let k = 0; k < lines.length; k++) {
       const line = first + k;
@@ -112,5 +125,7 @@ export async function* readSif(
     opts.signal?.throwIfAborted();
     if (spill || lines.length > 0) yield progressEvent(file, inp);
   }
+  const warning = inp.utf8.warning(file);
+  if (warning) yield warning;
   yield progressEvent(file, inp);
 }
