@@ -1,15 +1,27 @@
 /**
  * PHI guard: finds HIPAA Safe Harbor identifiers in record text — person names (with titles,
  * credentials, contact labels or matching an e-mail address), dates tied to a person, ages over
- * 89, MRNs, phone/fax numbers, e-mail addresses, SSNs, street addresses, person-linked URLs and IP
- * addresses — and redacts them (`[EMAIL]`, `[PHONE]` …) or drops the record. ClinicalTrials.gov
+ * 89, MRNs, phone/fax numbers, e-mail addresses, SSNs, street addresses, geographic units smaller
+ * than a state (a city with its state and ZIP; ZIP digits beyond the first three), person-linked
+ * URLs and IP addresses — and redacts them (`[EMAIL]`, `[PHONE]` …) or drops the record. ClinicalTrials.gov
  * contact details (central contacts, site contacts, results point of contact) are the real case.
  */
 import type { InstructionRecord } from "../data/record.js";
 import { cloneRecord, collect, StepTracker, type RecordStream, type StepResult } from "./step.js";
 
 export type PhiType =
-  "NAME" | "DATE" | "AGE" | "MRN" | "PHONE" | "EMAIL" | "SSN" | "ADDRESS" | "URL" | "IP";
+  | "NAME"
+  | "DATE"
+  | "AGE"
+  | "MRN"
+  | "PHONE"
+  | "EMAIL"
+  | "SSN"
+  | "ADDRESS"
+  | "CITY"
+  | "ZIP"
+  | "URL"
+  | "IP";
 
 export interface PhiFinding {
   type: PhiType;
@@ -142,6 +154,61 @@ const DETECTORS: Detector[] = [
   },
 ];
 
+/** US state and territory postal codes and names (a ZIP is recognised only after one of them). */
+const STATE_CODES =
+  "AL|AK|AZ|AR|CA|CO|CT|DE|DC|FL|GA|HI|ID|IL|IN|IA|KS|KY|LA|ME|MD|MA|MI|MN|MS|MO|MT|NE|NV|NH|NJ|NM|NY|NC|ND|OH|OK|OR|PA|RI|SC|SD|TN|TX|UT|VT|VA|WA|WV|WI|WY|PR|GU|VI|AS|MP";
+const STATE_NAMES =
+  "Alabama|Alaska|Arizona|Arkansas|California|Colorado|Connecticut|Delaware|Florida|Georgia|Hawaii|Idaho|Illinois|Indiana|Iowa|Kansas|Kentucky|Louisiana|Maine|Maryland|Massachusetts|Michigan|Minnesota|Mississippi|Missouri|Montana|Nebraska|Nevada|New Hampshire|New Jersey|New Mexico|New York|North Carolina|North Dakota|Ohio|Oklahoma|Oregon|Pennsylvania|Rhode Island|South Carolina|South Dakota|Tennessee|Texas|Utah|Vermont|Virginia|Washington|West Virginia|Wisconsin|Wyoming|Puerto Rico|District of Columbia";
+/** What follows a number in dosing and counts, never a ZIP ("IL 62704" is not "IN 10000 IU"). */
+const UNIT_AFTER =
+  /^\s*(?:[µμm]?g\b|mcg|kg|m?l\b|mL|IU|U\b|units?|mmol|nmol|pg|ng|patients|participants|subjects|cells|copies|%|-fold|times)/i;
+/**
+ * "City, ST 12345(-6789)": city and state code in any case (the comma and the ZIP make it an
+ * address), or a state name; or, without a city, an upper-case state code right before a ZIP.
+ */
+const CITY_STATE_ZIP = new RegExp(
+  String.raw`\b(?<city>[A-Z][\p{L}'.-]+(?:[ -][A-Z][\p{L}'.-]+){0,3}),\s*(?:${STATE_CODES}|${STATE_CODES.toLowerCase()}|${STATE_NAMES})\.?,?\s+(?<zip>\d{5}(?:-\d{4})?)(?![\d-])`,
+  "gu",
+);
+const STATE_ZIP = new RegExp(
+  String.raw`\b(?:${STATE_CODES})\s+(?<zip>\d{5}(?:-\d{4})?)(?![\d-])`,
+  "gu",
+);
+/**
+ * Three-digit ZIP areas with 20,000 people or fewer (HHS Safe Harbor guidance, 2000 census): their
+ * first three digits are not kept either.
+ */
+const SMALL_ZIP3 = new Set(
+  "036 059 063 102 203 556 692 790 821 823 830 831 878 879 884 890 893".split(" "),
+);
+
+/**
+ * Geographic units smaller than a state, per Safe Harbor: the city named with a state and ZIP,
+ * and every ZIP digit beyond the first three (all five in the small areas above).
+ */
+function geographicUnits(text: string): PhiFinding[] {
+  const out: PhiFinding[] = [];
+  const zip = (m: RegExpMatchArray) => {
+    const z = m.groups!.zip!;
+    const at = (m.index ?? 0) + m[0].lastIndexOf(z);
+    if (UNIT_AFTER.test(text.slice(at + z.length, at + z.length + 16))) return false;
+    const keep = SMALL_ZIP3.has(z.slice(0, 3)) ? 0 : 3;
+    out.push({ type: "ZIP", start: at + keep, end: at + z.length, text: z.slice(keep) });
+    return true;
+  };
+  for (const m of text.matchAll(CITY_STATE_ZIP)) {
+    if (!zip(m)) continue;
+    const city = m.groups!.city!;
+    const start = m.index ?? 0;
+    out.push({ type: "CITY", start, end: start + city.length, text: city });
+  }
+  for (const m of text.matchAll(STATE_ZIP)) {
+    const at = (m.index ?? 0) + m[0].lastIndexOf(m.groups!.zip!);
+    if (!out.some((f) => f.type === "ZIP" && f.end === at + m.groups!.zip!.length)) zip(m);
+  }
+  return out;
+}
+
 /** Names whose parts appear in an e-mail address found in the same text (camille.heslot@…). */
 function namesFromEmails(text: string, emails: PhiFinding[]): PhiFinding[] {
   const parts = new Set<string>();
@@ -192,6 +259,7 @@ export function detectPhi(text: string): PhiFinding[] {
     ),
   );
   if (found.some((f) => f.type === "NAME")) found.push(...datesNearNames(text));
+  found.push(...geographicUnits(text));
   found.sort((a, b) => a.start - b.start || b.end - b.start - (a.end - a.start));
   const merged: PhiFinding[] = [];
   for (const f of found) {

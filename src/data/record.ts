@@ -85,6 +85,16 @@ export const DEFAULT_INPUT_LIMITS: Readonly<InputLimits> = Object.freeze({
   maxDepth: 256,
 });
 
+/**
+ * The caps for JSONL records of our own schema (augment's input): one instruction record is a
+ * few KB; 1M characters is ~250k tokens, past any context window, so longer is damage, and every
+ * augment step stays fast on what passes.
+ */
+export const DEFAULT_RECORD_LIMITS: Readonly<InputLimits> = Object.freeze({
+  maxRecordChars: 1 << 20,
+  maxDepth: 32,
+});
+
 /** The options' limits over the defaults. */
 export function inputLimits(opts: { limits?: Partial<InputLimits> } = {}): InputLimits {
   return { ...DEFAULT_INPUT_LIMITS, ...opts.limits };

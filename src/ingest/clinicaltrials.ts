@@ -661,13 +661,15 @@ function studyProblem(s: Json): string | undefined {
   return undefined;
 }
 
-/** Free text copied into records loses e-mail addresses and phone numbers (never contact data). */
+/** Free text copied into records loses e-mail addresses, SSNs and phone numbers (never contact data). */
 export function scrubContacts(text: string): string {
   // Phone shapes: "+33 1 49 95 81 69", "(314) 286-1138", "314-286-1138", "01.49.95.81.69". Digit
   // groups separated only by spaces ("100 200 400 mg") and dates ("2017-02-15") are kept.
   const phone = (m: string) => (m.replace(/\D/g, "").length >= 9 ? "[phone removed]" : m);
   return text
     .replace(/[\w.+-]+@[\w-]+(\.[\w-]+)+/g, "[e-mail removed]")
+    // An SSN (3-2-4 digits) is not a phone number: say what was removed.
+    .replace(/\b\d{3}-\d{2}-\d{4}\b/g, "[SSN removed]")
     .replace(/\+\d{1,3}[\s.-]?\(?\d{1,4}\)?(?:[\s.-]?\d{2,4}){2,5}/g, phone)
     .replace(/\(\d{2,4}\)\s?\d{3,4}[\s.-]?\d{3,4}/g, phone)
     .replace(/\b\d{2,4}(?:[.-]\d{2,4}){2,4}\b/g, phone);

@@ -8,6 +8,7 @@ import { createReadStream, statSync } from "node:fs";
 import { createGunzip } from "node:zlib";
 import { PassThrough, Readable, Transform } from "node:stream";
 import { createRequire } from "node:module";
+import { LineTooLongError, splitLineChunks } from "../data/jsonl.js";
 import {
   IngestError,
   tooDeepReason,
@@ -17,6 +18,9 @@ import {
 } from "./types.js";
 
 const require = createRequire(import.meta.url);
+
+// Line splitting lives with the JSONL reader (the lower layer); readers here use it too.
+export { LineTooLongError, splitLineChunks, type SplitLinesOptions } from "../data/jsonl.js";
 
 export interface InputStream {
   /** Decompressed bytes. Errors (truncated gzip/bzip2, unreadable file) are IngestErrors. */
@@ -223,100 +227,6 @@ function completeLength(b: Buffer): number {
     }
   }
   return b.length;
-}
-
-/** A line longer than the record cap (bytes discarded as they came, not buffered). */
-export class LineTooLongError extends Error {
-  constructor(
-    readonly line: number,
-    readonly chars: number,
-    readonly maxChars: number,
-  ) {
-    super(
-      `line ${line} is over the ${maxChars}-character record cap (limits.maxRecordChars); not a record of this format`,
-    );
-    this.name = "LineTooLongError";
-  }
-}
-
-export interface SplitLinesOptions {
-  /** Longest line kept (default: unbounded). */
-  maxLineChars?: number;
-  /**
-   * Called for a line over maxLineChars, which is then yielded as "" (line numbers stay right);
-   * without it such a line throws LineTooLongError.
-   */
-  onTooLong?: (line: number, chars: number) => void;
-}
-
-/**
- * The "\n"-separated lines of a UTF-8 byte stream, one array per chunk that completes a line; a
- * last line without "\n" comes alone at the end. Lines keep any "\r"; empty lines are kept. A
- * line over `maxLineChars` is dropped as it streams, so memory stays bounded by the cap.
- */
-export async function* splitLineChunks(
-  bytes: AsyncIterable<Buffer>,
-  opts: SplitLinesOptions = {},
-): AsyncGenerator<string[]> {
-  const max = opts.maxLineChars ?? Infinity;
-  let rest = "";
-  /** Lines completed so far (the number of the line in `rest` is done + 1). */
-  let done = 0;
-  /** Characters of an over-long line dropped so far, or -1. */
-  let dropping = -1;
-  const tooLong = (chars: number) => {
-    if (!opts.onTooLong) throw new LineTooLongError(done + 1, chars, max);
-    opts.onTooLong(done + 1, chars);
-  };
-  const decoder = new TextDecoder("utf-8");
-  for await (const chunk of bytes) {
-    let text = decoder.decode(chunk, { stream: true });
-    if (dropping >= 0) {
-      const nl = text.indexOf("\n");
-      if (nl < 0) {
-        dropping += text.length;
-        continue;
-      }
-      tooLong(dropping + nl);
-      dropping = -1;
-      text = "\n" + text.slice(nl + 1);
-      rest = "";
-    } else text = rest + text;
-    const cut = text.lastIndexOf("\n");
-    if (cut < 0) {
-      rest = text;
-      if (rest.length > max) {
-        dropping = rest.length;
-        rest = "";
-      }
-      continue;
-    }
-    rest = text.slice(cut + 1);
-    const lines = text.slice(0, cut).split("\n");
-    for (let i = 0; i < lines.length; i++) {
-      if (lines[i]!.length > max) {
-        tooLong(lines[i]!.length);
-        lines[i] = "";
-      }
-      done++;
-    }
-    if (rest.length > max) {
-      dropping = rest.length;
-      rest = "";
-    }
-    yield lines;
-  }
-  if (dropping >= 0) {
-    tooLong(dropping);
-    yield [""];
-    return;
-  }
-  rest += decoder.decode();
-  if (rest.length > max) {
-    tooLong(rest.length);
-    rest = "";
-    yield [rest];
-  } else if (rest.length > 0) yield [rest];
 }
 
 /**

@@ -1,8 +1,13 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { detectPhi, phiGuard } from "../../src/augment/phi.js";
-import { rec, sharedDatasets } from "./helpers.js";
+import { detectPhi, phiGuard, redactPhi } from "../../src/augment/phi.js";
+import { readChembl } from "../../src/ingest/chembl.js";
+import { readClinicalTrials, scrubContacts } from "../../src/ingest/clinicaltrials.js";
+import { readDrugbank } from "../../src/ingest/drugbank.js";
+import type { Reader } from "../../src/ingest/index.js";
+import { readPubmed } from "../../src/ingest/pubmed.js";
+import { rec, repoRoot, sharedDatasets } from "./helpers.js";
 
 interface Contact {
   name?: string;
@@ -114,5 +119,84 @@ describe("PHI guard", () => {
     expect(redact.events.find((e) => e.id === "a")?.reason).toBe("output is mostly PHI");
     const drop = await phiGuard([r1, r2], { mode: "drop" });
     expect(drop.records).toEqual([]);
+  });
+
+  it("redacts a street-less city with state and ZIP, keeping only the ZIP's first three digits", () => {
+    const cases: [string, string][] = [
+      ["The patient lives in Springfield, IL 62704.", "The patient lives in [CITY], IL 627[ZIP]."],
+      // ZIP+4, a lower-case state code, a state name, a multi-word city.
+      ["Springfield, IL 62704-1234", "[CITY], IL 627[ZIP]"],
+      ["moved to Springfield, il 62704 last year", "moved to [CITY], il 627[ZIP] last year"],
+      ["Boise, Idaho 83702", "[CITY], Idaho 837[ZIP]"],
+      ["Salt Lake City, UT 84101", "[CITY], UT 841[ZIP]"],
+      // A state code and ZIP without the city still lose the digits after the first three.
+      ["Mail: PO box pending, TX 75001", "Mail: PO box pending, TX 750[ZIP]"],
+      // Three-digit areas of 20,000 people or fewer keep no digits at all.
+      ["Cheyenne, WY 82107", "[CITY], WY [ZIP]"],
+    ];
+    for (const [text, want] of cases) expect(redactPhi(text).text, text).toBe(want);
+    expect(detectPhi("Springfield, IL 62704").map((f) => f.type)).toEqual(["CITY", "ZIP"]);
+  });
+
+  it("does not take ZIP-like numbers in dosing and counts for ZIP codes", () => {
+    for (const text of [
+      "Give 62704 mg over 24 hours.",
+      "enrolled in 10000 patients across 12 sites",
+      "IL 10000 pg/mL at baseline",
+      "Vitamin D 50000 IU weekly; IN 12345 U of heparin",
+      "MEDLINE 2019 12345 records; Springfield, IL was the site.",
+      "PMID 29130141 and NCT02552212",
+    ]) {
+      expect(
+        detectPhi(text).filter((f) => f.type === "ZIP" || f.type === "CITY"),
+        text,
+      ).toEqual([]);
+    }
+  });
+
+  it("labels an SSN as an SSN, also in a trial title, never as a phone number", () => {
+    for (const text of [
+      "SSN 123-45-6789",
+      "A Phase 2 Study of Drug X (123-45-6789) in Adults",
+      "mobile 123-45-6789",
+    ]) {
+      const f = detectPhi(text);
+      expect(
+        f.map((x) => x.type),
+        text,
+      ).toEqual(["SSN"]);
+      expect(redactPhi(text).text).toContain("[SSN]");
+    }
+    // The ClinicalTrials reader scrubs free text at ingest: an SSN is named, not called a phone.
+    expect(scrubContacts("Study 123-45-6789 of aspirin")).toBe("Study [SSN removed] of aspirin");
+    expect(scrubContacts("call 314-286-1138")).toBe("call [phone removed]");
+  });
+
+  it("finds no ZIP, city or SSN in the bundled and shared sources' records (no false positives)", async () => {
+    const raw = join(repoRoot, "data", "raw");
+    const sources: [Reader, string[]][] = [
+      [readClinicalTrials, [join(raw, "clinicaltrials"), join(sharedDatasets, "clinicaltrials")]],
+      [
+        readPubmed,
+        ["baseline/pubmed26n1334.xml.gz", "efetch/efetch_pubmed_27797938.xml"].map((f) =>
+          join(sharedDatasets, "pubmed", f),
+        ),
+      ],
+      [readDrugbank, [join(raw, "drugbank", "drugbank_sample_full_database.xml")]],
+      [readChembl, [join(raw, "chembl", "chembl_sample.db")]],
+    ];
+    let texts = 0;
+    for (const [read, files] of sources) {
+      for await (const ev of read(files, {})) {
+        if (ev.type !== "record") continue;
+        const r = ev.record;
+        for (const t of [r.instruction, r.input, r.output]) {
+          texts++;
+          const hits = detectPhi(t).filter((f) => ["ZIP", "CITY", "SSN"].includes(f.type));
+          expect(hits, `${r.id}: ${t.slice(0, 80)}`).toEqual([]);
+        }
+      }
+    }
+    expect(texts).toBeGreaterThan(1000);
   });
 });
