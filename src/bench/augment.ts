@@ -1,94 +1,188 @@
 /**
- * `npm run bench -- augment [--count N] [--seed S]`: records/s of every augment step on generated
- * records (src/augment/synthetic.ts), each step timed alone on the same input, plus the whole
- * pipeline. Also checks that dedup finds the planted near-duplicates it should.
+ * `npm run bench -- augment [--count 20000] [--repeats 3]`: records/s, MB/s and peak RSS of every
+ * augment step on generated records (src/augment/synthetic.ts), each step alone in its own child
+ * process on the same input (so its peak RSS is its own, input included), plus the whole pipeline;
+ * `gzip -dc` of the same records as gzipped JSONL is the floor. Also checks that dedup finds the
+ * planted near-duplicates.
  *
- *   npx tsx src/bench/index.ts augment --count 100000
+ *   npx tsx src/bench/index.ts augment --count 20000 --repeats 1
  */
-import { chainOfThought } from "../augment/cot.js";
-import { defaultConfig } from "../augment/config.js";
-import { decontaminate, type EvalSet } from "../augment/decontam.js";
-import { dedup } from "../augment/dedup.js";
-import { FactIndex } from "../augment/facts.js";
-import { filterHarmful } from "../augment/harmful.js";
-import { EntityLexicon, factEntities } from "../augment/lexicon.js";
-import { generateNegatives } from "../augment/negatives.js";
-import { paraphrase } from "../augment/paraphrase.js";
-import { phiGuard } from "../augment/phi.js";
-import { runAugment } from "../augment/pipeline.js";
-import { splitRecords } from "../augment/split.js";
+import { createWriteStream } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { createGzip } from "node:zlib";
 import type { StepResult } from "../augment/step.js";
-import { syntheticRecords } from "../augment/synthetic.js";
-import { validateFacts } from "../augment/validate.js";
+import { gzipFloorSeconds } from "./ingest.js";
+import type { BenchOptions, Log, SuiteOutcome } from "./options.js";
+import { childEntry, runNodeChild } from "./peers.js";
+import { alternate, numberField, type Comparison, type MetricSpec } from "./stats.js";
 
-function arg(argv: string[], name: string, def: number): number {
-  const i = argv.indexOf(name);
-  if (i < 0) return def;
-  const v = Number(argv[i + 1]);
-  if (!Number.isFinite(v) || v <= 0) throw new Error(`${name} expects a positive number`);
-  return v;
+const SELF = fileURLToPath(import.meta.url);
+const STEPS = [
+  "phi",
+  "dedup",
+  "decontaminate",
+  "chain_of_thought",
+  "paraphrase",
+  "negatives",
+  "validate",
+  "harmful",
+  "split",
+  "pipeline",
+] as const;
+type StepName = (typeof STEPS)[number];
+
+interface ChildArgs {
+  step: StepName;
+  count: number;
+  seed: number;
 }
 
-export async function main(argv: string[]): Promise<number> {
-  const count = arg(argv, "--count", 100_000);
-  const seed = arg(argv, "--seed", 7);
-  const t0 = performance.now();
-  const { records, duplicates } = syntheticRecords({ count, seed });
-  process.stdout.write(
-    `augment bench: ${records.length} generated records (${duplicates.size} planted near-copies) in ${Math.round(performance.now() - t0)} ms\n`,
-  );
-  const lexicon = EntityLexicon.from([factEntities(records)]);
-  const index = FactIndex.fromRecords(records, lexicon);
-  // An eval set made of some of the generated abstracts: decontamination has work to do.
-  const evalSet: EvalSet = {
-    name: "bench-eval",
-    file: "(generated)",
-    items: records
-      .filter((_, i) => i % 97 === 0)
-      .map((r) => ({ id: r.id, texts: [r.input, r.output], pmids: [] })),
+async function records(count: number, seed: number) {
+  const { syntheticRecords } = await import("../augment/synthetic.js");
+  return syntheticRecords({ count, seed });
+}
+
+/** The child: one step on freshly generated records, timed without the generation. */
+async function child(a: ChildArgs): Promise<Record<string, unknown>> {
+  const { records: recs, duplicates } = await records(a.count, a.seed);
+  const { EntityLexicon, factEntities } = await import("../augment/lexicon.js");
+  const { FactIndex } = await import("../augment/facts.js");
+  const lexicon = EntityLexicon.from([factEntities(recs)]);
+  const index = FactIndex.fromRecords(recs, lexicon);
+  const seed = a.seed;
+  const run: Record<StepName, () => Promise<StepResult | { records: unknown[] }>> = {
+    phi: async () => (await import("../augment/phi.js")).phiGuard(recs),
+    dedup: async () => (await import("../augment/dedup.js")).dedup(recs),
+    decontaminate: async () =>
+      (await import("../augment/decontam.js")).decontaminate(recs, {
+        // an eval set made of some of the generated abstracts: decontamination has work to do
+        evalSets: [
+          {
+            name: "bench-eval",
+            file: "(generated)",
+            items: recs
+              .filter((_, i) => i % 97 === 0)
+              .map((r) => ({ id: r.id, texts: [r.input, r.output], pmids: [] })),
+          },
+        ],
+      }),
+    chain_of_thought: async () =>
+      (await import("../augment/cot.js")).chainOfThought(recs, { index, seed }),
+    paraphrase: async () =>
+      (await import("../augment/paraphrase.js")).paraphrase(recs, { lexicon, seed }),
+    negatives: async () =>
+      (await import("../augment/negatives.js")).generateNegatives(recs, { index, seed }),
+    validate: async () => (await import("../augment/validate.js")).validateFacts(recs, { index }),
+    harmful: async () => (await import("../augment/harmful.js")).filterHarmful(recs),
+    split: async () => (await import("../augment/split.js")).splitRecords(recs, { seed }),
+    pipeline: async () => {
+      const { runAugment } = await import("../augment/pipeline.js");
+      const { defaultConfig } = await import("../augment/config.js");
+      const r = await runAugment(recs, { ...defaultConfig(), seed });
+      return { records: [...r.splits.train, ...r.splits.valid, ...r.splits.test] };
+    },
   };
-  const steps: [string, () => Promise<StepResult>][] = [
-    ["phi", () => phiGuard(records)],
-    ["dedup", () => dedup(records)],
-    ["decontaminate", () => decontaminate(records, { evalSets: [evalSet] })],
-    ["chain_of_thought", () => chainOfThought(records, { index, seed })],
-    ["paraphrase", () => paraphrase(records, { lexicon, seed })],
-    ["negatives", () => generateNegatives(records, { index, seed })],
-    ["validate", () => validateFacts(records, { index })],
-    ["harmful", () => filterHarmful(records)],
-    ["split", () => splitRecords(records, { seed })],
-  ];
-  process.stdout.write(
-    `${"step".padEnd(18)} ${"records/s".padStart(12)} ${"ms".padStart(9)} ${"out".padStart(9)}\n`,
-  );
-  for (const [name, run] of steps) {
-    const start = performance.now();
-    const res = await run();
-    const ms = performance.now() - start;
-    process.stdout.write(
-      `${name.padEnd(18)} ${Math.round(records.length / (ms / 1000))
-        .toString()
-        .padStart(12)} ${ms.toFixed(0).padStart(9)} ${String(res.records.length).padStart(9)}\n`,
-    );
-    if (name === "dedup") {
-      const dropped = new Set(
-        res.events.filter((e) => e.disposition === "dropped").map((e) => e.id),
-      );
-      process.stdout.write(
-        `${"".padEnd(18)} dropped ${dropped.size}; extra ${JSON.stringify(res.report.extra)}\n`,
-      );
-    }
+  const t0 = performance.now();
+  const res = await run[a.step]();
+  const seconds = (performance.now() - t0) / 1000;
+  const out: Record<string, unknown> = { records: recs.length, out: res.records.length, seconds };
+  if (a.step === "dedup" && "events" in res) {
+    const dropped = new Set(res.events.filter((e) => e.disposition === "dropped").map((e) => e.id));
+    out.plantedDuplicates = duplicates.size;
+    out.droppedDuplicates = dropped.size;
   }
-  const start = performance.now();
-  const result = await runAugment(records, { ...defaultConfig(), seed });
-  const ms = performance.now() - start;
-  const out = result.splits.train.length + result.splits.valid.length + result.splits.test.length;
-  process.stdout.write(
-    `${"pipeline".padEnd(18)} ${Math.round(records.length / (ms / 1000))
-      .toString()
-      .padStart(
-        12,
-      )} ${ms.toFixed(0).padStart(9)} ${String(out).padStart(9)}  (leaks: ${result.leaks.length})\n`,
-  );
-  return 0;
+  return out;
 }
+
+/** The generated records as gzipped JSONL; returns the file and its uncompressed MB. */
+async function recordsFile(
+  dir: string,
+  count: number,
+  seed: number,
+): Promise<{ file: string; mb: number }> {
+  const { records: recs } = await records(count, seed);
+  const file = path.join(dir, "records.jsonl.gz");
+  const gz = createGzip({ level: 6 });
+  const out = createWriteStream(file);
+  gz.pipe(out);
+  let bytes = 0;
+  for (const r of recs) {
+    const line = JSON.stringify(r) + "\n";
+    bytes += Buffer.byteLength(line);
+    if (!gz.write(line)) await new Promise<void>((res) => gz.once("drain", () => res()));
+  }
+  gz.end();
+  await new Promise<void>((res, rej) => out.once("finish", () => res()).once("error", rej));
+  return { file, mb: bytes / 2 ** 20 };
+}
+
+export async function bench(o: BenchOptions, log: Log): Promise<SuiteOutcome> {
+  const seed = 7;
+  const dir = await mkdtemp(path.join(tmpdir(), "medtune-bench-augment-"));
+  try {
+    const { file, mb } = await recordsFile(dir, o.count, seed);
+    const metrics: MetricSpec[] = STEPS.flatMap((s) => [
+      { key: `${s}.mbPerSecond`, label: `${s} MB/s`, unit: "MB/s", higherIsBetter: true },
+      {
+        key: `${s}.recordsPerSecond`,
+        label: `${s} records/s`,
+        unit: "records/s",
+        higherIsBetter: true,
+        chart: true,
+      },
+      { key: `${s}.peakRssMiB`, label: `${s} peak RSS`, unit: "MiB", higherIsBetter: false },
+    ]);
+    const c: Comparison = {
+      suite: "augment",
+      title: `each step alone on ${o.count} generated records (${mb.toFixed(1)} MB as JSONL), in its own process`,
+      ours: "medtune",
+      subjects: ["medtune", "gzip -dc"],
+      metrics,
+      samples: [],
+      notes: [
+        "gzip -dc's figure is decompressing the same records as gzipped JSONL, the same for every step; peak RSS includes the records and the step's indexes",
+      ],
+    };
+    await alternate(
+      c,
+      o.repeats ?? 3,
+      async (subject) => {
+        const values: Record<string, number> = {};
+        if (subject === "gzip -dc") {
+          const seconds = gzipFloorSeconds([file]);
+          for (const s of STEPS) values[`${s}.mbPerSecond`] = mb / seconds;
+          return { values };
+        }
+        for (const step of STEPS) {
+          const run = await runNodeChild(SELF, { step, count: o.count, seed } satisfies ChildArgs, {
+            who: `augment ${step}`,
+            timeoutSeconds: 1800,
+          });
+          const seconds = numberField(`augment ${step}`, run.result, "seconds");
+          values[`${step}.mbPerSecond`] = mb / seconds;
+          values[`${step}.recordsPerSecond`] = o.count / seconds;
+          values[`${step}.peakRssMiB`] =
+            Math.max(
+              run.treePeakRssBytes,
+              numberField(`augment ${step}`, run.result, "peakRssBytes"),
+            ) /
+            2 ** 20;
+          if (step === "dedup" && c.notes.length < 2)
+            c.notes.push(
+              `dedup dropped ${String(run.result.droppedDuplicates)} records; ${String(run.result.plantedDuplicates)} near-copies were planted`,
+            );
+        }
+        return { values };
+      },
+      log,
+    );
+    return { comparisons: [c], goals: [] };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+childEntry(SELF, child as (a: never) => Promise<Record<string, unknown>>);

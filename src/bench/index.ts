@@ -1,33 +1,87 @@
 /**
- * `npm run bench -- <suite> [options]`: speed and memory benchmarks, each run beside its peer
- * (gzip -dc, mlx-lm, llama.cpp …) in the same command so that ratios, not absolute numbers, are
- * what we compare across machines.
+ * `npm run bench [-- <suite>] [options]`: speed and memory of medtune beside its peers (gzip -dc,
+ * PEFT + PyTorch, mlx-lm, llama.cpp …) in the same command, interleaved A B A B, so that ratios,
+ * not absolute numbers, are what we compare across machines. With no suite every comparison suite
+ * runs; results go to evaluation/benchmarks/<date>.json and .html. `--help` lists the flags.
+ *
+ *   npm run bench -- train --steps 2 --seq 64 --repeats 1
+ *   npx tsx src/bench/index.ts matmul          # without a build
  */
 import { pathToFileURL } from "node:url";
+import { parseFlags } from "../cli-flags.js";
+import {
+  BENCH_SPEC,
+  benchOptions,
+  type BenchOptions,
+  type Log,
+  type SuiteOutcome,
+} from "./options.js";
+import { writeBenchRun, machineInfo, type BenchRun } from "./results.js";
+import { formatComparison, formatGoals } from "./stats.js";
 
-type Suite = (argv: string[]) => Promise<number>;
+/** A comparison suite's module (it exports `bench`), or a tool's `main(argv)` (profile). */
+type SuiteModule =
+  | { bench: (o: BenchOptions, log: Log) => Promise<SuiteOutcome> }
+  | ((argv: string[]) => Promise<number>);
 
-const SUITES: Record<string, () => Promise<Suite>> = {
-  ingest: async () => (await import("./ingest.js")).main,
-  augment: async () => (await import("./augment.js")).main,
-  train: async () => (await import("./train.js")).main,
+const SUITES: Record<string, () => Promise<SuiteModule>> = {
+  matmul: () => import("./matmul.js"),
+  generate: () => import("./generate.js"),
+  train: () => import("./train.js"),
+  ingest: () => import("./ingest.js"),
+  augment: () => import("./augment.js"),
 };
 
 export async function run(argv: string[]): Promise<number> {
-  const [name, ...rest] = argv;
-  const names = name ? [name] : Object.keys(SUITES);
-  for (const n of names) {
-    const load = SUITES[n];
-    if (!load) {
-      process.stderr.write(
-        `bench: unknown suite "${n}"; suites: ${Object.keys(SUITES).join(", ")}\n`,
-      );
-      return 2;
-    }
-    const code = await (await load())(rest);
-    if (code !== 0) return code;
+  const first = argv[0];
+  if (first !== undefined && !first.startsWith("-") && !SUITES[first]) {
+    process.stderr.write(
+      `bench: unknown suite "${first}"; suites: ${Object.keys(SUITES).join(", ")}\n`,
+    );
+    return 2;
   }
-  return 0;
+  const named = first !== undefined && !first.startsWith("-") ? first : undefined;
+  if (named) {
+    const mod = await SUITES[named]!();
+    if (typeof mod === "function") return mod(argv.slice(1));
+  }
+  const flags = parseFlags(named ? argv.slice(1) : argv, { ...BENCH_SPEC, positionals: [] });
+  if (flags.kind !== "ok") return flags.exit;
+  const o = benchOptions(flags.values);
+  const log: Log = (l) => process.stderr.write(l + "\n");
+  const startedAt = new Date().toISOString();
+  const result: BenchRun = {
+    startedAt,
+    finishedAt: startedAt,
+    command: argv,
+    machine: machineInfo(),
+    comparisons: [],
+    goals: [],
+  };
+  let failed = false;
+  for (const name of named ? [named] : Object.keys(SUITES)) {
+    const mod = await SUITES[name]!();
+    if (typeof mod === "function") continue;
+    log(`bench: ${name}…`);
+    try {
+      const r = await mod.bench(o, log);
+      result.comparisons.push(...r.comparisons);
+      result.goals.push(...r.goals);
+      for (const c of r.comparisons) process.stdout.write(`\n${formatComparison(c)}\n`);
+    } catch (e) {
+      failed = true;
+      log(`bench: ${name} failed: ${(e as Error).message}`);
+    }
+  }
+  result.finishedAt = new Date().toISOString();
+  if (result.goals.length)
+    process.stdout.write(`\ngoals (ratios from the tables above)\n${formatGoals(result.goals)}\n`);
+  if (result.comparisons.length) {
+    const files = writeBenchRun(o.out, result);
+    process.stdout.write(`\nresults: ${files.json}\nreport:  ${files.html}\n`);
+  }
+  const anyFailure = result.comparisons.some((c) => Object.keys(c.failures ?? {}).length > 0);
+  return failed || anyFailure ? 1 : 0;
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {

@@ -1,33 +1,30 @@
 /**
- * `npm run bench -- ingest [--mb N] [--sources a,b] [--keep]`: ingest throughput and peak memory.
+ * `npm run bench -- ingest [--mb 64] [--chembl-mb 100] [--sources a,b] [--repeats 3] [--keep]`:
+ * ingest throughput and peak memory per source, against `gzip -dc` of the same input as the floor
+ * (no reader can beat decompressing its input), run A B A B.
  *
- * Scales the bundled samples (data/raw) up to about N MB of uncompressed input per source
- * (default 100) in a temp dir, gzipped as the real dumps are, then runs each source's full ingest
- * (reader + validation + atomic write + audit) in its own child process to read its peak RSS.
- * `gzip -dc` on the same files is the floor: no reader can beat decompression.
- * ChEMBL is a SQLite file and is not scaled here; it runs on the bundled sample as is.
+ * Scales the bundled samples (data/raw) up to about N MB of uncompressed input per source in a
+ * temp dir, gzipped as the real dumps are; ChEMBL gets a generated SQLite database of ≥ 100 MB in
+ * the real schema (the sample's rows copied with fresh keys and CHEMBL ids), whose floor is
+ * `gzip -dc` of the database gzipped, as ChEMBL ships it. Each source's full ingest (reader +
+ * validation + atomic write + audit) runs in its own child process, so its peak RSS is its own.
  */
-import { execFile, execFileSync } from "node:child_process";
-import { createWriteStream } from "node:fs";
-import { mkdtemp, mkdir, readFile, readdir, rm, stat, copyFile } from "node:fs/promises";
+import { execFileSync } from "node:child_process";
+import { copyFileSync, createWriteStream } from "node:fs";
+import { mkdtemp, mkdir, readFile, readdir, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { createGzip } from "node:zlib";
 import { fileURLToPath } from "node:url";
-import { parseArgs } from "node:util";
 import { createRequire } from "node:module";
 import type { IngestSourceId } from "../ingest/types.js";
+import { projectPaths } from "../paths.js";
+import type { BenchOptions, Log, SuiteOutcome } from "./options.js";
+import { childEntry, runNodeChild } from "./peers.js";
+import { alternate, goal, numberField, ratioOf, type Comparison, type Goal } from "./stats.js";
 
 const SELF = fileURLToPath(import.meta.url);
 const ALL: IngestSourceId[] = ["hetionet", "drugbank", "pubmed", "clinicaltrials", "chembl_sqlite"];
-
-interface ChildResult {
-  ok: boolean;
-  error?: string;
-  records: number;
-  seconds: number;
-  maxRssBytes: number;
-}
 
 /** Streams text chunks into a gzip file; returns the uncompressed byte count. */
 async function gzipWrite(file: string, chunks: () => Generator<string>): Promise<number> {
@@ -180,54 +177,103 @@ async function scaleClinicalTrials(raw: string, dir: string, bytes: number): Pro
   });
 }
 
-function childArgs(): string[] {
-  return SELF.endsWith(".ts") ? ["--import", "tsx", SELF] : [SELF];
+/** Integer keys that must stay unique per copy; tid, assay_id and doc_id stay shared (real targets). */
+const CHEMBL_SHIFTED = new Set([
+  "molregno",
+  "mec_id",
+  "mecref_id",
+  "record_id",
+  "drugind_id",
+  "indref_id",
+  "activity_id",
+]);
+const CHEMBL_COPIED = [
+  "molecule_dictionary",
+  "compound_properties",
+  "drug_mechanism",
+  "mechanism_refs",
+  "drug_indication",
+  "indication_refs",
+  "activities",
+];
+
+/**
+ * ChEMBL: the sample database (data/raw/chembl, real chembl_33 schema and indexes) grown to `bytes`
+ * by copying its molecules with their properties, mechanisms, indications and activities under
+ * fresh keys and CHEMBL ids, copy k adding k·10⁷ to every key.
+ */
+async function scaleChembl(raw: string, dir: string, bytes: number): Promise<void> {
+  const { default: Database } = await import("better-sqlite3");
+  const src = (await readdir(path.join(raw, "chembl"))).find((f) => /\.db$/.test(f));
+  if (!src) throw new Error(`no ${path.join(raw, "chembl")}/*.db sample to scale`);
+  const file = path.join(dir, "chembl_bench.db");
+  copyFileSync(path.join(raw, "chembl", src), file);
+  const db = new Database(file);
+  try {
+    db.pragma("journal_mode = OFF");
+    db.pragma("synchronous = OFF");
+    const OFF = 10_000_000;
+    const inserts = CHEMBL_COPIED.map((t) => {
+      db.exec(`CREATE TEMP TABLE orig_${t} AS SELECT * FROM main.${t}`);
+      const cols = (
+        db.prepare(`SELECT name FROM pragma_table_info('${t}')`).all() as { name: string }[]
+      ).map((c) => c.name);
+      const exprs = cols.map((c) =>
+        CHEMBL_SHIFTED.has(c)
+          ? `${c} + @k * ${OFF}`
+          : c === "chembl_id"
+            ? `'CHEMBL' || (CAST(substr(chembl_id, 7) AS INTEGER) + @k * ${OFF})`
+            : c,
+      );
+      return db.prepare(
+        `INSERT INTO main.${t} (${cols.join(", ")}) SELECT ${exprs.join(", ")} FROM orig_${t}`,
+      );
+    });
+    const copy = db.transaction((from: number, to: number) => {
+      for (let k = from; k < to; k++) for (const ins of inserts) ins.run({ k });
+    });
+    const size = () => {
+      const pages = db.pragma("page_count", { simple: true }) as number;
+      return pages * (db.pragma("page_size", { simple: true }) as number);
+    };
+    let k = 1;
+    while (size() < bytes) {
+      const per = Math.max(1, (size() / k) | 0);
+      const step = Math.max(1, Math.min(5000, Math.ceil((bytes - size()) / per)));
+      copy(k, k + step);
+      k += step;
+    }
+  } finally {
+    db.close();
+  }
 }
 
-function runChild(source: IngestSourceId, inDir: string, outDir: string): Promise<ChildResult> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [...childArgs(), "--child", source, inDir, outDir],
-      { maxBuffer: 1 << 24 },
-      (err, stdout, stderr) => {
-        const last = stdout.trim().split("\n").pop() ?? "";
-        try {
-          resolve(JSON.parse(last) as ChildResult);
-        } catch {
-          resolve({
-            ok: false,
-            error: (err?.message ?? "") + stderr.slice(-500),
-            records: 0,
-            seconds: 0,
-            maxRssBytes: 0,
-          });
-        }
-      },
-    );
-  });
+interface ChildArgs {
+  source: IngestSourceId;
+  inDir: string;
+  outDir: string;
 }
 
-async function child(source: IngestSourceId, inDir: string, outDir: string): Promise<void> {
+/** The child: one source's full ingest, timed. */
+async function child(a: ChildArgs): Promise<Record<string, unknown>> {
   const { runIngest } = await import("../ingest/index.js");
   const t0 = performance.now();
-  const r = await runIngest({ sources: [source], inDir, outDir, logDir: outDir, progress: false });
+  const r = await runIngest({
+    sources: [a.source],
+    inDir: a.inDir,
+    outDir: a.outDir,
+    logDir: a.outDir,
+    progress: false,
+  });
   const s = r.sources[0]!;
-  const out: ChildResult = {
-    ok: s.ok,
-    ...(s.error ? { error: s.error } : {}),
-    records: s.records,
-    seconds: (performance.now() - t0) / 1000,
-    maxRssBytes: process.resourceUsage().maxRSS * 1024,
-  };
-  process.stdout.write(JSON.stringify(out) + "\n");
+  if (!s.ok) throw new Error(s.error ?? `${a.source} failed`);
+  return { records: s.records, seconds: (performance.now() - t0) / 1000 };
 }
 
-async function gunzipFloorSeconds(files: string[]): Promise<number | null> {
-  const gz = files.filter((f) => f.endsWith(".gz"));
-  if (gz.length === 0) return null;
+/** Seconds `gzip -dc` takes to decompress `files` to /dev/null. */
+export function gzipFloorSeconds(files: string[]): number {
   const t0 = performance.now();
-  for (const f of gz) execFileSync("sh", ["-c", 'gzip -dc "$1" > /dev/null', "sh", f]);
+  execFileSync("sh", ["-c", 'for f in "$@"; do gzip -dc "$f"; done > /dev/null', "sh", ...files]);
   return (performance.now() - t0) / 1000;
 }
 
@@ -241,92 +287,108 @@ async function uncompressedBytes(files: string[]): Promise<number> {
   return n;
 }
 
-export async function main(argv: string[]): Promise<number> {
-  if (argv[0] === "--child") {
-    await child(argv[1] as IngestSourceId, argv[2]!, argv[3]!);
-    return 0;
-  }
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      mb: { type: "string" },
-      sources: { type: "string" },
-      keep: { type: "boolean" },
-      raw: { type: "string" },
-    },
-  });
-  const mb = Number(values.mb ?? 100);
-  const bytes = mb * 2 ** 20;
-  const sources = (values.sources?.split(",") ?? ALL) as IngestSourceId[];
-  const raw = values.raw ?? "data/raw";
+const SCALE: Record<IngestSourceId, (raw: string, dir: string, bytes: number) => Promise<void>> = {
+  hetionet: scaleHetionet,
+  drugbank: scaleDrugbank,
+  pubmed: scalePubmed,
+  clinicaltrials: scaleClinicalTrials,
+  chembl_sqlite: scaleChembl,
+};
+
+export async function bench(o: BenchOptions, log: Log): Promise<SuiteOutcome> {
+  const sources = (o.sources ?? ALL) as IngestSourceId[];
+  const raw = projectPaths.rawData;
   const root = await mkdtemp(path.join(tmpdir(), "medtune-bench-ingest-"));
-  const rows: string[][] = [
-    [
-      "source",
-      "input",
-      "records",
-      "seconds",
-      "MB/s (uncompressed)",
-      "peak RSS",
-      "gzip -dc",
-      "vs floor",
-    ],
-  ];
+  const comparisons: Comparison[] = [];
+  const goals: Goal[] = [];
   try {
     for (const source of sources) {
-      const dirName = source === "chembl_sqlite" ? "chembl" : source;
       const inDir = path.join(root, "raw");
-      const dir = path.join(inDir, dirName);
+      const dir = path.join(inDir, source === "chembl_sqlite" ? "chembl" : source);
       await mkdir(dir, { recursive: true });
-      process.stderr.write(`bench ingest: generating ${source} input…\n`);
-      if (source === "hetionet") await scaleHetionet(raw, dir, bytes);
-      else if (source === "drugbank") await scaleDrugbank(raw, dir, bytes);
-      else if (source === "pubmed") await scalePubmed(raw, dir, bytes);
-      else if (source === "clinicaltrials") await scaleClinicalTrials(raw, dir, bytes);
-      else
-        for (const f of await readdir(path.join(raw, "chembl")))
-          if (/\.db$/.test(f)) await copyFile(path.join(raw, "chembl", f), path.join(dir, f));
+      const mb = source === "chembl_sqlite" ? o.chemblMb : o.mb;
+      log(`bench ingest: generating ${mb} MB of ${source} input…`);
+      await SCALE[source](raw, dir, mb * 2 ** 20);
       const files = (await readdir(dir)).map((f) => path.join(dir, f));
-      const ub = await uncompressedBytes(files);
-      const floor = await gunzipFloorSeconds(files);
-      process.stderr.write(`bench ingest: running ${source} on ${(ub / 2 ** 20).toFixed(1)} MB…\n`);
-      const r = await runChild(source, inDir, path.join(root, "out", source));
-      if (!r.ok) {
-        rows.push([
-          source,
-          `${(ub / 2 ** 20).toFixed(1)} MB`,
-          "FAILED",
-          r.error?.slice(0, 80) ?? "",
-          "",
-          "",
-          "",
-          "",
-        ]);
-        continue;
+      let floorFiles = files.filter((f) => f.endsWith(".gz"));
+      if (source === "chembl_sqlite") {
+        // ChEMBL ships its SQLite database gzipped (chembl_NN_sqlite.tar.gz): that is the floor.
+        const gz = path.join(root, "chembl_bench.db.gz");
+        execFileSync("sh", ["-c", 'gzip -c "$1" > "$2"', "sh", files[0]!, gz]);
+        floorFiles = [gz];
       }
-      const rate = ub / 2 ** 20 / r.seconds;
-      rows.push([
-        source + (source === "chembl_sqlite" ? " (sample, not scaled)" : ""),
-        `${(ub / 2 ** 20).toFixed(1)} MB`,
-        String(r.records),
-        r.seconds.toFixed(2),
-        rate.toFixed(1),
-        `${(r.maxRssBytes / 2 ** 20).toFixed(0)} MB`,
-        floor === null ? "-" : `${floor.toFixed(2)} s`,
-        floor === null ? "-" : `${(r.seconds / floor).toFixed(1)}×`,
-      ]);
-      await rm(dir, { recursive: true, force: true });
+      const ub = await uncompressedBytes(files);
+      const mib = ub / 2 ** 20;
+      const c: Comparison = {
+        suite: "ingest",
+        title: `${source}, ${mib.toFixed(1)} MB uncompressed${source === "chembl_sqlite" ? " (generated SQLite in the chembl_33 schema)" : " (gzipped)"}`,
+        ours: "medtune",
+        subjects: ["medtune", "gzip -dc"],
+        metrics: [
+          {
+            key: "mbPerSecond",
+            label: "MB/s of uncompressed input",
+            unit: "MB/s",
+            higherIsBetter: true,
+            chart: true,
+          },
+          { key: "seconds", label: "wall time", unit: "s", higherIsBetter: false },
+          { key: "recordsPerSecond", label: "records/s", unit: "records/s", higherIsBetter: true },
+          {
+            key: "peakRssMiB",
+            label: "peak RSS, process tree",
+            unit: "MiB",
+            higherIsBetter: false,
+          },
+        ],
+        samples: [],
+        notes: [],
+      };
+      let records = 0;
+      await alternate(
+        c,
+        o.repeats ?? 3,
+        async (subject, round) => {
+          if (subject === "gzip -dc") {
+            const seconds = gzipFloorSeconds(floorFiles);
+            return { values: { seconds, mbPerSecond: mib / seconds } as Record<string, number> };
+          }
+          const outDir = path.join(root, "out", `${source}-${round}`);
+          const run = await runNodeChild(SELF, { source, inDir, outDir } satisfies ChildArgs, {
+            who: `medtune ingest ${source}`,
+            timeoutSeconds: 1800,
+          });
+          await rm(outDir, { recursive: true, force: true });
+          const who = `ingest ${source}`;
+          const seconds = numberField(who, run.result, "seconds");
+          records = numberField(who, run.result, "records");
+          return {
+            values: {
+              seconds,
+              mbPerSecond: mib / seconds,
+              recordsPerSecond: records / seconds,
+              peakRssMiB:
+                Math.max(run.treePeakRssBytes, numberField(who, run.result, "peakRssBytes")) /
+                2 ** 20,
+            },
+          };
+        },
+        log,
+      );
+      c.notes.push(
+        `${records} records per run; medtune's wall time includes starting the child's ingest (reader, validation, atomic JSONL write, audit log)`,
+      );
+      comparisons.push(c);
+      goals.push(
+        goal(`ingest ${source} time vs gzip -dc floor`, ratioOf(c, "gzip -dc", "seconds"), "≤", 2),
+      );
+      if (!o.keep) await rm(dir, { recursive: true, force: true });
     }
   } finally {
-    if (!values.keep) await rm(root, { recursive: true, force: true });
-    else process.stderr.write(`bench ingest: inputs kept in ${root}\n`);
+    if (!o.keep) await rm(root, { recursive: true, force: true });
+    else log(`bench ingest: inputs kept in ${root}`);
   }
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)));
-  for (const r of rows)
-    process.stdout.write(r.map((c, i) => c.padEnd(widths[i]!)).join("  ") + "\n");
-  return 0;
+  return { comparisons, goals };
 }
 
-if (process.argv[1] === SELF) {
-  main(process.argv.slice(2)).then((c) => (process.exitCode = c));
-}
+childEntry(SELF, child as (a: never) => Promise<Record<string, unknown>>);

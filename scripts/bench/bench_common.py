@@ -1,0 +1,60 @@
+"""Shared by the peer scripts of `npm run bench` (scripts/bench/*.py): the benchmark data file
+written by src/bench/train-data.ts, peak RSS, and the one JSON result line the TypeScript side
+parses (the last line of stdout; everything else goes to stderr)."""
+
+import json
+import os
+import resource
+import sys
+
+
+def log(*args):
+    print(*args, file=sys.stderr, flush=True)
+
+
+def peak_rss_bytes():
+    """High-water RSS of this process and of any children it waited for (Linux: KiB)."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return max(own, kids) * 1024
+
+
+def load_rows(path):
+    """The packed rows: each row is seq+1 token ids and a 0/1 supervision flag per token; the
+    target of input position j is token j+1, counted when mask[j+1] is 1."""
+    with open(path, encoding="utf-8") as f:
+        data = json.load(f)
+    rows = data["rows"]
+    seq = int(data["seq"])
+    for i, r in enumerate(rows):
+        if len(r["tokens"]) != seq + 1 or len(r["mask"]) != seq + 1:
+            raise ValueError(f"{path}: row {i} has {len(r['tokens'])} tokens, expected {seq + 1}")
+    return data
+
+
+def batches(data, batch, steps):
+    """Rows for each step, in order, wrapping around the file (every peer gets the same rows)."""
+    rows = data["rows"]
+    out = []
+    for s in range(steps):
+        out.append([rows[(s * batch + i) % len(rows)] for i in range(batch)])
+    return out
+
+
+def emit(result):
+    result.setdefault("ok", True)
+    result["peakRssBytes"] = peak_rss_bytes()
+    sys.stdout.write(json.dumps(result) + "\n")
+    sys.stdout.flush()
+
+
+def fail(message):
+    sys.stdout.write(json.dumps({"ok": False, "error": message}) + "\n")
+    sys.stdout.flush()
+    sys.exit(1)
+
+
+def set_threads(n):
+    """Same thread count for every peer: set before numpy/torch/mlx start their pools."""
+    for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[k] = str(n)
