@@ -366,13 +366,19 @@ async function* studiesFromJsonLines(
         reason: tooLargeReason("this study", chars, limits),
       }),
   });
+  let nonBlank = 0;
   for await (const batch of lines) {
     signal?.throwIfAborted();
     for (const text of batch) {
       const ev = one(text);
-      if (ev) yield ev;
+      if (ev) {
+        nonBlank++;
+        yield ev;
+      }
     }
   }
+  if (nonBlank === 0)
+    throw new IngestError("empty file: expected JSON Lines, one study per line", file);
 }
 
 type SplitItem =
@@ -666,13 +672,15 @@ export function scrubContacts(text: string): string {
   // Phone shapes: "+33 1 49 95 81 69", "(314) 286-1138", "314-286-1138", "01.49.95.81.69". Digit
   // groups separated only by spaces ("100 200 400 mg") and dates ("2017-02-15") are kept.
   const phone = (m: string) => (m.replace(/\D/g, "").length >= 9 ? "[phone removed]" : m);
-  return text
-    .replace(/[\w.+-]+@[\w-]+(\.[\w-]+)+/g, "[e-mail removed]")
-    // An SSN (3-2-4 digits) is not a phone number: say what was removed.
-    .replace(/\b\d{3}-\d{2}-\d{4}\b/g, "[SSN removed]")
-    .replace(/\+\d{1,3}[\s.-]?\(?\d{1,4}\)?(?:[\s.-]?\d{2,4}){2,5}/g, phone)
-    .replace(/\(\d{2,4}\)\s?\d{3,4}[\s.-]?\d{3,4}/g, phone)
-    .replace(/\b\d{2,4}(?:[.-]\d{2,4}){2,4}\b/g, phone);
+  return (
+    text
+      .replace(/[\w.+-]+@[\w-]+(\.[\w-]+)+/g, "[e-mail removed]")
+      // An SSN (3-2-4 digits) is not a phone number: say what was removed.
+      .replace(/\b\d{3}-\d{2}-\d{4}\b/g, "[SSN removed]")
+      .replace(/\+\d{1,3}[\s.-]?\(?\d{1,4}\)?(?:[\s.-]?\d{2,4}){2,5}/g, phone)
+      .replace(/\(\d{2,4}\)\s?\d{3,4}[\s.-]?\d{3,4}/g, phone)
+      .replace(/\b\d{2,4}(?:[.-]\d{2,4}){2,4}\b/g, phone)
+  );
 }
 
 const str = (v: unknown): string | undefined =>

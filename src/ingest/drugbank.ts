@@ -188,6 +188,9 @@ async function* readFullXml(
   pairs: PairState,
 ): AsyncGenerator<IngestEvent> {
   const src = await openSource(file, /\.xml$/i);
+  if (src.bytesTotal === 0) {
+    throw new IngestError("empty file: expected a DrugBank <drugbank> document", file);
+  }
   const parser = new SaxesParser({ xmlns: true, position: true });
   const caps = new XmlCaps(file, inputLimits(opts));
   const queue: IngestEvent[] = [];

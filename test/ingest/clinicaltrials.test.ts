@@ -8,7 +8,7 @@
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { crc32, deflateRawSync, gzipSync } from "node:zlib";
+import { gzipSync } from "node:zlib";
 import { afterAll, describe, expect, it } from "vitest";
 import { readClinicalTrials, scrubContacts } from "../../src/ingest/clinicaltrials.js";
 import { IngestError, type IngestOptions } from "../../src/ingest/types.js";
@@ -19,6 +19,7 @@ import {
   readerRssOnTwoSizes,
   repoRoot,
   writeGenerated,
+  writeZip,
 } from "./helpers.js";
 
 const SHARED = path.join(fixtures, "clinicaltrials");
@@ -61,47 +62,6 @@ function contactStrings(study: Record<string, unknown>): string[] {
   walk(protocol?.contactsLocationsModule, ["name", "email", "phone"]);
   walk(results?.moreInfoModule?.pointOfContact, ["title", "email", "phone"]);
   return out.filter((s) => s.length >= 6);
-}
-
-/** A minimal stored/deflated zip writer, so the test needs no zip tool. */
-function writeZip(file: string, entries: [string, Buffer][]): void {
-  const locals: Buffer[] = [];
-  const central: Buffer[] = [];
-  let offset = 0;
-  for (const [name, data] of entries) {
-    const deflated = deflateRawSync(data);
-    const nameBuf = Buffer.from(name);
-    const crc = crc32(data);
-    const local = Buffer.alloc(30);
-    local.writeUInt32LE(0x04034b50, 0);
-    local.writeUInt16LE(20, 4);
-    local.writeUInt16LE(8, 8);
-    local.writeUInt32LE(crc, 14);
-    local.writeUInt32LE(deflated.length, 18);
-    local.writeUInt32LE(data.length, 22);
-    local.writeUInt16LE(nameBuf.length, 26);
-    const cen = Buffer.alloc(46);
-    cen.writeUInt32LE(0x02014b50, 0);
-    cen.writeUInt16LE(20, 4);
-    cen.writeUInt16LE(20, 6);
-    cen.writeUInt16LE(8, 10);
-    cen.writeUInt32LE(crc, 16);
-    cen.writeUInt32LE(deflated.length, 20);
-    cen.writeUInt32LE(data.length, 24);
-    cen.writeUInt16LE(nameBuf.length, 28);
-    cen.writeUInt32LE(offset, 42);
-    locals.push(local, nameBuf, deflated);
-    central.push(cen, nameBuf);
-    offset += 30 + nameBuf.length + deflated.length;
-  }
-  const cd = Buffer.concat(central);
-  const end = Buffer.alloc(22);
-  end.writeUInt32LE(0x06054b50, 0);
-  end.writeUInt16LE(entries.length, 8);
-  end.writeUInt16LE(entries.length, 10);
-  end.writeUInt32LE(cd.length, 12);
-  end.writeUInt32LE(offset, 16);
-  writeFileSync(file, Buffer.concat([...locals, cd, end]));
 }
 
 describe("shared real v2 studies", () => {

@@ -1,12 +1,12 @@
 /** Shared helpers for the ingest tests: fixture paths, collecting reader events, child-process RSS runs. */
 import { execFile } from "node:child_process";
-import { createWriteStream } from "node:fs";
+import { createWriteStream, writeFileSync } from "node:fs";
 import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import type { Writable } from "node:stream";
 import { fileURLToPath } from "node:url";
-import { createGzip } from "node:zlib";
+import { crc32, createGzip, deflateRawSync } from "node:zlib";
 import type { InstructionRecord } from "../../src/data/record.js";
 import type { IngestEvent, IngestSourceId, SkipEvent } from "../../src/ingest/types.js";
 
@@ -110,4 +110,45 @@ export async function writeGenerated(file: string, chunks: Iterable<string>): Pr
   }
   sink.end();
   await new Promise<void>((r, j) => out.once("finish", () => r()).once("error", j));
+}
+
+/** A minimal stored/deflated zip writer, so the test needs no zip tool. */
+export function writeZip(file: string, entries: [string, Buffer][]): void {
+  const locals: Buffer[] = [];
+  const central: Buffer[] = [];
+  let offset = 0;
+  for (const [name, data] of entries) {
+    const deflated = deflateRawSync(data);
+    const nameBuf = Buffer.from(name);
+    const crc = crc32(data);
+    const local = Buffer.alloc(30);
+    local.writeUInt32LE(0x04034b50, 0);
+    local.writeUInt16LE(20, 4);
+    local.writeUInt16LE(8, 8);
+    local.writeUInt32LE(crc, 14);
+    local.writeUInt32LE(deflated.length, 18);
+    local.writeUInt32LE(data.length, 22);
+    local.writeUInt16LE(nameBuf.length, 26);
+    const cen = Buffer.alloc(46);
+    cen.writeUInt32LE(0x02014b50, 0);
+    cen.writeUInt16LE(20, 4);
+    cen.writeUInt16LE(20, 6);
+    cen.writeUInt16LE(8, 10);
+    cen.writeUInt32LE(crc, 16);
+    cen.writeUInt32LE(deflated.length, 20);
+    cen.writeUInt32LE(data.length, 24);
+    cen.writeUInt16LE(nameBuf.length, 28);
+    cen.writeUInt32LE(offset, 42);
+    locals.push(local, nameBuf, deflated);
+    central.push(cen, nameBuf);
+    offset += 30 + nameBuf.length + deflated.length;
+  }
+  const cd = Buffer.concat(central);
+  const end = Buffer.alloc(22);
+  end.writeUInt32LE(0x06054b50, 0);
+  end.writeUInt16LE(entries.length, 8);
+  end.writeUInt16LE(entries.length, 10);
+  end.writeUInt32LE(cd.length, 12);
+  end.writeUInt32LE(offset, 16);
+  writeFileSync(file, Buffer.concat([...locals, cd, end]));
 }

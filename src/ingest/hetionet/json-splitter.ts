@@ -31,6 +31,8 @@ export class TopLevelJsonSplitter {
   private captureStart = -1;
   private streamKey: string | null = null;
   private elementIndex = 0;
+  /** Streamed keys whose array was opened (an empty "edges": [] yields no element but exists). */
+  readonly streamedKeys = new Set<string>();
   /** Characters already dropped from the front of `buf` (for absolute positions in errors). */
   private dropped = 0;
   constructor(
@@ -118,6 +120,7 @@ export class TopLevelJsonSplitter {
           if (this.streamKeys.has(this.key)) {
             if (c !== 91) this.fail(`expected "${this.key}" to be an array`);
             this.streamKey = this.key;
+            this.streamedKeys.add(this.key);
             this.elementIndex = 0;
             this.stack.push(91);
             this.expect = "comma";
@@ -212,6 +215,16 @@ export class TopLevelJsonSplitter {
           this.fail(`mismatched '${String.fromCharCode(c)}' at character ${this.dropped + i}`);
         }
         const nd = this.stack.length;
+        // An element that began and ended inside one (large) chunk is checked here.
+        if (nd <= 2 && i + 1 - this.captureStart > this.limits.maxRecordChars) {
+          this.fail(
+            tooLargeReason(
+              nd === 2 && this.streamKey !== null ? "one element" : `the value of "${this.key}"`,
+              i + 1 - this.captureStart,
+              this.limits,
+            ),
+          );
+        }
         if (nd === 2 && this.streamKey !== null) {
           out.push({
             kind: "element",

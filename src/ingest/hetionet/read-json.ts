@@ -184,7 +184,7 @@ export async function* readJsonGraph(
   splitter.feed(decoder.decode());
   splitter.end();
   for (const k of ["nodes", "edges"]) {
-    if (!seen.has(k))
+    if (!seen.has(k) && !splitter.streamedKeys.has(k))
       throw new IngestError(
         `no "${k}" array: not a Hetionet JSON graph (expected keys metanode_kinds, metaedge_tuples, kind_to_abbrev, nodes, edges)`,
         file,
