@@ -25,6 +25,8 @@ export interface FlagSpec {
   max?: number;
   /** Shown in --help only; the command applies its own default. */
   defaultText?: string;
+  /** The command cannot run without it (a usage error names it). */
+  required?: boolean;
 }
 
 export interface CommandSpec {
@@ -98,6 +100,7 @@ export function helpText(spec: CommandSpec): string {
     if (f.min !== undefined || f.max !== undefined)
       extras.push(`${f.min ?? "-∞"}..${f.max ?? "∞"}`);
     if (f.defaultText) extras.push(`default ${f.defaultText}`);
+    if (f.required) extras.push("required");
     return [
       `--${name}${value}`,
       `${f.description}${extras.length ? ` (${extras.join("; ")})` : ""}`,
@@ -217,6 +220,12 @@ export function parseFlagsOrThrow(
     if (values[name] !== undefined) throw new UsageError(spec.command, `--${name} is given twice`);
     values[name] = convert(spec, name, f, raw);
   }
+  const absent = Object.entries(spec.flags).filter(([n, f]) => f.required && !(n in values));
+  if (absent.length > 0)
+    throw new UsageError(
+      spec.command,
+      `missing ${absent.map(([n, f]) => `--${n}${f.value ? ` ${f.value}` : ""}`).join(", ")}`,
+    );
   const allowed = spec.positionals ?? [];
   const variadic = allowed.some((p) => p.variadic);
   if (!variadic && positionals.length > allowed.length) {

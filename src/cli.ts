@@ -10,9 +10,13 @@
  *   medtune quick-test       the main job run by `npm start`
  *
  * Each stage lives in its own module and is loaded only when asked for, so a stage that fails to
- * load (a missing native binary, say) does not take the others down.
+ * load (a missing native binary, say) does not take the others down. Every command parses its
+ * flags with src/cli-flags.ts: `medtune <command> --help`, and an unknown flag is an error before
+ * any work. To add a command, add one line to COMMANDS.
  */
-import { pathToFileURL } from "node:url";
+import { realpathSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { suggest } from "./cli-flags.js";
 
 export type CommandMain = (argv: string[]) => Promise<number>;
 
@@ -42,7 +46,10 @@ export const COMMANDS: Record<string, Command> = {
     summary: "one LoRA/QLoRA run from a preset (configs/training_configs/*.yaml)",
     load: async () => (await import("./train/cli.js")).main,
   },
-  merge: { summary: "fuse a run's adapters into its base; export GGUF / Hugging Face; verify", load: async () => (await import("./merge/cli.js")).main },
+  merge: {
+    summary: "fuse a run's adapters into its base; export GGUF / Hugging Face; verify",
+    load: async () => (await import("./merge/cli.js")).main,
+  },
   evaluate: {
     summary: "evaluation suite on base and fine-tuned (safety, hallucination, citations, QA)",
     load: async () => (await import("./evaluate/cli.js")).main,
@@ -71,14 +78,31 @@ export async function run(argv: string[]): Promise<number> {
   }
   const cmd = COMMANDS[name];
   if (!cmd) {
-    process.stderr.write(`medtune: unknown command "${name}"\n\n${usage()}`);
+    const hint = suggest(name, Object.keys(COMMANDS));
+    process.stderr.write(
+      `medtune: unknown command "${name}"${hint ? ` (did you mean "${hint}"?)` : ""}\n\n${usage()}`,
+    );
     return 2;
   }
   const main = await cmd.load();
   return main(rest);
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+/**
+ * Whether this module is the program node was started with. Compared as real paths: an installed
+ * bin (node_modules/.bin/medtune, `npx medtune`) is a symlink to dist/cli.js, and comparing the
+ * link's path with this file's would make the command silently do nothing.
+ */
+export function isMainModule(argv1: string | undefined, moduleUrl: string): boolean {
+  if (!argv1) return false;
+  try {
+    return realpathSync(argv1) === realpathSync(fileURLToPath(moduleUrl));
+  } catch {
+    return false;
+  }
+}
+
+if (isMainModule(process.argv[1], import.meta.url)) {
   run(process.argv.slice(2)).then(
     (code) => {
       process.exitCode = code;

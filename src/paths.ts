@@ -4,11 +4,16 @@
  */
 import { createHash } from "node:crypto";
 import { createReadStream, existsSync, readFileSync, statSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
+import { dirname, isAbsolute, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
 /** Repository root: this file is src/paths.ts or dist/paths.js, one level below it. */
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+
+/** A path as every stage takes it: absolute as given, relative against the project root. */
+export function fromRoot(p: string): string {
+  return isAbsolute(p) ? p : resolve(ROOT, p);
+}
 
 export const projectPaths = {
   root: ROOT,

@@ -7,11 +7,12 @@
  *
  * Each stage is the same library call the CLI and notebooks make. Stages that do not exist yet
  * (the evaluation suite, merge/export) are listed as such in the summary, not pretended.
- * Options: --iters N (training steps; default the preset's), --samples N (answers to compare).
+ * Options: --iters N (training steps; default the preset's), --samples N (answers to compare);
+ * `medtune quick-test --help` prints them and does no work.
  */
-import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { stepCountsChart, type AugmentReport } from "./augment/report.js";
+import { parseFlags, type CommandSpec } from "./cli-flags.js";
 import type { InstructionRecord } from "./data/record.js";
 import { formatSmoke, runSmoke, type SmokeResult } from "./native/smoke.js";
 import { lossFigure, memoryFigure } from "./notebook/figures.js";
@@ -24,17 +25,36 @@ type Outcome = { stage: string; status: "ok" | "failed" | "not implemented yet";
 
 const say = (s: string) => process.stdout.write(`${s}\n`);
 
-function option(argv: string[], name: string): number | undefined {
-  const i = argv.indexOf(`--${name}`);
-  if (i < 0) return undefined;
-  const v = Number(argv[i + 1]);
-  if (!Number.isInteger(v) || v < 1) throw new Error(`--${name} must be a positive integer`);
-  return v;
-}
+export const SPEC: CommandSpec = {
+  command: "quick-test",
+  summary:
+    "The main job (npm start): smoke, model check, ingest, augment, train, sample answers and an " +
+    "HTML report, on the bundled data and model. Writes data/processed, checkpoints/quick_test, " +
+    "evaluation/results/quick_test/report.html.",
+  flags: {
+    iters: {
+      type: "int",
+      min: 1,
+      value: "N",
+      description: "training steps",
+      defaultText: "the quick_test preset's",
+    },
+    samples: {
+      type: "int",
+      min: 1,
+      value: "N",
+      description: "test questions answered by the base and fine-tuned model",
+      defaultText: "3",
+    },
+  },
+  epilog: "Exit status: 0 every stage ok; 1 a stage failed (the summary names it).",
+};
 
 export async function main(argv: string[]): Promise<number> {
-  const iters = option(argv, "iters");
-  const samples = option(argv, "samples") ?? 3;
+  const p = parseFlags(argv, SPEC);
+  if (p.kind !== "ok") return p.exit;
+  const iters = p.values.iters as number | undefined;
+  const samples = (p.values.samples as number | undefined) ?? 3;
   const outcomes: Outcome[] = [];
   const blocks: ReportBlock[] = [];
   const started = Date.now();
@@ -90,24 +110,29 @@ export async function main(argv: string[]): Promise<number> {
         `  ${s.source.padEnd(15)} ${String(s.records).padStart(6)} records  ${String(s.skipped).padStart(4)} skipped${s.ok ? "" : "  FAILED"}`,
       );
     say(`  audit log: ${r.auditLog}`);
-    if (!r.ok) throw new Error("a source failed; see the audit log");
+    if (!r.ok) {
+      const failed = r.sources.filter((s) => !s.ok).map((s) => `${s.source}: ${s.error}`);
+      throw new Error(`${failed.join("; ")} (audit log ${r.auditLog})`);
+    }
     return r;
   });
 
   // 4. Augment: clean, safety examples, dedup, splits.
   const augment = ingest
     ? await stage("augment", async () => {
-        const { main: augmentMain } = await import("./augment/cli.js");
-        const code = await augmentMain([
-          "--in",
-          projectPaths.processedData,
-          "--out",
-          projectPaths.processedData,
-        ]);
-        if (code !== 0) throw new Error(`medtune augment exited with ${code}`);
-        return JSON.parse(
-          readFileSync(join(projectPaths.processedData, "augment-report.json"), "utf8"),
-        ) as AugmentReport;
+        const { augmentFiles } = await import("./augment/files.js");
+        const r = await augmentFiles({
+          inDir: projectPaths.processedData,
+          outDir: projectPaths.processedData,
+          onEvent: (e) => {
+            if (e.type === "step") say(`  ${e.report.step}: ${e.report.in} → ${e.report.out}`);
+          },
+        });
+        if (!r.ok) throw new Error(r.error);
+        say(
+          `  splits: train ${r.report.splits.train}, valid ${r.report.splits.valid}, test ${r.report.splits.test}`,
+        );
+        return r.report;
       })
     : undefined;
 

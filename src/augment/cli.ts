@@ -1,237 +1,154 @@
 /**
- * `medtune augment [--in DIR] [--out DIR] [--seed N] [--config FILE] [--paraphrase-model PATH]
- *                  [--decontaminate PATH...] [--export FORMAT...]`
+ * `medtune augment`: flags → `augmentFiles` (src/augment/files.ts) → a printed summary.
  *
- * Reads the ingest JSONL files in --in (default data/processed), runs the augment pipeline and
- * writes train.jsonl, valid.jsonl and test.jsonl to --out (default data/processed) atomically,
- * plus augment-report.json (counts, token stats, Plotly figures) and augment-events.jsonl (one
- * line per dropped/flagged/changed/added record, with the reason). Prints a summary.
- *
+ *   medtune augment [--in DIR] [--out DIR] [--seed N] [--config FILE] [--tokenizer PATH]
+ *                   [--paraphrase-model PATH] [--decontaminate PATH...] [--export FORMAT...]
+ *                   [--allow-empty] [--min-output-ratio R]
  *   npx tsx src/cli.ts augment --decontaminate ../shared/datasets/eval
+ *
+ * Exit status: 0 splits written; 1 nothing written (no valid input, too little output: the
+ * previous splits are kept) or a leak between splits; 2 a usage or config error.
  */
-import { existsSync, readdirSync, statSync } from "node:fs";
-import { join, resolve } from "node:path";
-import { readJsonl, writeJsonl, writeLinesAtomic, type LineIssue } from "../data/jsonl.js";
-import { writeRecords, type FormatName } from "../data/formats.js";
-import type { InstructionRecord } from "../data/record.js";
+import { resolve } from "node:path";
+import { parseFlags, type CommandSpec } from "../cli-flags.js";
+import { FORMAT_NAMES, type FormatName } from "../data/formats.js";
 import { projectPaths } from "../paths.js";
-import { defaultConfig, loadConfig, mergeConfig, type AugmentConfig } from "./config.js";
-import { loadModelParaphraser, type ModelParaphraser } from "./model-paraphraser.js";
-import { runAugment, type AugmentResult } from "./pipeline.js";
-import {
-  modelTokenCounter,
-  lengthHistogram,
-  lengthRows,
-  splitSourceChart,
-  stepCountsChart,
-  summarize,
-  tokenReport,
-  type AugmentReport,
-} from "./report.js";
-import { SPLIT_NAMES } from "./split.js";
+import { mergeConfig, type AugmentConfig } from "./config.js";
+import { augmentFiles, DEFAULT_CONFIG, resolveConfig, type AugmentFilesResult } from "./files.js";
+import { summarize } from "./report.js";
 
-const USAGE = `usage: medtune augment [--in DIR] [--out DIR] [--seed N] [--config FILE] [--tokenizer PATH]
-                      [--paraphrase-model PATH] [--decontaminate PATH...] [--export alpaca|sharegpt|chat ...]
+export { DEFAULT_CONFIG };
 
-  --in DIR             ingest output to read: every *.jsonl except our own outputs (default data/processed)
-  --out DIR            where train/valid/test.jsonl and the report go (default data/processed)
-  --seed N             seed for sampling, paraphrase choice and splits (default 13)
-  --config FILE        YAML/JSON settings (default configs/augment.yaml; keys in src/augment/config.ts)
-  --tokenizer PATH     model (GGUF file or HF folder) whose tokenizer counts tokens in the report
-                       (default: the bundled SmolLM2 GGUF; the ~4 chars/token estimate if absent)
-  --paraphrase-model P model (GGUF file or HF folder) that proposes paraphrases besides the rules; its
-                       replies pass the same entity and ROUGE-L checks
-  --decontaminate P..  eval files or folders to remove overlap with (PubMedQA, MedSafetyBench, Med-HALT …)
-  --export F..         also write the splits as <split>.<format>.jsonl
-`;
-
-/** The settings used when --config is not given (paths in it are relative to configs/). */
-export const DEFAULT_CONFIG = join(projectPaths.configs, "augment.yaml");
-
-/** Files that are outputs of this command, never inputs. */
-const OUTPUT_RE = /^(?:train|valid|test)(?:\.[a-z]+)?\.jsonl$|^augment-/;
-
-interface Args {
-  in: string;
-  out: string;
-  seed?: number;
-  config?: string;
-  tokenizer?: string;
-  paraphraseModel?: string;
-  decontaminate: string[];
-  exports: FormatName[];
-}
-
-function parseArgs(argv: string[]): Args | string {
-  const a: Args = { in: "data/processed", out: "data/processed", decontaminate: [], exports: [] };
-  for (let i = 0; i < argv.length; i++) {
-    const flag = argv[i]!;
-    const value = () => {
-      const v = argv[++i];
-      if (v === undefined || v.startsWith("--")) throw new Error(`${flag} expects a value`);
-      return v;
-    };
-    const values = () => {
-      const vs: string[] = [];
-      while (argv[i + 1] !== undefined && !argv[i + 1]!.startsWith("--")) vs.push(argv[++i]!);
-      if (vs.length === 0) throw new Error(`${flag} expects one or more values`);
-      return vs;
-    };
-    try {
-      if (flag === "--in") a.in = value();
-      else if (flag === "--out") a.out = value();
-      else if (flag === "--config") a.config = value();
-      else if (flag === "--tokenizer") a.tokenizer = value();
-      else if (flag === "--paraphrase-model") a.paraphraseModel = value();
-      else if (flag === "--seed") {
-        const v = value();
-        if (!/^\d+$/.test(v)) throw new Error(`--seed expects a non-negative integer, got "${v}"`);
-        a.seed = Number(v);
-      } else if (flag === "--decontaminate") a.decontaminate.push(...values());
-      else if (flag === "--export") {
-        for (const f of values()) {
-          if (!["alpaca", "sharegpt", "chat"].includes(f))
-            throw new Error(`--export expects alpaca, sharegpt or chat, got "${f}"`);
-          a.exports.push(f as FormatName);
-        }
-      } else if (flag === "-h" || flag === "--help") return USAGE;
-      else throw new Error(`unknown option "${flag}"`);
-    } catch (e) {
-      return `medtune augment: ${(e as Error).message}\n\n${USAGE}`;
-    }
-  }
-  return a;
-}
+export const SPEC: CommandSpec = {
+  command: "augment",
+  summary:
+    "Build clean, safe, deduplicated train/valid/test splits from the ingest records, with a report.",
+  flags: {
+    in: {
+      type: "string",
+      value: "DIR",
+      description: "ingest output to read: every *.jsonl except this command's outputs",
+      defaultText: "data/processed",
+    },
+    out: {
+      type: "string",
+      value: "DIR",
+      description: "where train/valid/test.jsonl and the report go",
+      defaultText: "data/processed",
+    },
+    seed: {
+      type: "int",
+      min: 0,
+      value: "N",
+      description: "seed for sampling, paraphrases, splits",
+    },
+    config: {
+      type: "string",
+      value: "FILE",
+      description: "YAML/JSON settings (keys in src/augment/config.ts)",
+      defaultText: "configs/augment.yaml",
+    },
+    tokenizer: {
+      type: "string",
+      value: "PATH",
+      description: "model (GGUF or HF folder) whose tokenizer counts tokens in the report",
+      defaultText: "the bundled SmolLM2 GGUF",
+    },
+    "paraphrase-model": {
+      type: "string",
+      value: "PATH",
+      description: "model (GGUF or HF folder) that proposes paraphrases besides the rules",
+    },
+    decontaminate: {
+      type: "list",
+      value: "PATH...",
+      description: "eval files or folders to remove overlap with (PubMedQA, MedSafetyBench …)",
+    },
+    export: {
+      type: "list",
+      value: "FORMAT...",
+      choices: FORMAT_NAMES,
+      description: "also write the splits as <split>.<format>.jsonl",
+    },
+    "allow-empty": {
+      type: "boolean",
+      description: "write the splits even when empty or below the minimum output ratio",
+    },
+    "min-output-ratio": {
+      type: "number",
+      min: 0,
+      value: "R",
+      description: "fail when the splits hold fewer than R × the valid input records",
+      defaultText: "minOutputRatio in the config (0.5)",
+    },
+  },
+  epilog:
+    "Exit status: 0 written; 1 nothing written (previous splits kept) or leakage; 2 usage/config error.",
+};
 
 export async function main(argv: string[]): Promise<number> {
-  const started = performance.now();
-  const args = parseArgs(argv);
-  if (typeof args === "string") {
-    const help = args === USAGE;
-    (help ? process.stdout : process.stderr).write(args);
-    return help ? 0 : 2;
-  }
+  const p = parseFlags(argv, SPEC);
+  if (p.kind !== "ok") return p.exit;
+  const v = p.values;
+  const decontaminate = (v.decontaminate as string[] | undefined) ?? [];
+  const exports = (v.export as FormatName[] | undefined) ?? [];
   let config: AugmentConfig;
+  let configFile: string | null;
   try {
-    config = args.config
-      ? loadConfig(args.config)
-      : existsSync(DEFAULT_CONFIG)
-        ? loadConfig(DEFAULT_CONFIG)
-        : defaultConfig();
+    ({ config, configFile } = resolveConfig(
+      v.config !== undefined ? { configFile: resolve(v.config as string) } : {},
+    ));
+    config = mergeConfig(
+      config,
+      {
+        ...(v.seed !== undefined ? { seed: v.seed } : {}),
+        ...(decontaminate.length
+          ? { decontaminate: [...config.decontaminate, ...decontaminate.map((d) => resolve(d))] }
+          : {}),
+        ...(exports.length ? { exports: [...new Set([...config.exports, ...exports])] } : {}),
+        ...(v["min-output-ratio"] !== undefined ? { minOutputRatio: v["min-output-ratio"] } : {}),
+      },
+      "command line",
+    );
   } catch (e) {
     process.stderr.write(`medtune augment: ${(e as Error).message}\n`);
     return 2;
   }
-  const configFile = args.config ?? (existsSync(DEFAULT_CONFIG) ? DEFAULT_CONFIG : null);
-  config = mergeConfig(
-    config,
-    {
-      ...(args.seed !== undefined ? { seed: args.seed } : {}),
-      ...(args.decontaminate.length
-        ? { decontaminate: [...config.decontaminate, ...args.decontaminate.map((p) => resolve(p))] }
-        : {}),
-      ...(args.exports.length
-        ? { exports: [...new Set([...config.exports, ...args.exports])] }
-        : {}),
-    },
-    "command line",
-  );
-
-  let files: string[];
+  let shown = 0;
+  let r: AugmentFilesResult;
   try {
-    files = readdirSync(args.in)
-      .filter((f) => f.endsWith(".jsonl") && !OUTPUT_RE.test(f))
-      .sort()
-      .map((f) => join(args.in, f))
-      .filter((f) => statSync(f).isFile());
-  } catch (e) {
-    process.stderr.write(
-      `medtune augment: cannot read input folder ${args.in}: ${(e as Error).message}\n`,
-    );
-    return 1;
-  }
-  if (files.length === 0) {
-    process.stderr.write(
-      `medtune augment: no ingest *.jsonl files in ${args.in} (run \`medtune ingest\` first)\n`,
-    );
-    return 1;
-  }
-  const records: InstructionRecord[] = [];
-  const issues: LineIssue[] = [];
-  for (const f of files) {
-    for await (const r of readJsonl(f, { onIssue: (i) => issues.push(i) })) records.push(r);
-  }
-  for (const i of issues.slice(0, 20))
-    process.stderr.write(`medtune augment: skipped ${i.file}:${i.line}: ${i.message}\n`);
-  if (issues.length > 20)
-    process.stderr.write(
-      `medtune augment: … and ${issues.length - 20} more malformed lines (see the report)\n`,
-    );
-
-  let paraphraser: ModelParaphraser | undefined;
-  if (args.paraphraseModel) {
-    try {
-      paraphraser = await loadModelParaphraser(args.paraphraseModel, { seed: config.seed });
-    } catch (e) {
-      process.stderr.write(
-        `medtune augment: --paraphrase-model ${args.paraphraseModel}: cannot load the model: ${(e as Error).message}\n`,
-      );
-      return 1;
-    }
-  }
-  let result: AugmentResult;
-  try {
-    result = await runAugment(records, config, {
-      onStep: (s) =>
-        process.stderr.write(`  ${s.step}: ${s.in} → ${s.out} (${Math.round(s.durationMs)} ms)\n`),
-      ...(paraphraser ? { generate: paraphraser.generate } : {}),
+    r = await augmentFiles({
+      // Paths typed on the command line are relative to where the user is; defaults to the root.
+      inDir: v.in !== undefined ? resolve(v.in as string) : projectPaths.processedData,
+      outDir: v.out !== undefined ? resolve(v.out as string) : projectPaths.processedData,
+      config,
+      ...(configFile ? { configFile } : {}),
+      ...(v.tokenizer !== undefined ? { tokenizer: resolve(v.tokenizer as string) } : {}),
+      ...(v["paraphrase-model"] !== undefined
+        ? { paraphraseModel: resolve(v["paraphrase-model"] as string) }
+        : {}),
+      allowEmpty: Boolean(v["allow-empty"]),
+      onEvent: (e) => {
+        if (e.type === "malformed" && shown++ < 20)
+          process.stderr.write(
+            `medtune augment: skipped ${e.issue.file}:${e.issue.line}: ${e.issue.message}\n`,
+          );
+        else if (e.type === "step")
+          process.stderr.write(
+            `  ${e.report.step}: ${e.report.in} → ${e.report.out} (${Math.round(e.report.durationMs)} ms)\n`,
+          );
+      },
     });
-  } finally {
-    paraphraser?.dispose();
+  } catch (e) {
+    process.stderr.write(`medtune augment: ${(e as Error).message}\n`);
+    return 1;
   }
-
-  const outputs: Record<string, string> = {};
-  for (const s of SPLIT_NAMES) {
-    const file = join(args.out, `${s}.jsonl`);
-    await writeJsonl(file, result.splits[s]);
-    outputs[s] = file;
-    for (const f of config.exports) {
-      const ef = join(args.out, `${s}.${f}.jsonl`);
-      await writeRecords(ef, result.splits[s], f);
-      outputs[`${s}.${f}`] = ef;
-    }
+  if (shown > 20)
+    process.stderr.write(`medtune augment: … and ${shown - 20} more malformed lines\n`);
+  if (!r.ok) {
+    process.stderr.write(`medtune augment: FAILED: ${r.error}\n`);
+    return 1;
   }
-  const counter = await modelTokenCounter(args.tokenizer);
-  const rows = lengthRows(result.splits, counter.count);
-  const eventsFile = join(args.out, "augment-events.jsonl");
-  await writeLinesAtomic(
-    eventsFile,
-    result.events.map((e) => JSON.stringify(e)),
-  );
-  outputs.events = eventsFile;
-  const reportFile = join(args.out, "augment-report.json");
-  outputs.report = reportFile;
-  const report: AugmentReport = {
-    seed: config.seed,
-    configFile,
-    input: { files, records: records.length, malformedLines: issues },
-    steps: result.steps,
-    splits: {
-      train: result.splits.train.length,
-      valid: result.splits.valid.length,
-      test: result.splits.test.length,
-    },
-    leaks: result.leaks.length,
-    tokens: tokenReport(rows, counter.name, counter.note),
-    outputs,
-    durationMs: performance.now() - started,
-  };
-  const figures = {
-    lengths: lengthHistogram(rows),
-    steps: stepCountsChart(result.steps),
-    sources: splitSourceChart(result.splits),
-  };
-  await writeLinesAtomic(reportFile, [JSON.stringify({ ...report, config, figures }, null, 2)]);
-  process.stdout.write(`${summarize(report)}\n`);
-  return result.leaks.length > 0 ? 1 : 0;
+  process.stdout.write(`${summarize(r.report)}\n`);
+  return r.report.leaks > 0 ? 1 : 0;
 }

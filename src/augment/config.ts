@@ -15,6 +15,7 @@
  *   harmful: { categories: [self_harm, weapons_toxins, illegal_drug_synthesis, dangerous_dosing] }
  *   vocabulary: { drugbank: [vocabulary.csv], hetionetNodes: [nodes.tsv or hetionet.json.bz2] }
  *   exports: [alpaca, sharegpt, chat]     # extra copies of the splits in these formats
+ *   minOutputRatio: 0.5                   # fail (keep the old splits) below 0.5 × input records
  */
 import { readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
@@ -48,6 +49,8 @@ export interface AugmentConfig {
   harmful: { categories: HarmCategory[] };
   vocabulary: { drugbank: string[]; hetionetNodes: string[] };
   exports: FormatName[];
+  /** Fail, keeping the previous splits, when they hold fewer than this × the valid input records. */
+  minOutputRatio: number;
 }
 
 export function defaultConfig(): AugmentConfig {
@@ -66,6 +69,7 @@ export function defaultConfig(): AugmentConfig {
     },
     vocabulary: { drugbank: [], hetionetNodes: [] },
     exports: [],
+    minOutputRatio: 0.5,
   };
 }
 
@@ -144,6 +148,7 @@ const SCHEMA: Record<string, Check | Record<string, Check>> = {
   },
   vocabulary: { drugbank: list(str), hetionetNodes: list(str) },
   exports: list(oneOf(...FORMAT_NAMES)),
+  minOutputRatio: num(0, 1e6),
 };
 
 /** Merge a parsed config object into the defaults; errors name the key and what was expected. */

@@ -4,8 +4,7 @@
  * (temp file + rename, so a killed run never leaves a half-written file behind).
  */
 import { createReadStream } from "node:fs";
-import { mkdir, open, rename, rm } from "node:fs/promises";
-import { dirname } from "node:path";
+import { writeFileAtomic } from "../fs-atomic.js";
 import {
   DEFAULT_RECORD_LIMITS,
   jsonDepthExceeded,
@@ -198,29 +197,9 @@ export async function readJsonlFile(
   return { records, issues };
 }
 
-/** Write lines to `file` atomically: a temp file in the same directory, fsync, then rename. */
-export async function writeLinesAtomic(file: string, lines: Iterable<string>): Promise<void> {
-  await mkdir(dirname(file), { recursive: true });
-  const tmp = `${file}.tmp-${process.pid}-${Date.now()}`;
-  const fh = await open(tmp, "w");
-  try {
-    let buf = "";
-    for (const l of lines) {
-      buf += `${l}\n`;
-      if (buf.length > 1 << 20) {
-        await fh.write(buf);
-        buf = "";
-      }
-    }
-    if (buf) await fh.write(buf);
-    await fh.sync();
-    await fh.close();
-    await rename(tmp, file);
-  } catch (e) {
-    await fh.close().catch(() => undefined);
-    await rm(tmp, { force: true });
-    throw e;
-  }
+/** Write lines to `file` atomically (src/fs-atomic.ts: temp file beside it, fsync, rename). */
+export function writeLinesAtomic(file: string, lines: Iterable<string>): Promise<void> {
+  return writeFileAtomic(file, lines);
 }
 
 /** Write records as JSONL, atomically. */

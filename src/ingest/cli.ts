@@ -1,92 +1,97 @@
 /**
- * `medtune ingest`: source dumps → instruction records.
+ * `medtune ingest`: source dumps → instruction records (flags only; the work is `runIngest`).
  *
  *   medtune ingest --sources hetionet,chembl_sqlite,pubmed,clinicaltrials,drugbank \
  *                  [--limit N] [--in data/raw] [--out data/processed] [--log-dir logs] \
- *                  [--exclude-noncommercial] [--seed N] [--no-progress]
+ *                  [--exclude-noncommercial] [--seed N] [--no-progress] [--allow-empty]
  *
  * Exit status: 0 when every source succeeded, 1 when any failed (the others still ran and their
- * outputs were written), 2 for a usage error.
+ * outputs were written; a failed source keeps its previous output), 2 for a usage error.
  */
-import { parseArgs } from "node:util";
+import path from "node:path";
+import { parseFlags, type CommandSpec } from "../cli-flags.js";
+import { formatReasons } from "../stage-output.js";
 import type { IngestSourceId } from "./types.js";
-import { runIngest, SOURCE_IDS } from "./index.js";
+import { INGEST_MIN_OUTPUT_RATIO, runIngest, SOURCE_IDS } from "./index.js";
 
-const USAGE = `usage: medtune ingest --sources ${SOURCE_IDS.join(",")} [options]
-
-options:
-  --sources LIST            comma-separated sources (default: all)
-  --limit N                 at most N records per source
-  --in DIR                  input root; files are read from DIR/<source>/ (default data/raw)
-  --out DIR                 output folder for <source>.jsonl (default data/processed)
-  --log-dir DIR             audit log folder (default logs)
-  --exclude-noncommercial   drop non-commercial facts (DrugBank CC BY-NC, SIDER CC BY-NC-SA)
-  --seed N                  phrasing/negative-sampling seed (default 0)
-  --no-progress             no progress bar on stderr
-`;
+export const SPEC: CommandSpec = {
+  command: "ingest",
+  summary: "Turn source dumps (<in>/<source>/) into instruction records (<out>/<source>.jsonl).",
+  flags: {
+    sources: {
+      type: "list",
+      description: "sources to ingest",
+      choices: SOURCE_IDS,
+      defaultText: "all",
+    },
+    limit: { type: "int", min: 1, value: "N", description: "at most N records per source" },
+    in: {
+      type: "string",
+      value: "DIR",
+      description: "input root; files are read from DIR/<source>/",
+      defaultText: "data/raw",
+    },
+    out: {
+      type: "string",
+      value: "DIR",
+      description: "output folder for <source>.jsonl",
+      defaultText: "data/processed",
+    },
+    "log-dir": {
+      type: "string",
+      value: "DIR",
+      description: "audit log folder",
+      defaultText: "logs",
+    },
+    "exclude-noncommercial": {
+      type: "boolean",
+      description: "drop non-commercial facts (DrugBank CC BY-NC, SIDER CC BY-NC-SA)",
+    },
+    seed: {
+      type: "int",
+      min: 0,
+      value: "N",
+      description: "phrasing/sampling seed",
+      defaultText: "0",
+    },
+    progress: { type: "boolean", description: "progress bar on stderr (--no-progress: none)" },
+    "allow-empty": {
+      type: "boolean",
+      description: "write a source's output even when every record was skipped",
+    },
+    "min-output-ratio": {
+      type: "number",
+      min: 0,
+      max: 1,
+      value: "R",
+      description: "fail a source when records / (records + skipped) is below R",
+      defaultText: String(INGEST_MIN_OUTPUT_RATIO),
+    },
+  },
+  epilog:
+    "Exit status: 0 all sources ok; 1 a source failed (its previous output is kept); 2 usage error.",
+};
 
 export async function main(argv: string[]): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        sources: { type: "string" },
-        limit: { type: "string" },
-        in: { type: "string" },
-        out: { type: "string" },
-        "log-dir": { type: "string" },
-        "exclude-noncommercial": { type: "boolean" },
-        seed: { type: "string" },
-        "no-progress": { type: "boolean" },
-        help: { type: "boolean", short: "h" },
-      },
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (e) {
-    process.stderr.write(`medtune ingest: ${(e as Error).message}\n\n${USAGE}`);
-    return 2;
-  }
-  if (values.help) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
-  const sources = (values.sources ?? SOURCE_IDS.join(","))
-    .split(",")
-    .map((s) => s.trim())
-    .filter(Boolean);
-  const unknown = sources.filter((s) => !(SOURCE_IDS as string[]).includes(s));
-  if (unknown.length > 0 || sources.length === 0) {
-    process.stderr.write(
-      `medtune ingest: unknown source(s) ${unknown.join(", ") || "(none given)"}; known: ${SOURCE_IDS.join(", ")}\n`,
-    );
-    return 2;
-  }
-  const int = (name: string, v: string | undefined): number | undefined | null => {
-    if (v === undefined) return undefined;
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < 0) {
-      process.stderr.write(
-        `medtune ingest: --${name} expects a non-negative integer, got ${JSON.stringify(v)}\n`,
-      );
-      return null;
-    }
-    return n;
-  };
-  const limit = int("limit", values.limit);
-  const seed = int("seed", values.seed);
-  if (limit === null || seed === null) return 2;
-
+  const p = parseFlags(argv, SPEC);
+  if (p.kind !== "ok") return p.exit;
+  const v = p.values;
+  // Paths typed on the command line are relative to where the user is.
+  const dir = (name: string, fallback: string) =>
+    v[name] !== undefined ? path.resolve(v[name] as string) : fallback;
   const result = await runIngest({
-    sources: sources as IngestSourceId[],
-    inDir: values.in ?? "data/raw",
-    outDir: values.out ?? "data/processed",
-    logDir: values["log-dir"] ?? "logs",
-    ...(limit !== undefined ? { limit } : {}),
-    ...(seed !== undefined ? { seed } : {}),
-    excludeNonCommercial: Boolean(values["exclude-noncommercial"]),
-    progress: !values["no-progress"],
+    sources: [...new Set((v.sources as IngestSourceId[] | undefined) ?? SOURCE_IDS)],
+    inDir: dir("in", "data/raw"),
+    outDir: dir("out", "data/processed"),
+    logDir: dir("log-dir", "logs"),
+    ...(v.limit !== undefined ? { limit: v.limit as number } : {}),
+    ...(v.seed !== undefined ? { seed: v.seed as number } : {}),
+    ...(v["min-output-ratio"] !== undefined
+      ? { minOutputRatio: v["min-output-ratio"] as number }
+      : {}),
+    excludeNonCommercial: Boolean(v["exclude-noncommercial"]),
+    allowEmpty: Boolean(v["allow-empty"]),
+    progress: v.progress !== false,
   });
   for (const r of result.sources) {
     if (r.ok) {
@@ -97,6 +102,7 @@ export async function main(argv: string[]): Promise<number> {
       process.stdout.write(
         `${r.source}: ${r.records} records, ${r.skipped} skipped → ${r.output}\n  ${tasks}\n`,
       );
+      if (r.skipped > 0) process.stdout.write(`  skipped: ${formatReasons(r.skippedByReason)}\n`);
     } else {
       process.stderr.write(`${r.source}: FAILED: ${r.error}\n`);
     }

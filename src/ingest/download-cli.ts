@@ -11,7 +11,8 @@
  * Interrupted downloads resume on the next run; checksums are verified where published.
  */
 import path from "node:path";
-import { parseArgs } from "node:util";
+import { parseFlags, suggest, type CommandSpec } from "../cli-flags.js";
+import { fromRoot } from "../paths.js";
 import { SOURCE_IDS, sourceDir } from "./index.js";
 import {
   downloadClinicalTrialsPages,
@@ -21,74 +22,68 @@ import {
 } from "./download.js";
 import type { IngestSourceId } from "./types.js";
 
-const USAGE = `usage: medtune download <${SOURCE_IDS.join("|")}> [options]
-
-options:
-  --out DIR          root folder; files go to DIR/<source>/ (default data/raw)
-  --base-url URL     download from a mirror instead of the official location
-  --format json|tsv  hetionet: JSON dump (default; carries licences) or nodes TSV + edges SIF
-  --files N          pubmed: the first N baseline files (default 1)
-  --all              pubmed: every baseline file
-  --pages N          clinicaltrials: N pages of 1000 studies (default 1)
-  --force            download again even when the file is present and verified
-  --no-progress      no progress bar
-`;
+export const SPEC: CommandSpec = {
+  command: "download",
+  summary: "Download a source's official dump into <out>/<source>/ (resumable, checksum-verified).",
+  positionals: [{ name: "source", required: true, description: `one of ${SOURCE_IDS.join(", ")}` }],
+  flags: {
+    out: {
+      type: "string",
+      value: "DIR",
+      description: "root folder; files go to DIR/<source>/",
+      defaultText: "data/raw",
+    },
+    "base-url": {
+      type: "string",
+      value: "URL",
+      description: "download from a mirror instead of the official location",
+    },
+    format: {
+      type: "string",
+      choices: ["json", "tsv"],
+      description: "hetionet: JSON dump (carries licences) or nodes TSV + edges SIF",
+      defaultText: "json",
+    },
+    files: {
+      type: "int",
+      min: 1,
+      value: "N",
+      description: "pubmed: the first N baseline files",
+      defaultText: "1",
+    },
+    all: { type: "boolean", description: "pubmed: every baseline file" },
+    pages: {
+      type: "int",
+      min: 1,
+      value: "N",
+      description: "clinicaltrials: N pages of 1000 studies",
+      defaultText: "1",
+    },
+    force: {
+      type: "boolean",
+      description: "download again even when the file is present and verified",
+    },
+    progress: { type: "boolean", description: "progress bar on stderr (--no-progress: none)" },
+  },
+  epilog: "DrugBank needs DRUGBANK_USERNAME and DRUGBANK_PASSWORD in the environment.",
+};
 
 export async function main(argv: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      options: {
-        out: { type: "string" },
-        "base-url": { type: "string" },
-        format: { type: "string" },
-        files: { type: "string" },
-        all: { type: "boolean" },
-        pages: { type: "string" },
-        force: { type: "boolean" },
-        "no-progress": { type: "boolean" },
-        help: { type: "boolean", short: "h" },
-      },
-      allowPositionals: true,
-      strict: true,
-    });
-  } catch (e) {
-    process.stderr.write(`medtune download: ${(e as Error).message}\n\n${USAGE}`);
-    return 2;
-  }
-  const { values, positionals } = parsed;
-  if (values.help) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
-  const source = positionals[0] as IngestSourceId | undefined;
-  if (!source || positionals.length !== 1 || !(SOURCE_IDS as string[]).includes(source)) {
+  const p = parseFlags(argv, SPEC);
+  if (p.kind !== "ok") return p.exit;
+  const values = p.values;
+  const source = p.positionals[0] as IngestSourceId;
+  if (!(SOURCE_IDS as string[]).includes(source)) {
+    const hint = suggest(source, SOURCE_IDS);
     process.stderr.write(
-      `medtune download: expected one source (${SOURCE_IDS.join(", ")})\n\n${USAGE}`,
+      `medtune download: unknown source ${JSON.stringify(source)}${hint ? ` (did you mean "${hint}"?)` : ""}; expected one of ${SOURCE_IDS.join(", ")}\n`,
     );
     return 2;
   }
-  const positiveInt = (name: string, v: string | undefined): number | undefined | null => {
-    if (v === undefined) return undefined;
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < 1) {
-      process.stderr.write(
-        `medtune download: --${name} expects a positive integer, got ${JSON.stringify(v)}\n`,
-      );
-      return null;
-    }
-    return n;
-  };
-  const files = values.all ? Infinity : positiveInt("files", values.files);
-  const pages = positiveInt("pages", values.pages);
-  if (files === null || pages === null) return 2;
-  if (values.format !== undefined && values.format !== "json" && values.format !== "tsv") {
-    process.stderr.write(`medtune download: --format expects json or tsv\n`);
-    return 2;
-  }
+  const files = values.all ? Infinity : (values.files as number | undefined);
+  const pages = values.pages as number | undefined;
   const planOpts: PlanOptions = {
-    ...(values["base-url"] ? { baseUrl: values["base-url"] } : {}),
+    ...(values["base-url"] ? { baseUrl: values["base-url"] as string } : {}),
     ...(files !== undefined ? { files } : {}),
     ...(values.format ? { format: values.format as "json" | "tsv" } : {}),
   };
@@ -97,10 +92,11 @@ export async function main(argv: string[]): Promise<number> {
   if (source === "drugbank" && user && pass)
     planOpts.credentials = { username: user, password: pass };
 
-  const dir = path.join(values.out ?? "data/raw", sourceDir(source));
+  const out = values.out as string | undefined;
+  const dir = path.join(out ? path.resolve(out) : fromRoot("data/raw"), sourceDir(source));
   const plan = await planDownload(source, planOpts);
   for (const n of plan.notes) process.stderr.write(`note: ${n}\n`);
-  const common = { dir, progress: !values["no-progress"], force: Boolean(values.force) };
+  const common = { dir, progress: values.progress !== false, force: Boolean(values.force) };
   if (source === "clinicaltrials") {
     const r = await downloadClinicalTrialsPages(plan.items[0]!.url, {
       ...common,

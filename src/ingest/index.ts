@@ -6,15 +6,19 @@
  * For each source it lists the input files (recursively, in name order; files that are not the
  * source's format, such as READMEs, checksums and partial downloads, are logged as ignored), runs
  * the source's reader, validates every record, and writes the output through a temp file that is
- * renamed only when the whole source succeeded, so a failure keeps the previous output. The audit
- * log (`<logDir>/ingest-<time>.jsonl`) lists every input file with its SHA-256, every skipped
- * record with its reason and location, counts per task, and any error.
+ * renamed only when the whole source succeeded, so a failure keeps the previous output. A source
+ * whose records were all (or nearly all: below `minOutputRatio`) skipped fails the same way, with
+ * its skips counted by reason, unless `allowEmpty`. The audit log (`<logDir>/ingest-<time>.jsonl`)
+ * lists every input file with its SHA-256, every skipped record with its reason and location,
+ * counts per task, and any error. Relative paths are resolved against the project root.
  */
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { readdir, stat } from "node:fs/promises";
 import path from "node:path";
 import { validateRecord } from "../data/record.js";
+import { fromRoot } from "../paths.js";
+import { outputShortfall } from "../stage-output.js";
 import { Progress } from "./progress.js";
 import { IngestError, type IngestEvent, type IngestOptions, type IngestSourceId } from "./types.js";
 import { AtomicJsonlWriter, AuditLog, type AuditEntry, type SourceCounts } from "./writer.js";
@@ -82,7 +86,17 @@ export interface RunIngestOptions {
   readers?: Partial<Record<IngestSourceId, Reader>>;
   /** Per-record size and nesting caps for the readers (DEFAULT_INPUT_LIMITS in types.ts). */
   limits?: IngestOptions["limits"];
+  /**
+   * Write a source's output even when it is empty or below `minOutputRatio` (default false: such
+   * a source fails and its previous output is kept).
+   */
+  allowEmpty?: boolean;
+  /** Records written / (written + skipped) below which a source fails (default 0.1). */
+  minOutputRatio?: number;
 }
+
+/** The share of a source's items that must become records unless `allowEmpty` (0.1). */
+export const INGEST_MIN_OUTPUT_RATIO = 0.1;
 
 export interface SourceResult extends SourceCounts {
   source: IngestSourceId;
@@ -152,9 +166,9 @@ export async function sha256File(file: string): Promise<string> {
 }
 
 export async function runIngest(opts: RunIngestOptions): Promise<IngestResult> {
-  const inDir = opts.inDir ?? "data/raw";
-  const outDir = opts.outDir ?? "data/processed";
-  const logDir = opts.logDir ?? "logs";
+  const inDir = fromRoot(opts.inDir ?? "data/raw");
+  const outDir = fromRoot(opts.outDir ?? "data/processed");
+  const logDir = fromRoot(opts.logDir ?? "logs");
   const startedAt = new Date();
   const stamp = startedAt.toISOString().replace(/[:.]/g, "-");
   const audit = await AuditLog.open(path.join(logDir, `ingest-${stamp}.jsonl`));
@@ -170,6 +184,8 @@ export async function runIngest(opts: RunIngestOptions): Promise<IngestResult> {
         limit: opts.limit ?? null,
         excludeNonCommercial: Boolean(opts.excludeNonCommercial),
         seed: opts.seed ?? 0,
+        allowEmpty: Boolean(opts.allowEmpty),
+        minOutputRatio: opts.minOutputRatio ?? INGEST_MIN_OUTPUT_RATIO,
       },
     });
     for (const source of opts.sources) {
@@ -297,6 +313,16 @@ async function ingestSource(
         progress?.update({ bytesRead: sum, records: result.records });
       }
     }
+    // A source that skipped (nearly) everything must not replace a good output with an empty one.
+    const shortfall = outputShortfall({
+      what: source,
+      read: result.records + result.skipped,
+      written: result.records,
+      minRatio: opts.minOutputRatio ?? INGEST_MIN_OUTPUT_RATIO,
+      reasons: result.skippedByReason,
+      allowEmpty: Boolean(opts.allowEmpty),
+    });
+    if (shortfall) throw new IngestError(shortfall, target);
     await writer.commit();
     writer = null;
     result.ok = true;

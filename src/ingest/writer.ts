@@ -1,102 +1,52 @@
 /**
- * Atomic JSONL output for ingest: records and the audit log.
- *
- * Lines go to a temp file beside the target (same directory, so rename is atomic on one
- * filesystem); `commit()` flushes, fsyncs and renames it over the target. Until then the previous
- * target, if any, is untouched, so a crash or an IngestError never leaves a half-written file.
+ * JSONL output for ingest: records and the audit log, one JSON value per line, written through
+ * src/fs-atomic.ts (temp file beside the target, fsync, rename on `commit()`), so until then the
+ * previous target is untouched and a crash or an IngestError never leaves a half-written file.
  */
-import { createWriteStream, type WriteStream } from "node:fs";
-import { mkdir, open, rename, rm } from "node:fs/promises";
-import path from "node:path";
-import { randomBytes } from "node:crypto";
+import { AtomicFile } from "../fs-atomic.js";
 import type { WarningEvent } from "./types.js";
 
 export class AtomicJsonlWriter {
-  readonly tempPath: string;
-  private out: WriteStream;
-  private failed: Error | undefined;
-  private closed = false;
   /** Lines written so far. */
   lines = 0;
-  /** Bytes written so far (UTF-8). */
-  bytes = 0;
 
-  private constructor(
-    readonly targetPath: string,
-    tempPath: string,
-  ) {
-    this.tempPath = tempPath;
-    this.out = createWriteStream(tempPath, { flags: "wx", highWaterMark: 1 << 20 });
-    this.out.on("error", (e) => {
-      this.failed = e;
-    });
-  }
+  private constructor(private readonly file: AtomicFile) {}
 
   /** Open a writer whose output appears at `targetPath` only when `commit()` succeeds. */
   static async open(targetPath: string): Promise<AtomicJsonlWriter> {
-    await mkdir(path.dirname(targetPath), { recursive: true });
-    const tmp = `${targetPath}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`;
-    return new AtomicJsonlWriter(targetPath, tmp);
+    return new AtomicJsonlWriter(await AtomicFile.open(targetPath));
+  }
+
+  get targetPath(): string {
+    return this.file.targetPath;
+  }
+
+  get tempPath(): string {
+    return this.file.tempPath;
+  }
+
+  /** Bytes written so far (UTF-8). */
+  get bytes(): number {
+    return this.file.bytes;
   }
 
   /** Append one JSON value as a line; waits for the stream to drain so memory stays bounded. */
   async write(value: unknown): Promise<void> {
-    if (this.failed) throw this.failed;
-    if (this.closed) throw new Error(`${this.targetPath}: write after commit/abort`);
-    const line = JSON.stringify(value) + "\n";
+    await this.file.write(JSON.stringify(value) + "\n");
     this.lines++;
-    this.bytes += Buffer.byteLength(line);
-    if (!this.out.write(line)) {
-      await new Promise<void>((resolve, reject) => {
-        const onDrain = () => {
-          this.out.off("error", onError);
-          resolve();
-        };
-        const onError = (e: Error) => {
-          this.out.off("drain", onDrain);
-          reject(e);
-        };
-        this.out.once("drain", onDrain);
-        this.out.once("error", onError);
-      });
-    }
   }
 
   /** Flush, fsync and rename the temp file over the target. */
-  async commit(): Promise<void> {
-    if (this.closed) throw new Error(`${this.targetPath}: already committed or aborted`);
-    this.closed = true;
-    await this.end();
-    if (this.failed) {
-      await rm(this.tempPath, { force: true });
-      throw this.failed;
-    }
-    const fh = await open(this.tempPath, "r+");
-    try {
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(this.tempPath, this.targetPath);
+  commit(): Promise<void> {
+    return this.file.commit();
   }
 
   /** Drop the temp file; the target keeps its previous content. Safe after commit or twice. */
-  async abort(): Promise<void> {
-    this.closed = true;
-    await this.end();
-    await rm(this.tempPath, { force: true });
-  }
-
-  private end(): Promise<void> {
-    return new Promise((resolve) => {
-      if (this.out.closed || this.out.destroyed) return resolve();
-      this.out.end(() => resolve());
-      this.out.once("error", () => resolve());
-    });
+  abort(): Promise<void> {
+    return this.file.abort();
   }
 }
 
-/** One line of the ingest audit log (logs/ingest-<time>.jsonl). */
 /** What one source's run read, wrote and skipped: in the summary audit line and in the run's result. */
 export interface SourceCounts {
   records: number;
@@ -107,6 +57,7 @@ export interface SourceCounts {
   seconds: number;
 }
 
+/** One line of the ingest audit log (logs/ingest-<time>.jsonl). */
 export type AuditEntry =
   | { type: "run"; startedAt: string; options: Record<string, unknown> }
   | {

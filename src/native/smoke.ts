@@ -2,7 +2,10 @@
  * `medtune smoke`: proves the native stack works end to end on this machine — the addon loads,
  * MLX reports its version and device, a float32 matmul of arrays passed from JS matches a JS
  * reference, and the memory counters move when an array is allocated.
+ *
+ *   medtune smoke [--json]
  */
+import { parseFlags, type CommandSpec } from "../cli-flags.js";
 import type { MemoryStats } from "./binding.js";
 import { loadNative } from "./loader.js";
 
@@ -95,9 +98,19 @@ export function formatSmoke(r: SmokeResult): string {
   ].join("\n");
 }
 
+export const SPEC: CommandSpec = {
+  command: "smoke",
+  summary:
+    "Load the MLX addon; print its version, device, a matmul checked against JS and memory counters.",
+  flags: { json: { type: "boolean", description: "print the result as one JSON line" } },
+  epilog: "Exit status: 0 the addon works; 1 the matmul check failed.",
+};
+
 export async function main(argv: string[]): Promise<number> {
+  const p = parseFlags(argv, SPEC);
+  if (p.kind !== "ok") return p.exit;
   const r = runSmoke();
-  if (argv.includes("--json")) process.stdout.write(`${JSON.stringify(r)}\n`);
+  if (p.values.json) process.stdout.write(`${JSON.stringify(r)}\n`);
   else process.stdout.write(`${formatSmoke(r)}\n`);
   return r.matmulMaxAbsError < 1e-3 ? 0 : 1;
 }

@@ -7,9 +7,9 @@
  * Blocks are plain data (headings, text, tables, figures, preformatted text), so the CLI, the
  * notebook exporter and tests build reports the same way.
  */
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
-import { dirname } from "node:path";
+import { writeFileAtomicSync } from "../fs-atomic.js";
 
 /** A Plotly figure as plain JSON: the application/vnd.plotly.v1+json payload (plotly.js 3). */
 export interface PlotlyFigure {
@@ -157,11 +157,8 @@ ${draw ? `<script>\n${draw}\n</script>` : ""}
 `;
 }
 
-/** Write the report atomically (temp file + rename) and return its path. */
+/** Write the report atomically (src/fs-atomic.ts) and return its path. */
 export function writeReport(file: string, opts: ReportOptions): string {
-  mkdirSync(dirname(file), { recursive: true });
-  const tmp = `${file}.${process.pid}.tmp`;
-  writeFileSync(tmp, renderReportHtml(opts));
-  renameSync(tmp, file);
+  writeFileAtomicSync(file, renderReportHtml(opts));
   return file;
 }

@@ -1,17 +1,41 @@
 /**
  * `medtune train --config <preset.yaml> [--iters N] [--fresh]`: one LoRA/QLoRA run (src/train/run.ts)
- * with a progress line per step. Ctrl-C stops at the next step and keeps a checkpoint; running
- * the same command again resumes from it (unless --fresh).
+ * with a progress line per step. Ctrl-C or SIGTERM (`timeout`, systemd, Docker, job schedulers)
+ * stops at the next step and keeps a checkpoint; running the same command again resumes from it
+ * (unless --fresh).
+ *
+ * Exit status: 0 done; 1 an error; 2 a usage error; 130 / 143 stopped by SIGINT / SIGTERM.
  */
+import { resolve } from "node:path";
+import { parseFlags, type CommandSpec } from "../cli-flags.js";
 import { runTraining, deviceSummary } from "./run.js";
 import type { TrainEvent } from "./trainer.js";
 
-const USAGE = `usage: medtune train --config FILE [--iters N] [--fresh]
-
-  --config FILE   a training preset (configs/training_configs/*.yaml)
-  --iters N       override the preset's optimizer steps
-  --fresh         ignore checkpoints of an earlier run with the same runName
-`;
+export const SPEC: CommandSpec = {
+  command: "train",
+  summary: "One LoRA/QLoRA run from a preset; a rerun resumes from the last checkpoint.",
+  flags: {
+    config: {
+      type: "string",
+      value: "FILE",
+      description: "a training preset (configs/training_configs/*.yaml)",
+      required: true,
+    },
+    iters: {
+      type: "int",
+      min: 1,
+      value: "N",
+      description: "override the preset's optimizer steps",
+    },
+    fresh: {
+      type: "boolean",
+      description: "ignore checkpoints of an earlier run with the same runName",
+    },
+  },
+  epilog:
+    "Ctrl-C or SIGTERM stops at the next step and writes a checkpoint.\n" +
+    "Exit status: 0 done; 1 error; 2 usage error; 130 (SIGINT) or 143 (SIGTERM) stopped early.",
+};
 
 export function formatEvent(e: TrainEvent): string | undefined {
   const mib = (b: number) => `${(b / 2 ** 20).toFixed(0)} MiB`;
@@ -28,32 +52,14 @@ export function formatEvent(e: TrainEvent): string | undefined {
 }
 
 export async function main(argv: string[]): Promise<number> {
-  let config: string | undefined;
-  let iters: number | undefined;
-  let fresh = false;
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (a === "--config") config = argv[++i];
-    else if (a === "--iters") iters = Number(argv[++i]);
-    else if (a === "--fresh") fresh = true;
-    else if (a === "-h" || a === "--help") {
-      process.stdout.write(USAGE);
-      return 0;
-    } else {
-      process.stderr.write(`medtune train: unknown option ${a}\n\n${USAGE}`);
-      return 2;
-    }
-  }
-  if (!config) {
-    process.stderr.write(`medtune train: --config is required\n\n${USAGE}`);
-    return 2;
-  }
-  if (iters !== undefined && (!Number.isInteger(iters) || iters < 1)) {
-    process.stderr.write(`medtune train: --iters must be a positive integer\n`);
-    return 2;
-  }
+  const p = parseFlags(argv, SPEC);
+  if (p.kind !== "ok") return p.exit;
+  const config = p.values.config as string;
+  const iters = p.values.iters as number | undefined;
+  const fresh = Boolean(p.values.fresh);
   process.stdout.write(`${deviceSummary()}\n`);
-  const r = await runTraining(config, {
+  // A path typed on the command line is relative to where the user is.
+  const r = await runTraining(resolve(config), {
     iters,
     resume: !fresh,
     onEvent: (e) => {
@@ -67,5 +73,6 @@ export async function main(argv: string[]): Promise<number> {
     `${r.done.stopReason}: ${r.done.iteration} steps on ${r.trainExamples} examples (${r.validExamples} valid); padding ${(100 * r.paddingFraction).toFixed(1)}%\n` +
       `adapters: ${r.adapterDirs.mlx} (mlx-lm), ${r.adapterDirs.peft} (PEFT)\nmetrics: ${r.metricsFile}\n`,
   );
-  return r.done.stopReason === "cancelled" ? 130 : 0;
+  if (r.stoppedBy) process.stdout.write(`stopped by ${r.stoppedBy}; rerun to resume\n`);
+  return r.stoppedBy === "SIGTERM" ? 143 : r.done.stopReason === "cancelled" ? 130 : 0;
 }

@@ -8,11 +8,13 @@
  *
  * Tensors move through native/ (src/native/binding.ts); JSON configs are read and written here.
  */
-import { existsSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, statSync } from "node:fs";
+import { writeFileAtomicSync } from "../fs-atomic.js";
 import { basename, join } from "node:path";
 import type {
   AdapterFileFormat,
   LoraModule,
+  NativeGenerateBatchResult,
   NativeGenerateResult,
   NativeModelConfig,
   NativeModelHandle,
@@ -115,13 +117,6 @@ export class AdapterFileError extends Error {
     super(`${file}: ${message}`);
     this.name = "AdapterFileError";
   }
-}
-
-/** Writes a file atomically: a temp file in the same directory, then rename. */
-export function writeFileAtomic(path: string, data: string | Uint8Array): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, data);
-  renameSync(tmp, path);
 }
 
 /** Maps a Hugging Face config.json to the native config; throws naming the unsupported field. */
@@ -336,6 +331,72 @@ export class Model {
   }
 
   /**
+   * Many prompts decoded together in one left-padded batch, each with its own `maxTokens` and
+   * `stopTokens` (defaulting to the shared ones); greedy output equals generate() per prompt.
+   * Aborting `signal` ends every unfinished sequence with stopReason "cancelled".
+   */
+  async generateBatch(
+    prompts: { prompt: ArrayLike<number>; maxTokens?: number; stopTokens?: number[] }[],
+    opts: Omit<GenerateOptions, "onToken" | "shouldStop"> & {
+      onToken?: (sequence: number, token: number, index: number) => void;
+      signal?: AbortSignal;
+    } = {},
+  ): Promise<NativeGenerateBatchResult> {
+    const { onToken, signal, ...sampling } = opts;
+    return this.withAbort(signal, () =>
+      this.native.generateBatch(
+        {
+          ...sampling,
+          prompts: prompts.map((p) => ({ ...p, prompt: Int32Array.from(p.prompt) })),
+        },
+        onToken && ((e) => onToken(e.sequence, e.token, e.index)),
+      ),
+    );
+  }
+
+  /**
+   * Log-probabilities of each option's tokens after `prompt`: the prompt's KV cache is computed
+   * once and reused for every option; only per-token log-probs and their sums come back. Rejects
+   * with the signal's reason when aborted.
+   */
+  async scoreOptions(
+    prompt: ArrayLike<number>,
+    options: ArrayLike<number>[],
+    opts: {
+      signal?: AbortSignal;
+      batchSize?: number;
+      onProgress?: (scored: number, total: number) => void;
+    } = {},
+  ): Promise<NativeScoreResult[]> {
+    const res = await this.withAbort(opts.signal, () =>
+      this.native.scoreOptions(
+        {
+          prompt: Int32Array.from(prompt),
+          options: options.map((o) => Int32Array.from(o)),
+          batchSize: opts.batchSize,
+        },
+        opts.onProgress && ((e) => opts.onProgress!(e.scored, e.total)),
+      ),
+    );
+    if (res.stopReason === "cancelled") {
+      throw opts.signal?.reason ?? new DOMException("scoring was cancelled", "AbortError");
+    }
+    return res.results;
+  }
+
+  /** Runs a native job with `signal` wired to cancel() for its duration. */
+  private async withAbort<T>(signal: AbortSignal | undefined, job: () => Promise<T>): Promise<T> {
+    signal?.throwIfAborted();
+    const onAbort = () => this.native.cancel();
+    signal?.addEventListener("abort", onAbort, { once: true });
+    try {
+      return await job();
+    } finally {
+      signal?.removeEventListener("abort", onAbort);
+    }
+  }
+
+  /**
    * Writes adapters into `dir`: mlx-lm (adapters.safetensors + adapter_config.json) or PEFT
    * (adapter_model.safetensors + adapter_config.json). Both files are written atomically. DoRA
    * adapters are mlx-lm's fine_tune_type "dora" (key `.m`) or PEFT's use_dora (key
@@ -348,7 +409,7 @@ export class Model {
       format === "mlx" ? "adapters.safetensors" : "adapter_model.safetensors",
     );
     this.native.saveAdapters(tensorFile, format);
-    writeFileAtomic(
+    writeFileAtomicSync(
       join(dir, "adapter_config.json"),
       JSON.stringify(adapterConfigJson(spec, format, this.config, this.source), null, 2) + "\n",
     );

@@ -1,12 +1,14 @@
 /**
  * One training run from a preset: config → model → tokenized splits → LoRA steps → adapters,
- * checkpoints and a metrics log, in the run layout of DESIGN.md.
+ * checkpoints and a metrics log, in the run layout of the README ("Layout").
  *
- *   medtune train --config configs/training_configs/quick_test.yaml [--iters N] [--resume]
+ *   medtune train --config configs/training_configs/quick_test.yaml [--iters N] [--fresh]
  *
  * Writes checkpoints/<run>/ (step-named adapters + optimizer state), models/lora_adapters/<run>/
  * (final adapters in mlx-lm and PEFT layouts) and logs/training_logs/<run>/metrics.jsonl (one
- * event per line). A killed run resumes from its last checkpoint with the same data order.
+ * event per line). A killed run resumes from its last checkpoint with the same data order; the
+ * temporaries it left (`*.tmp-<pid>*`) are removed by the next run. SIGINT, SIGTERM and `signal`
+ * stop the run at the next step boundary with a checkpoint.
  */
 import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { isAbsolute, join, resolve } from "node:path";
@@ -14,6 +16,7 @@ import { parseJsonLine } from "../data/jsonl.js";
 import { validateRecord, type InstructionRecord } from "../data/record.js";
 import type { NativeDoneEvent } from "../native/binding.js";
 import { loadNative } from "../native/loader.js";
+import { removeStaleTemporariesIn } from "../fs-atomic.js";
 import { projectPaths } from "../paths.js";
 import {
   BatchSchedule,
@@ -40,6 +43,8 @@ export interface RunTrainingOptions {
   onEvent?: (e: TrainEvent) => void;
   /** Keep the model loaded and return it (for generation after training). */
   keepModel?: boolean;
+  /** Stops the run at the next step boundary, with a checkpoint (like SIGINT and SIGTERM). */
+  signal?: AbortSignal;
 }
 
 export interface TrainingRunResult {
@@ -55,13 +60,19 @@ export interface TrainingRunResult {
   adapterDirs: { mlx: string; peft: string };
   metricsFile: string;
   resumedFromStep: number | null;
+  /** What stopped the run early, if anything did. */
+  stoppedBy?: "SIGINT" | "SIGTERM" | "abort";
   model?: Model;
   tokenizer: Tokenizer;
   template: ChatTemplate;
 }
 
-/** Read a JSONL of records or chats ({id, messages}); errors name the file and line. */
-export function readTrainingRecords(file: string): TrainingRecord[] {
+/**
+ * Read a JSONL of records or chats ({id, messages}); errors name the file and line. With
+ * `requireRecords`, a file without a record is an error too (what to train on, or what it was
+ * made by, is named) — checked before the model is loaded.
+ */
+export function readTrainingRecords(file: string, requireRecords = false): TrainingRecord[] {
   if (!existsSync(file)) {
     throw new Error(
       `${file}: training data not found — run \`medtune ingest\` and \`medtune augment\` first, or set trainData in the config`,
@@ -80,6 +91,11 @@ export function readTrainingRecords(file: string): TrainingRecord[] {
         out.push(v as ChatRecord);
       } else out.push(validateRecord(value, file, i + 1) as InstructionRecord);
     });
+  if (requireRecords && out.length === 0) {
+    throw new Error(
+      `${file}: no training records (the file is empty) — rerun \`medtune augment\` (it refuses to write an empty split unless --allow-empty), or point trainData at a file with records`,
+    );
+  }
   return out;
 }
 
@@ -97,17 +113,24 @@ export async function runTraining(
   const logDir = join(base, "logs", "training_logs", runName);
   const adapterRoot = join(base, "models", "lora_adapters", runName);
 
+  // The data first: an empty or malformed split is an error before the model is loaded.
+  const trainFile = inDir(base, cfg.trainData);
+  const trainRecords = readTrainingRecords(trainFile, true);
+  const validRecords = cfg.validData ? readTrainingRecords(inDir(base, cfg.validData)) : undefined;
   const modelPath = inDir(base, cfg.model);
   const tokenizer = await loadTokenizer(modelPath);
   const template = ChatTemplate.fromTokenizer(tokenizer);
-  const tokenize = (file: string) =>
-    tokenizeDataset(readTrainingRecords(file), tokenizer, template, {
+  const tokenize = (records: TrainingRecord[]) =>
+    tokenizeDataset(records, tokenizer, template, {
       maxSeqLength: cfg.maxSeqLength,
       systemPrompt: cfg.systemPrompt ?? undefined,
     });
-  const train = tokenize(inDir(base, cfg.trainData));
-  const valid = cfg.validData ? tokenize(inDir(base, cfg.validData)) : undefined;
-  if (train.examples.length === 0) throw new Error(`${cfg.trainData}: no trainable examples`);
+  const train = tokenize(trainRecords);
+  const valid = validRecords ? tokenize(validRecords) : undefined;
+  if (train.examples.length === 0)
+    throw new Error(
+      `${trainFile}: none of its ${trainRecords.length} records has a trainable token within maxSeqLength ${cfg.maxSeqLength}`,
+    );
 
   const schedule = new BatchSchedule(
     train.examples.map((e) => e.tokens.length),
@@ -141,6 +164,9 @@ export async function runTraining(
       seed: cfg.seed,
     });
 
+    // Temporaries of a run that was killed mid-write (the trainer's and ours).
+    for (const d of [checkpointDir, logDir, join(adapterRoot, "mlx"), join(adapterRoot, "peft")])
+      removeStaleTemporariesIn(d);
     const resume = (opts.resume ?? true) && listCheckpoints(checkpointDir).length > 0;
     const resumedFromStep = resume ? listCheckpoints(checkpointDir).at(-1)!.step : null;
     if (!resume) rmSync(checkpointDir, { recursive: true, force: true });
@@ -176,9 +202,20 @@ export async function runTraining(
       memoryLimitBytes: cfg.memoryLimitBytes ?? undefined,
       resumeFrom: resume ? checkpointDir : undefined,
     });
-    // Ctrl-C stops at the next step boundary and keeps a checkpoint, instead of killing the run.
-    const onSigint = () => trainer.cancel();
+    // Ctrl-C, SIGTERM (timeout, systemd, Docker, schedulers) and the caller's signal stop at the
+    // next step boundary, where the trainer writes a checkpoint, instead of killing the run.
+    let stoppedBy: TrainingRunResult["stoppedBy"];
+    const stop = (why: NonNullable<typeof stoppedBy>) => () => {
+      stoppedBy ??= why;
+      trainer.cancel();
+    };
+    const onSigint = stop("SIGINT");
+    const onSigterm = stop("SIGTERM");
+    const onAbort = stop("abort");
     process.once("SIGINT", onSigint);
+    process.once("SIGTERM", onSigterm);
+    opts.signal?.addEventListener("abort", onAbort, { once: true });
+    if (opts.signal?.aborted) onAbort();
     let done: NativeDoneEvent;
     try {
       done = await trainer.run((e) => {
@@ -191,6 +228,8 @@ export async function runTraining(
       });
     } finally {
       process.removeListener("SIGINT", onSigint);
+      process.removeListener("SIGTERM", onSigterm);
+      opts.signal?.removeEventListener("abort", onAbort);
     }
     const adapterDirs = { mlx: join(adapterRoot, "mlx"), peft: join(adapterRoot, "peft") };
     mkdirSync(adapterDirs.mlx, { recursive: true });
@@ -210,6 +249,7 @@ export async function runTraining(
       adapterDirs,
       metricsFile,
       resumedFromStep,
+      ...(stoppedBy ? { stoppedBy } : {}),
       model: opts.keepModel ? model : undefined,
       tokenizer,
       template,

@@ -18,7 +18,8 @@ import type {
   NativeTrainEvent,
   NativeTrainOptions,
 } from "../native/binding.js";
-import { adapterConfigJson, writeFileAtomic, type Model } from "./model.js";
+import { writeFileAtomicSync } from "../fs-atomic.js";
+import { adapterConfigJson, type Model } from "./model.js";
 
 export type TrainEvent = NativeTrainEvent;
 
@@ -144,7 +145,7 @@ export class Trainer {
     if (o.checkpointDir) {
       mkdirSync(o.checkpointDir, { recursive: true });
       const cfg = adapterConfigJson(spec, "mlx", this.model.config, this.model.source);
-      writeFileAtomic(
+      writeFileAtomicSync(
         join(o.checkpointDir, "adapter_config.json"),
         JSON.stringify(cfg, null, 2) + "\n",
       );
