@@ -1,9 +1,11 @@
-// See generate.h. Sampling runs on the host over one row of logits: a vocabulary-sized sort per
-// token is cheap next to the forward pass, and std::mt19937_64 makes seeded runs reproducible.
+// See generate.h. Greedy decoding picks the argmax on the device; sampling runs on the host over
+// one row of logits per sequence (std::mt19937_64 makes seeded runs reproducible). The prompt goes
+// through the pre-allocated cache in chunks and only the last position reaches the LM head.
 #include "generate.h"
 
 #include <algorithm>
 #include <chrono>
+#include <functional>
 #include <cmath>
 #include <numeric>
 #include <random>
@@ -14,7 +16,7 @@ namespace medtune {
 
 namespace {
 
-int32_t sample(std::vector<float>& logits, const GenerateOptions& o,
+int32_t sample(std::vector<float>& logits, const SamplingOptions& o,
                const std::vector<int32_t>& history, std::mt19937_64& rng) {
   if (o.repetitionPenalty != 1.0f && o.repetitionContextSize > 0) {
     std::unordered_set<int32_t> seen;
@@ -58,68 +60,204 @@ int32_t sample(std::vector<float>& logits, const GenerateOptions& o,
   return order[dist(rng)];
 }
 
-std::vector<float> lastRow(const mx::array& logits) {
-  // logits (1, L, V) -> the last position's row on the host.
-  const int L = logits.shape(1), V = logits.shape(2);
-  mx::array row = mx::contiguous(mx::reshape(mx::slice(logits, {0, L - 1, 0}, {1, L, V}), {V}));
-  mx::eval(row);
-  return std::vector<float>(row.data<float>(), row.data<float>() + V);
+void checkTokens(const std::vector<int32_t>& ids, int vocab, const std::string& what) {
+  for (int32_t t : ids) {
+    if (t < 0 || t >= vocab) {
+      throw std::invalid_argument(what + " token " + std::to_string(t) +
+                                  " is outside the vocabulary (" + std::to_string(vocab) + ")");
+    }
+  }
+}
+
+// Runs the (B, P) prompt through the cache in chunks of o.prefillChunk positions and returns the
+// last position's logits (B, V). Only the last chunk pays for the LM head, and only one row.
+mx::array prefill(const Model& m, const std::vector<int32_t>& ids, int B, int P, KvCache& cache,
+                  int chunk) {
+  ForwardOptions fo;
+  fo.cache = &cache;
+  chunk = std::max(1, chunk);
+  mx::array all(ids.data(), {B, P}, mx::int32);
+  for (int s = 0;; s += chunk) {
+    const int e = std::min(P, s + chunk);
+    mx::array h = m.hidden(mx::slice(all, {0, s}, {B, e}), nullptr, fo);
+    if (e == P) return m.lastLogits(h);
+    mx::eval(h);
+  }
+}
+
+struct SequenceState {
+  const SequenceRequest* req = nullptr;
+  std::vector<int32_t> history, out;
+  std::unordered_set<int32_t> stops;
+  std::mt19937_64 rng;
+  std::string reason = "length";
+  bool done = false;
+};
+
+struct BatchStats {
+  double prefillSecs = 0, decodeSecs = 0;
+  int64_t promptTokens = 0, generated = 0;
+};
+
+// The one decoding loop behind generate() and generateBatch(). `onToken(seq, token, index)`.
+BatchStats decode(const Model& m, std::vector<SequenceState>& st, const SamplingOptions& o,
+                  const std::function<void(int, int32_t, size_t)>& onToken,
+                  const std::atomic<bool>& cancel) {
+  using Clock = std::chrono::steady_clock;
+  const int B = static_cast<int>(st.size());
+  int P = 0;
+  for (const auto& s : st) P = std::max<int>(P, static_cast<int>(s.req->prompt.size()));
+  // Left padding (token 0, masked): every row's last prompt token sits at position P - 1.
+  KvCache cache = KvCache::empty(m.layers.size());
+  std::vector<int32_t> ids(static_cast<size_t>(B) * P, 0);
+  bool padded = false;
+  for (int b = 0; b < B; ++b) {
+    const auto& p = st[b].req->prompt;
+    const int pad = P - static_cast<int>(p.size());
+    padded = padded || pad > 0;
+    cache.padding.push_back(pad);
+    std::copy(p.begin(), p.end(), ids.begin() + static_cast<size_t>(b) * P + pad);
+  }
+  if (!padded) cache.padding.clear();
+
+  BatchStats stats;
+  for (const auto& s : st) stats.promptTokens += s.req->prompt.size();
+  const bool deviceArgmax = o.temperature <= 0.0f && o.repetitionPenalty == 1.0f;
+  auto t0 = Clock::now();
+  mx::array logits = prefill(m, ids, B, P, cache, o.prefillChunk);  // (B, V)
+  std::vector<int> active(B);  // batch row -> sequence
+  std::iota(active.begin(), active.end(), 0);
+  bool first = true;
+  auto t1 = t0;
+  while (!active.empty()) {
+    // Next token per active row: argmax on the device (greedy: no vocabulary copy, no sort), or
+    // the rows on the host for sampling and repetition penalties.
+    std::vector<int32_t> next(active.size());
+    if (deviceArgmax) {
+      mx::array a = mx::astype(mx::argmax(logits, -1), mx::int32);
+      mx::eval(a);
+      std::copy(a.data<int32_t>(), a.data<int32_t>() + active.size(), next.begin());
+    } else {
+      mx::array rows = mx::contiguous(logits);
+      mx::eval(rows);
+      const int V = rows.shape(1);
+      for (size_t r = 0; r < active.size(); ++r) {
+        std::vector<float> row(rows.data<float>() + r * V, rows.data<float>() + (r + 1) * V);
+        SequenceState& s = st[active[r]];
+        next[r] = sample(row, o, s.history, s.rng);
+      }
+    }
+    if (first) {
+      t1 = Clock::now();
+      stats.prefillSecs = std::chrono::duration<double>(t1 - t0).count();
+      first = false;
+    }
+    const bool cancelled = cancel.load();
+    std::vector<int> keep;  // batch rows that continue
+    std::vector<int32_t> feed;
+    for (size_t r = 0; r < active.size(); ++r) {
+      SequenceState& s = st[active[r]];
+      if (cancelled) {
+        s.reason = "cancelled";
+      } else if (static_cast<int>(s.out.size()) >= s.req->maxTokens) {
+        s.reason = "length";
+      } else if (s.stops.count(next[r])) {
+        s.reason = "stop";
+      } else {
+        s.out.push_back(next[r]);
+        s.history.push_back(next[r]);
+        ++stats.generated;
+        onToken(active[r], next[r], s.out.size() - 1);
+        if (static_cast<int>(s.out.size()) < s.req->maxTokens) {
+          keep.push_back(static_cast<int>(r));
+          feed.push_back(next[r]);
+          continue;
+        }
+        s.reason = "length";
+      }
+      s.done = true;
+    }
+    if (keep.empty()) break;
+    if (keep.size() != active.size()) {
+      cache.keepRows(keep);
+      std::vector<int> still;
+      for (int r : keep) still.push_back(active[r]);
+      active = std::move(still);
+    }
+    ForwardOptions fo;
+    fo.cache = &cache;
+    mx::array step(feed.data(), {static_cast<int>(feed.size()), 1}, mx::int32);
+    logits = m.lastLogits(m.hidden(step, nullptr, fo));
+  }
+  stats.decodeSecs = std::chrono::duration<double>(Clock::now() - t1).count();
+  return stats;
+}
+
+std::vector<SequenceState> states(const Model& m, const std::vector<SequenceRequest>& seqs,
+                                  uint64_t seed) {
+  std::vector<SequenceState> st(seqs.size());
+  for (size_t i = 0; i < seqs.size(); ++i) {
+    if (seqs[i].prompt.empty()) {
+      throw std::invalid_argument("generate: prompt " + std::to_string(i) + " is empty");
+    }
+    checkTokens(seqs[i].prompt, m.config.vocabSize,
+                seqs.size() > 1 ? "generate: prompt " + std::to_string(i) : "generate: prompt");
+    st[i].req = &seqs[i];
+    st[i].history = seqs[i].prompt;
+    st[i].stops = std::unordered_set<int32_t>(seqs[i].stopTokens.begin(), seqs[i].stopTokens.end());
+    st[i].rng.seed(seed);
+  }
+  return st;
 }
 
 }  // namespace
 
 Event generate(const Model& m, const GenerateOptions& o, const Emit& emit,
                const std::atomic<bool>& cancel) {
-  using Clock = std::chrono::steady_clock;
   if (o.prompt.empty()) throw std::invalid_argument("generate: the prompt is empty");
-  for (int32_t t : o.prompt) {
-    if (t < 0 || t >= m.config.vocabSize) {
-      throw std::invalid_argument("generate: prompt token " + std::to_string(t) +
-                                  " is outside the vocabulary (" +
-                                  std::to_string(m.config.vocabSize) + ")");
-    }
-  }
-  KvCache cache;
-  for (size_t l = 0; l < m.layers.size(); ++l) {
-    cache.keys.push_back(mx::zeros({0}));
-    cache.values.push_back(mx::zeros({0}));
-  }
-  ForwardOptions fo;
-  fo.cache = &cache;
-  std::mt19937_64 rng(o.seed);
-  std::vector<int32_t> history = o.prompt, out;
-  const std::unordered_set<int32_t> stops(o.stopTokens.begin(), o.stopTokens.end());
-  std::string reason = "length";
-
-  auto t0 = Clock::now();
-  mx::array ids(o.prompt.data(), {1, static_cast<int>(o.prompt.size())}, mx::int32);
-  std::vector<float> row = lastRow(m.forward(ids, nullptr, fo));
-  const double prefillSecs = std::chrono::duration<double>(Clock::now() - t0).count();
-  auto t1 = Clock::now();
-  while (static_cast<int>(out.size()) < o.maxTokens) {
-    if (cancel.load()) {
-      reason = "cancelled";
-      break;
-    }
-    int32_t tok = sample(row, o, history, rng);
-    if (stops.count(tok)) {
-      reason = "stop";
-      break;
-    }
-    out.push_back(tok);
-    history.push_back(tok);
-    emit(Event{"token"}.num("token", tok).num("index", static_cast<double>(out.size() - 1)));
-    if (static_cast<int>(out.size()) >= o.maxTokens) break;
-    mx::array next(&tok, {1, 1}, mx::int32);
-    row = lastRow(m.forward(next, nullptr, fo));
-  }
-  const double genSecs = std::chrono::duration<double>(Clock::now() - t1).count();
+  std::vector<SequenceRequest> seqs{{o.prompt, o.maxTokens, o.stopTokens}};
+  std::vector<SequenceState> st = states(m, seqs, o.seed);
+  BatchStats s = decode(
+      m, st, o,
+      [&](int, int32_t tok, size_t i) {
+        emit(Event{"token"}.num("token", tok).num("index", static_cast<double>(i)));
+      },
+      cancel);
   Event r{"done"};
-  r.ints.emplace_back("tokens", out);
-  r.str("stopReason", reason)
+  r.ints.emplace_back("tokens", st[0].out);
+  r.str("stopReason", st[0].reason)
       .num("promptTokens", static_cast<double>(o.prompt.size()))
-      .num("promptTokensPerSecond", prefillSecs > 0 ? o.prompt.size() / prefillSecs : 0.0)
-      .num("tokensPerSecond", genSecs > 0 ? out.size() / genSecs : 0.0)
+      .num("promptTokensPerSecond", s.prefillSecs > 0 ? s.promptTokens / s.prefillSecs : 0.0)
+      .num("tokensPerSecond", s.decodeSecs > 0 ? s.generated / s.decodeSecs : 0.0)
+      .num("peakMemoryBytes", static_cast<double>(mx::get_peak_memory()));
+  return r;
+}
+
+Event generateBatch(const Model& m, const std::vector<SequenceRequest>& seqs,
+                    const SamplingOptions& o, const Emit& emit, const std::atomic<bool>& cancel) {
+  if (seqs.empty()) throw std::invalid_argument("generateBatch: no prompts");
+  std::vector<SequenceState> st = states(m, seqs, o.seed);
+  BatchStats s = decode(
+      m, st, o,
+      [&](int seq, int32_t tok, size_t i) {
+        emit(Event{"token"}.num("sequence", seq).num("token", tok).num("index",
+                                                                      static_cast<double>(i)));
+      },
+      cancel);
+  Event r{"done"};
+  std::vector<Event> out;
+  for (size_t i = 0; i < st.size(); ++i) {
+    Event e;
+    e.ints.emplace_back("tokens", st[i].out);
+    e.str("stopReason", st[i].reason)
+        .num("promptTokens", static_cast<double>(seqs[i].prompt.size()));
+    out.push_back(std::move(e));
+  }
+  r.lists.emplace_back("sequences", std::move(out));
+  r.num("promptTokens", static_cast<double>(s.promptTokens))
+      .num("generatedTokens", static_cast<double>(s.generated))
+      .num("promptTokensPerSecond", s.prefillSecs > 0 ? s.promptTokens / s.prefillSecs : 0.0)
+      .num("tokensPerSecond", s.decodeSecs > 0 ? s.generated / s.decodeSecs : 0.0)
       .num("peakMemoryBytes", static_cast<double>(mx::get_peak_memory()));
   return r;
 }
@@ -168,6 +306,85 @@ std::vector<ScoreResult> score(const Model& m, const std::vector<ScoreItem>& ite
     }
   }
   return out;
+}
+
+
+Event scoreOptions(const Model& m, const std::vector<int32_t>& prompt,
+                   const std::vector<std::vector<int32_t>>& options, int batchSize,
+                   const Emit& emit, const std::atomic<bool>& cancel) {
+  if (prompt.empty()) throw std::invalid_argument("scoreOptions: the prompt is empty");
+  checkTokens(prompt, m.config.vocabSize, "scoreOptions: prompt");
+  for (size_t i = 0; i < options.size(); ++i) {
+    checkTokens(options[i], m.config.vocabSize, "scoreOptions: option " + std::to_string(i));
+  }
+  batchSize = std::max(1, batchSize);
+  const int P = static_cast<int>(prompt.size());
+  // The shared prefix once: its cache, and log p(first option token | prompt). (1, V)
+  KvCache prefix = KvCache::empty(m.layers.size());
+  mx::array first = prefill(m, prompt, 1, P, prefix, SamplingOptions{}.prefillChunk);
+  first = mx::subtract(first, mx::logsumexp(first, -1, true));
+  mx::eval(first);
+  const float* firstLp = first.data<float>();
+
+  std::vector<ScoreResult> results(options.size());
+  bool cancelled = false;
+  for (size_t g = 0; g < options.size(); g += batchSize) {
+    if (cancel.load()) {
+      cancelled = true;
+      break;
+    }
+    const size_t n = std::min(options.size() - g, static_cast<size_t>(batchSize));
+    // Option tokens except the last are inputs at positions P, P+1, ...; right padding is never
+    // seen by a real token under the causal mask. (n, L)
+    int L = 0;
+    for (size_t i = 0; i < n; ++i) L = std::max<int>(L, static_cast<int>(options[g + i].size()) - 1);
+    std::vector<float> lp;
+    if (L > 0) {
+      std::vector<int32_t> in(n * L, 0), tg(n * L, 0);
+      for (size_t i = 0; i < n; ++i) {
+        const auto& c = options[g + i];
+        for (size_t j = 0; j + 1 < c.size(); ++j) {
+          in[i * L + j] = c[j];
+          tg[i * L + j] = c[j + 1];
+        }
+      }
+      KvCache cache = prefix.repeated(static_cast<int>(n));
+      ForwardOptions fo;
+      fo.cache = &cache;
+      mx::array logits =
+          m.forward(mx::array(in.data(), {static_cast<int>(n), L}, mx::int32), nullptr, fo);
+      mx::array targets(tg.data(), {static_cast<int>(n), L}, mx::int32);
+      mx::array tokLp = mx::contiguous(mx::subtract(
+          mx::squeeze(mx::take_along_axis(logits, mx::expand_dims(targets, -1), -1), -1),
+          mx::logsumexp(logits, -1)));  // (n, L)
+      mx::eval(tokLp);
+      lp.assign(tokLp.data<float>(), tokLp.data<float>() + n * L);
+    }
+    for (size_t i = 0; i < n; ++i) {
+      const auto& c = options[g + i];
+      ScoreResult& r = results[g + i];
+      for (size_t j = 0; j < c.size(); ++j) {
+        const float v = j == 0 ? firstLp[c[0]] : lp[i * L + j - 1];
+        r.tokenLogprobs.push_back(v);
+        r.sum += v;
+      }
+    }
+    emit(Event{"progress"}
+             .num("scored", static_cast<double>(g + n))
+             .num("total", static_cast<double>(options.size())));
+  }
+  Event done{"done"};
+  std::vector<Event> out;
+  for (auto& r : results) {
+    Event e;
+    e.floats.emplace_back("tokenLogprobs", r.tokenLogprobs);
+    e.num("sum", r.sum);
+    out.push_back(std::move(e));
+  }
+  done.lists.emplace_back("results", std::move(out));
+  done.str("stopReason", cancelled ? "cancelled" : "completed")
+      .num("peakMemoryBytes", static_cast<double>(mx::get_peak_memory()));
+  return done;
 }
 
 }  // namespace medtune

@@ -20,6 +20,11 @@ Napi::Object Event::toJs(Napi::Env env) const {
     if (!kv.second.empty()) std::memcpy(a.Data(), kv.second.data(), kv.second.size() * 4);
     o.Set(kv.first, a);
   }
+  for (const auto& kv : lists) {
+    auto a = Napi::Array::New(env, kv.second.size());
+    for (size_t i = 0; i < kv.second.size(); ++i) a.Set(i, kv.second[i].toJs(env));
+    o.Set(kv.first, a);
+  }
   return o;
 }
 

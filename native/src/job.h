@@ -26,6 +26,8 @@ struct Event {
   std::vector<std::pair<std::string, std::string>> strings;
   std::vector<std::pair<std::string, std::vector<int32_t>>> ints;
   std::vector<std::pair<std::string, std::vector<float>>> floats;
+  // Arrays of flat objects (one entry per sequence of a batched job).
+  std::vector<std::pair<std::string, std::vector<Event>>> lists;
 
   Event& num(const std::string& k, double v) {
     numbers.emplace_back(k, v);

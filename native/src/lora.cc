@@ -97,7 +97,7 @@ void loadAdapters(Model& m, const std::string& path, AdapterFormat fmt) {
       throw std::runtime_error(path + ": adapter '" + kv.first + "' is not floating point");
     }
     LoraParams p{mx::contiguous(mx::astype(a, mx::float32)),
-                 mx::contiguous(mx::astype(b, mx::float32))};
+                 mx::contiguous(mx::astype(b, mx::float32)), kv.second.layer, kv.second.module};
     if (m.dora()) {
       auto fm = t.find(n.m);
       if (fm == t.end()) {

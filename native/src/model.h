@@ -91,6 +91,8 @@ struct LoraConfig {
 struct LoraParams {
   mx::array a;  // (in, r)
   mx::array b;  // (r, out)
+  int layer = -1;   // block index, resolved from the name once when the adapter is created
+  int module = -1;  // index in kLoraModules
   // DoRA only. m: trainable magnitude (out), initialised to ||W||_row so step 0 equals the base.
   // baseNormSq: ||W||^2 per output row (out), float32, from the frozen (dequantized) W once at
   // adapter creation — W never changes, so each step needs only the low-rank terms of ||V||.
@@ -101,18 +103,36 @@ struct LoraParams {
   std::optional<mx::array> weightNorm;
 };
 
-// One cached (keys, values) pair per block: (B, Hkv, T, hd).
+// One pre-allocated (keys, values) pair per block, (B, Hkv, capacity, hd), written in place with
+// slice_update: a decoded token costs one row write, not a copy of the whole cache. Rows of a
+// batch may be left-padded: row b's real tokens start at padding[b]; its pad keys are masked and
+// its RoPE positions are shifted so that every row sees the positions it would see alone.
 struct KvCache {
   std::vector<mx::array> keys;
   std::vector<mx::array> values;
-  int offset = 0;
+  int offset = 0;    // positions written (pad included)
+  int capacity = 0;  // positions allocated
+  std::vector<int> padding;  // per row; empty = no padding
+
+  // Empty cache for `layers` blocks; capacity grows on demand in steps of `growBy`.
+  static KvCache empty(size_t layers);
+  // Keep only the given batch rows (finished sequences leave a batched generation).
+  void keepRows(const std::vector<int>& rows);
+  // Repeat a batch-1 cache n times (a shared prompt prefix for n continuations).
+  KvCache repeated(int n) const;
+  static constexpr int growBy = 256;
 };
+
+// Wall-clock seconds per named phase, filled when ForwardOptions::profile is set: the forward
+// then evaluates after every step (a barrier per op), which is slower but attributes time truly.
+using PhaseTimes = std::map<std::string, double>;
 
 struct ForwardOptions {
   bool training = false;     // enables LoRA dropout
   uint64_t dropoutSeed = 0;  // mixed with layer/module ids for per-module keys
   bool gradientCheckpointing = false;
   KvCache* cache = nullptr;
+  PhaseTimes* profile = nullptr;
 };
 
 class Model {
@@ -142,6 +162,10 @@ class Model {
   mx::array hidden(const mx::array& ids, const std::vector<mx::array>* params,
                    const ForwardOptions& opts) const;
   mx::array logits(const mx::array& h) const;
+  // Logits of the last position only: h (B, L, D) -> (B, V). Generation needs no other row.
+  mx::array lastLogits(const mx::array& h) const;
+  // The LM head's Linear (tied models reuse the embedding).
+  const Linear& head() const { return lmHead ? *lmHead : embed; }
 
   std::vector<std::string> adapterNames() const;
   bool dora() const { return lora && lora->dora; }

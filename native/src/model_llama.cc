@@ -2,7 +2,10 @@
 // attention) and qwen2 (q/k/v biases) share one block — pre-RMSNorm, GQA attention with RoPE,
 // SwiGLU MLP — and differ only in flags carried by ModelConfig. LoRA adds x A B * scale to any of
 // the seven projections; gradients flow only through A and B (and DoRA's magnitude m).
+#include <chrono>
 #include <cmath>
+#include <functional>
+#include <memory>
 #include <stdexcept>
 
 #include "model.h"
@@ -180,9 +183,7 @@ mx::array doraWeightNorm(const Linear& lin, const mx::array& a, const mx::array&
 void Model::refreshDoraNorms() {
   if (!dora()) return;
   for (auto& kv : adapters) {
-    const std::string& name = kv.first;
-    const size_t dot = name.find('.', 7);
-    const Linear& lin = module(std::stoi(name.substr(7, dot - 7)), name.substr(dot + 1));
+    const Linear& lin = module(kv.second.layer, kLoraModules[kv.second.module]);
     kv.second.weightNorm =
         doraWeightNorm(lin, kv.second.a, kv.second.b, *kv.second.baseNormSq, lora->scale);
     mx::eval(*kv.second.weightNorm);
@@ -203,7 +204,9 @@ void Model::addAdapters(const LoraConfig& cfg, uint64_t seed) {
       mx::array a = mx::random::uniform(-bound, bound, {lin.inDim, cfg.rank}, mx::float32,
                                         mx::random::key(mixSeed(seed, ++id)));
       mx::array b = mx::zeros({cfg.rank, lin.outDim}, mx::float32);
-      LoraParams p{a, b};
+      int idx = 0;
+      while (idx < 7 && key != kLoraModules[idx]) ++idx;
+      LoraParams p{a, b, l, idx};
       if (cfg.dora) {
         // ||W||^2 per output row from the dequantized W, once: W is frozen. (out)
         p.baseNormSq = mx::sum(mx::square(lin.denseWeight()), 1);
@@ -291,14 +294,130 @@ mx::array project(const Linear& lin, const mx::array& x, const BlockLora& lora, 
   return mx::add(y, mx::astype(corr, y.dtype()));
 }
 
-// Boolean attention mask for sliding windows: query i (absolute position offset + i) may see key
-// j when j <= pos and pos - j < window. (Lq, Lk)
-mx::array windowMask(int lq, int lk, int window) {
-  const int offset = lk - lq;
-  mx::array qpos = mx::reshape(mx::add(mx::arange(lq), mx::array(offset)), {lq, 1});
+// Profiling barrier: with a PhaseTimes target, evaluates each marked array and books the time
+// since the previous mark under that phase; without one it does nothing.
+class Marker {
+ public:
+  explicit Marker(PhaseTimes* t) : t_(t), last_(std::chrono::steady_clock::now()) {}
+  void operator()(const char* phase, const mx::array& a) {
+    if (!t_) return;
+    mx::eval(a);
+    auto now = std::chrono::steady_clock::now();
+    (*t_)[phase] += std::chrono::duration<double>(now - last_).count();
+    last_ = now;
+  }
+
+ private:
+  PhaseTimes* t_;
+  std::chrono::steady_clock::time_point last_;
+};
+
+// What one forward call's attention needs besides the block's weights.
+struct AttentionContext {
+  int offset = 0;                        // absolute position of the first query (cache offset)
+  std::optional<mx::array> ropeOffsets;  // (B) int32: per-row positions of left-padded rows
+  std::optional<mx::array> mask;         // (B|1, 1, L, Lk) bool; none = plain causal
+  std::optional<mx::array> freqs;        // scaled RoPE wavelengths
+  KvCache* cache = nullptr;
+};
+
+// Boolean attention mask, (B|1, 1, L, Lk): query i sits at position offset + i and may see key j
+// when j <= pos, within the sliding window, and j is not left padding of its row (a pad query
+// sees itself only, so its row of softmax stays finite and never reaches real tokens).
+std::optional<mx::array> attentionMask(int L, int offset, int window,
+                                       const std::vector<int>& padding) {
+  const int lk = offset + L;
+  const bool windowed = window > 0 && lk > window;
+  if (!windowed && padding.empty()) return std::nullopt;
+  mx::array qpos = mx::reshape(mx::add(mx::arange(L), mx::array(offset)), {L, 1});
   mx::array kpos = mx::reshape(mx::arange(lk), {1, lk});
-  return mx::logical_and(mx::less_equal(kpos, qpos),
-                         mx::less(mx::subtract(qpos, kpos), mx::array(window)));
+  mx::array allowed = mx::less_equal(kpos, qpos);  // (L, Lk)
+  if (windowed) {
+    allowed = mx::logical_and(allowed, mx::less(mx::subtract(qpos, kpos), mx::array(window)));
+  }
+  if (padding.empty()) return allowed;
+  const int B = static_cast<int>(padding.size());
+  mx::array pad = mx::reshape(mx::array(padding.data(), {B}, mx::int32), {B, 1, 1});
+  mx::array real = mx::logical_or(mx::greater_equal(kpos, pad), mx::equal(kpos, qpos));
+  return mx::expand_dims(mx::logical_and(allowed, real), 1);  // (B, 1, L, Lk)
+}
+
+// Grows every block's cache to hold `needed` positions (in steps of KvCache::growBy), keeping
+// what is written. Growth copies; a write within capacity does not.
+void reserve(KvCache& kc, int B, int Hkv, int hd, int needed, mx::Dtype dt) {
+  if (kc.capacity >= needed) return;
+  const int cap = (needed + KvCache::growBy - 1) / KvCache::growBy * KvCache::growBy;
+  for (auto* side : {&kc.keys, &kc.values}) {
+    for (auto& a : *side) {
+      mx::array fresh = mx::zeros({B, Hkv, cap, hd}, dt);
+      if (kc.offset > 0) {
+        const mx::Shape start{0, 0, 0, 0}, stop{B, Hkv, kc.offset, hd};
+        fresh = mx::slice_update(fresh, mx::slice(a, start, stop), start, stop);
+      }
+      a = fresh;
+    }
+    mx::eval(*side);
+  }
+  kc.capacity = cap;
+}
+
+using Projection = std::function<mx::array(const Linear&, const mx::array&, int)>;
+
+// Self-attention of block `layer`: h (B, L, D), already normalised -> (B, L, D) before the
+// residual. Queries (B, H, L, hd) attend to keys/values (B, Hkv, Lk, hd), Lk = offset + L.
+mx::array attention(const Block& blk, const ModelConfig& c, int layer, const mx::array& h,
+                    const Projection& proj, const AttentionContext& ctx, Marker& mark) {
+  const int B = h.shape(0), L = h.shape(1);
+  const int H = c.numHeads, Hkv = c.numKvHeads, hd = c.headDim;
+  mx::array q = mx::transpose(mx::reshape(proj(blk.q, h, 0), {B, L, H, hd}), {0, 2, 1, 3});
+  mx::array k = mx::transpose(mx::reshape(proj(blk.k, h, 1), {B, L, Hkv, hd}), {0, 2, 1, 3});
+  mx::array v = mx::transpose(mx::reshape(proj(blk.v, h, 2), {B, L, Hkv, hd}), {0, 2, 1, 3});
+  mark("attention.qkv_proj", v);
+  const float ropeScale = c.ropeScaling.type == "linear" ? 1.0f / c.ropeScaling.factor : 1.0f;
+  const std::optional<float> base =
+      ctx.freqs ? std::nullopt : std::optional<float>(c.ropeTheta);
+  if (ctx.ropeOffsets) {
+    q = mx::fast::rope(q, hd, false, base, ropeScale, *ctx.ropeOffsets, ctx.freqs);
+    k = mx::fast::rope(k, hd, false, base, ropeScale, *ctx.ropeOffsets, ctx.freqs);
+  } else {
+    q = mx::fast::rope(q, hd, false, base, ropeScale, ctx.offset, ctx.freqs);
+    k = mx::fast::rope(k, hd, false, base, ropeScale, ctx.offset, ctx.freqs);
+  }
+  mark("attention.rope", k);
+  if (ctx.cache) {
+    // Write this call's L positions in place, then attend over everything written so far.
+    const int end = ctx.offset + L;
+    auto& ck = ctx.cache->keys[layer];
+    auto& cv = ctx.cache->values[layer];
+    ck = mx::slice_update(ck, k, mx::Shape{0, 0, ctx.offset, 0}, mx::Shape{B, Hkv, end, hd});
+    cv = mx::slice_update(cv, v, mx::Shape{0, 0, ctx.offset, 0}, mx::Shape{B, Hkv, end, hd});
+    k = mx::slice(ck, {0, 0, 0, 0}, {B, Hkv, end, hd});
+    v = mx::slice(cv, {0, 0, 0, 0}, {B, Hkv, end, hd});
+    mark("attention.kv_cache_write", v);
+  }
+  const float attnScale = 1.0f / std::sqrt(static_cast<float>(hd));
+  // "causal" aligns the mask bottom-right, so a cached prefix stays fully visible.
+  mx::array o =
+      ctx.mask ? mx::fast::scaled_dot_product_attention(q, k, v, attnScale, "", ctx.mask)
+               : mx::fast::scaled_dot_product_attention(q, k, v, attnScale, L > 1 ? "causal" : "");
+  mark("attention.sdpa", o);
+  // (B, H, L, hd) -> (B, L, D)
+  o = mx::reshape(mx::transpose(o, {0, 2, 1, 3}), {B, L, H * hd});
+  mx::array out = proj(blk.o, o, 3);
+  mark("attention.o_proj", out);
+  return out;
+}
+
+// SwiGLU MLP: h (B, L, D), already normalised -> (B, L, D) before the residual; (B, L, F) inside.
+mx::array mlp(const Block& blk, const mx::array& h, const Projection& proj, Marker& mark) {
+  mx::array g = proj(blk.gate, h, 4);
+  mx::array u = proj(blk.up, h, 5);
+  mark("mlp.gate_up_proj", u);
+  mx::array act = mx::multiply(mx::multiply(g, mx::sigmoid(g)), u);
+  mark("mlp.swiglu", act);
+  mx::array out = proj(blk.down, act, 6);
+  mark("mlp.down_proj", out);
+  return out;
 }
 
 }  // namespace
@@ -308,41 +427,56 @@ mx::array Model::hidden(const mx::array& ids, const std::vector<mx::array>* para
   const ModelConfig& c = config;
   const int B = ids.shape(0);
   const int L = ids.shape(1);
-  const int H = c.numHeads, Hkv = c.numKvHeads, hd = c.headDim;
   const bool useLora = adaptersEnabled && !adapters.empty() && lora.has_value();
   const float scale = lora ? lora->scale : 0.0f;
   const float dropout = lora ? lora->dropout : 0.0f;
+  auto mark = std::make_shared<Marker>(opts.profile);
 
-  // Per-layer adapter lookup from either the live adapters or the differentiated params.
+  // Per-layer adapter lookup from either the live adapters or the differentiated params; layer
+  // and module indices were resolved when the adapters were created.
   std::vector<BlockLora> blockLora(layers.size());
   if (useLora) {
     const size_t per = paramsPerAdapter();
     size_t i = 0;
     for (const auto& kv : adapters) {
-      // name: layers.<l>.<module>
-      const std::string& name = kv.first;
-      const size_t dot = name.find('.', 7);
-      const int l = std::stoi(name.substr(7, dot - 7));
-      const std::string key = name.substr(dot + 1);
-      int idx = 0;
-      while (idx < 7 && key != kLoraModules[idx]) ++idx;
       const LoraParams& lp = kv.second;
       if (params) {
         // Differentiated A, B: ||V|| is recomputed from them (detached) inside project().
-        blockLora[l].m[idx] =
+        blockLora[lp.layer].m[lp.module] =
             ModuleLora{(*params)[i], (*params)[i + 1],
                        per == 3 ? std::optional<mx::array>((*params)[i + 2]) : std::nullopt,
                        lp.baseNormSq, std::nullopt};
       } else {
-        blockLora[l].m[idx] = ModuleLora{lp.a, lp.b, lp.m, lp.baseNormSq, lp.weightNorm};
+        blockLora[lp.layer].m[lp.module] =
+            ModuleLora{lp.a, lp.b, lp.m, lp.baseNormSq, lp.weightNorm};
       }
       i += per;
     }
   }
 
-  const int offset = opts.cache ? opts.cache->offset : 0;
+  AttentionContext ctx;
+  ctx.cache = opts.cache;
+  ctx.freqs = ropeFreqs;
+  if (opts.cache) {
+    KvCache& kc = *opts.cache;
+    if (!kc.padding.empty() && static_cast<int>(kc.padding.size()) != B) {
+      throw std::logic_error("KV cache padding does not match the batch");
+    }
+    ctx.offset = kc.offset;
+    reserve(kc, B, c.numKvHeads, c.headDim, kc.offset + L, dtype);
+    if (!kc.padding.empty()) {
+      // Row b's first real token sits at padding[b]: shift its positions so it sees 0, 1, ...
+      std::vector<int32_t> pos(B);
+      for (int b = 0; b < B; ++b) pos[b] = kc.offset - kc.padding[b];
+      ctx.ropeOffsets = mx::array(pos.data(), {B}, mx::int32);
+    }
+  }
+  ctx.mask = attentionMask(L, ctx.offset, c.slidingWindow,
+                           opts.cache ? opts.cache->padding : std::vector<int>{});
+
   // (B, L, D)
   mx::array x = mx::astype(mx::reshape(embed.rows(mx::flatten(ids)), {B, L, c.hiddenSize}), dtype);
+  (*mark)("embed", x);
 
   for (size_t l = 0; l < layers.size(); ++l) {
     const Block* blkp = &layers[l];
@@ -351,9 +485,8 @@ mx::array Model::hidden(const mx::array& ids, const std::vector<mx::array>* para
     bool present[7];
     for (int m = 0; m < 7; ++m) present[m] = bl.m[m].has_value();
     const ModelConfig* cp = &c;
-    const std::optional<mx::array> freqs = ropeFreqs;
     const bool training = opts.training;
-    KvCache* cache = opts.cache;
+    const int layer = static_cast<int>(l);
 
     // The block as a function of (x, its adapter weights) so mx::checkpoint can recompute it.
     // Everything is captured by value: the backward pass may call it after hidden() returns.
@@ -374,52 +507,17 @@ mx::array Model::hidden(const mx::array& ids, const std::vector<mx::array>* para
         }
       }
       const mx::array& xin = in[0];
-      auto proj = [&](const Linear& lin, const mx::array& v, int idx) {
+      Projection proj = [&](const Linear& lin, const mx::array& v, int idx) {
         return project(lin, v, lo, idx, scale, dropout, training, seed);
       };
-      // Attention. (B, L, D) -> (B, H, L, hd)
       mx::array h = mx::fast::rms_norm(xin, blk.attnNorm, c.rmsNormEps);
-      mx::array q = mx::transpose(mx::reshape(proj(blk.q, h, 0), {B, L, H, hd}), {0, 2, 1, 3});
-      mx::array k = mx::transpose(mx::reshape(proj(blk.k, h, 1), {B, L, Hkv, hd}), {0, 2, 1, 3});
-      mx::array v = mx::transpose(mx::reshape(proj(blk.v, h, 2), {B, L, Hkv, hd}), {0, 2, 1, 3});
-      const float ropeScale = c.ropeScaling.type == "linear" ? 1.0f / c.ropeScaling.factor : 1.0f;
-      if (freqs) {
-        q = mx::fast::rope(q, hd, false, std::nullopt, ropeScale, offset, freqs);
-        k = mx::fast::rope(k, hd, false, std::nullopt, ropeScale, offset, freqs);
-      } else {
-        q = mx::fast::rope(q, hd, false, c.ropeTheta, ropeScale, offset);
-        k = mx::fast::rope(k, hd, false, c.ropeTheta, ropeScale, offset);
-      }
-      if (cache) {
-        // (B, Hkv, T, hd): append this call's keys/values to the cache.
-        auto& ck = cache->keys[l];
-        auto& cv = cache->values[l];
-        if (ck.size() > 0) {
-          k = mx::concatenate({ck, k}, 2);
-          v = mx::concatenate({cv, v}, 2);
-        }
-        ck = k;
-        cv = v;
-      }
-      const int lk = k.shape(2);
-      const float attnScale = 1.0f / std::sqrt(static_cast<float>(hd));
-      mx::array o = mx::array(0.0f);
-      if (c.slidingWindow > 0 && lk > c.slidingWindow) {
-        o = mx::fast::scaled_dot_product_attention(q, k, v, attnScale, "",
-                                                   windowMask(L, lk, c.slidingWindow));
-      } else {
-        // "causal" aligns the mask bottom-right, so a cached prefix stays fully visible.
-        o = mx::fast::scaled_dot_product_attention(q, k, v, attnScale, L > 1 ? "causal" : "");
-      }
-      // (B, H, L, hd) -> (B, L, D)
-      o = mx::reshape(mx::transpose(o, {0, 2, 1, 3}), {B, L, H * hd});
-      mx::array x2 = mx::add(xin, proj(blk.o, o, 3));
-      // SwiGLU MLP.
+      (*mark)("attention.rms_norm", h);
+      mx::array x2 = mx::add(xin, attention(blk, c, layer, h, proj, ctx, *mark));
       mx::array m = mx::fast::rms_norm(x2, blk.mlpNorm, c.rmsNormEps);
-      mx::array g = proj(blk.gate, m, 4);
-      mx::array u = proj(blk.up, m, 5);
-      mx::array act = mx::multiply(mx::multiply(g, mx::sigmoid(g)), u);
-      return {mx::add(x2, proj(blk.down, act, 6))};
+      (*mark)("mlp.rms_norm", m);
+      mx::array out = mx::add(x2, mlp(blk, m, proj, *mark));
+      (*mark)("residual", out);
+      return {out};
     };
 
     std::vector<mx::array> in{x};
@@ -437,17 +535,59 @@ mx::array Model::hidden(const mx::array& ids, const std::vector<mx::array>* para
     }
   }
   if (opts.cache) opts.cache->offset += L;
-  return mx::fast::rms_norm(x, norm, c.rmsNormEps);
+  mx::array out = mx::fast::rms_norm(x, norm, c.rmsNormEps);
+  (*mark)("final_norm", out);
+  return out;
 }
 
 mx::array Model::logits(const mx::array& h) const {
-  const Linear& head = lmHead ? *lmHead : embed;
-  return mx::astype(head.apply(h), mx::float32);
+  return mx::astype(head().apply(h), mx::float32);
+}
+
+mx::array Model::lastLogits(const mx::array& h) const {
+  const int B = h.shape(0), L = h.shape(1), D = h.shape(2);
+  return logits(mx::reshape(mx::slice(h, {0, L - 1, 0}, {B, L, D}), {B, D}));
 }
 
 mx::array Model::forward(const mx::array& ids, const std::vector<mx::array>* params,
                          const ForwardOptions& opts) const {
   return logits(hidden(ids, params, opts));
+}
+
+KvCache KvCache::empty(size_t layers) {
+  KvCache kc;
+  for (size_t l = 0; l < layers; ++l) {
+    kc.keys.push_back(mx::zeros({0}));
+    kc.values.push_back(mx::zeros({0}));
+  }
+  return kc;
+}
+
+void KvCache::keepRows(const std::vector<int>& rows) {
+  mx::array idx(rows.data(), {static_cast<int>(rows.size())}, mx::int32);
+  for (auto* side : {&keys, &values}) {
+    for (auto& a : *side) a = mx::take(a, idx, 0);
+    mx::eval(*side);
+  }
+  if (!padding.empty()) {
+    std::vector<int> kept;
+    for (int r : rows) kept.push_back(padding[r]);
+    padding = std::move(kept);
+  }
+}
+
+KvCache KvCache::repeated(int n) const {
+  KvCache kc = *this;
+  for (auto* side : {&kc.keys, &kc.values}) {
+    for (auto& a : *side) {
+      mx::Shape s = a.shape();
+      s[0] = n;
+      a = mx::contiguous(mx::broadcast_to(a, s));
+    }
+    mx::eval(*side);
+  }
+  if (!padding.empty()) kc.padding.assign(n, padding[0]);
+  return kc;
 }
 
 }  // namespace medtune

@@ -8,6 +8,7 @@
 #include "generate.h"
 #include "job.h"
 #include "lora.h"
+#include "profile.h"
 #include "train.h"
 
 namespace medtune {
@@ -261,6 +262,20 @@ mx::array readIds(const Napi::Value& data, const Napi::Value& shape, int vocab, 
   return mx::array(ids.data(), {static_cast<int>(s[0]), static_cast<int>(s[1])}, mx::int32);
 }
 
+// The sampling fields shared by generate() and generateBatch().
+SamplingOptions readSampling(const Napi::Object& o) {
+  SamplingOptions s;
+  s.temperature = static_cast<float>(num(o, "temperature", 0));
+  s.topP = static_cast<float>(num(o, "topP", 1));
+  s.topK = static_cast<int>(num(o, "topK", 0));
+  s.repetitionPenalty = static_cast<float>(num(o, "repetitionPenalty", 1));
+  s.repetitionContextSize = static_cast<int>(num(o, "repetitionContextSize", 64));
+  s.seed = static_cast<uint64_t>(num(o, "seed", 0));
+  s.prefillChunk = static_cast<int>(num(o, "prefillChunk", 512));
+  if (s.prefillChunk < 1) throw ArgumentError("prefillChunk must be >= 1");
+  return s;
+}
+
 }  // namespace
 
 // ---- class ----------------------------------------------------------------------------------
@@ -286,6 +301,10 @@ void NativeModel::Init(Napi::Env env, Napi::Object exports) {
                       InstanceMethod<&NativeModel::LossAndGrad>("lossAndGrad"),
                       InstanceMethod<&NativeModel::Score>("score"),
                       InstanceMethod<&NativeModel::Generate>("generate"),
+                      InstanceMethod<&NativeModel::GenerateBatch>("generateBatch"),
+                      InstanceMethod<&NativeModel::ScoreOptions>("scoreOptions"),
+                      InstanceMethod<&NativeModel::ProfileTraining>("profileTraining"),
+                      InstanceMethod<&NativeModel::ProfileDecode>("profileDecode"),
                       InstanceMethod<&NativeModel::Train>("train"),
                       InstanceMethod<&NativeModel::Cancel>("cancel"),
                       InstanceMethod<&NativeModel::Dispose>("dispose"),
@@ -573,26 +592,116 @@ Napi::Value NativeModel::Generate(const Napi::CallbackInfo& info) {
     ensureIdle();
     Napi::Object o = asObject(info[0], "generate options");
     GenerateOptions g;
+    static_cast<SamplingOptions&>(g) = readSampling(o);
     g.prompt = int32s(o.Get("prompt"), "prompt");
     g.maxTokens = static_cast<int>(num(o, "maxTokens", 256));
-    g.temperature = static_cast<float>(num(o, "temperature", 0));
-    g.topP = static_cast<float>(num(o, "topP", 1));
-    g.topK = static_cast<int>(num(o, "topK", 0));
-    g.repetitionPenalty = static_cast<float>(num(o, "repetitionPenalty", 1));
-    g.repetitionContextSize = static_cast<int>(num(o, "repetitionContextSize", 64));
     if (!o.Get("stopTokens").IsUndefined())
       g.stopTokens = int32s(o.Get("stopTokens"), "stopTokens");
-    g.seed = static_cast<uint64_t>(num(o, "seed", 0));
-    std::shared_ptr<Model> m = model_;
-    auto busy = busy_;
-    auto cancel = cancel_;
-    busy->store(true);
-    cancel->store(false);
-    return runJob(
-        info.Env(), info[1],
-        [m, g, cancel](const Emit& emit) { return generate(*m, g, emit, *cancel); },
-        [busy]() { busy->store(false); });
+    return startJob(info, info[1], [g](const Model& m, const Emit& emit, const auto& cancel) {
+      return generate(m, g, emit, cancel);
+    });
   });
+}
+
+// generateBatch({prompts: [{prompt, maxTokens?, stopTokens?}], ...sampling}, onToken?)
+Napi::Value NativeModel::GenerateBatch(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), [&]() -> Napi::Value {
+    ensureIdle();
+    Napi::Object o = asObject(info[0], "generateBatch options");
+    SamplingOptions s = readSampling(o);
+    if (!o.Get("prompts").IsArray()) throw ArgumentError("generateBatch: prompts must be an array");
+    Napi::Array a = o.Get("prompts").As<Napi::Array>();
+    if (a.Length() == 0) throw ArgumentError("generateBatch: prompts is empty");
+    const int dfltMax = static_cast<int>(num(o, "maxTokens", 256));
+    std::vector<SequenceRequest> seqs;
+    for (uint32_t i = 0; i < a.Length(); ++i) {
+      const std::string what = "prompts[" + std::to_string(i) + "]";
+      Napi::Object p = asObject(a.Get(i), what.c_str());
+      SequenceRequest r;
+      r.prompt = int32s(p.Get("prompt"), what + ".prompt");
+      if (r.prompt.empty()) throw ArgumentError(what + ".prompt is empty");
+      r.maxTokens = static_cast<int>(num(p, "maxTokens", dfltMax));
+      if (!p.Get("stopTokens").IsUndefined()) {
+        r.stopTokens = int32s(p.Get("stopTokens"), what + ".stopTokens");
+      } else if (!o.Get("stopTokens").IsUndefined()) {
+        r.stopTokens = int32s(o.Get("stopTokens"), "stopTokens");
+      }
+      seqs.push_back(std::move(r));
+    }
+    return startJob(info, info[1], [seqs, s](const Model& m, const Emit& emit, const auto& cancel) {
+      return generateBatch(m, seqs, s, emit, cancel);
+    });
+  });
+}
+
+// scoreOptions({prompt, options: number[][], batchSize?}, onProgress?)
+Napi::Value NativeModel::ScoreOptions(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), [&]() -> Napi::Value {
+    ensureIdle();
+    Napi::Object o = asObject(info[0], "scoreOptions options");
+    std::vector<int32_t> prompt = int32s(o.Get("prompt"), "prompt");
+    if (!o.Get("options").IsArray()) throw ArgumentError("scoreOptions: options must be an array");
+    Napi::Array a = o.Get("options").As<Napi::Array>();
+    std::vector<std::vector<int32_t>> options;
+    for (uint32_t i = 0; i < a.Length(); ++i) {
+      options.push_back(int32s(a.Get(i), "options[" + std::to_string(i) + "]"));
+    }
+    const int batchSize = static_cast<int>(num(o, "batchSize", 8));
+    if (batchSize < 1) throw ArgumentError("scoreOptions: batchSize must be >= 1");
+    return startJob(info, info[1],
+                    [prompt, options, batchSize](const Model& m, const Emit& emit,
+                                                 const auto& cancel) {
+                      return scoreOptions(m, prompt, options, batchSize, emit, cancel);
+                    });
+  });
+}
+
+// profileTraining({inputs, targets, mask, shape, repeats?}): Promise<{phases, ...}>
+Napi::Value NativeModel::ProfileTraining(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), [&]() -> Napi::Value {
+    ensureIdle();
+    Napi::Object o = asObject(info[0], "profileTraining options");
+    Batch b;
+    b.inputs = readIds(o.Get("inputs"), o.Get("shape"), model().config.vocabSize, "inputs");
+    b.targets = readIds(o.Get("targets"), o.Get("shape"), model().config.vocabSize, "targets");
+    std::vector<float> mask = floats(o.Get("mask"), "mask");
+    if (mask.size() != b.inputs.size()) throw ArgumentError("mask must have B*L entries");
+    b.mask = mx::array(mask.data(), b.inputs.shape(), mx::float32);
+    const int repeats = static_cast<int>(num(o, "repeats", 2));
+    return startJob(info, Napi::Value(), [b, repeats](const Model& m, const Emit&, const auto&) {
+      return profileTrainingStep(m, b, repeats);
+    });
+  });
+}
+
+// profileDecode({prompt, tokens?}): Promise<{phases, ...}>
+Napi::Value NativeModel::ProfileDecode(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), [&]() -> Napi::Value {
+    ensureIdle();
+    Napi::Object o = asObject(info[0], "profileDecode options");
+    std::vector<int32_t> prompt = int32s(o.Get("prompt"), "prompt");
+    for (int32_t t : prompt) {
+      if (t < 0 || t >= model().config.vocabSize) throw ArgumentError("prompt token out of range");
+    }
+    const int tokens = static_cast<int>(num(o, "tokens", 16));
+    return startJob(info, Napi::Value(), [prompt, tokens](const Model& m, const Emit&, const auto&) {
+      return profileDecodeStep(m, prompt, tokens);
+    });
+  });
+}
+
+Napi::Value NativeModel::startJob(
+    const Napi::CallbackInfo& info, const Napi::Value& onEvent,
+    std::function<Event(const Model&, const Emit&, const std::atomic<bool>&)> body) {
+  std::shared_ptr<Model> m = model_;
+  auto busy = busy_;
+  auto cancel = cancel_;
+  busy->store(true);
+  cancel->store(false);
+  return runJob(
+      info.Env(), onEvent.IsEmpty() ? info.Env().Undefined() : onEvent,
+      [m, body = std::move(body), cancel](const Emit& emit) { return body(*m, emit, *cancel); },
+      [busy]() { busy->store(false); });
 }
 
 // train(options, onEvent?): Promise<{type: "done", iteration, ...}>

@@ -6,8 +6,10 @@
 #include <napi.h>
 
 #include <atomic>
+#include <functional>
 #include <memory>
 
+#include "job.h"
 #include "model.h"
 
 namespace medtune {
@@ -38,6 +40,13 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
   Napi::Value LossAndGrad(const Napi::CallbackInfo& info);
   Napi::Value Score(const Napi::CallbackInfo& info);
   Napi::Value Generate(const Napi::CallbackInfo& info);
+  Napi::Value GenerateBatch(const Napi::CallbackInfo& info);
+  Napi::Value ScoreOptions(const Napi::CallbackInfo& info);
+  Napi::Value ProfileTraining(const Napi::CallbackInfo& info);
+  Napi::Value ProfileDecode(const Napi::CallbackInfo& info);
+  // Marks the model busy and runs `body` on a job thread (see job.h).
+  Napi::Value startJob(const Napi::CallbackInfo& info, const Napi::Value& onEvent,
+                       std::function<Event(const Model&, const Emit&, const std::atomic<bool>&)> body);
   Napi::Value Train(const Napi::CallbackInfo& info);
   Napi::Value Cancel(const Napi::CallbackInfo& info);
   Napi::Value Busy(const Napi::CallbackInfo& info);

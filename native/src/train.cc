@@ -46,16 +46,12 @@ Batch makeBatch(const Dataset& d, const int32_t* idx, size_t n, int maxSeqLength
   return out;
 }
 
-namespace {
-
 // logits (B, L, V), targets (B, L), mask (B, L) -> scalar sum of masked CE.
 mx::array maskedCe(const mx::array& logits, const mx::array& targets, const mx::array& mask) {
   mx::array lse = mx::logsumexp(logits, -1);
   mx::array tgt = mx::squeeze(mx::take_along_axis(logits, mx::expand_dims(targets, -1), -1), -1);
   return mx::sum(mx::multiply(mx::subtract(lse, tgt), mask));
 }
-
-}  // namespace
 
 Gradients lossAndGrad(const Model& m, const Batch& b, const ForwardOptions& fo) {
   std::vector<mx::array> params = m.adapterParams();
@@ -66,8 +62,9 @@ Gradients lossAndGrad(const Model& m, const Batch& b, const ForwardOptions& fo) 
   std::vector<int> argnums(params.size());
   std::iota(argnums.begin(), argnums.end(), 0);
   auto [loss, grads] = mx::value_and_grad(fn, argnums)(params);
-  mx::eval(loss);
-  mx::eval(grads);
+  std::vector<mx::array> outs = grads;
+  outs.push_back(loss);
+  mx::eval(outs);
   Gradients g;
   g.lossSum = loss.item<float>();
   g.supervisedTokens = b.supervisedTokens;
@@ -93,11 +90,6 @@ double learningRateAt(const TrainOptions& o, int step) {
 }
 
 namespace {
-
-struct AdamState {
-  std::vector<mx::array> m, v;
-  int step = 0;  // optimizer steps applied
-};
 
 std::string stepName(int step) {
   char buf[16];
@@ -193,6 +185,64 @@ double validLoss(const Model& m, const TrainOptions& o) {
 
 }  // namespace
 
+void clipGradNorm(std::vector<mx::array>& grads, double maxNorm) {
+  mx::array sq = mx::array(0.0f);
+  for (const auto& g : grads) sq = mx::add(sq, mx::sum(mx::square(g)));
+  mx::array factor =
+      mx::minimum(mx::array(1.0f), mx::divide(mx::array(static_cast<float>(maxNorm)),
+                                              mx::add(mx::sqrt(sq), mx::array(1e-6f))));
+  for (auto& g : grads) g = mx::multiply(g, factor);
+}
+
+void adamwUpdate(std::vector<mx::array>& params, AdamState& st, const std::vector<mx::array>& grads,
+                 const TrainOptions& o, double lr, int t) {
+  // As mlx-lm's and Hugging Face's AdamW: decay applies to every trainable tensor, DoRA's m too.
+  const float bc1 = static_cast<float>(1.0 - std::pow(o.beta1, t));
+  const float bc2 = static_cast<float>(1.0 - std::pow(o.beta2, t));
+  const float b1 = static_cast<float>(o.beta1), b2 = static_cast<float>(o.beta2);
+  for (size_t i = 0; i < params.size(); ++i) {
+    st.m[i] =
+        mx::add(mx::multiply(mx::array(b1), st.m[i]), mx::multiply(mx::array(1 - b1), grads[i]));
+    st.v[i] = mx::add(mx::multiply(mx::array(b2), st.v[i]),
+                      mx::multiply(mx::array(1 - b2), mx::square(grads[i])));
+    mx::array mhat = mx::divide(st.m[i], mx::array(bc1));
+    mx::array vhat = mx::divide(st.v[i], mx::array(bc2));
+    mx::array update =
+        mx::divide(mhat, mx::add(mx::sqrt(vhat), mx::array(static_cast<float>(o.eps))));
+    mx::array decayed =
+        mx::multiply(params[i], mx::array(static_cast<float>(1.0 - lr * o.weightDecay)));
+    params[i] = mx::subtract(decayed, mx::multiply(mx::array(static_cast<float>(lr)), update));
+  }
+}
+
+StepGradients accumulateGradients(const Model& m, const TrainOptions& o, int step,
+                                  const std::function<void()>& afterMicroBatch) {
+  const int accum = std::max(1, o.gradAccumulationSteps);
+  StepGradients out;
+  for (int k = 0; k < accum; ++k) {
+    const int64_t micro = static_cast<int64_t>(step) * accum + k;
+    const size_t j = static_cast<size_t>(micro % static_cast<int64_t>(o.batches.size()));
+    const int64_t a = o.batches.offsets[j], e = o.batches.offsets[j + 1];
+    Batch b = makeBatch(o.train, o.batches.indices.data() + a, e - a, o.maxSeqLength);
+    ForwardOptions fo;
+    fo.training = true;
+    fo.dropoutSeed = mixSeed(o.seed, static_cast<uint64_t>(micro));
+    fo.gradientCheckpointing = o.gradientCheckpointing;
+    Gradients g = lossAndGrad(m, b, fo);
+    if (afterMicroBatch) afterMicroBatch();
+    out.lossSum += g.lossSum;
+    out.supervisedTokens += g.supervisedTokens;
+    out.inputTokens += b.inputTokens;
+    if (out.grads.empty()) {
+      out.grads = std::move(g.grads);
+    } else {
+      for (size_t i = 0; i < out.grads.size(); ++i) out.grads[i] = mx::add(out.grads[i], g.grads[i]);
+      mx::eval(out.grads);
+    }
+  }
+  return out;
+}
+
 Event train(Model& model, const TrainOptions& o, const Emit& emit,
             const std::atomic<bool>& cancel) {
   using Clock = std::chrono::steady_clock;
@@ -201,7 +251,6 @@ Event train(Model& model, const TrainOptions& o, const Emit& emit,
   if (o.train.lossMask.size() != o.train.tokens.size()) {
     throw std::invalid_argument("train: lossMask and tokens differ in length");
   }
-  const int accum = std::max(1, o.gradAccumulationSteps);
   const size_t prevLimit =
       o.memoryLimitBytes > 0 ? mx::set_memory_limit(static_cast<size_t>(o.memoryLimitBytes)) : 0;
   struct RestoreLimit {
@@ -249,65 +298,24 @@ Event train(Model& model, const TrainOptions& o, const Emit& emit,
       cancelled = true;
       break;
     }
-    // Accumulate summed loss and summed gradients, then divide once by the step's token count.
-    double stepLoss = 0;
-    int64_t stepSup = 0;
-    std::vector<mx::array> acc;
-    for (int k = 0; k < accum; ++k) {
-      const int64_t micro = static_cast<int64_t>(step) * accum + k;
-      const size_t j = static_cast<size_t>(micro % static_cast<int64_t>(o.batches.size()));
-      const int64_t a = o.batches.offsets[j], e = o.batches.offsets[j + 1];
-      Batch b = makeBatch(o.train, o.batches.indices.data() + a, e - a, o.maxSeqLength);
-      ForwardOptions fo;
-      fo.training = true;
-      fo.dropoutSeed = mixSeed(o.seed, static_cast<uint64_t>(micro));
-      fo.gradientCheckpointing = o.gradientCheckpointing;
-      Gradients g = lossAndGrad(model, b, fo);
-      checkMemory(o);
-      stepLoss += g.lossSum;
-      stepSup += g.supervisedTokens;
-      windowTokens += b.inputTokens;
-      trainedTokens += b.inputTokens;
-      if (acc.empty()) {
-        acc = std::move(g.grads);
-      } else {
-        for (size_t i = 0; i < acc.size(); ++i) acc[i] = mx::add(acc[i], g.grads[i]);
-        mx::eval(acc);
-      }
-    }
+    // Summed loss and gradients over the step's micro-batches, divided once by its token count.
+    StepGradients sg = accumulateGradients(model, o, step, [&]() { checkMemory(o); });
+    const double stepLoss = sg.lossSum;
+    const int64_t stepSup = sg.supervisedTokens;
+    windowTokens += sg.inputTokens;
+    trainedTokens += sg.inputTokens;
     const float inv = 1.0f / static_cast<float>(std::max<int64_t>(1, stepSup));
-    for (auto& g : acc) g = mx::multiply(g, mx::array(inv));
-    if (o.maxGradNorm > 0) {
-      mx::array sq = mx::array(0.0f);
-      for (const auto& g : acc) sq = mx::add(sq, mx::sum(mx::square(g)));
-      mx::array factor =
-          mx::minimum(mx::array(1.0f), mx::divide(mx::array(static_cast<float>(o.maxGradNorm)),
-                                                  mx::add(mx::sqrt(sq), mx::array(1e-6f))));
-      for (auto& g : acc) g = mx::multiply(g, factor);
-    }
-    // AdamW with bias correction; weight decay decoupled from the gradient. It applies to every
-    // trainable tensor, DoRA's magnitude included, as mlx-lm's and Hugging Face's AdamW do.
+    for (auto& g : sg.grads) g = mx::multiply(g, mx::array(inv));
+    if (o.maxGradNorm > 0) clipGradNorm(sg.grads, o.maxGradNorm);
     const double lr = learningRateAt(o, step);
-    const int t = step + 1;
-    const float bc1 = static_cast<float>(1.0 - std::pow(o.beta1, t));
-    const float bc2 = static_cast<float>(1.0 - std::pow(o.beta2, t));
-    const float b1 = static_cast<float>(o.beta1), b2 = static_cast<float>(o.beta2);
-    for (size_t i = 0; i < params.size(); ++i) {
-      st.m[i] =
-          mx::add(mx::multiply(mx::array(b1), st.m[i]), mx::multiply(mx::array(1 - b1), acc[i]));
-      st.v[i] = mx::add(mx::multiply(mx::array(b2), st.v[i]),
-                        mx::multiply(mx::array(1 - b2), mx::square(acc[i])));
-      mx::array mhat = mx::divide(st.m[i], mx::array(bc1));
-      mx::array vhat = mx::divide(st.v[i], mx::array(bc2));
-      mx::array update =
-          mx::divide(mhat, mx::add(mx::sqrt(vhat), mx::array(static_cast<float>(o.eps))));
-      mx::array decayed =
-          mx::multiply(params[i], mx::array(static_cast<float>(1.0 - lr * o.weightDecay)));
-      params[i] = mx::subtract(decayed, mx::multiply(mx::array(static_cast<float>(lr)), update));
+    adamwUpdate(params, st, sg.grads, o, lr, step + 1);
+    {
+      // One evaluation for parameters and moments: a single pass over the update graph.
+      std::vector<mx::array> all = params;
+      all.insert(all.end(), st.m.begin(), st.m.end());
+      all.insert(all.end(), st.v.begin(), st.v.end());
+      mx::eval(all);
     }
-    mx::eval(params);
-    mx::eval(st.m);
-    mx::eval(st.v);
     model.setAdapterParams(params);
     st.step = step + 1;
     checkMemory(o);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -71,12 +72,35 @@ struct Gradients {
   std::vector<mx::array> grads;  // same order as Model::adapterParams()
 };
 
+// logits (B, L, V), targets (B, L), mask (B, L) -> scalar sum of masked CE.
+mx::array maskedCe(const mx::array& logits, const mx::array& targets, const mx::array& mask);
 // Summed masked CE over one micro-batch and its gradient w.r.t. the adapter weights.
 Gradients lossAndGrad(const Model& m, const Batch& b, const ForwardOptions& fo);
 // Summed masked CE (no gradient).
 double lossSum(const Model& m, const Batch& b);
 
 double learningRateAt(const TrainOptions& o, int step);
+
+// AdamW moments per trainable tensor (same order as Model::adapterParams()).
+struct AdamState {
+  std::vector<mx::array> m, v;
+  int step = 0;  // optimizer steps applied
+};
+
+// Scales `grads` in place so that their global L2 norm is at most maxNorm (lazy; no eval).
+void clipGradNorm(std::vector<mx::array>& grads, double maxNorm);
+// One AdamW update of `params` (lazy) for optimizer step t (1-based) at learning rate lr: bias-
+// corrected moments, weight decay decoupled from the gradient and applied to every tensor.
+void adamwUpdate(std::vector<mx::array>& params, AdamState& st, const std::vector<mx::array>& grads,
+                 const TrainOptions& o, double lr, int t);
+// Summed loss and summed gradients over optimizer step `step`'s micro-batches, evaluated.
+struct StepGradients {
+  double lossSum = 0;
+  int64_t supervisedTokens = 0, inputTokens = 0;
+  std::vector<mx::array> grads;
+};
+StepGradients accumulateGradients(const Model& m, const TrainOptions& o, int step,
+                                  const std::function<void()>& afterMicroBatch);
 
 Event train(Model& m, const TrainOptions& o, const Emit& emit, const std::atomic<bool>& cancel);
 

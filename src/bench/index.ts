@@ -30,6 +30,7 @@ const SUITES: Record<string, () => Promise<SuiteModule>> = {
   train: () => import("./train.js"),
   ingest: () => import("./ingest.js"),
   augment: () => import("./augment.js"),
+  profile: () => import("./profile.js").then((m) => m.main),
 };
 
 export async function run(argv: string[]): Promise<number> {

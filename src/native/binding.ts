@@ -185,6 +185,8 @@ export interface NativeGenerateOptions {
   repetitionContextSize?: number;
   stopTokens?: Int32Array | number[];
   seed?: number;
+  /** Prompt positions per forward call (default 512). */
+  prefillChunk?: number;
 }
 export interface NativeTokenEvent {
   type: "token";
@@ -199,6 +201,62 @@ export interface NativeGenerateResult {
   promptTokensPerSecond: number;
   tokensPerSecond: number;
   peakMemoryBytes: number;
+}
+
+/** One prompt of a batched generation, with its own stop conditions. */
+export interface NativeSequenceRequest {
+  prompt: Int32Array | number[];
+  /** Defaults to the batch's maxTokens (256). */
+  maxTokens?: number;
+  /** Defaults to the batch's stopTokens. */
+  stopTokens?: Int32Array | number[];
+}
+export interface NativeGenerateBatchOptions extends Omit<NativeGenerateOptions, "prompt"> {
+  prompts: NativeSequenceRequest[];
+}
+export interface NativeBatchTokenEvent {
+  type: "token";
+  /** Index into prompts. */
+  sequence: number;
+  token: number;
+  index: number;
+}
+export interface NativeGenerateBatchResult {
+  type: "done";
+  sequences: {
+    tokens: Int32Array;
+    stopReason: "stop" | "length" | "cancelled";
+    promptTokens: number;
+  }[];
+  promptTokens: number;
+  generatedTokens: number;
+  promptTokensPerSecond: number;
+  /** All sequences' generated tokens per second of decoding. */
+  tokensPerSecond: number;
+  peakMemoryBytes: number;
+}
+
+export interface NativeScoreProgressEvent {
+  type: "progress";
+  scored: number;
+  total: number;
+}
+export interface NativeScoreOptionsResult {
+  type: "done";
+  /** One per option, in order; only those scored before a cancel when stopReason is "cancelled". */
+  results: NativeScoreResult[];
+  stopReason: "completed" | "cancelled";
+  peakMemoryBytes: number;
+}
+
+/** Seconds per phase, from mx::eval barriers (see native/src/profile.cc). */
+export interface NativeProfile {
+  type: "training" | "decode";
+  phases: { phase: string; seconds: number }[];
+  batch?: number;
+  sequenceLength?: number;
+  promptTokens?: number;
+  prefillSeconds?: number;
 }
 
 export interface NativeScoreResult {
@@ -264,6 +322,29 @@ export interface NativeModelHandle {
     opts: NativeGenerateOptions,
     onToken?: (e: NativeTokenEvent) => void,
   ): Promise<NativeGenerateResult>;
+  /** Many prompts decoded together (left-padded, masked); a finished sequence leaves the batch. */
+  generateBatch(
+    opts: NativeGenerateBatchOptions,
+    onToken?: (e: NativeBatchTokenEvent) => void,
+  ): Promise<NativeGenerateBatchResult>;
+  /**
+   * Log-probabilities of each option's tokens after one shared prompt, whose KV cache is computed
+   * once; `batchSize` options per forward (default 8). Cancellable with cancel().
+   */
+  scoreOptions(
+    opts: { prompt: Int32Array | number[]; options: (Int32Array | number[])[]; batchSize?: number },
+    onProgress?: (e: NativeScoreProgressEvent) => void,
+  ): Promise<NativeScoreOptionsResult>;
+  /** Per-phase seconds of one training step on this batch (averaged over `repeats`, default 2). */
+  profileTraining(opts: {
+    inputs: Int32Array;
+    targets: Int32Array;
+    mask: Float32Array | Uint8Array;
+    shape: [number, number];
+    repeats?: number;
+  }): Promise<NativeProfile>;
+  /** Per-phase seconds of one decoded token after `prompt` (averaged over `tokens`, default 16). */
+  profileDecode(opts: { prompt: Int32Array | number[]; tokens?: number }): Promise<NativeProfile>;
   train(
     opts: NativeTrainOptions,
     onEvent?: (e: NativeTrainEvent) => void,
