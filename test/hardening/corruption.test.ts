@@ -22,11 +22,17 @@ import { idProblem } from "../../src/ingest/types.js";
 import { collect } from "../ingest/helpers.js";
 import { auditLines, good, writeFiles } from "./helpers.js";
 
-/** The real Hetionet TSV and SIF, cut to their first lines so the graph tests stay fast. */
-const head = (b: Buffer, lines: number) =>
-  `${b.toString("utf8").split("\n").slice(0, lines).join("\n")}\n`;
-const nodesTsv = Buffer.from(head(good.nodesTsv, 12_000));
-const sif = Buffer.from(head(good.sif, 1500));
+/** The real Hetionet SIF (shipped with CRLF) cut to its first lines as LF, and the nodes those lines name. */
+const sifLines = good.sif.toString("utf8").split(/\r?\n/).slice(0, 1500);
+const named = new Set(sifLines.slice(1).flatMap((l) => [l.split("\t")[0], l.split("\t")[2]]));
+const nodesTsv = Buffer.from(
+  `${good.nodesTsv
+    .toString("utf8")
+    .split(/\r?\n/)
+    .filter((l, i) => i === 0 || named.has(l.split("\t")[0]))
+    .join("\n")}\n`,
+);
+const sif = Buffer.from(`${sifLines.join("\n")}\n`);
 
 let work: string;
 beforeAll(() => {
