@@ -128,25 +128,22 @@ export async function llamaCppCheck(
       let n = 0;
       for (const s of opts.sequences) {
         await seq.clearHistory();
+        // Full raw logits per position (node-llama-cpp's totalLogitWeight is taken after its
+        // sampler's candidate pruning, so it cannot normalise a probability).
         const out = await seq.controlledEvaluate(
-          s.slice(0, -1).map((id, i) => [
-            id as Token,
-            {
-              generateNext: {
-                logits: { filter: { tokens: [s[i + 1]! as Token], includeMax: true } },
-                totalLogitWeight: true,
-              },
-            },
-          ]),
+          s.slice(0, -1).map((id) => [id as Token, { generateNext: { logits: true } }]),
         );
         out.forEach((o, i) => {
           const logits = o?.next.logits;
-          const total = o?.next.totalLogitWeight;
-          if (!logits || total === undefined)
-            throw new Error(`llama.cpp gave no logits at position ${i}`);
-          const max = Math.max(...logits.values());
-          const target = logits.get(s[i + 1]! as Token)!;
-          nll -= target - max - Math.log(total);
+          if (!logits) throw new Error(`llama.cpp gave no logits at position ${i}`);
+          let max = -Infinity;
+          for (const x of logits.values()) if (x > max) max = x;
+          let sum = 0;
+          for (const x of logits.values()) sum += Math.exp(x - max);
+          const target = logits.get(s[i + 1]! as Token);
+          if (target === undefined)
+            throw new Error(`llama.cpp gave no logit for token ${s[i + 1]}`);
+          nll -= target - max - Math.log(sum);
           n++;
         });
       }
