@@ -4,8 +4,8 @@
  * CPU build), each in its own process with the same thread count, A B A B. Both sides are timed
  * the same way from outside: prompt tokens/s = prompt length / time to the first new token,
  * decode tokens/s = (new tokens − 1) / time from the first to the last. Each process warms up
- * with one short generation first. Batched generation (many prompts at once) runs where medtune's
- * native binding has it.
+ * with one short generation first, then runs batch 1, then `--parallel` prompts at once (llama.cpp:
+ * that many context sequences decoded together; medtune: Model.generateBatch where the addon has it).
  *
  *   npx tsx src/bench/index.ts generate --repeats 3
  */
@@ -13,7 +13,15 @@ import { basename } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { BenchOptions, Log, SuiteOutcome } from "./options.js";
 import { childEntry, runNodeChild, threadEnv } from "./peers.js";
-import { alternate, goal, numberField, ratioOf, type Comparison } from "./stats.js";
+import {
+  alternate,
+  goal,
+  numberField,
+  ratioOf,
+  summaryOf,
+  type Comparison,
+  type MetricSpec,
+} from "./stats.js";
 
 const SELF = fileURLToPath(import.meta.url);
 
@@ -34,34 +42,52 @@ interface ChildArgs {
   promptTokens: number;
   maxTokens: number;
   threads: number;
+  /** Prompts in the batched run after the batch-1 run; 0 = none. */
+  parallel: number;
 }
 
-/** Timing of one generation from outside: start, first token, last token. */
+/** Model.generateBatch, looked up at run time: it is newer than this suite and the addon. */
+type GenerateBatch = (
+  prompts: { prompt: ArrayLike<number> }[],
+  opts: {
+    maxTokens: number;
+    temperature: number;
+    stopTokens: number[];
+    onToken: (sequence: number, token: number, index: number) => void;
+  },
+) => Promise<unknown>;
+
+/**
+ * Timing of a generation from outside: start, the first token of any sequence, the last token.
+ * With S sequences, the first S tokens (one per sequence) close prompt processing.
+ */
 class Clock {
   private t0 = performance.now();
   private first = 0;
   private last = 0;
+  private count = 0;
   readonly tokens: number[] = [];
-  token(id: number): void {
+  token(id: number, sequence = 0): void {
     const now = performance.now();
-    if (this.tokens.length === 0) this.first = now;
+    if (this.count === 0) this.first = now;
     this.last = now;
-    this.tokens.push(id);
+    this.count++;
+    if (sequence === 0) this.tokens.push(id);
   }
-  result(promptTokens: number) {
-    const n = this.tokens.length;
+  result(promptTokens: number, sequences = 1) {
     return {
       promptTokensPerSecond: promptTokens / ((this.first - this.t0) / 1000),
-      decodeTokensPerSecond: (n - 1) / ((this.last - this.first) / 1000),
-      newTokens: n,
+      decodeTokensPerSecond: (this.count - sequences) / ((this.last - this.first) / 1000),
+      newTokens: this.count,
       tokens: this.tokens,
     };
   }
 }
 
-async function medtune(a: ChildArgs, prompt: number[]) {
+async function medtune(a: ChildArgs, prompts: number[][]) {
   const { Model } = await import("../train/model.js");
   const model = await Model.load(a.model);
+  const prompt = prompts[0]!;
   try {
     await model.generate(prompt, { maxTokens: 8, temperature: 0, stopTokens: [] });
     const clock = new Clock();
@@ -71,40 +97,68 @@ async function medtune(a: ChildArgs, prompt: number[]) {
       stopTokens: [],
       onToken: (t) => clock.token(t),
     });
-    return clock.result(prompt.length);
+    const single = clock.result(prompt.length);
+    const batch = (model as unknown as { generateBatch?: GenerateBatch }).generateBatch;
+    const native = model.native as unknown as { generateBatch?: unknown };
+    if (a.parallel < 2 || !batch || typeof native.generateBatch !== "function")
+      return { single, batched: null };
+    const bc = new Clock();
+    await batch.call(
+      model,
+      prompts.map((p) => ({ prompt: p })),
+      {
+        maxTokens: a.maxTokens,
+        temperature: 0,
+        stopTokens: [],
+        onToken: (s, t) => bc.token(t, s),
+      },
+    );
+    return { single, batched: bc.result(prompt.length * prompts.length, prompts.length) };
   } finally {
     model.dispose();
   }
 }
 
-async function llamaCpp(a: ChildArgs, prompt: number[]) {
+async function llamaCpp(a: ChildArgs, prompts: number[][]) {
   const { getLlama, LlamaLogLevel } = await import("node-llama-cpp");
   const llama = await getLlama({ gpu: false, build: "never", logLevel: LlamaLogLevel.error });
   try {
     const lm = await llama.loadModel({ modelPath: a.model });
+    const perSequence = a.promptTokens + a.maxTokens + 16;
+    const sequences = Math.max(1, a.parallel);
     const ctx = await lm.createContext({
-      contextSize: a.promptTokens + a.maxTokens + 16,
-      batchSize: Math.max(a.promptTokens, 64),
+      contextSize: perSequence * sequences,
+      sequences,
+      batchSize: Math.max(512, a.promptTokens),
       threads: a.threads,
     });
-    const seq = ctx.getSequence();
-    type Token = Parameters<typeof seq.evaluate>[0][number];
-    const ids = prompt as unknown as Token[]; // our ids are llama.cpp's (test/train/tokenizer.test.ts)
-    const run = async (n: number, clock?: Clock) => {
+    const seqs = Array.from({ length: sequences }, () => ctx.getSequence());
+    type Token = Parameters<(typeof seqs)[0]["evaluate"]>[0][number];
+    // sequence.evaluate generates without stopping at end-of-text, like stopTokens: [] above;
+    // sequences evaluated at once are decoded together in one llama.cpp batch per step.
+    const run = async (s: number, n: number, clock?: Clock) => {
+      const seq = seqs[s]!;
       let k = 0;
-      // sequence.evaluate generates without stopping at end-of-text, like stopTokens: [] above
+      const ids = prompts[s]! as unknown as Token[]; // our ids are llama.cpp's
       for await (const t of seq.evaluate(ids, { temperature: 0 })) {
-        clock?.token(t as unknown as number);
+        clock?.token(t as unknown as number, s);
         if (++k >= n) break;
       }
       await seq.clearHistory();
     };
-    await run(8);
+    await run(0, 8);
     const clock = new Clock();
-    await run(a.maxTokens, clock);
+    await run(0, a.maxTokens, clock);
+    const single = clock.result(a.promptTokens);
+    let batched = null;
+    if (a.parallel >= 2) {
+      const bc = new Clock();
+      await Promise.all(prompts.map((_, s) => run(s, a.maxTokens, bc)));
+      batched = bc.result(a.promptTokens * prompts.length, prompts.length);
+    }
     await ctx.dispose();
     await lm.dispose();
-    return clock.result(prompt.length);
+    return { single, batched };
   } finally {
     await llama.dispose();
   }
@@ -113,68 +167,113 @@ async function llamaCpp(a: ChildArgs, prompt: number[]) {
 async function child(a: ChildArgs): Promise<Record<string, unknown>> {
   const { loadTokenizer } = await import("../train/tokenizer.js");
   const tok = await loadTokenizer(a.model);
-  const prompt = tok.encode(TEXT).slice(0, a.promptTokens);
-  if (prompt.length < a.promptTokens)
+  const ids = tok.encode(TEXT);
+  const count = Math.max(1, a.parallel);
+  // prompt i starts i tokens into the text: same length, different contexts
+  if (ids.length < a.promptTokens + count - 1)
     throw new Error(
-      `the bench text has only ${prompt.length} tokens; --prompt-tokens ≤ ${prompt.length}`,
+      `the bench text has ${ids.length} tokens; --prompt-tokens + --parallel must stay ≤ ${ids.length + 1}`,
     );
-  const r = a.subject === "medtune" ? await medtune(a, prompt) : await llamaCpp(a, prompt);
+  const prompts = Array.from({ length: count }, (_, i) => ids.slice(i, i + a.promptTokens));
+  const r = a.subject === "medtune" ? await medtune(a, prompts) : await llamaCpp(a, prompts);
   return { subject: a.subject, ...r };
 }
 
+const METRICS: MetricSpec[] = [
+  {
+    key: "decodeTokensPerSecond",
+    label: "decode",
+    unit: "tok/s",
+    higherIsBetter: true,
+    chart: true,
+  },
+  {
+    key: "promptTokensPerSecond",
+    label: "prompt processing",
+    unit: "tok/s",
+    higherIsBetter: true,
+    chart: true,
+  },
+];
+const RSS: MetricSpec = {
+  key: "peakRssMiB",
+  label: "peak RSS, process tree (whole run)",
+  unit: "MiB",
+  higherIsBetter: false,
+};
+
+interface Timing {
+  promptTokensPerSecond: number;
+  decodeTokensPerSecond: number;
+  tokens: number[];
+}
+
 export async function bench(o: BenchOptions, log: Log): Promise<SuiteOutcome> {
-  const c: Comparison = {
+  const subjects = ["medtune", ...(o.peers ? ["llama.cpp"] : [])];
+  const what = `${o.promptTokens}-token prompt, ${o.maxTokens} new tokens, greedy; ${basename(o.model)}; ${o.threads} threads`;
+  const single: Comparison = {
     suite: "generate",
-    title: `greedy generation, batch 1, ${o.promptTokens}-token prompt, ${o.maxTokens} new tokens; ${basename(o.model)}; ${o.threads} threads`,
+    title: `batch 1, ${what}`,
     ours: "medtune",
-    subjects: ["medtune", ...(o.peers ? ["llama.cpp"] : [])],
-    metrics: [
-      {
-        key: "decodeTokensPerSecond",
-        label: "decode",
-        unit: "tok/s",
-        higherIsBetter: true,
-        chart: true,
-      },
-      {
-        key: "promptTokensPerSecond",
-        label: "prompt processing",
-        unit: "tok/s",
-        higherIsBetter: true,
-        chart: true,
-      },
-      { key: "peakRssMiB", label: "peak RSS, process tree", unit: "MiB", higherIsBetter: false },
-    ],
+    subjects,
+    metrics: [...METRICS, RSS],
+    samples: [],
+    notes: [],
+  };
+  const batched: Comparison = {
+    suite: "generate",
+    title: `${o.parallel} prompts at once (tokens/s of all sequences), ${what}`,
+    ours: "medtune",
+    subjects,
+    metrics: METRICS,
     samples: [],
     notes: [],
   };
   const tokens: Record<string, number[]> = {};
   await alternate(
-    c,
+    single,
     o.repeats ?? 3,
-    async (subject) => {
+    async (subject, round) => {
       const args: ChildArgs = {
         subject: subject as ChildArgs["subject"],
         model: o.model,
         promptTokens: o.promptTokens,
         maxTokens: o.maxTokens,
         threads: o.threads,
+        parallel: o.parallel,
       };
-      const run = await runNodeChild(SELF, args as unknown as Record<string, unknown>, {
-        who: `${subject} generate`,
-        env: threadEnv(o.threads),
-        timeoutSeconds: 600,
-      });
-      const r = run.result;
       const who = `${subject} generate`;
-      tokens[subject] = r.tokens as number[];
+      const run = await runNodeChild(SELF, args as unknown as Record<string, unknown>, {
+        who,
+        env: threadEnv(o.threads),
+        timeoutSeconds: 900,
+      });
+      const one = run.result.single as Timing;
+      const many = run.result.batched as Timing | null;
+      tokens[subject] = one.tokens;
+      const pick = (t: Timing) => ({
+        decodeTokensPerSecond: numberField(
+          who,
+          t as unknown as Record<string, unknown>,
+          "decodeTokensPerSecond",
+        ),
+        promptTokensPerSecond: numberField(
+          who,
+          t as unknown as Record<string, unknown>,
+          "promptTokensPerSecond",
+        ),
+      });
+      if (many) batched.samples.push({ subject, round, values: pick(many) });
       const values = {
-        decodeTokensPerSecond: numberField(who, r, "decodeTokensPerSecond"),
-        promptTokensPerSecond: numberField(who, r, "promptTokensPerSecond"),
-        peakRssMiB: Math.max(run.treePeakRssBytes, numberField(who, r, "peakRssBytes")) / 2 ** 20,
+        ...pick(one),
+        peakRssMiB:
+          Math.max(run.treePeakRssBytes, numberField(who, run.result, "peakRssBytes")) / 2 ** 20,
       };
       log(
-        `generate: ${subject} decode ${values.decodeTokensPerSecond.toFixed(1)} tok/s, prompt ${values.promptTokensPerSecond.toFixed(0)} tok/s`,
+        `generate: ${subject} decode ${values.decodeTokensPerSecond.toFixed(1)} tok/s, prompt ${values.promptTokensPerSecond.toFixed(0)} tok/s` +
+          (many
+            ? `; ${o.parallel} at once: decode ${many.decodeTokensPerSecond.toFixed(1)} tok/s`
+            : ""),
       );
       return { values };
     },
@@ -184,30 +283,46 @@ export async function bench(o: BenchOptions, log: Log): Promise<SuiteOutcome> {
   if (a && b) {
     let same = 0;
     while (same < Math.min(a.length, b.length) && a[same] === b[same]) same++;
-    c.notes.push(
-      `greedy outputs agree on the first ${same} of ${Math.min(a.length, b.length)} new tokens (llama.cpp quantizes activations to 8 bits for Q4 products, so near-ties can flip)`,
+    single.notes.push(
+      `greedy outputs agree on the first ${same} of ${Math.min(a.length, b.length)} new tokens (llama.cpp quantizes activations to 8 bits for its Q4 products, so near-ties can flip)`,
     );
   }
-  c.notes.push(
-    "batched generation: medtune's native binding has no batched generate yet, so only batch 1 is compared",
+  single.notes.push(
+    "timed from outside alike: prompt tok/s = prompt tokens / time to the first new token; decode tok/s = (new tokens − 1) / time from the first to the last",
   );
+  if (!batched.samples.some((s) => s.subject === "medtune"))
+    batched.notes.push(
+      "medtune: this build's native addon has no batched generate (generateBatch)",
+    );
+  const comparisons = batched.samples.length ? [single, batched] : [single];
   const goals = o.peers
     ? [
         goal(
           "decode tokens/s vs llama.cpp",
-          ratioOf(c, "llama.cpp", "decodeTokensPerSecond"),
+          ratioOf(single, "llama.cpp", "decodeTokensPerSecond"),
           "≥",
           1,
         ),
         goal(
           "prompt tokens/s vs llama.cpp",
-          ratioOf(c, "llama.cpp", "promptTokensPerSecond"),
+          ratioOf(single, "llama.cpp", "promptTokensPerSecond"),
           "≥",
           1,
         ),
       ]
     : [];
-  return { comparisons: [c], goals };
+  const mine = summaryOf(batched, "medtune", "decodeTokensPerSecond");
+  const one = summaryOf(single, "medtune", "decodeTokensPerSecond");
+  if (mine && one)
+    goals.push(
+      goal(
+        `batched decode (${o.parallel} prompts) vs batch 1, medtune`,
+        mine.median / one.median,
+        "≥",
+        4,
+      ),
+    );
+  return { comparisons, goals };
 }
 
 childEntry(SELF, child as (a: never) => Promise<Record<string, unknown>>);

@@ -60,6 +60,7 @@ export async function run(argv: string[]): Promise<number> {
     goals: [],
   };
   let failed = false;
+  let files: { json: string; html: string } | undefined;
   for (const name of named ? [named] : Object.keys(SUITES)) {
     const mod = await SUITES[name]!();
     if (typeof mod === "function") continue;
@@ -73,14 +74,13 @@ export async function run(argv: string[]): Promise<number> {
       failed = true;
       log(`bench: ${name} failed: ${(e as Error).message}`);
     }
+    // Written after every suite, so a run stopped part-way keeps what it measured.
+    result.finishedAt = new Date().toISOString();
+    if (result.comparisons.length) files = writeBenchRun(o.out, result);
   }
-  result.finishedAt = new Date().toISOString();
   if (result.goals.length)
     process.stdout.write(`\ngoals (ratios from the tables above)\n${formatGoals(result.goals)}\n`);
-  if (result.comparisons.length) {
-    const files = writeBenchRun(o.out, result);
-    process.stdout.write(`\nresults: ${files.json}\nreport:  ${files.html}\n`);
-  }
+  if (files) process.stdout.write(`\nresults: ${files.json}\nreport:  ${files.html}\n`);
   const anyFailure = result.comparisons.some((c) => Object.keys(c.failures ?? {}).length > 0);
   return failed || anyFailure ? 1 : 0;
 }
