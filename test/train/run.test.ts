@@ -1,11 +1,22 @@
 // One training run end to end (src/train/run.ts) on the bundled model: a preset and JSONL splits
 // in a temp dir → adapters in both layouts, a step-named checkpoint, a metrics log; a second call
-// resumes from the checkpoint; bad inputs name the file and line.
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+// resumes from the checkpoint; bad inputs name the file and line; an empty training split is an
+// error before the model loads; `medtune train` stopped by SIGTERM writes a checkpoint, exits 143,
+// and a rerun resumes from it; a killed run's temporaries are removed by the next one.
+import { spawn, spawnSync } from "node:child_process";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { bundledModelPath } from "../../src/paths.js";
+import { bundledModelPath, projectPaths } from "../../src/paths.js";
 import { parseTrainingConfig } from "../../src/train/config.js";
 import { readTrainingRecords, runTraining } from "../../src/train/run.js";
 
@@ -82,7 +93,7 @@ seed: 0
 gradCheckpointing: false
 memoryLimitBytes: null
 `;
-  return { dir, config: parseTrainingConfig(yaml, join(dir, "unit.yaml")) };
+  return { dir, yaml, config: parseTrainingConfig(yaml, join(dir, "unit.yaml")) };
 }
 
 describe("runTraining", () => {
@@ -126,4 +137,95 @@ describe("runTraining", () => {
       new RegExp(`${file.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}:2`),
     );
   });
+
+  it("an empty training split is an error naming the file, before the model is loaded", async () => {
+    const { dir, config } = await workspace();
+    writeFileSync(join(dir, "data", "train.jsonl"), "\n");
+    // A model path that does not exist: the data error must come first.
+    const run = runTraining({ ...config, model: join(dir, "no-model.gguf") }, { baseDir: dir });
+    await expect(run).rejects.toThrow(/train\.jsonl: no training records \(the file is empty\)/);
+    await expect(run).rejects.toThrow(/medtune augment/);
+    expect(existsSync(join(dir, "checkpoints"))).toBe(false);
+  });
+
+  it("removes the temporaries a killed run left in its checkpoint folder", async () => {
+    const { dir, config } = await workspace();
+    const ckpt = join(dir, "checkpoints", "unit");
+    mkdirSync(ckpt, { recursive: true });
+    const dead = spawnSync(process.execPath, ["-e", ""]).pid!; // a pid that has exited
+    const leftovers = [
+      `0000001_adapters.safetensors.tmp-${dead}.safetensors`, // the native writer's name
+      `adapter_config.json.tmp-${dead}-0a1b2c3d`, // fs-atomic's name
+    ];
+    for (const f of leftovers) writeFileSync(join(ckpt, f), "partial");
+    const live = `adapter_config.json.tmp-${process.pid}-feedbeef`;
+    writeFileSync(join(ckpt, live), "being written");
+    await runTraining({ ...config, iters: 1, evalEvery: 0 }, { baseDir: dir, resume: false });
+    const names = readdirSync(ckpt);
+    for (const f of leftovers) expect(names).not.toContain(f);
+    expect(names).toContain("0000001_adapters.safetensors");
+  });
+});
+
+describe("medtune train and SIGTERM", () => {
+  it("stops at the next step, writes a checkpoint, exits 143; a rerun resumes", async () => {
+    const { dir, yaml } = await workspace();
+    const runName = `test-sigterm-${process.pid}`;
+    const made = ["checkpoints", "logs/training_logs", "models/lora_adapters"].map((d) =>
+      join(projectPaths.root, d, runName),
+    );
+    // Paths in a preset are relative to the project root: point them at the temp data.
+    const file = join(dir, "sigterm.yaml");
+    writeFileSync(
+      file,
+      yaml
+        .replace("trainData: data/train.jsonl", `trainData: ${join(dir, "data", "train.jsonl")}`)
+        .replace("validData: data/valid.jsonl", `validData: ${join(dir, "data", "valid.jsonl")}`)
+        .replace("runName: unit", `runName: ${runName}`)
+        .replace("iters: 2", "iters: 100000")
+        .replace("saveEvery: 1", "saveEvery: 100000")
+        .replace("evalEvery: 2", "evalEvery: 100000"),
+    );
+    const cli = ["--import", "tsx", join(projectPaths.root, "src", "cli.ts"), "train"];
+    try {
+      const child = spawn(process.execPath, [...cli, "--config", file, "--fresh"], {
+        cwd: projectPaths.root,
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      let out = "";
+      let err = "";
+      child.stderr.on("data", (d: Buffer) => (err += d.toString()));
+      const exited = new Promise<number | null>((resolve) => child.on("exit", resolve));
+      await new Promise<void>((resolve, reject) => {
+        child.stdout.on("data", (d: Buffer) => {
+          out += d.toString();
+          // After a few steps, as `timeout`, systemd or a scheduler would.
+          if (/step +3 +loss/.test(out)) resolve();
+        });
+        child.on("exit", () => reject(new Error(`train exited early:\n${out}\n${err}`)));
+      });
+      child.kill("SIGTERM");
+      const code = await exited;
+      expect(code, `${out}\n${err}`).toBe(143);
+      expect(out).toMatch(/cancelled: \d+ steps/);
+      expect(out).toMatch(/stopped by SIGTERM; rerun to resume/);
+      const step = Number(/cancelled: (\d+) steps/.exec(out)![1]);
+      expect(step).toBeGreaterThanOrEqual(3);
+      const ckpt = made[0]!;
+      const stepFile = `${String(step).padStart(7, "0")}_adapters.safetensors`;
+      expect(readdirSync(ckpt)).toContain(stepFile);
+      expect(readdirSync(ckpt).filter((n) => n.includes(".tmp-"))).toEqual([]);
+
+      const again = spawnSync(
+        process.execPath,
+        [...cli, "--config", file, "--iters", String(step + 1)],
+        { cwd: projectPaths.root, encoding: "utf8", timeout: 300_000 },
+      );
+      expect(again.status, again.stderr).toBe(0);
+      expect(again.stdout).toContain(`(resumed from step ${step})`);
+      expect(again.stdout).toMatch(new RegExp(`completed: ${step + 1} steps`));
+    } finally {
+      for (const d of made) rmSync(d, { recursive: true, force: true });
+    }
+  }, 600_000);
 });
