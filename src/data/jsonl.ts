@@ -130,26 +130,29 @@ export async function* splitLineChunks(
   let rest = "";
   /** Lines completed so far (the number of the line in `rest` is done + 1). */
   let done = 0;
-  /** Characters of an over-long line dropped so far, or -1. */
+  /** Size of an over-long line dropped so far (characters, then bytes once dropping), or -1. */
   let dropping = -1;
   const tooLong = (chars: number) => {
     if (!opts.onTooLong) throw new LineTooLongError(done + 1, chars, max);
     opts.onTooLong(done + 1, chars);
   };
-  const decoder = new TextDecoder("utf-8");
+  let decoder = new TextDecoder("utf-8");
   for await (const chunk of bytes) {
-    let text = decoder.decode(chunk, { stream: true });
+    let text: string;
     if (dropping >= 0) {
-      const nl = text.indexOf("\n");
+      // Skip the rest of the line on the bytes, without decoding it (no garbage strings).
+      const nl = chunk.indexOf(10);
       if (nl < 0) {
-        dropping += text.length;
+        dropping += chunk.length;
         continue;
       }
       tooLong(dropping + nl);
       dropping = -1;
-      text = "\n" + text.slice(nl + 1);
+      // "\n" is never inside a multi-byte sequence: decoding restarts cleanly after it.
+      decoder = new TextDecoder("utf-8");
+      text = "\n" + decoder.decode(chunk.subarray(nl + 1), { stream: true });
       rest = "";
-    } else text = rest + text;
+    } else text = rest + decoder.decode(chunk, { stream: true });
     const cut = text.lastIndexOf("\n");
     if (cut < 0) {
       rest = text;

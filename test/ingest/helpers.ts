@@ -8,7 +8,12 @@ import type { Writable } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { crc32, createGzip, deflateRawSync } from "node:zlib";
 import type { InstructionRecord } from "../../src/data/record.js";
-import type { IngestEvent, IngestSourceId, SkipEvent } from "../../src/ingest/types.js";
+import type {
+  IngestEvent,
+  IngestSourceId,
+  InputLimits,
+  SkipEvent,
+} from "../../src/ingest/types.js";
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
 export const fixtures = path.resolve(repoRoot, "..", "shared", "datasets");
@@ -75,6 +80,8 @@ export function runChild<T>(
 export interface ReaderRss {
   records: number;
   skips: number;
+  /** The IngestError, or the first over-the-cap skip or line issue (oversized cases). */
+  error?: string;
   maxRssBytes: number;
 }
 
@@ -84,15 +91,17 @@ export interface ReaderRss {
  * that kept the input would die with OOM); comparing the peaks bounds what GC slack adds on top.
  */
 export async function readerRssOnTwoSizes(
-  source: IngestSourceId,
+  source: IngestSourceId | "jsonl",
   small: string[],
   large: string[],
   maxOldSpaceMb: number,
+  limits?: Partial<InputLimits>,
 ): Promise<{ small: ReaderRss; large: ReaderRss }> {
   const child = path.join(repoRoot, "test", "ingest", "child", "rss-reader.mts");
   const flags = [`--max-old-space-size=${maxOldSpaceMb}`];
-  const a = await runChild<ReaderRss>(child, [source, ...small], 120_000, flags);
-  const b = await runChild<ReaderRss>(child, [source, ...large], 170_000, flags);
+  const pre = limits ? [`--limits=${JSON.stringify(limits)}`] : [];
+  const a = await runChild<ReaderRss>(child, [...pre, source, ...small], 120_000, flags);
+  const b = await runChild<ReaderRss>(child, [...pre, source, ...large], 170_000, flags);
   return { small: a, large: b };
 }
 
