@@ -27,6 +27,7 @@ import {
   mkdirSync,
   readFileSync,
   readdirSync,
+  realpathSync,
   renameSync,
   rmSync,
   statSync,
@@ -176,6 +177,36 @@ export function mlxCmakeDir(step = "native-addon") {
   return dir;
 }
 
+/**
+ * Why the CMake cache in `buildDir` cannot be reused for `sourceDir`, or undefined when it can.
+ * CMake records the source and build folders it was configured for; after the checkout moves (or
+ * is copied) it refuses to configure ("CMakeCache.txt directory … is different"), so set-up must
+ * notice and start from a clean build folder instead.
+ */
+export function staleCmakeCache(buildDir, sourceDir) {
+  const file = join(buildDir, "CMakeCache.txt");
+  if (!existsSync(file)) return undefined;
+  const entries = new Map();
+  for (const line of readFileSync(file, "utf8").split(/\r?\n/)) {
+    const m = /^(CMAKE_HOME_DIRECTORY|CMAKE_CACHEFILE_DIR):[A-Z]+=(.*)$/.exec(line);
+    if (m) entries.set(m[1], m[2]);
+  }
+  const real = (p) => {
+    try {
+      return realpathSync(p);
+    } catch {
+      return resolve(p);
+    }
+  };
+  const want = { CMAKE_HOME_DIRECTORY: sourceDir, CMAKE_CACHEFILE_DIR: buildDir };
+  for (const [key, dir] of Object.entries(want)) {
+    const found = entries.get(key);
+    if (found === undefined) return `${file} has no ${key} (not a CMake cache?)`;
+    if (real(found) !== real(dir)) return `${file} was made for ${found}, not ${dir} (${key})`;
+  }
+  return undefined;
+}
+
 // ---------------------------------------------------------------------------------------------
 // steps: each returns { stamp } when up to date, or does its work and returns a short description
 
@@ -308,6 +339,13 @@ const steps = [
     }),
     upToDate: () => existsSync(paths.addon),
     run: () => {
+      // A checkout moved to another folder keeps a CMake cache CMake refuses to reuse.
+      const buildDir = join(ROOT, "native", "build");
+      const stale = staleCmakeCache(buildDir, join(ROOT, "native"));
+      if (stale) {
+        log(`native-addon: ${stale}; building from clean`);
+        rmSync(buildDir, { recursive: true, force: true });
+      }
       const mlxDir = mlxCmakeDir();
       const cmakeJs = join(ROOT, "node_modules", "cmake-js", "bin", "cmake-js");
       const defines = [`--CDMLX_DIR=${mlxDir}`];
