@@ -1,11 +1,11 @@
 /**
- * `npm run bench -- augment [--count 20000] [--repeats 3]`: records/s, MB/s and peak RSS of every
+ * `npm run bench -- augment [--count 10000] [--repeats 3]`: records/s, MB/s and peak RSS of every
  * augment step on generated records (src/augment/synthetic.ts), each step alone in its own child
  * process on the same input (so its peak RSS is its own, input included), plus the whole pipeline;
  * `gzip -dc` of the same records as gzipped JSONL is the floor. Also checks that dedup finds the
  * planted near-duplicates.
  *
- *   npx tsx src/bench/index.ts augment --count 20000 --repeats 1
+ *   npx tsx src/bench/index.ts augment --count 2000 --repeats 1
  */
 import { createWriteStream } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";

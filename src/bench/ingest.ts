@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- ingest [--mb 64] [--chembl-mb 100] [--sources a,b] [--repeats 3] [--keep]`:
+ * `npm run bench -- ingest [--mb 32] [--chembl-mb 100] [--sources a,b] [--repeats 2] [--keep]`:
  * ingest throughput and peak memory per source, against `gzip -dc` of the same input as the floor
  * (no reader can beat decompressing its input), run A B A B.
  *
@@ -93,7 +93,7 @@ async function scaleHetionet(raw: string, dir: string, bytes: number): Promise<v
   });
 }
 
-/** DrugBank: the sample's drug elements repeated under one root with fresh ids. */
+/** DrugBank: the sample's drug elements repeated under one root with fresh primary ids. */
 async function scaleDrugbank(raw: string, dir: string, bytes: number): Promise<void> {
   const text = await readFile(
     path.join(raw, "drugbank", "drugbank_sample_full_database.xml"),
@@ -104,11 +104,18 @@ async function scaleDrugbank(raw: string, dir: string, bytes: number): Promise<v
   await gzipWrite(path.join(dir, "drugbank_full_database.xml.gz"), function* () {
     yield head;
     let n = 0;
+    // DrugBank ids are DB + 5 digits. Copy 0 keeps the sample's ids (interaction partners point
+    // at them); later copies get fresh ids from DB20000 up.
+    let fresh = 0;
     for (let copy = 0; n < bytes; copy++) {
-      const b = body.replace(
-        /<drugbank-id primary="true">DB(\d{5})</g,
-        (_m, d: string) => `<drugbank-id primary="true">DB${copy}${d}<`,
-      );
+      const b =
+        copy === 0
+          ? body
+          : body.replace(
+              /<drugbank-id primary="true">DB\d{5}</g,
+              () =>
+                `<drugbank-id primary="true">DB${String(20000 + (fresh++ % 80000)).padStart(5, "0")}<`,
+            );
       n += b.length;
       yield b;
     }
@@ -220,9 +227,9 @@ async function scaleChembl(raw: string, dir: string, bytes: number): Promise<voi
       ).map((c) => c.name);
       const exprs = cols.map((c) =>
         CHEMBL_SHIFTED.has(c)
-          ? `${c} + @k * ${OFF}`
+          ? `${c} + CAST(@k AS INTEGER) * ${OFF}`
           : c === "chembl_id"
-            ? `'CHEMBL' || (CAST(substr(chembl_id, 7) AS INTEGER) + @k * ${OFF})`
+            ? `'CHEMBL' || (CAST(substr(chembl_id, 7) AS INTEGER) + CAST(@k AS INTEGER) * ${OFF})`
             : c,
       );
       return db.prepare(
@@ -347,7 +354,7 @@ export async function bench(o: BenchOptions, log: Log): Promise<SuiteOutcome> {
       let records = 0;
       await alternate(
         c,
-        o.repeats ?? 3,
+        o.repeats ?? 2,
         async (subject, round) => {
           if (subject === "gzip -dc") {
             const seconds = gzipFloorSeconds(floorFiles);

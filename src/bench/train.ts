@@ -11,7 +11,7 @@
  *
  *   npx tsx src/bench/index.ts train --steps 2 --seq 64 --repeats 1
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { basename, dirname, join } from "node:path";
@@ -126,7 +126,12 @@ async function hfDirFor(
   log: Log,
 ): Promise<{ dir: string; how: string }> {
   const dir = join(projectPaths.cache, "bench", `hf-${basename(model).replace(/\.gguf$/i, "")}`);
-  if (existsSync(join(dir, "config.json"))) return { dir, how: "an earlier run (cached)" };
+  const madeBy = join(dir, "made-by.txt");
+  if (existsSync(join(dir, "config.json")))
+    return {
+      dir,
+      how: existsSync(madeBy) ? readFileSync(madeBy, "utf8").trim() : "an earlier run",
+    };
   mkdirSync(dirname(dir), { recursive: true });
   // src/merge is the merge stage's module; non-literal specifiers keep this file building without it.
   const [exportPath, sourcePath] = ["../merge/export.js", "../merge/source.js"];
@@ -142,8 +147,10 @@ async function hfDirFor(
       const open = source.openModelSource as (p: string) => unknown;
       mkdirSync(tmp, { recursive: true });
       await writeHf(tmp, open(model), () => undefined, new Set(), { dtype: "F32" });
+      const how = "medtune's GGUF → HF export (src/merge)";
+      writeFileSync(join(tmp, "made-by.txt"), how + "\n");
       renameSync(tmp, dir);
-      return { dir, how: "medtune's GGUF → HF export (src/merge)" };
+      return { dir, how };
     } catch (e) {
       rmSync(tmp, { recursive: true, force: true });
       log(
@@ -157,10 +164,10 @@ async function hfDirFor(
     [join(ROOT, "scripts", "bench", "make_hf_dir.py"), "--gguf", model, "--out", dir],
     { who: "make_hf_dir", timeoutSeconds: 900, onStderr: (l) => log(`  ${l}`) },
   );
-  return {
-    dir,
-    how: "transformers (dequantized GGUF copied into a fresh model; medtune's GGUF → HF export was not available)",
-  };
+  const how =
+    "transformers (dequantized GGUF copied into a fresh model; medtune's GGUF → HF export was not available)";
+  writeFileSync(madeBy, how + "\n");
+  return { dir, how };
 }
 
 /** A sample from a child's result: steady-state rates over steps 2..N. */
