@@ -119,6 +119,29 @@ export class AdapterFileError extends Error {
   }
 }
 
+/** What a damaged safetensors file was, for the remedy its error names. */
+export type SafetensorsRole = "model" | "adapter" | "checkpoint";
+
+const SAFETENSORS_REMEDY: Record<SafetensorsRole, string> = {
+  model:
+    "download the model again (a partial download is the usual cause), or re-export it with the tool that wrote it (transformers save_pretrained, mlx-lm convert, medtune merge)",
+  adapter:
+    "copy or download the adapters again, or re-export them with the tool that wrote them (medtune train writes models/lora_adapters/<run>/; mlx-lm adapters.safetensors; PEFT adapter_model.safetensors)",
+  checkpoint:
+    "delete this step's *_adapters.safetensors and *_optimizer.safetensors from the checkpoint folder to resume from the step before, or rerun with --fresh",
+};
+
+/**
+ * Adds the remedy to the native error about a truncated or corrupt safetensors file (the addon
+ * says what is wrong and where; what to do depends on what the file was). Other errors pass as is.
+ */
+export function withSafetensorsRemedy(e: unknown, role: SafetensorsRole): unknown {
+  if (!(e instanceof Error) || !/(corrupt|truncated) safetensors/.test(e.message)) return e;
+  if (e.message.includes("\n  remedy:")) return e;
+  e.message = `${e.message}\n  remedy: ${SAFETENSORS_REMEDY[role]}`;
+  return e;
+}
+
 /** Maps a Hugging Face config.json to the native config; throws naming the unsupported field. */
 export function hfConfigToNative(
   json: Record<string, unknown>,
@@ -226,7 +249,11 @@ export class Model {
     if (isDir) {
       const cfgFile = join(source, "config.json");
       const cfg = hfConfigToNative(readJson(cfgFile), cfgFile);
-      native = mlx.loadHf(cfg, hfWeightFiles(source), { dtype: opts.dtype, source });
+      try {
+        native = mlx.loadHf(cfg, hfWeightFiles(source), { dtype: opts.dtype, source });
+      } catch (e) {
+        throw withSafetensorsRemedy(e, "model");
+      }
     } else {
       native = mlx.loadGguf(source, { dtype: opts.dtype });
     }
@@ -437,7 +464,7 @@ export class Model {
     } catch (e) {
       this.native.removeAdapters();
       this.spec = undefined;
-      throw e;
+      throw withSafetensorsRemedy(e, "adapter");
     }
     this.spec = spec;
     return spec;
@@ -446,7 +473,11 @@ export class Model {
   /** Loads just the tensors of a step checkpoint into the current adapters (resume). */
   loadAdapterWeights(file: string, format: AdapterFileFormat = "mlx"): void {
     this.requireSpec();
-    this.native.loadAdapters(file, format);
+    try {
+      this.native.loadAdapters(file, format);
+    } catch (e) {
+      throw withSafetensorsRemedy(e, "checkpoint");
+    }
   }
 
   dispose(): void {

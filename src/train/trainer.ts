@@ -19,7 +19,7 @@ import type {
   NativeTrainOptions,
 } from "../native/binding.js";
 import { writeFileAtomicSync } from "../fs-atomic.js";
-import { adapterConfigJson, type Model } from "./model.js";
+import { adapterConfigJson, withSafetensorsRemedy, type Model } from "./model.js";
 
 export type TrainEvent = NativeTrainEvent;
 
@@ -151,10 +151,10 @@ export class Trainer {
       );
     }
     const { resumeFrom: _r, train: _t, valid: _v, batches: _b, validBatches: _vb, ...rest } = o;
-    return this.model.native.train(
-      { ...rest, train, valid, batches, validBatches, resumeOptimizerFile },
-      onEvent,
-    );
+    // A damaged optimizer file of the checkpoint resumed from gets the checkpoint remedy.
+    return this.model.native
+      .train({ ...rest, train, valid, batches, validBatches, resumeOptimizerFile }, onEvent)
+      .catch((e: unknown) => Promise.reject(withSafetensorsRemedy(e, "checkpoint")));
   }
 }
 
