@@ -34,20 +34,22 @@ const SUITES: Record<string, () => Promise<SuiteModule>> = {
 };
 
 export async function run(argv: string[]): Promise<number> {
+  // A tool suite (profile) parses its own flags.
   const first = argv[0];
-  if (first !== undefined && !first.startsWith("-") && !SUITES[first]) {
+  if (first !== undefined && SUITES[first]) {
+    const mod = await SUITES[first]!();
+    if (typeof mod === "function") return mod(argv.slice(1));
+  }
+  const flags = parseFlags(argv, BENCH_SPEC);
+  if (flags.kind !== "ok") return flags.exit;
+  const named = flags.positionals[0];
+  const comparisonSuites = Object.keys(SUITES).filter((n) => n !== "profile");
+  if (named !== undefined && !comparisonSuites.includes(named)) {
     process.stderr.write(
-      `bench: unknown suite "${first}"; suites: ${Object.keys(SUITES).join(", ")}\n`,
+      `medtune bench: unknown suite "${named}"; suites: ${Object.keys(SUITES).join(", ")}\n`,
     );
     return 2;
   }
-  const named = first !== undefined && !first.startsWith("-") ? first : undefined;
-  if (named) {
-    const mod = await SUITES[named]!();
-    if (typeof mod === "function") return mod(argv.slice(1));
-  }
-  const flags = parseFlags(named ? argv.slice(1) : argv, { ...BENCH_SPEC, positionals: [] });
-  if (flags.kind !== "ok") return flags.exit;
   const o = benchOptions(flags.values);
   const log: Log = (l) => process.stderr.write(l + "\n");
   const startedAt = new Date().toISOString();
@@ -61,7 +63,7 @@ export async function run(argv: string[]): Promise<number> {
   };
   let failed = false;
   let files: { json: string; html: string } | undefined;
-  for (const name of named ? [named] : Object.keys(SUITES)) {
+  for (const name of named ? [named] : comparisonSuites) {
     const mod = await SUITES[name]!();
     if (typeof mod === "function") continue;
     log(`bench: ${name}…`);

@@ -155,7 +155,7 @@ export const BENCH_SPEC: CommandSpec = {
   },
   epilog: [
     "examples:",
-    "  npm run bench                         # every comparison suite, defaults (~20 min on 2 cores)",
+    "  npm run bench                         # every comparison suite, defaults (~25 min on 2 cores)",
     "  npm run bench -- train --steps 2 --seq 64",
     "  npm run bench -- generate --repeats 5",
     "  npm run bench -- ingest --mb 16 --sources pubmed,chembl_sqlite",
