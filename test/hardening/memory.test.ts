@@ -59,7 +59,7 @@ const CASES: Case[] = [
     file: "NCT99999999.json",
     head: study,
     tail: '"}}}',
-    sizes: [48, 192],
+    sizes: [40, 120],
     // The default cap keeps up to 32M characters of the study before giving up on it.
     oldSpaceMb: 160,
     error: new RegExp(`over the ${DEFAULT_INPUT_LIMITS.maxRecordChars}-character record cap`),
