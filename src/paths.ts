@@ -1,5 +1,5 @@
 /**
- * Where medtune keeps things (DESIGN.md "Layout"), and the bundled default model with its check.
+ * Where medtune keeps things (README "Layout"), and the bundled default model with its check.
  * Environment overrides (MEDTUNE_MODELS_DIR, MEDTUNE_VENV) match scripts/setup.mjs.
  */
 import { createHash } from "node:crypto";
@@ -23,9 +23,6 @@ export const projectPaths = {
   configs: join(ROOT, "configs"),
   models: () => resolve(process.env.MEDTUNE_MODELS_DIR ?? join(ROOT, "models")),
   venv: () => resolve(process.env.MEDTUNE_VENV ?? join(ROOT, ".venv")),
-  checkpoints: (run: string) => join(ROOT, "checkpoints", run),
-  trainingLogs: (run: string) => join(ROOT, "logs", "training_logs", run),
-  evaluationResults: (run: string) => join(ROOT, "evaluation", "results", run),
 };
 
 export interface BundledModelInfo {

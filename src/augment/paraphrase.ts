@@ -9,7 +9,7 @@
 import type { InstructionRecord } from "../data/record.js";
 import { EntityLexicon, factEntities } from "./lexicon.js";
 import { cloneRecord, collect, StepTracker, type RecordStream, type StepResult } from "./step.js";
-import { escapeRegExp, keyedRandom, mulberry32, rougeL } from "./text.js";
+import { keyedRandom, mulberry32, rougeL } from "./text.js";
 
 export type Generate = (prompt: string) => Promise<string>;
 
@@ -305,9 +305,4 @@ export async function paraphrase(
     maxRougeL: maxR,
   });
   return t.finish(out);
-}
-
-/** Replace whole-word occurrences (exported for notebooks that build their own rewrites). */
-export function replaceWord(text: string, from: string, to: string): string {
-  return text.replace(new RegExp(`\\b${escapeRegExp(from)}\\b`, "g"), to);
 }

@@ -1,5 +1,5 @@
 /**
- * The record schema every stage reads and writes (see DESIGN.md "Data flow").
+ * The record schema every stage reads and writes: ingest writes it, augment, train and evaluate read it.
  *
  * One JSON object per line in `.jsonl` files: an instruction, an optional input, the expected
  * output, and metadata that says where the fact came from and under which licence.

@@ -5,7 +5,7 @@
  * Rendering is reversible: `parseRendered` turns a rendered prompt back into instruction and input.
  */
 import { readFileSync, readdirSync } from "node:fs";
-import { basename, join } from "node:path";
+import { join } from "node:path";
 import { parse as parseYaml } from "yaml";
 import type { InstructionRecord } from "./record.js";
 import { RecordFormatError } from "./record.js";
@@ -158,5 +158,3 @@ export function parseRendered(
   if (!p || !c) throw new RecordFormatError(`row does not match template "${t.name}"`, where);
   return { instruction: p.instruction ?? "", input: p.input ?? "", output: c.output ?? "" };
 }
-
-export const templateName = (file: string) => basename(file).replace(/\.ya?ml$/, "");

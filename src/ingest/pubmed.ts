@@ -10,7 +10,7 @@
  * - `pubmed.title`: any abstract → its title;
  * - `pubmed.mesh`: title + abstract → the MeSH descriptors NLM indexed it with.
  *
- * Deletions and revisions ("the last one wins", FORMATS.md §3.2). Files are processed in name order
+ * Deletions and revisions: the last mention of a PMID wins, as NLM's update files intend. Files are processed in name order
  * (basename, so baseline pubmed26n1334 comes before update pubmed26n1335). A first, cheap pass
  * scans every file for citation PMIDs and `DeleteCitation` PMIDs without building objects and
  * stores, per PMID, the last file (and whether that mention was a deletion) in a paged Uint16Array:

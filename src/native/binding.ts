@@ -1,6 +1,6 @@
 /**
  * The whole native surface of medtune_native.node, declared in one place. The C++ side registers
- * these in native/src/addon.cc; keep the two in step (test/native/binding.test.ts checks that every
+ * these in native/src/addon.cc; keep the two in step (test/native/smoke.test.ts checks that every
  * declared function exists on the loaded module).
  */
 

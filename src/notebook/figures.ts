@@ -69,26 +69,3 @@ export function memoryFigure(events: readonly TrainEvent[], title = "Memory"): P
     },
   };
 }
-
-/** Throughput per step. */
-export function throughputFigure(
-  events: readonly TrainEvent[],
-  title = "Throughput",
-): PlotlyFigure {
-  const p = progress(events);
-  return {
-    data: [
-      {
-        type: "bar",
-        name: "tokens/s",
-        x: p.map((e) => e.iteration),
-        y: p.map((e) => e.tokensPerSecond),
-      },
-    ],
-    layout: {
-      title: { text: title },
-      xaxis: { title: { text: "step" }, tickformat: "d" },
-      yaxis: { title: { text: "tokens / s" } },
-    },
-  };
-}

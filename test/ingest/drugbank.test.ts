@@ -55,7 +55,7 @@ describe("drugbank: full XML", () => {
     expect(targets.metadata.citations).toContain("PMID:11060732");
   });
 
-  it("reads two records concatenated under one <drugbank> root (FORMATS.md §5.4)", async () => {
+  it("reads two records concatenated under one <drugbank> root (../shared/datasets/FORMATS.md §5.4)", async () => {
     const dir = await tempDir("drugbank-multi");
     const f = path.join(dir, "full database.xml");
     await writeFile(

@@ -39,7 +39,7 @@ describe("hetionet: nodes TSV + edges SIF (real 5k-edge fixture)", () => {
   });
 
   it("reads every node of the real nodes table, by kind", () => {
-    // Counts from FORMATS.md §1.3 (the saved nodes file).
+    // Counts from ../shared/datasets/FORMATS.md §1.3 (the saved nodes file).
     expect(stats.nodesByKind).toMatchObject({
       Anatomy: 402,
       "Biological Process": 11381,

@@ -22,8 +22,10 @@ describe("a corrupt safetensors file", () => {
     for (const f of ["config.json", "model.safetensors"])
       copyFileSync(join(fixture, f), join(dir, f));
     corruptHeader(join(dir, "model.safetensors"));
-    const err = await Model.load(dir).catch((e: unknown) => e as Error);
-    expect(err).toBeInstanceOf(Error);
+    const err = (await Model.load(dir).then(
+      () => new Error("loaded a corrupt model"),
+      (e: unknown) => e as Error,
+    )) as Error;
     expect(err.message).toMatch(/model\.safetensors: corrupt safetensors header/);
     expect(err.message).toMatch(/\n {2}remedy: download the model again .*re-export it/);
   });

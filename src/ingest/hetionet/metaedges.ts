@@ -13,7 +13,7 @@ export interface Metaedge {
   defaultSource: string;
   /** Used when an edge has no `data.license` (always for SIF); "unspecified" when none is known. */
   defaultLicense: string;
-  /** Curated sources rank above text-mined or computed ones (FORMATS.md §8). */
+  /** Curated sources rank above text-mined or computed ones. */
   confidence: number;
 }
 
