@@ -108,7 +108,7 @@ export function formatResult(r: MergeResult): string {
     if (l && "skipped" in l) lines.push(`  llama.cpp: skipped (${l.skipped})`);
     else if (l)
       lines.push(
-        `  llama.cpp on the GGUF: top-1 ${(100 * l.top1Agreement).toFixed(1)}% of ${l.positions} vs our base + adapter${l.perplexity !== undefined ? `, perplexity ${l.perplexity.toFixed(3)} (Δ ${l.perplexityDelta! >= 0 ? "+" : ""}${l.perplexityDelta!.toFixed(3)})` : ""}`,
+        `  llama.cpp on the GGUF: top-1 ${(100 * l.top1Agreement).toFixed(1)}% of ${l.positions} vs our base + adapter${l.perplexity !== undefined ? `, perplexity ${l.perplexity.toFixed(3)} (Δ ${l.perplexityDelta! >= 0 ? "+" : ""}${l.perplexityDelta!.toFixed(3)} vs ours${l.f16Perplexity !== undefined ? `; llama.cpp on an F16 export ${l.f16Perplexity.toFixed(3)}, Δ ${l.perplexityDeltaVsF16! >= 0 ? "+" : ""}${l.perplexityDeltaVsF16!.toFixed(3)}` : ""})` : ""}`,
       );
     const lo = v.llamaCppLora;
     if (lo && !("skipped" in lo))

@@ -38,7 +38,7 @@ import {
 } from "./export.js";
 import { adapterDeltas, fuseInto } from "./fuse.js";
 import { ggmlBytes } from "./gguf.js";
-import { openModelSource, type SourceTensor } from "./source.js";
+import { openModelSource, type ModelSource, type SourceTensor } from "./source.js";
 import {
   compareLogits,
   llamaCppCheck,
@@ -116,7 +116,16 @@ export interface Verification {
   /** The base without the adapter (its original quantization). */
   base: { perplexity: number; logitsVsReference: LogitAgreement };
   exports: ExportCheck[];
-  llamaCpp?: (LlamaCppCheck & { what: string; perplexityDelta?: number }) | { skipped: string };
+  llamaCpp?:
+    | (LlamaCppCheck & {
+        what: string;
+        perplexityDelta?: number;
+        /** llama.cpp's perplexity on an F16 export of the same merge (quantized exports only). */
+        f16Perplexity?: number;
+        /** perplexity − f16Perplexity, both in llama.cpp: the cost of this quantization alone. */
+        perplexityDeltaVsF16?: number;
+      })
+    | { skipped: string };
   llamaCppLora?: LlamaCppCheck | { skipped: string };
   notes: string[];
 }
@@ -398,6 +407,9 @@ export async function runMerge(o: MergeOptions): Promise<MergeResult> {
         perplexityTokens: o.perplexityTokens ?? 256,
         llamaCpp: (o.llamaCpp ?? true) && process.env.MEDTUNE_SKIP_LLAMA_CPP !== "1",
         check,
+        src,
+        fused,
+        touched,
       });
       writeFileSync(join(tmp, "verification.json"), JSON.stringify(verification, null, 2) + "\n");
     }
@@ -515,6 +527,9 @@ interface VerifyInputs {
   perplexityTokens: number;
   llamaCpp: boolean;
   check: () => void;
+  src: ModelSource;
+  fused: (t: SourceTensor) => Float32Array | undefined;
+  touched: ReadonlySet<string>;
 }
 
 async function verify(v: VerifyInputs): Promise<Verification> {
@@ -576,11 +591,31 @@ async function verify(v: VerifyInputs): Promise<Verification> {
       sequences,
       generateTokens: 8,
     });
+    let f16Perplexity: number | undefined;
+    if (v.q !== "none") {
+      // The same merge as F16, scored by llama.cpp too, so the quantization's own cost is
+      // measured in one engine (llama.cpp and our forward differ slightly on the same weights).
+      v.check();
+      const f16 = join(v.tmp, ".f16-reference.gguf");
+      await writeGgufExport(f16, v.src, v.fused, v.touched, { quantize: "none" });
+      try {
+        f16Perplexity = (
+          await llamaCppCheck(f16, v.prompts.slice(0, 1), v.refLogits.slice(0, 1), V, { sequences })
+        ).perplexity;
+      } finally {
+        rmSync(f16, { force: true });
+      }
+    }
     llamaCpp = {
       ...r,
       file: ggufFile.replace(v.tmp, v.outDir),
       what: "exported GGUF in llama.cpp vs our base + adapter logits",
       perplexityDelta: r.perplexity !== undefined ? r.perplexity - refPpl : undefined,
+      f16Perplexity,
+      perplexityDeltaVsF16:
+        r.perplexity !== undefined && f16Perplexity !== undefined
+          ? r.perplexity - f16Perplexity
+          : undefined,
     };
     if (v.loraFile && v.model.source.endsWith(".gguf")) {
       v.check();

@@ -33,8 +33,9 @@ function randomizeAdapters(m: Model, seed: number, dora = false): void {
   const rnd = (n: number, s: number) =>
     Float32Array.from(ints(n, 2001, k++), (v) => ((v - 1000) / 1000) * s);
   for (const [name, w] of Object.entries(weights)) {
-    patch[name] = { a: rnd(w.a.length, 0.3), b: rnd(w.b.length, 0.3) };
-    if (dora && w.m) patch[name].m = Float32Array.from(w.m, (v, i) => v * (1 + 0.2 * Math.sin(i)));
+    const mag =
+      dora && w.m ? Float32Array.from(w.m, (v, i) => v * (1 + 0.2 * Math.sin(i))) : undefined;
+    patch[name] = { a: rnd(w.a.length, 0.3), b: rnd(w.b.length, 0.3), ...(mag ? { m: mag } : {}) };
   }
   m.native.setAdapterWeights(patch);
 }
