@@ -9,6 +9,7 @@ the same masks (`mlx_lm lora` reads text and tokenizes it itself). Prints one JS
 """
 
 import argparse
+import os
 import time
 import traceback
 from pathlib import Path
@@ -24,6 +25,15 @@ MODULES = [
     "mlp.up_proj",
     "mlp.down_proj",
 ]
+
+
+def bundled_blas():
+    """The BLAS libraries the mlx-cpu wheel ships (its matrix products run on them)."""
+    import glob
+    import mlx
+
+    libs = os.path.join(os.path.dirname(os.path.dirname(mlx.__file__)), "mlx_cpu.libs")
+    return sorted(os.path.basename(f) for f in glob.glob(os.path.join(libs, "lib*blas*")))
 
 
 def main():
@@ -117,7 +127,7 @@ def main():
             "losses": losses,
             "inputTokens": inputs_n,
             "supervisedTokens": supervised_n,
-            "versions": {"mlx": mx.__version__, "mlx-lm": mlx_lm.__version__},
+            "versions": {"mlx": mx.__version__, "mlx-lm": mlx_lm.__version__, "blas": bundled_blas()},
         }
     )
 

@@ -13,6 +13,8 @@ export interface BenchOptions {
   /** Interleaved rounds; undefined = the suite's default (3, train 2). */
   repeats: number | undefined;
   steps: number;
+  /** mlx-lm's steps: it runs once, in the first round (its CPU step takes minutes). */
+  mlxSteps: number;
   seq: number;
   batch: number;
   rank: number;
@@ -66,6 +68,13 @@ export const BENCH_SPEC: CommandSpec = {
       min: 2,
       description: "train: optimizer steps per run (the first is warm-up, not timed)",
       defaultText: "4",
+    },
+    "mlx-steps": {
+      type: "int",
+      min: 1,
+      description:
+        "train: mlx-lm's steps; it runs once, in the first round (mlx[cpu] multiplies through the wheel's reference BLAS: minutes per 4×512 step)",
+      defaultText: "1",
     },
     seq: { type: "int", min: 8, description: "train: tokens per row", defaultText: "512" },
     batch: { type: "int", min: 1, description: "train: rows per step", defaultText: "4" },
@@ -167,7 +176,8 @@ export function benchOptions(v: Record<string, FlagValue>): BenchOptions {
   const str = (k: string) => v[k] as string | undefined;
   return {
     repeats: v.repeats as number | undefined,
-    steps: int("steps", 4),
+    steps: int("steps", 3),
+    mlxSteps: int("mlx-steps", 1),
     seq: int("seq", 512),
     batch: int("batch", 4),
     rank: int("rank", 16),

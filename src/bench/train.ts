@@ -4,8 +4,9 @@
  * constant lr 1e-4, no decay, no clipping), rank 16 / alpha 32 on all seven modules, same steps:
  * medtune's native trainer vs PEFT + transformers on PyTorch CPU (scripts/bench/train_peft.py,
  * the GGUF dequantized to float32 by transformers) vs mlx-lm's training loop
- * (scripts/bench/train_mlx_lm.py) on a float32 HF directory made from the same GGUF. Each run is
- * its own process: tokens/s over the steps after the first (warm-up: compile, allocation), all
+ * (scripts/bench/train_mlx_lm.py) on a float32 HF directory made from the same GGUF — mlx-lm once,
+ * for --mlx-steps steps, since the mlx-cpu wheel's reference BLAS makes its step take minutes on a
+ * small CPU. Each run is its own process: tokens/s over the steps after the first (warm-up: compile, allocation), all
  * input tokens and supervised tokens separately, peak RSS of the process tree, the loss at step 1
  * (equal weights give equal loss) and after the last step (equal work, equal result).
  *
@@ -171,34 +172,34 @@ async function hfDirFor(
 }
 
 /** A sample from a child's result: steady-state rates over steps 2..N. */
-function trainSample(who: string, run: ChildRun, flopsPerToken: number) {
+function trainSample(who: string, run: ChildRun, flopsPerToken: number, steps: number) {
   const r = run.result;
   const secs = numbers(who, r, "stepSeconds");
   const inputs = numbers(who, r, "inputTokens");
   const sup = numbers(who, r, "supervisedTokens");
   const losses = numbers(who, r, "losses");
-  if (secs.length < 2 || losses.length !== secs.length)
+  if (secs.length < 1 || losses.length !== secs.length)
     throw new Error(
       `${who}: expected a time and a loss per step, got ${secs.length} and ${losses.length}`,
     );
-  const from = 1; // the first step compiles and allocates: not timed
+  // The first step compiles and allocates: not timed, unless it is the only one.
+  const from = secs.length >= 2 ? 1 : 0;
   const sum = (a: number[]) => a.slice(from).reduce((x, y) => x + y, 0);
   const t = sum(secs);
   const tokensPerSecond = sum(inputs) / t;
   const rss = Math.max(run.treePeakRssBytes, numberField(who, r, "peakRssBytes"));
-  return {
-    values: {
-      tokensPerSecond,
-      supervisedTokensPerSecond: sum(sup) / t,
-      stepSeconds: t / (secs.length - from),
-      gflops: (tokensPerSecond * flopsPerToken) / 1e9,
-      peakRssMiB: rss / 2 ** 20,
-      firstLoss: losses[0]!,
-      finalLoss: losses.at(-1)!,
-      loadSeconds: numberField(who, r, "loadSeconds"),
-    },
-    detail: { losses, stepSeconds: secs, versions: r.versions },
+  const values: Record<string, number> = {
+    tokensPerSecond,
+    supervisedTokensPerSecond: sum(sup) / t,
+    stepSeconds: t / (secs.length - from),
+    gflops: (tokensPerSecond * flopsPerToken) / 1e9,
+    peakRssMiB: rss / 2 ** 20,
+    firstLoss: losses[0]!,
+    loadSeconds: numberField(who, r, "loadSeconds"),
   };
+  // "loss after the same steps" only where the subject ran them all
+  if (losses.length === steps) values.finalLoss = losses.at(-1)!;
+  return { values, detail: { losses, stepSeconds: secs, versions: r.versions } };
 }
 
 export async function bench(o: BenchOptions, log: Log): Promise<SuiteOutcome> {
@@ -300,6 +301,7 @@ export async function bench(o: BenchOptions, log: Log): Promise<SuiteOutcome> {
       c,
       o.repeats ?? 2,
       async (subject, round) => {
+        if (subject === "mlx-lm" && round > 0) return null;
         log(`train: round ${round + 1}, ${subject}`);
         const timeoutSeconds = 600 + 120 * o.steps;
         let run: ChildRun;
@@ -325,13 +327,30 @@ export async function bench(o: BenchOptions, log: Log): Promise<SuiteOutcome> {
             { who: "peft", env, timeoutSeconds, onStderr: relay(subject) },
           );
         } else {
+          const args = [...common];
+          args[args.indexOf("--steps") + 1] = String(o.mlxSteps);
           run = await runChild(
             python!,
-            [join(ROOT, "scripts", "bench", "train_mlx_lm.py"), "--hf-dir", hf!.dir, ...common],
-            { who: "mlx-lm", env, timeoutSeconds, onStderr: relay(subject) },
+            [join(ROOT, "scripts", "bench", "train_mlx_lm.py"), "--hf-dir", hf!.dir, ...args],
+            {
+              who: "mlx-lm",
+              env,
+              timeoutSeconds: 900 + 1800 * o.mlxSteps,
+              onStderr: relay(subject),
+            },
           );
+          const losses = numbers("mlx-lm", run.result, "losses");
+          const blas = (run.result.versions as { blas?: string[] } | undefined)?.blas;
+          if (blas?.length)
+            c.notes.push(
+              `mlx-lm multiplies through the mlx-cpu wheel's bundled ${blas.join(", ")}`,
+            );
+          if (o.mlxSteps !== o.steps)
+            c.notes.push(
+              `mlx-lm ran ${o.mlxSteps} step${o.mlxSteps === 1 ? "" : "s"} once (--mlx-steps; its only step is timed, compile included): loss ${losses.map((l) => l.toFixed(4)).join(", ")}`,
+            );
         }
-        return trainSample(subject, run, flops.perToken);
+        return trainSample(subject, run, flops.perToken, o.steps);
       },
       log,
     );

@@ -7,7 +7,10 @@
  */
 import { describe, expect, it } from "vitest";
 import { trainingFlopsPerToken } from "../../src/bench/flops.js";
-import { comparisonFigure, reportBlocks } from "../../src/bench/results.js";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { comparisonFigure, reportBlocks, writeBenchRun } from "../../src/bench/results.js";
 import {
   alternate,
   BenchChildError,
@@ -141,6 +144,48 @@ describe("ratios and the table", () => {
       "figure",
       "text",
     ]);
+  });
+});
+
+describe("the written results", () => {
+  it("are a JSON file with samples, summaries and ratios, and an HTML report beside it", () => {
+    const dir = mkdtempSync(join(tmpdir(), "medtune-bench-test-"));
+    try {
+      const files = writeBenchRun(dir, {
+        startedAt: "2026-12-02T05:50:00.123Z",
+        finishedAt: "2026-12-02T06:10:00.000Z",
+        command: ["train"],
+        machine: {
+          cpuModel: "cpu",
+          cpus: 2,
+          memoryBytes: 2 ** 34,
+          node: "v20",
+          platform: "linux-x64",
+        },
+        comparisons: [comparison()],
+        goals: [goal("speed", 2.2, "≥", 2)],
+      });
+      expect(files.json).toBe(join(dir, "2026-12-02T055000Z.json"));
+      const body = JSON.parse(readFileSync(files.json, "utf8")) as {
+        comparisons: { samples: unknown[]; summaries: Record<string, Record<string, unknown>> }[];
+      };
+      expect(body.comparisons[0]!.samples).toHaveLength(8);
+      expect(body.comparisons[0]!.summaries.tps!.peft).toEqual({
+        median: 50,
+        min: 40,
+        max: 60,
+        n: 3,
+      });
+      expect(body.comparisons[0]!.summaries.tps!.ratios).toEqual({
+        "medtune/peft": 2.2,
+        "medtune/mlx-lm": 1.375,
+      });
+      const html = readFileSync(files.html, "utf8");
+      expect(html).toContain("Plotly.newPlot");
+      expect(html).toContain("110 [100–120]");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
