@@ -10,23 +10,7 @@ import { main } from "../../src/augment/cli.js";
 import { augmentFiles } from "../../src/augment/files.js";
 import { runIngest } from "../../src/ingest/index.js";
 import { projectPaths } from "../../src/paths.js";
-
-async function captured(fn: () => Promise<number>): Promise<{ code: number; err: string }> {
-  const err: string[] = [];
-  const o = process.stdout.write.bind(process.stdout);
-  const e = process.stderr.write.bind(process.stderr);
-  process.stdout.write = (() => true) as typeof process.stdout.write;
-  process.stderr.write = ((c: string) => (
-    err.push(String(c)),
-    true
-  )) as typeof process.stderr.write;
-  try {
-    return { code: await fn(), err: err.join("") };
-  } finally {
-    process.stdout.write = o;
-    process.stderr.write = e;
-  }
-}
+import { captured } from "./capture.js";
 
 const OUTPUTS = [
   "train.jsonl",
@@ -83,7 +67,7 @@ describe("augment: nothing lost", () => {
     const out = join(dir, "out");
     const unchanged = previousOutputs(out);
     const r = await captured(() => main(["--in", dir, "--out", out]));
-    expect(r.code).toBe(1);
+    expect(r.value).toBe(1);
     expect(r.err).toMatch(
       /FAILED: augment input \(.*drugbank\.jsonl\): nothing to write \(8 read, 0 kept\)/,
     );
@@ -107,7 +91,7 @@ describe("augment: nothing lost", () => {
     const flag = await captured(() =>
       main(["--in", dir, "--out", out, "--min-output-ratio", "10"]),
     );
-    expect(flag.code).toBe(1);
+    expect(flag.value).toBe(1);
     expect(flag.err).toMatch(
       /augment splits: only \d+ kept of \d+ read \([\d.]+%, below the minimum output ratio 10\)/,
     );
@@ -115,12 +99,12 @@ describe("augment: nothing lost", () => {
     const cfg = join(dir, "strict.yaml");
     writeFileSync(cfg, "minOutputRatio: 10\n");
     const fromConfig = await captured(() => main(["--in", dir, "--out", out, "--config", cfg]));
-    expect(fromConfig.code).toBe(1);
+    expect(fromConfig.value).toBe(1);
     expect(fromConfig.err).toMatch(/below the minimum output ratio 10/);
     unchanged();
 
     const ok = await captured(() => main(["--in", dir, "--out", out]));
-    expect(ok.code, ok.err).toBe(0);
+    expect(ok.value, ok.err).toBe(0);
     const train = readFileSync(join(out, "train.jsonl"), "utf8").trim().split("\n");
     expect(train.length).toBeGreaterThan(10);
   });
@@ -130,12 +114,12 @@ describe("augment: nothing lost", () => {
     const out = join(dir, "out");
     const unchanged = previousOutputs(out);
     const r = await captured(() => main(["--in", dir, "--out", out]));
-    expect(r.code).toBe(1);
+    expect(r.value).toBe(1);
     expect(r.err).toMatch(/the (valid|test) split is empty/);
     unchanged();
 
     const allowed = await captured(() => main(["--in", dir, "--out", out, "--allow-empty"]));
-    expect(allowed.code, allowed.err).toBe(0);
+    expect(allowed.value, allowed.err).toBe(0);
     const sizes = ["train", "valid", "test"].map(
       (s) =>
         readFileSync(join(out, `${s}.jsonl`), "utf8")
@@ -148,6 +132,6 @@ describe("augment: nothing lost", () => {
     const cfg = join(dir, "train-only.yaml");
     writeFileSync(cfg, "splits: { train: 1, valid: 0, test: 0 }\n");
     const trainOnly = await captured(() => main(["--in", dir, "--out", out, "--config", cfg]));
-    expect(trainOnly.code, trainOnly.err).toBe(0);
+    expect(trainOnly.value, trainOnly.err).toBe(0);
   });
 });

@@ -18,32 +18,10 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { COMMANDS, isMainModule, run } from "../../src/cli.js";
 import { projectPaths } from "../../src/paths.js";
+import { captured } from "./capture.js";
 
 const ROOT = projectPaths.root;
 const DIST = process.env.MEDTUNE_DIST ?? join(ROOT, "dist");
-
-async function captured(
-  fn: () => Promise<number>,
-): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const o = process.stdout.write.bind(process.stdout);
-  const e = process.stderr.write.bind(process.stderr);
-  process.stdout.write = ((c: string) => (
-    out.push(String(c)),
-    true
-  )) as typeof process.stdout.write;
-  process.stderr.write = ((c: string) => (
-    err.push(String(c)),
-    true
-  )) as typeof process.stderr.write;
-  try {
-    return { code: await fn(), out: out.join(""), err: err.join("") };
-  } finally {
-    process.stdout.write = o;
-    process.stderr.write = e;
-  }
-}
 
 /** Names and mtimes under a folder: what a command that "did no work" must leave as it was. */
 function snapshot(dir: string): string[] {
@@ -74,12 +52,12 @@ describe("every medtune command", () => {
   for (const name of names) {
     it(`${name}: --help prints its usage and flags; unknown and misspelled flags exit 2 with a suggestion`, async () => {
       const help = await captured(() => run([name, "--help"]));
-      expect(help.code, help.err).toBe(0);
+      expect(help.value, help.err).toBe(0);
       expect(help.out).toMatch(new RegExp(`^usage: medtune ${name}\\b`));
       expect(help.out).toMatch(/-h, --help/);
 
       const unknown = await captured(() => run([name, "--definitely-not-a-flag"]));
-      expect(unknown.code).toBe(2);
+      expect(unknown.value).toBe(2);
       expect(unknown.err).toMatch(/unknown option "--definitely-not-a-flag"/);
       expect(unknown.out).toBe("");
 
@@ -91,26 +69,26 @@ describe("every medtune command", () => {
       const wrong = typo(flag);
       expect(wrong).not.toBe(flag);
       const typoed = await captured(() => run([name, `--${wrong}`, "1"]));
-      expect(typoed.code).toBe(2);
+      expect(typoed.value).toBe(2);
       expect(typoed.err).toContain(`unknown option "--${wrong}" (did you mean "--${flag}"?)`);
     });
   }
 
   it("a misspelled command is named with a suggestion", async () => {
     const r = await captured(() => run(["quick-tset"]));
-    expect(r.code).toBe(2);
+    expect(r.value).toBe(2);
     expect(r.err).toMatch(/unknown command "quick-tset" \(did you mean "quick-test"\?\)/);
   });
 
   it("bad values are usage errors naming the flag (train --iters 0, ingest --sources typo)", async () => {
     const iters = await captured(() => run(["train", "--config", "x.yaml", "--iters", "0"]));
-    expect(iters.code).toBe(2);
+    expect(iters.value).toBe(2);
     expect(iters.err).toMatch(/--iters expects a value in 1\.\.∞, got "0"/);
     const missing = await captured(() => run(["train"]));
-    expect(missing.code).toBe(2);
+    expect(missing.value).toBe(2);
     expect(missing.err).toMatch(/missing --config FILE/);
     const source = await captured(() => run(["ingest", "--sources", "hetionet,drugbnk"]));
-    expect(source.code).toBe(2);
+    expect(source.value).toBe(2);
     expect(source.err).toMatch(/did you mean "drugbank"/);
   });
 });

@@ -11,29 +11,9 @@ import { main as downloadMain } from "../../src/ingest/download-cli.js";
 import { runIngest, sha256File } from "../../src/ingest/index.js";
 import { validateRecord } from "../../src/data/record.js";
 import { fixtures, repoRoot, tempDir } from "./helpers.js";
+import { captured } from "../cli/capture.js";
 
 const samples = path.join(repoRoot, "data", "raw");
-
-async function captured<T>(fn: () => Promise<T>): Promise<{ value: T; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const o = process.stdout.write.bind(process.stdout);
-  const e = process.stderr.write.bind(process.stderr);
-  process.stdout.write = ((c: string) => (
-    out.push(String(c)),
-    true
-  )) as typeof process.stdout.write;
-  process.stderr.write = ((c: string) => (
-    err.push(String(c)),
-    true
-  )) as typeof process.stderr.write;
-  try {
-    return { value: await fn(), out: out.join(""), err: err.join("") };
-  } finally {
-    process.stdout.write = o;
-    process.stderr.write = e;
-  }
-}
 
 const readJsonl = async (f: string) =>
   (await readFile(f, "utf8"))
