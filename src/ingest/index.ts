@@ -17,6 +17,7 @@ import { createReadStream } from "node:fs";
 import { readdir, stat } from "node:fs/promises";
 import path from "node:path";
 import { validateRecord } from "../data/record.js";
+import { removeStaleTemporariesIn } from "../fs-atomic.js";
 import { fromRoot } from "../paths.js";
 import { outputShortfall } from "../stage-output.js";
 import { Progress } from "./progress.js";
@@ -169,6 +170,9 @@ export async function runIngest(opts: RunIngestOptions): Promise<IngestResult> {
   const inDir = fromRoot(opts.inDir ?? "data/raw");
   const outDir = fromRoot(opts.outDir ?? "data/processed");
   const logDir = fromRoot(opts.logDir ?? "logs");
+  // A killed run's temporaries: outputs are also cleaned per file on open, but its audit log
+  // had a name of its own.
+  for (const dir of [outDir, logDir]) removeStaleTemporariesIn(dir);
   const startedAt = new Date();
   const stamp = startedAt.toISOString().replace(/[:.]/g, "-");
   const audit = await AuditLog.open(path.join(logDir, `ingest-${stamp}.jsonl`));

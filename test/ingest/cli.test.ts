@@ -292,6 +292,9 @@ describe("medtune ingest: leftovers of a killed run", () => {
     // A temporary of a process that is still running (this one) must survive.
     const live = `drugbank.jsonl.tmp-${process.pid}-0000beef`;
     await writeFile(path.join(out, live), "in progress");
+    // The killed run's audit log, whose name (a time stamp) no later run writes again.
+    const staleLog = `ingest-2026-01-01T00-00-00-000Z.jsonl.tmp-${child.pid}-00c0ffee`;
+    await writeFile(path.join(dir, staleLog), '{"type":"run"}\n');
     const r = await captured(() =>
       ingestMain([
         "--sources",
@@ -307,6 +310,7 @@ describe("medtune ingest: leftovers of a killed run", () => {
     );
     expect(r.value, r.err).toBe(0);
     expect((await readdir(out)).sort()).toEqual(["drugbank.jsonl", live]);
+    expect(await readdir(dir)).not.toContain(staleLog);
   });
 });
 
