@@ -9,7 +9,7 @@ import { readdirSync, readFileSync, statSync } from "node:fs";
 import { basename, join } from "node:path";
 import { parse as parseCsv } from "csv-parse/sync";
 import type { InstructionRecord } from "../data/record.js";
-import { RecordFormatError } from "../data/record.js";
+import { DEFAULT_RECORD_LIMITS, jsonDepthExceeded, RecordFormatError } from "../data/record.js";
 import { collect, StepTracker, type RecordStream, type StepResult } from "./step.js";
 import { fmix32, fnv1a32, hash53, normalizeText, sentences, words } from "./text.js";
 
@@ -66,9 +66,31 @@ function itemFromObject(id: string, o: Record<string, unknown>): EvalItem {
   return { id, texts, pmids, ...(question ? { question } : {}) };
 }
 
+/**
+ * Largest eval file read (they are read whole): PubMedQA's labelled set is ~3 MB, BioASQ's
+ * training set ~30 MB; past this it is not an eval set.
+ */
+export const MAX_EVAL_FILE_BYTES = 512 << 20;
+
 /** Read one eval file; throws RecordFormatError naming the file when its shape is unknown. */
 export function loadEvalFile(file: string): EvalSet {
+  const bytes = statSync(file).size;
+  if (bytes > MAX_EVAL_FILE_BYTES) {
+    throw new RecordFormatError(
+      `eval file of ${bytes} bytes is over the ${MAX_EVAL_FILE_BYTES}-byte cap (MAX_EVAL_FILE_BYTES)`,
+      file,
+    );
+  }
   const raw = readFileSync(file, "utf8");
+  // Eval items are walked recursively (str): refuse a nesting that would overflow the stack.
+  const deep = file.endsWith(".csv") ? -1 : jsonDepthExceeded(raw, DEFAULT_RECORD_LIMITS.maxDepth);
+  if (deep >= 0) {
+    throw new RecordFormatError(
+      `JSON nested deeper than the ${DEFAULT_RECORD_LIMITS.maxDepth}-level cap (limits.maxDepth)`,
+      file,
+      raw.slice(0, deep).split("\n").length,
+    );
+  }
   const name = basename(file);
   const items: EvalItem[] = [];
   if (file.endsWith(".csv")) {

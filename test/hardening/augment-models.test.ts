@@ -13,6 +13,7 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { defaultConfig, loadConfig } from "../../src/augment/config.js";
+import { loadEvalFile } from "../../src/augment/decontam.js";
 import { augmentFiles } from "../../src/augment/files.js";
 import { loadNative } from "../../src/native/loader.js";
 import { loadTrainingConfig } from "../../src/train/config.js";
@@ -92,6 +93,39 @@ describe("augment input (JSON Lines of records)", () => {
       expectNoTemporaries(inDir, outDir);
     });
   }
+});
+
+describe("eval files for decontamination", () => {
+  it("truncated, garbage, empty and 100k-deep JSON name the file (and line) and what was expected", () => {
+    const dir = mkdtempSync(path.join(work, "eval-"));
+    const pubmedqa = JSON.stringify({
+      "21645374": {
+        QUESTION: "Do mitochondria play a role in remodelling lace plant leaves?",
+        final_decision: "yes",
+      },
+    });
+    const cases: [string, string | Buffer, RegExp][] = [
+      ["truncated.json", pubmedqa.slice(0, 40), /expected JSON: /],
+      ["garbage.json", garbage(), /expected JSON: /],
+      ["empty.json", "", /expected JSON: /],
+      [
+        "deep.json",
+        `{"1": ${"[".repeat(DEEP)}${"]".repeat(DEEP)}}`,
+        /:1: JSON nested deeper than the 32-level cap/,
+      ],
+      [
+        "deep.jsonl",
+        `{"question": "q"}\n{"question": ${"[".repeat(DEEP)}${"]".repeat(DEEP)}}\n`,
+        /:2: JSON nested deeper/,
+      ],
+    ];
+    for (const [name, text, want] of cases) {
+      const f = path.join(dir, name);
+      writeFileSync(f, text);
+      expect(() => loadEvalFile(f), name).toThrow(want);
+      expect(() => loadEvalFile(f), name).toThrow(f);
+    }
+  });
 });
 
 /** The first `bytes` of the bundled model: a download that stopped early. */
