@@ -13,6 +13,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   Tensor::Init(env, exports);
   exports.Set("fromFloat32", Napi::Function::New(env, FromFloat32, "fromFloat32"));
   exports.Set("matmul", Napi::Function::New(env, Matmul, "matmul"));
+  exports.Set("quantizedMatmul", Napi::Function::New(env, QuantizedMatmul, "quantizedMatmul"));
   NativeModel::Init(env, exports);
   return exports;
 }

@@ -55,11 +55,17 @@ struct Linear {
   std::optional<mx::array> bias;  // (out)
   // CPU only: the quantized W expanded once to float32 for compute (see prepareCompute).
   std::optional<mx::array> dense;  // (out, in) float32
+  // CPU only, instead of `dense`: W stays packed; products with more than a few rows dequantize
+  // it tile by tile into float32 blocks for BLAS (forward and backward), so weight memory is
+  // the packed size. Fewer rows (decode) use MLX's quantized kernel directly.
+  bool tiled = false;
 
   bool quantized() const { return qweight.has_value(); }
   mx::array apply(const mx::array& x) const;
   // x W^T without the bias.
   mx::array matmul(const mx::array& x) const;
+  // g W: (N, out) -> (N, in), the product a backward through this projection needs.
+  mx::array matmulTransposed(const mx::array& g) const;
   // W (out, in) as float32, dequantized when needed.
   mx::array denseWeight() const;
   // Rows of W for an embedding lookup: ids (N) -> (N, in), dequantized when needed.
@@ -193,7 +199,15 @@ void quantizeBase(Model& m, int groupSize, int bits);
 // faster for the same values. Metal and CUDA keep their quantized kernels. Set
 // MEDTUNE_CPU_QUANTIZED_MATMUL=1 to keep the 4-bit kernel on CPU too (less memory, slower).
 // Returns the bytes the copies take.
+// MEDTUNE_CPU_QUANTIZED_MATMUL=tiled keeps the packed weights and multiplies through dequantized
+// tiles (Linear::tiled): weight memory about the file size.
 size_t prepareCompute(Model& m);
+
+// x (..., in) times a quantized W (out, in) through dequantized row tiles, with a VJP that
+// re-dequantizes in the backward instead of keeping float tiles alive (see Linear::tiled).
+mx::array tiledQuantizedMatmul(const Linear& lin, const mx::array& x);
+// g (..., out) times the same W: (..., in).
+mx::array tiledQuantizedMatmulTransposed(const Linear& lin, const mx::array& g);
 // Checks a safetensors file's header against its size, throwing an error that names the file.
 void validateSafetensors(const std::string& path);
 // Atomic write: temp file in the same directory, then rename.

@@ -24,12 +24,75 @@ uint64_t mixSeed(uint64_t a, uint64_t b) {
   return z ^ (z >> 31);
 }
 
+namespace {
+
+// Rows of W per dequantized tile: 256 x in float32 is 0.5-2 MB, cache-sized for BLAS.
+constexpr int kDequantTileRows = 256;
+// Products with at most this many rows (decode) read the packed weight with MLX's kernel.
+constexpr int kKernelMaxRows = 4;
+
+// W[o0:o1] as float32. (o1 - o0, in)
+mx::array dequantizedRows(const Linear& l, int o0, int o1) {
+  auto rows = [&](const mx::array& a) { return mx::slice(a, {o0, 0}, {o1, a.shape(1)}); };
+  return mx::astype(
+      mx::dequantize(rows(*l.qweight), rows(*l.scales),
+                     l.qbiases ? std::optional<mx::array>(rows(*l.qbiases)) : std::nullopt,
+                     l.groupSize, l.bits),
+      mx::float32);
+}
+
+int leadingRows(const mx::array& x) { return static_cast<int>(x.size() / x.shape(-1)); }
+
+}  // namespace
+
+mx::array tiledQuantizedMatmulTransposed(const Linear& l, const mx::array& g) {
+  // g W = sum over row tiles of g[..., o0:o1] W[o0:o1]. (..., in)
+  std::optional<mx::array> acc;
+  for (int o0 = 0; o0 < l.outDim; o0 += kDequantTileRows) {
+    const int o1 = std::min(l.outDim, o0 + kDequantTileRows);
+    mx::Shape start(g.ndim(), 0), stop = g.shape();
+    start.back() = o0;
+    stop.back() = o1;
+    mx::array part = mx::matmul(mx::slice(g, start, stop), dequantizedRows(l, o0, o1));
+    acc = acc ? mx::add(*acc, part) : part;
+  }
+  return mx::astype(*acc, g.dtype());
+}
+
+mx::array tiledQuantizedMatmul(const Linear& l, const mx::array& x) {
+  const Linear* lp = &l;
+  auto fn = [lp](const std::vector<mx::array>& in) -> std::vector<mx::array> {
+    // x W^T, one column block per row tile of W. (..., out)
+    std::vector<mx::array> parts;
+    for (int o0 = 0; o0 < lp->outDim; o0 += kDequantTileRows) {
+      const int o1 = std::min(lp->outDim, o0 + kDequantTileRows);
+      parts.push_back(mx::matmul(in[0], mx::transpose(dequantizedRows(*lp, o0, o1))));
+    }
+    mx::array y = parts.size() == 1 ? parts[0] : mx::concatenate(parts, -1);
+    return {mx::astype(y, in[0].dtype())};
+  };
+  auto vjp = [lp](const std::vector<mx::array>&, const std::vector<mx::array>& cot,
+                  const std::vector<mx::array>&) -> std::vector<mx::array> {
+    return {tiledQuantizedMatmulTransposed(*lp, cot[0])};
+  };
+  return mx::custom_vjp(fn, vjp)({x})[0];
+}
+
 mx::array Linear::matmul(const mx::array& x) const {
   // The 4-bit weight is used as is (QLoRA keeps the base quantized, also through the backward),
-  // except on CPU where prepareCompute() may have expanded it once into `dense`.
+  // except on CPU where prepareCompute() may have expanded it once into `dense`, or marked it
+  // `tiled`.
+  if (tiled && leadingRows(x) > kKernelMaxRows) return tiledQuantizedMatmul(*this, x);
   return dense         ? mx::matmul(x, mx::transpose(*dense))
          : quantized() ? mx::quantized_matmul(x, *qweight, *scales, qbiases, true, groupSize, bits)
                        : mx::matmul(x, mx::transpose(*weight));
+}
+
+mx::array Linear::matmulTransposed(const mx::array& g) const {
+  if (tiled && leadingRows(g) > kKernelMaxRows) return tiledQuantizedMatmulTransposed(*this, g);
+  return dense         ? mx::matmul(g, *dense)
+         : quantized() ? mx::quantized_matmul(g, *qweight, *scales, qbiases, false, groupSize, bits)
+                       : mx::matmul(g, *weight);
 }
 
 mx::array Linear::apply(const mx::array& x) const {
@@ -257,6 +320,28 @@ struct BlockLora {
   std::optional<ModuleLora> m[7];
 };
 
+// silu(g) * u as one compiled kernel (shapeless: one compilation serves every shape): eager MLX
+// would run sigmoid, two multiplies and their backward as separate passes over (B, L, F).
+std::vector<mx::array> swigluFn(const std::vector<mx::array>& in) {
+  return {mx::multiply(mx::multiply(in[0], mx::sigmoid(in[0])), in[1])};
+}
+
+mx::array swiglu(const mx::array& g, const mx::array& u) {
+  static const auto compiled = mx::compile(swigluFn, /*shapeless=*/true);
+  return compiled({g, u})[0];
+}
+
+// y + delta * scale in y's dtype, compiled for the same reason; scale is an input so one
+// compilation serves every adapter.
+std::vector<mx::array> loraAddFn(const std::vector<mx::array>& in) {
+  return {mx::add(in[0], mx::astype(mx::multiply(in[1], in[2]), in[0].dtype()))};
+}
+
+mx::array loraAdd(const mx::array& y, const mx::array& delta, float scale) {
+  static const auto compiled = mx::compile(loraAddFn, /*shapeless=*/true);
+  return compiled({y, delta, mx::array(scale)})[0];
+}
+
 mx::array project(const Linear& lin, const mx::array& x, const BlockLora& lora, int idx,
                   float scale, float dropout, bool training, uint64_t dropoutSeed) {
   const auto& ad = lora.m[idx];
@@ -274,8 +359,7 @@ mx::array project(const Linear& lin, const mx::array& x, const BlockLora& lora, 
   // (B, L, in) @ (in, r) @ (r, out): the low-rank path never materialises a full delta-W.
   mx::array delta = mx::matmul(mx::matmul(mx::astype(xin, mx::float32), ad->a), ad->b);
   if (!ad->m) {
-    mx::array y = lin.apply(x);
-    return mx::add(y, mx::astype(mx::multiply(delta, mx::array(scale)), y.dtype()));
+    return loraAdd(lin.apply(x), delta, scale);
   }
   // DoRA, as PEFT computes it: with k = m / ||W + s (A B)^T||_row (out),
   //   y = base(x) + (k - 1) * (x_d W^T) + k * s * (x_d A B),   x_d = dropout(x),
@@ -413,7 +497,7 @@ mx::array mlp(const Block& blk, const mx::array& h, const Projection& proj, Mark
   mx::array g = proj(blk.gate, h, 4);
   mx::array u = proj(blk.up, h, 5);
   mark("mlp.gate_up_proj", u);
-  mx::array act = mx::multiply(mx::multiply(g, mx::sigmoid(g)), u);
+  mx::array act = swiglu(g, u);
   mark("mlp.swiglu", act);
   mx::array out = proj(blk.down, act, 6);
   mark("mlp.down_proj", out);

@@ -525,9 +525,14 @@ void quantizeBase(Model& m, int groupSize, int bits) {
 size_t prepareCompute(Model& m) {
   const char* keep = std::getenv("MEDTUNE_CPU_QUANTIZED_MATMUL");
   if (mx::default_device() != mx::Device::cpu || (keep && std::string(keep) == "1")) return 0;
+  const bool tiled = keep && std::string(keep) == "tiled";
   size_t bytes = 0;
   auto expand = [&](Linear& l) {
     if (!l.quantized() || l.dense) return;
+    if (tiled) {
+      l.tiled = true;
+      return;
+    }
     l.dense = mx::astype(mx::dequantize(*l.qweight, *l.scales, l.qbiases, l.groupSize, l.bits),
                          mx::float32);
     mx::eval(*l.dense);

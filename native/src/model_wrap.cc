@@ -546,7 +546,9 @@ Napi::Value NativeModel::LossAndGrad(const Napi::CallbackInfo& info) {
     fo.training = boolean(o, "training", false);
     fo.dropoutSeed = static_cast<uint64_t>(num(o, "seed", 0));
     fo.gradientCheckpointing = boolean(o, "gradientCheckpointing", false);
-    Gradients g = lossAndGrad(model(), b, fo);
+    const int ceRows = static_cast<int>(num(o, "crossEntropyChunk", kCrossEntropyChunkRows));
+    if (ceRows < 0) throw ArgumentError("crossEntropyChunk must be >= 0");
+    Gradients g = lossAndGrad(model(), b, fo, ceRows);
     Napi::Object out = Napi::Object::New(env);
     out.Set("lossSum", g.lossSum);
     out.Set("supervisedTokens", static_cast<double>(g.supervisedTokens));

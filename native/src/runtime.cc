@@ -55,6 +55,16 @@ static Napi::Value Memory(const Napi::CallbackInfo& info) {
   });
 }
 
+// setCompile(enabled): MLX's compile on or off for the whole process (tests compare compiled and
+// eager results).
+static void SetCompile(const Napi::CallbackInfo& info) {
+  if (info[0].IsBoolean() && info[0].As<Napi::Boolean>().Value()) {
+    mx::enable_compile();
+  } else {
+    mx::disable_compile();
+  }
+}
+
 static void ResetPeakMemory(const Napi::CallbackInfo& info) { mx::reset_peak_memory(); }
 
 static void ClearCache(const Napi::CallbackInfo& info) { mx::clear_cache(); }
@@ -77,6 +87,7 @@ void InitRuntime(Napi::Env env, Napi::Object exports) {
   exports.Set("blas", Napi::Function::New(env, Blas, "blas"));
   exports.Set("defaultDevice", Napi::Function::New(env, DefaultDevice, "defaultDevice"));
   exports.Set("memory", Napi::Function::New(env, Memory, "memory"));
+  exports.Set("setCompile", Napi::Function::New(env, SetCompile, "setCompile"));
   exports.Set("resetPeakMemory", Napi::Function::New(env, ResetPeakMemory, "resetPeakMemory"));
   exports.Set("clearCache", Napi::Function::New(env, ClearCache, "clearCache"));
   exports.Set("setMemoryLimit", Napi::Function::New(env, SetMemoryLimit, "setMemoryLimit"));

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "errors.h"
+#include "model.h"
 
 namespace mx = mlx::core;
 
@@ -124,6 +125,52 @@ Napi::Value Matmul(const Napi::CallbackInfo& info) {
     mx::array c = mx::matmul(Tensor::ArrayOf(info[0]), Tensor::ArrayOf(info[1]));
     mx::eval(c);
     return Tensor::Wrap(info.Env(), std::move(c));
+  });
+}
+
+}  // namespace medtune
+
+namespace medtune {
+
+// quantizedMatmul(x (N, in), w (out, in), {bits, groupSize, mode}): x W^T with W quantized
+// (MLX affine, the format GGUF Q4_0 / Q4_1 / Q8_0 load into) and, for the backward through
+// activations, dX for the cotangent cos(0, 1, 2, ...) of Y. mode: "tiled" (dequantized tiles +
+// BLAS), "kernel" (MLX's quantized_matmul) or "dequantized" (the whole W dequantized first).
+Napi::Value QuantizedMatmul(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), [&]() -> Napi::Value {
+    if (info.Length() < 3 || !info[2].IsObject())
+      throw ArgumentError("quantizedMatmul(x, w, {bits, groupSize, mode})");
+    Napi::Object o = info[2].As<Napi::Object>();
+    const int bits = o.Get("bits").ToNumber().Int32Value();
+    const int group = o.Get("groupSize").ToNumber().Int32Value();
+    const std::string mode = o.Get("mode").ToString().Utf8Value();
+    const mx::array& x = Tensor::ArrayOf(info[0]);
+    const mx::array& w = Tensor::ArrayOf(info[1]);
+    if (x.ndim() != 2 || w.ndim() != 2 || x.shape(1) != w.shape(1))
+      throw ArgumentError("quantizedMatmul: x (N, in) and w (out, in)");
+    if (w.shape(1) % group != 0) throw ArgumentError("quantizedMatmul: in % groupSize != 0");
+    Linear lin;
+    lin.outDim = w.shape(0);
+    lin.inDim = w.shape(1);
+    lin.weight = mx::astype(w, mx::float32);
+    lin.quantize(group, bits);
+    if (mode == "tiled") {
+      lin.tiled = true;
+    } else if (mode == "dequantized") {
+      lin.dense = lin.denseWeight();
+    } else if (mode != "kernel") {
+      throw ArgumentError("quantizedMatmul: mode must be tiled, kernel or dequantized");
+    }
+    mx::array y = lin.matmul(x);
+    mx::array cot = mx::cos(mx::reshape(mx::astype(mx::arange(static_cast<int>(y.size())), mx::float32), y.shape()));
+    auto [outs, dx] = mx::vjp([&lin](const std::vector<mx::array>& in) {
+      return std::vector<mx::array>{lin.matmul(in[0])};
+    }, {x}, {cot});
+    mx::eval(y, dx[0]);
+    Napi::Object r = Napi::Object::New(info.Env());
+    r.Set("y", Tensor::Wrap(info.Env(), y));
+    r.Set("dx", Tensor::Wrap(info.Env(), dx[0]));
+    return r;
   });
 }
 

@@ -34,5 +34,7 @@ class Tensor : public Napi::ObjectWrap<Tensor> {
 Napi::Value FromFloat32(const Napi::CallbackInfo& info);
 // matmul(a: Tensor, b: Tensor): Tensor — evaluated before returning.
 Napi::Value Matmul(const Napi::CallbackInfo& info);
+// quantizedMatmul(x, w, {bits, groupSize, mode}): {y, dx} (see tensor.cc).
+Napi::Value QuantizedMatmul(const Napi::CallbackInfo& info);
 
 }  // namespace medtune

@@ -53,11 +53,64 @@ mx::array maskedCe(const mx::array& logits, const mx::array& targets, const mx::
   return mx::sum(mx::multiply(mx::subtract(lse, tgt), mask));
 }
 
-Gradients lossAndGrad(const Model& m, const Batch& b, const ForwardOptions& fo) {
+namespace {
+
+// One chunk's summed masked CE and, when wanted, dLoss/dh for its rows. h (n, D), t (n), mk (n).
+std::pair<mx::array, std::optional<mx::array>> ceChunk(const Linear& head, const mx::array& h,
+                                                       const mx::array& t, const mx::array& mk,
+                                                       bool withGrad) {
+  mx::array logits = mx::astype(head.apply(h), mx::float32);                // (n, V)
+  mx::array lse = mx::logsumexp(logits, -1, true);                           // (n, 1)
+  mx::array tgt = mx::take_along_axis(logits, mx::expand_dims(t, -1), -1);  // (n, 1)
+  mx::array loss = mx::sum(mx::multiply(mx::squeeze(mx::subtract(lse, tgt), -1), mk));
+  if (!withGrad) return {loss, std::nullopt};
+  // d/dh of mk * (lse - logit[t]) = mk * (softmax W - W[t]). (n, D)
+  mx::array mkc = mx::expand_dims(mk, -1);
+  mx::array p = mx::multiply(mx::exp(mx::subtract(logits, lse)), mkc);
+  mx::array grad = mx::subtract(
+      head.matmulTransposed(mx::astype(p, h.dtype())),
+      mx::multiply(mx::astype(head.rows(t), h.dtype()), mx::astype(mkc, h.dtype())));
+  return {loss, grad};
+}
+
+}  // namespace
+
+mx::array chunkedCrossEntropy(const Model& m, const mx::array& h, const mx::array& targets,
+                              const mx::array& mask, int rows) {
+  const int D = h.shape(-1);
+  const int N = static_cast<int>(h.size() / D);
+  rows = std::max(1, rows);
+  const Linear* head = &m.head();
+  auto fn = [head, N, D, rows](const std::vector<mx::array>& in) -> std::vector<mx::array> {
+    mx::array h2 = mx::reshape(in[0], {N, D});
+    mx::array t = mx::reshape(in[1], {N});
+    mx::array mk = mx::reshape(in[2], {N});
+    mx::array loss = mx::array(0.0f);
+    std::vector<mx::array> grads;
+    for (int s = 0; s < N; s += rows) {
+      const int e = std::min(N, s + rows);
+      auto [l, g] = ceChunk(*head, mx::slice(h2, {s, 0}, {e, D}), mx::slice(t, {s}, {e}),
+                            mx::slice(mk, {s}, {e}), true);
+      loss = mx::add(loss, l);
+      grads.push_back(*g);
+    }
+    mx::array gradH = grads.size() == 1 ? grads[0] : mx::concatenate(grads, 0);
+    return {loss, mx::reshape(gradH, in[0].shape())};
+  };
+  auto vjp = [](const std::vector<mx::array>& primals, const std::vector<mx::array>& cotangents,
+                const std::vector<mx::array>& outputs) -> std::vector<mx::array> {
+    return {mx::multiply(outputs[1], mx::astype(cotangents[0], outputs[1].dtype())),
+            mx::zeros_like(primals[1]), mx::zeros_like(primals[2])};
+  };
+  return mx::custom_vjp(fn, vjp)({h, targets, mask})[0];
+}
+
+Gradients lossAndGrad(const Model& m, const Batch& b, const ForwardOptions& fo, int ceChunkRows) {
   std::vector<mx::array> params = m.adapterParams();
   if (params.empty()) throw std::invalid_argument("the model has no adapters to train");
   auto fn = [&](const std::vector<mx::array>& p) -> mx::array {
-    return maskedCe(m.forward(b.inputs, &p, fo), b.targets, b.mask);
+    if (ceChunkRows <= 0) return maskedCe(m.forward(b.inputs, &p, fo), b.targets, b.mask);
+    return chunkedCrossEntropy(m, m.hidden(b.inputs, &p, fo), b.targets, b.mask, ceChunkRows);
   };
   std::vector<int> argnums(params.size());
   std::iota(argnums.begin(), argnums.end(), 0);
@@ -73,9 +126,24 @@ Gradients lossAndGrad(const Model& m, const Batch& b, const ForwardOptions& fo) 
 }
 
 double lossSum(const Model& m, const Batch& b) {
-  mx::array l = maskedCe(m.forward(b.inputs, nullptr, ForwardOptions{}), b.targets, b.mask);
-  mx::eval(l);
-  return l.item<float>();
+  // Chunked as in training, without the gradient: no (B, L, V) logits in validation either.
+  mx::array h = m.hidden(b.inputs, nullptr, ForwardOptions{});
+  const int D = h.shape(-1);
+  const int N = static_cast<int>(h.size() / D);
+  mx::array h2 = mx::reshape(h, {N, D});
+  mx::array t = mx::reshape(b.targets, {N});
+  mx::array mk = mx::reshape(b.mask, {N});
+  mx::eval(h2);
+  double sum = 0;
+  for (int s = 0; s < N; s += kCrossEntropyChunkRows) {
+    const int e = std::min(N, s + kCrossEntropyChunkRows);
+    mx::array l = ceChunk(m.head(), mx::slice(h2, {s, 0}, {e, D}), mx::slice(t, {s}, {e}),
+                          mx::slice(mk, {s}, {e}), false)
+                      .first;
+    mx::eval(l);
+    sum += l.item<float>();
+  }
+  return sum;
 }
 
 double learningRateAt(const TrainOptions& o, int step) {

@@ -74,8 +74,20 @@ struct Gradients {
 
 // logits (B, L, V), targets (B, L), mask (B, L) -> scalar sum of masked CE.
 mx::array maskedCe(const mx::array& logits, const mx::array& targets, const mx::array& mask);
+// Token positions per cross-entropy chunk: the (rows, V) float32 logits of one chunk are the
+// largest transient of a step, instead of (B*L, V) logits plus their gradient.
+constexpr int kCrossEntropyChunkRows = 256;
+
+// Summed masked CE from hidden states h (B, L, D) through the LM head, `rows` positions at a
+// time. Its VJP is exact and needs no recomputation: since the loss is the graph's last op, the
+// forward already computes dLoss/dh = mask * (softmax - onehot) W per chunk; the VJP scales it.
+mx::array chunkedCrossEntropy(const Model& m, const mx::array& h, const mx::array& targets,
+                              const mx::array& mask, int rows);
+
 // Summed masked CE over one micro-batch and its gradient w.r.t. the adapter weights.
-Gradients lossAndGrad(const Model& m, const Batch& b, const ForwardOptions& fo);
+// ceChunkRows = 0 computes the CE over full (B, L, V) logits (the reference the tests compare to).
+Gradients lossAndGrad(const Model& m, const Batch& b, const ForwardOptions& fo,
+                      int ceChunkRows = kCrossEntropyChunkRows);
 // Summed masked CE (no gradient).
 double lossSum(const Model& m, const Batch& b);
 

@@ -309,6 +309,8 @@ export interface NativeModelHandle {
     training?: boolean;
     seed?: number;
     gradientCheckpointing?: boolean;
+    /** Token positions per cross-entropy chunk (default 256); 0 = full (B, L, V) logits. */
+    crossEntropyChunk?: number;
   }): {
     lossSum: number;
     supervisedTokens: number;
@@ -363,10 +365,23 @@ export interface NativeBinding {
   memory(): MemoryStats;
   resetPeakMemory(): void;
   clearCache(): void;
+  /** MLX's compile (fused element-wise kernels) on or off for the whole process; on by default. */
+  setCompile(enabled: boolean): void;
   /** Returns the previous limit in bytes. */
   setMemoryLimit(bytes: number): number;
   fromFloat32(data: Float32Array, shape: number[]): NativeTensor;
   matmul(a: NativeTensor, b: NativeTensor): NativeTensor;
+  /**
+   * x (N, in) times W (out, in)^T with W quantized in MLX's affine format (what GGUF Q4_0, Q4_1
+   * and Q8_0 load into), computed by `mode`: "tiled" (dequantized tiles + BLAS, the CPU path of
+   * MEDTUNE_CPU_QUANTIZED_MATMUL=tiled), "kernel" (MLX's quantized_matmul) or "dequantized" (all of
+   * W dequantized first, the reference). dx: the backward through x for the cotangent cos(0, 1, ...).
+   */
+  quantizedMatmul(
+    x: NativeTensor,
+    w: NativeTensor,
+    opts: { bits: 4 | 8; groupSize: 32 | 64 | 128; mode: "tiled" | "kernel" | "dequantized" },
+  ): { y: NativeTensor; dx: NativeTensor };
   /** GGUF (F32, F16, Q4_0, Q4_1, Q8_0; llama / qwen2). */
   loadGguf(path: string, opts?: { dtype?: WeightDtype }): NativeModelHandle;
   /** Hugging Face safetensors; the config comes from config.json parsed in TypeScript. */
@@ -392,10 +407,12 @@ export const NATIVE_FUNCTIONS = [
   "defaultDevice",
   "memory",
   "resetPeakMemory",
+  "setCompile",
   "clearCache",
   "setMemoryLimit",
   "fromFloat32",
   "matmul",
+  "quantizedMatmul",
   "loadGguf",
   "loadHf",
   "createRandomModel",

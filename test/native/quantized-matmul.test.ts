@@ -1,0 +1,98 @@
+// Products against packed 4-bit and 8-bit weights (the MLX affine formats that GGUF Q4_0, Q4_1 and
+// Q8_0 load into) equal dequantize-then-matmul, forward and backward through the activations, for
+// the tiled CPU path and MLX's kernel, at odd shapes (a partial last tile, 1 to 37 rows). And a
+// whole model kept packed (MEDTUNE_CPU_QUANTIZED_MATMUL=tiled) gives the float32-expanded logits
+// and LoRA gradients.
+import { describe, expect, it } from "vitest";
+import { loadNative } from "../../src/native/loader.js";
+import { Model } from "../../src/train/model.js";
+import { TINY, ints, maxAbsDiff } from "../train/native-helpers.js";
+
+function values(n: number, seed: number): Float32Array {
+  return new Float32Array(n).map((_, i) => Math.sin(i * 0.37 + seed) * (1 + (i % 7) / 7));
+}
+
+describe("quantized matmul", () => {
+  const mlx = loadNative();
+  const cases = [
+    { bits: 4, groupSize: 32, rows: 1, out: 33, inDim: 64 },
+    { bits: 4, groupSize: 32, rows: 5, out: 300, inDim: 96 },
+    { bits: 4, groupSize: 64, rows: 37, out: 517, inDim: 128 },
+    { bits: 8, groupSize: 32, rows: 3, out: 47, inDim: 32 },
+    { bits: 8, groupSize: 32, rows: 19, out: 257, inDim: 160 },
+    { bits: 8, groupSize: 64, rows: 8, out: 600, inDim: 192 },
+  ] as const;
+  for (const c of cases) {
+    it(`${c.bits}-bit, group ${c.groupSize}: (${c.rows}, ${c.inDim}) x (${c.out}, ${c.inDim})^T`, () => {
+      const x = mlx.fromFloat32(values(c.rows * c.inDim, 1), [c.rows, c.inDim]);
+      const w = mlx.fromFloat32(values(c.out * c.inDim, 2), [c.out, c.inDim]);
+      const ref = mlx.quantizedMatmul(x, w, { ...c, mode: "dequantized" });
+      const yRef = ref.y.toFloat32Array();
+      const dxRef = ref.dx.toFloat32Array();
+      expect(ref.y.shape).toEqual([c.rows, c.out]);
+      expect(ref.dx.shape).toEqual([c.rows, c.inDim]);
+      const yScale = Math.max(...Array.from(yRef, Math.abs));
+      const dxScale = Math.max(...Array.from(dxRef, Math.abs));
+      for (const mode of ["tiled", "kernel"] as const) {
+        const r = mlx.quantizedMatmul(x, w, { ...c, mode });
+        expect(maxAbsDiff(r.y.toFloat32Array(), yRef) / yScale).toBeLessThan(1e-5);
+        expect(maxAbsDiff(r.dx.toFloat32Array(), dxRef) / dxScale).toBeLessThan(1e-5);
+      }
+      // The quantization itself is real: the product differs from the float one.
+      const exact = mlx.matmul(
+        x,
+        mlx.fromFloat32(transpose(values(c.out * c.inDim, 2), c.out, c.inDim), [c.inDim, c.out]),
+      );
+      expect(maxAbsDiff(exact.toFloat32Array(), yRef)).toBeGreaterThan(0);
+    });
+  }
+
+  it("a model kept packed (tiled) equals its float32 expansion: logits and LoRA gradients", () => {
+    const config = { ...TINY, hiddenSize: 128, intermediateSize: 256, vocabSize: 300 };
+    const load = (mode: string | undefined) => {
+      if (mode) process.env.MEDTUNE_CPU_QUANTIZED_MATMUL = mode;
+      else delete process.env.MEDTUNE_CPU_QUANTIZED_MATMUL;
+      try {
+        const m = Model.random(config, 4, { quantize: { bits: 4, groupSize: 32 } });
+        m.addAdapters({ rank: 4, seed: 2 });
+        return m;
+      } finally {
+        delete process.env.MEDTUNE_CPU_QUANTIZED_MATMUL;
+      }
+    };
+    const mlx = loadNative();
+    const grown = (f: () => Model) => {
+      const before = mlx.memory().activeBytes;
+      const m = f();
+      return { m, bytes: mlx.memory().activeBytes - before };
+    };
+    const { m: expanded, bytes: expandedBytes } = grown(() => load(undefined));
+    const { m: packed, bytes: packedBytes } = grown(() => load("tiled"));
+    // Packed: no float32 copy of the projections (those are ~8x the 4-bit bytes).
+    expect(packedBytes).toBeLessThan(expandedBytes / 2);
+    const ids = ints(2 * 9, config.vocabSize, 5);
+    expect(maxAbsDiff(packed.forward(ids, [2, 9]), expanded.forward(ids, [2, 9]))).toBeLessThan(
+      1e-4,
+    );
+    const b = {
+      inputs: ids,
+      targets: ints(18, config.vocabSize, 6),
+      mask: new Float32Array(18).fill(1),
+      shape: [2, 9] as [number, number],
+    };
+    const ge = expanded.native.lossAndGrad(b);
+    const gp = packed.native.lossAndGrad(b);
+    expect(gp.lossSum).toBeCloseTo(ge.lossSum, 3);
+    for (const [name, g] of Object.entries(ge.grads)) {
+      const scale = Math.max(1e-6, ...Array.from(g, Math.abs));
+      expect(maxAbsDiff(gp.grads[name]!, g) / scale).toBeLessThan(1e-4);
+    }
+  });
+});
+
+function transpose(a: Float32Array, rows: number, cols: number): Float32Array {
+  const out = new Float32Array(a.length);
+  for (let r = 0; r < rows; r++)
+    for (let c = 0; c < cols; c++) out[c * rows + r] = a[r * cols + c]!;
+  return out;
+}
