@@ -47,9 +47,9 @@ const isFloat = (t: GgmlTypeName) => t === "F32" || t === "F16" || t === "BF16";
 
 /** llama.cpp's layer choice for extra bits: the first and last eighth, and every third between. */
 export function useMoreBits(layer: number, layers: number): boolean {
-  return (
-    layer < layers / 8 || layer >= (7 * layers) / 8 || (layer - Math.floor(layers / 8)) % 3 === 2
-  );
+  // Integer division, as in llama.cpp's C++.
+  const eighth = Math.floor(layers / 8);
+  return layer < eighth || layer >= Math.floor((7 * layers) / 8) || (layer - eighth) % 3 === 2;
 }
 
 function fallback(type: GgmlTypeName, rowLength: number): GgmlTypeName {

@@ -12,9 +12,17 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { gv, readGguf, writeGguf } from "../../src/merge/gguf.js";
 import { dequantize, fromHalf, quantize, toHalf } from "../../src/merge/quants.js";
-import { ggufToHfName, hfToGgufName, toGgufRows, toHfRows } from "../../src/merge/source.js";
+import { targetType } from "../../src/merge/export.js";
+import {
+  ggufToHfName,
+  hfToGgufName,
+  toGgufRows,
+  toHfRows,
+  type ModelSource,
+  type SourceTensor,
+} from "../../src/merge/source.js";
 import { encode, permuteForGguf } from "../train/weights-io.js";
-import { ints, maxAbsDiff } from "../train/native-helpers.js";
+import { ints, maxAbsDiff, TINY } from "../train/native-helpers.js";
 
 function gaussian(n: number, seed: number): Float32Array {
   const u = ints(2 * n, 1 << 30, seed);
@@ -183,5 +191,43 @@ describe("GGUF and names", () => {
     expect(() => readGguf(join(__dirname, "quants.test.ts"))).toThrow(
       /quants\.test\.ts: not a GGUF file/,
     );
+  });
+});
+
+describe("Q4_K_M recipe", () => {
+  it("gives Q6_K to the tied embedding and to attn_v / ffn_down in llama.cpp's extra-bit layers", () => {
+    const layers = 30;
+    const tensor = (ggufName: string, shape: number[]): SourceTensor => ({
+      hfName: ggufToHfName(ggufName)!,
+      ggufName,
+      shape,
+      type: "F16",
+      permuted: false,
+      raw: () => new Uint8Array(0),
+      float32: () => new Float32Array(0),
+    });
+    const tensors = [tensor("token_embd.weight", [1000, 512])];
+    for (let i = 0; i < layers; i++)
+      for (const n of ["attn_q", "attn_v", "ffn_down", "ffn_up"])
+        tensors.push(tensor(`blk.${i}.${n}.weight`, n === "ffn_up" ? [512, 300] : [512, 512]));
+    const src = { config: { ...TINY, numLayers: layers }, tensors } as unknown as ModelSource;
+    const type = (name: string) =>
+      targetType(
+        tensors.find((t) => t.ggufName === name)!,
+        "q4_k_m",
+        src,
+      );
+    expect(type("token_embd.weight")).toBe("Q6_K");
+    const more = Array.from({ length: layers }, (_, i) => i).filter(
+      (i) => type(`blk.${i}.attn_v.weight`) === "Q6_K",
+    );
+    // n/8 = 3 and 7n/8 = 26 in integer arithmetic; every third layer between.
+    expect(more).toEqual([0, 1, 2, 5, 8, 11, 14, 17, 20, 23, 26, 27, 28, 29]);
+    expect(type("blk.4.ffn_down.weight")).toBe("Q4_K");
+    expect(type("blk.5.ffn_down.weight")).toBe("Q6_K");
+    expect(type("blk.4.attn_q.weight")).toBe("Q4_K");
+    // Rows of 300 values hold no 256-value super-block: llama.cpp's fallback would be Q5_0,
+    // which needs rows of 32 too, so these stay F16.
+    expect(type("blk.4.ffn_up.weight")).toBe("F16");
   });
 });
