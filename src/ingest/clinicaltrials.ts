@@ -208,8 +208,10 @@ async function* readZip(
         );
       }
       const utf8 = new Utf8Stats();
+      const checked = stream.pipe(utf8.transform());
+      stream.on("error", (e) => checked.destroy(e));
       try {
-        yield* studiesFromStream(stream.pipe(utf8.transform()), where, limits, signal);
+        yield* studiesFromStream(checked, where, limits, signal);
         const warning = utf8.warning(where);
         if (warning) yield warning;
       } catch (e) {
@@ -219,6 +221,10 @@ async function* readZip(
           file,
           `entry ${entry.fileName}`,
         );
+      } finally {
+        // An oversized study stops reading its entry early: release it before the next entry.
+        stream.destroy();
+        checked.destroy();
       }
       const read = Math.min(bytesTotal, entry.relativeOffsetOfLocalHeader + entry.compressedSize);
       if (read - lastProgress >= PROGRESS_EVERY_BYTES) {
