@@ -57,7 +57,7 @@ export const SPEC: CommandSpec = {
     progress: { type: "boolean", description: "progress bar on stderr (--no-progress: none)" },
     "allow-empty": {
       type: "boolean",
-      description: "write a source's output even when every record was skipped",
+      description: "write a source's output even when empty or below --min-output-ratio",
     },
     "min-output-ratio": {
       type: "number",
