@@ -30,9 +30,11 @@ MODULES = [
 def bundled_blas():
     """The BLAS libraries the mlx-cpu wheel ships (its matrix products run on them)."""
     import glob
-    import mlx
 
-    libs = os.path.join(os.path.dirname(os.path.dirname(mlx.__file__)), "mlx_cpu.libs")
+    import mlx.core as mx
+
+    # mlx is a namespace package: site-packages/mlx/core.*.so -> site-packages/mlx_cpu.libs
+    libs = os.path.join(os.path.dirname(os.path.dirname(mx.__file__)), "mlx_cpu.libs")
     return sorted(os.path.basename(f) for f in glob.glob(os.path.join(libs, "lib*blas*")))
 
 
