@@ -98,7 +98,9 @@ export function planGgufTypes(
   return src.tensors.map((t) => {
     const fused = touched.has(t.hfName);
     if (t.shape.length === 1) {
-      return { tensor: t, type: fused ? "F32" : t.type, copied: !fused && !t.permuted, fused };
+      // Norms and biases: F32 as llama.cpp's converter writes them (a GGUF source's bytes kept).
+      const copied = !fused && src.kind === "gguf";
+      return { tensor: t, type: copied ? t.type : "F32", copied, fused };
     }
     if (!fused && src.kind === "gguf" && (!isFloat(t.type) || q === "none") && !requantizeAll)
       return { tensor: t, type: t.type, copied: true, fused };
@@ -199,6 +201,10 @@ export async function writeHfExport(
   touched: ReadonlySet<string>,
   opts: HfExportOptions,
 ): Promise<string[]> {
+  if (src.gguf?.tensors.some((t) => t.name === "rope_freqs.weight"))
+    throw new Error(
+      `${src.path}: carries scaled-RoPE factors (rope_freqs, Llama 3.x); writing them back as config.json rope_scaling is not supported — export GGUF only`,
+    );
   let done = 0;
   const count = src.tensors.length;
   const tensors = src.tensors.map((t) => {
