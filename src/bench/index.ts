@@ -42,11 +42,12 @@ export async function run(argv: string[]): Promise<number> {
   }
   const flags = parseFlags(argv, BENCH_SPEC);
   if (flags.kind !== "ok") return flags.exit;
-  const named = flags.positionals[0];
+  const named = flags.positionals;
   const comparisonSuites = Object.keys(SUITES).filter((n) => n !== "profile");
-  if (named !== undefined && !comparisonSuites.includes(named)) {
+  const unknown = named.find((n) => !comparisonSuites.includes(n));
+  if (unknown !== undefined) {
     process.stderr.write(
-      `medtune bench: unknown suite "${named}"; suites: ${Object.keys(SUITES).join(", ")}\n`,
+      `medtune bench: unknown suite "${unknown}"; suites: ${Object.keys(SUITES).join(", ")}\n`,
     );
     return 2;
   }
@@ -63,7 +64,7 @@ export async function run(argv: string[]): Promise<number> {
   };
   let failed = false;
   let files: { json: string; html: string } | undefined;
-  for (const name of named ? [named] : comparisonSuites) {
+  for (const name of named.length ? named : comparisonSuites) {
     const mod = await SUITES[name]!();
     if (typeof mod === "function") continue;
     log(`bench: ${name}…`);

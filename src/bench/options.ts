@@ -52,8 +52,9 @@ export const BENCH_SPEC: CommandSpec = {
   positionals: [
     {
       name: "suite",
+      variadic: true,
       description:
-        "matmul, generate, train, ingest, augment (or profile); all comparison suites when absent",
+        "matmul, generate, train, ingest, augment (or profile alone); all comparison suites when absent",
     },
   ],
   flags: {
