@@ -2,10 +2,12 @@
 written by src/bench/train-data.ts, peak RSS, and the one JSON result line the TypeScript side
 parses (the last line of stdout; everything else goes to stderr)."""
 
+import argparse
 import json
 import os
 import resource
 import sys
+import traceback
 
 
 def log(*args):
@@ -58,3 +60,27 @@ def set_threads(n):
     """Same thread count for every peer: set before numpy/torch/mlx start their pools."""
     for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[k] = str(n)
+
+
+def train_args(model_flag):
+    """The flags every training peer takes: the model (`model_flag`) and the shared shapes."""
+    p = argparse.ArgumentParser()
+    p.add_argument(model_flag, required=True)
+    p.add_argument("--data", required=True)
+    p.add_argument("--steps", type=int, required=True)
+    p.add_argument("--batch", type=int, default=4)
+    p.add_argument("--rank", type=int, default=16)
+    p.add_argument("--alpha", type=float, default=32)
+    p.add_argument("--lr", type=float, default=1e-4)
+    p.add_argument("--threads", type=int, default=2)
+    return p.parse_args()
+
+
+def run(main):
+    """Runs a peer's main so that it prints one JSON line either way: the TS side names the peer
+    and the error; the traceback goes to stderr."""
+    try:
+        main()
+    except Exception as e:
+        traceback.print_exc()
+        fail(f"{type(e).__name__}: {e}")

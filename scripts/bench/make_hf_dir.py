@@ -10,9 +10,8 @@ import argparse
 import os
 import shutil
 import time
-import traceback
 
-from bench_common import emit, fail, log
+from bench_common import emit, log, run
 
 
 def main():
@@ -48,8 +47,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except Exception as e:
-        traceback.print_exc()
-        fail(f"{type(e).__name__}: {e}")
+    run(main)

@@ -8,9 +8,8 @@ JSON line.
 
 import argparse
 import time
-import traceback
 
-from bench_common import emit, fail, set_threads
+from bench_common import emit, run, set_threads
 
 
 def main():
@@ -48,8 +47,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except Exception as e:
-        traceback.print_exc()
-        fail(f"{type(e).__name__}: {e}")
+    run(main)

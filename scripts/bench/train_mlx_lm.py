@@ -8,13 +8,11 @@ the same masks (`mlx_lm lora` reads text and tokenizes it itself). Prints one JS
       --steps 5 --batch 4 --rank 16
 """
 
-import argparse
 import os
 import time
-import traceback
 from pathlib import Path
 
-from bench_common import batches, emit, fail, load_rows, log, set_threads
+from bench_common import batches, emit, load_rows, log, run, set_threads, train_args
 
 MODULES = [
     "self_attn.q_proj",
@@ -39,16 +37,7 @@ def bundled_blas():
 
 
 def main():
-    p = argparse.ArgumentParser()
-    p.add_argument("--hf-dir", required=True)
-    p.add_argument("--data", required=True)
-    p.add_argument("--steps", type=int, required=True)
-    p.add_argument("--batch", type=int, default=4)
-    p.add_argument("--rank", type=int, default=16)
-    p.add_argument("--alpha", type=float, default=32)
-    p.add_argument("--lr", type=float, default=1e-4)
-    p.add_argument("--threads", type=int, default=2)
-    a = p.parse_args()
+    a = train_args("--hf-dir")
     set_threads(a.threads)
 
     import mlx.core as mx
@@ -135,8 +124,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except Exception as e:  # one JSON line either way: the TS side names the peer and the error
-        traceback.print_exc()
-        fail(f"{type(e).__name__}: {e}")
+    run(main)

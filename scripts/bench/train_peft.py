@@ -7,27 +7,16 @@ tokens with the same masks. Prints one JSON line.
       --steps 5 --batch 4 --rank 16 --threads 2
 """
 
-import argparse
 import os
 import time
-import traceback
 
-from bench_common import batches, emit, fail, load_rows, log, set_threads
+from bench_common import batches, emit, load_rows, log, run, set_threads, train_args
 
 MODULES = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 
 def main():
-    p = argparse.ArgumentParser()
-    p.add_argument("--gguf", required=True)
-    p.add_argument("--data", required=True)
-    p.add_argument("--steps", type=int, required=True)
-    p.add_argument("--batch", type=int, default=4)
-    p.add_argument("--rank", type=int, default=16)
-    p.add_argument("--alpha", type=float, default=32)
-    p.add_argument("--lr", type=float, default=1e-4)
-    p.add_argument("--threads", type=int, default=2)
-    a = p.parse_args()
+    a = train_args("--gguf")
     set_threads(a.threads)
 
     import torch
@@ -94,8 +83,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except Exception as e:  # one JSON line either way: the TS side names the peer and the error
-        traceback.print_exc()
-        fail(f"{type(e).__name__}: {e}")
+    run(main)

@@ -27,13 +27,13 @@ const SELF = fileURLToPath(import.meta.url);
 
 // Real biomedical prose; its first `promptTokens` ids are the prompt.
 const TEXT = [
-  "Metformin is a biguanide that lowers hepatic glucose production and improves insulin",
-  "sensitivity in patients with type 2 diabetes mellitus. It is usually started at a low dose to",
-  "limit gastrointestinal adverse effects such as nausea and diarrhea. Because metformin is cleared",
-  "by the kidneys, the dose should be reduced when the estimated glomerular filtration rate falls",
-  "below 45 mL/min, and the drug should be stopped below 30 mL/min because of the risk of lactic",
-  "acidosis. Warfarin inhibits vitamin K epoxide reductase, which reduces the synthesis of clotting",
-  "factors II, VII, IX and X. Its effect is monitored with the international normalized ratio.",
+  "Heparin-induced thrombocytopenia is an immune reaction in which antibodies against complexes of",
+  "platelet factor 4 and heparin activate platelets, so that the platelet count falls while the risk",
+  "of venous and arterial thrombosis rises. It typically begins five to ten days after heparin is",
+  "started. When it is suspected, all heparin, including flushes of intravenous lines, is stopped and",
+  "a non-heparin anticoagulant such as argatroban, bivalirudin or fondaparinux is given; warfarin is",
+  "not started until the platelet count has recovered, because it can cause venous limb gangrene.",
+  "Low-molecular-weight heparins carry a lower risk than unfractionated heparin but cross-react.",
 ].join(" ");
 
 interface ChildArgs {
