@@ -77,7 +77,7 @@ def main():
         logits = model(toks[:, :-1])  # (B, L, V)
         ce = nn.losses.cross_entropy(logits, toks[:, 1:]) * mask
         n = mask.sum()
-        return ce.astype(mx.float32).sum() / n, n
+        return ce.astype(mx.float32).sum() / mx.maximum(n, 1), n
 
     step_s, losses = [], []
 

@@ -54,7 +54,8 @@ def main():
         logits = model(input_ids=x).logits  # (B, L, V)
         ce = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1), reduction="none")
         n = mask.sum()
-        loss = (ce * mask.reshape(-1)).sum() / n
+        # a step without targets has loss 0 (as medtune reports it), not 0/0
+        loss = (ce * mask.reshape(-1)).sum() / n.clamp(min=1)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
