@@ -70,6 +70,8 @@ export interface RunEvaluationOptions {
   suite: string | Suite;
   /** Default evaluation/results/<run>/<suite>. */
   outDir?: string;
+  /** Tokenizer + chat template; default the model's own (a random test model has none). */
+  chat?: ChatPrompter;
   onEvent?: (e: EvaluationEvent) => void;
   signal?: AbortSignal;
 }
@@ -267,7 +269,7 @@ export async function runEvaluation(opts: RunEvaluationOptions): Promise<Evaluat
     const hasAdapters = model.adapters !== undefined;
     if (!hasAdapters) warn("no adapters: evaluating the base model only");
     const variants: Variant[] = hasAdapters ? ["base", "fine-tuned"] : ["base"];
-    const chat = await ChatPrompter.forModel(model.source);
+    const chat = opts.chat ?? (await ChatPrompter.forModel(model.source));
     const validator = new MedicalSafetyValidator();
 
     // Progress: remaining time from the measured seconds of each item kind so far.
