@@ -82,7 +82,13 @@ mx::array Linear::matmul(const mx::array& x) const {
   // The 4-bit weight is used as is (QLoRA keeps the base quantized, also through the backward),
   // except on CPU where prepareCompute() may have expanded it once into `dense`, or marked it
   // `tiled`.
-  if (tiled && leadingRows(x) > kKernelMaxRows) return tiledQuantizedMatmul(*this, x);
+  // A product with a few rows (a decoded token) reads the packed bytes even when a float32 copy
+  // exists: it is bound by weight reads, and 4-bit weights are an eighth of float32's.
+  const bool fewRows = leadingRows(x) <= kKernelMaxRows;
+  if (quantized() && fewRows) {
+    return mx::quantized_matmul(x, *qweight, *scales, qbiases, true, groupSize, bits);
+  }
+  if (tiled) return tiledQuantizedMatmul(*this, x);
   return dense         ? mx::matmul(x, mx::transpose(*dense))
          : quantized() ? mx::quantized_matmul(x, *qweight, *scales, qbiases, true, groupSize, bits)
                        : mx::matmul(x, mx::transpose(*weight));

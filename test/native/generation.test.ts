@@ -71,6 +71,24 @@ describe("generation over the KV cache", () => {
     expect(Array.from(chunked.tokens)).toEqual(Array.from(whole.tokens));
   });
 
+  it("decodes across a cache growth like a no-cache greedy loop over forward()", async () => {
+    const m = tinyModel(8);
+    const V = TINY.vocabSize;
+    // 250 prompt tokens + 12 new ones cross the cache's first 256-position allocation.
+    const seq = Array.from(ints(250, V, 61));
+    const cached = await m.generate(seq, { maxTokens: 12 });
+    const expected: number[] = [];
+    for (let i = 0; i < 12; i++) {
+      const logits = m.forward(Int32Array.from(seq), [1, seq.length]);
+      const last = logits.subarray((seq.length - 1) * V);
+      let best = 0;
+      for (let v = 1; v < V; v++) if (last[v]! > last[best]!) best = v;
+      expected.push(best);
+      seq.push(best);
+    }
+    expect(cached.tokens).toEqual(expected);
+  });
+
   it("scoreOptions (shared prompt cache) equals the no-cache score()", async () => {
     const m = tinyModel(5);
     m.addAdapters({ rank: 4, seed: 2 });
