@@ -12,11 +12,12 @@
  *
  *   npx tsx src/bench/index.ts train --steps 2 --seq 64 --repeats 1
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { basename, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { runConvert } from "../merge/index.js";
 import { projectPaths, ROOT } from "../paths.js";
 import { trainingFlopsPerToken } from "./flops.js";
 import { MATMUL_SHAPES, ourMatmul } from "./matmul.js";
@@ -126,7 +127,12 @@ async function hfDirFor(
   python: string,
   log: Log,
 ): Promise<{ dir: string; how: string }> {
-  const dir = join(projectPaths.cache, "bench", `hf-${basename(model).replace(/\.gguf$/i, "")}`);
+  // keyed by name and size: another file of the same name gets its own directory
+  const dir = join(
+    projectPaths.cache,
+    "bench",
+    `hf-${basename(model).replace(/\.gguf$/i, "")}-${statSync(model).size}`,
+  );
   const madeBy = join(dir, "made-by.txt");
   if (existsSync(join(dir, "config.json")))
     return {
@@ -134,30 +140,17 @@ async function hfDirFor(
       how: existsSync(madeBy) ? readFileSync(madeBy, "utf8").trim() : "an earlier run",
     };
   mkdirSync(dirname(dir), { recursive: true });
-  // src/merge is the merge stage's module; non-literal specifiers keep this file building without it.
-  const [exportPath, sourcePath] = ["../merge/export.js", "../merge/source.js"];
-  const exp = (await import(exportPath).catch(() => undefined)) as
-    Record<string, unknown> | undefined;
-  const source = (await import(sourcePath).catch(() => undefined)) as
-    Record<string, unknown> | undefined;
-  if (typeof exp?.writeHfExport === "function" && typeof source?.openModelSource === "function") {
-    const tmp = `${dir}.tmp-${process.pid}`;
-    try {
-      log(`bench train: exporting ${model} to ${dir} with medtune's GGUF → HF export (float32)`);
-      const writeHf = exp.writeHfExport as (...a: unknown[]) => Promise<unknown>;
-      const open = source.openModelSource as (p: string) => unknown;
-      mkdirSync(tmp, { recursive: true });
-      await writeHf(tmp, open(model), () => undefined, new Set(), { dtype: "F32" });
-      const how = "medtune's GGUF → HF export (src/merge)";
-      writeFileSync(join(tmp, "made-by.txt"), how + "\n");
-      renameSync(tmp, dir);
-      return { dir, how };
-    } catch (e) {
-      rmSync(tmp, { recursive: true, force: true });
-      log(
-        `bench train: medtune's GGUF → HF export failed (${(e as Error).message}); using transformers`,
-      );
-    }
+  try {
+    log(`bench train: converting ${model} to ${dir} with medtune's GGUF → HF export (float32)`);
+    await runConvert({ source: model, to: "hf", out: dir, hfDtype: "float32" });
+    const how = "medtune's GGUF → HF export (merge.runConvert)";
+    writeFileSync(madeBy, how + "\n");
+    return { dir, how };
+  } catch (e) {
+    rmSync(dir, { recursive: true, force: true });
+    log(
+      `bench train: medtune's GGUF → HF export failed (${(e as Error).message}); using transformers`,
+    );
   }
   log(`bench train: making ${dir} from ${model} with transformers (scripts/bench/make_hf_dir.py)`);
   await runChild(
@@ -166,7 +159,7 @@ async function hfDirFor(
     { who: "make_hf_dir", timeoutSeconds: 900, onStderr: (l) => log(`  ${l}`) },
   );
   const how =
-    "transformers (dequantized GGUF copied into a fresh model; medtune's GGUF → HF export was not available)";
+    "transformers (dequantized GGUF copied into a fresh model; medtune's GGUF → HF export failed)";
   writeFileSync(madeBy, how + "\n");
   return { dir, how };
 }
