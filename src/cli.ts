@@ -58,6 +58,10 @@ export const COMMANDS: Record<string, Command> = {
     summary: "answer a medical question with safety notes, confidence and verified citations",
     load: async () => (await import("./evaluate/cli.js")).askMain,
   },
+  "run-notebook": {
+    summary: "execute a notebook headless (jupyter_server + tslab) with parameters; save it executed",
+    load: async () => (await import("./workbench/cli.js")).main,
+  },
   "quick-test": {
     summary: "the quick-test pipeline on bundled data and the bundled model (npm start)",
     load: async () => (await import("./quick-test.js")).main,
