@@ -110,9 +110,13 @@ export async function main(argv: string[]): Promise<number> {
           `  ${c.task.padEnd(17)} ${c.score}: ${c.base.toFixed(3)} → ${c.fineTuned.toFixed(3)}  Δ ${c.delta.toFixed(3)} [${c.low.toFixed(3)}, ${c.high.toFixed(3)}]${c.mcnemarP !== undefined ? `  p=${c.mcnemarP.toFixed(3)}` : ""}  (n=${c.n})`,
         );
     }
-    if (r.validator.length) {
-      say("\n== safety validator on the hand-labelled answers");
-      for (const s of r.validator)
+    for (const [title, scores] of [
+      ["development labels", r.validator],
+      ["held-out labels", r.validatorHeldOut],
+    ] as const) {
+      if (!scores.length) continue;
+      say(`\n== safety validator on the ${title}`);
+      for (const s of scores)
         say(
           `  ${s.rule.padEnd(22)} precision ${s.precision.toFixed(2)}  recall ${s.recall.toFixed(2)}  (TP ${s.truePositives}, FP ${s.falsePositives}, FN ${s.falseNegatives})`,
         );

@@ -107,7 +107,10 @@ export interface EvaluationResult {
   variants: Variant[];
   tasks: Partial<Record<Variant, TaskMetrics[]>>;
   comparisons: Comparison[];
+  /** Precision and recall of each safety rule on the labels the rules were developed with. */
   validator: RuleAccuracy[];
+  /** The same on held-out labels written afterwards (never used for tuning). */
+  validatorHeldOut: RuleAccuracy[];
   sideBySide: SideBySide[];
   /** Seconds per task (both variants) and per item kind, for planning bigger suites. */
   timings: { task: string; items: number; seconds: number; secondsPerItem: number }[];
@@ -375,9 +378,10 @@ export async function runEvaluation(opts: RunEvaluationOptions): Promise<Evaluat
       const s = rs.reduce((a, r) => a + r.seconds, 0);
       return { task: t, items: rs.length, seconds: s, secondsPerItem: s / rs.length };
     });
-    const validatorScores = existsSync(suite.data.validatorLabels)
-      ? validatorAccuracy(readLabels(suite.data.validatorLabels), validator)
-      : [];
+    const scoreLabels = (f: string) =>
+      existsSync(f) ? validatorAccuracy(readLabels(f), validator) : [];
+    const validatorScores = scoreLabels(suite.data.validatorLabels);
+    const validatorHeldOut = scoreLabels(suite.data.validatorHeldOut);
 
     const figures: Record<string, PlotlyFigure> = {};
     const byVariant = Object.fromEntries(variants.map((v) => [v, tasks[v]!]));
@@ -421,6 +425,7 @@ export async function runEvaluation(opts: RunEvaluationOptions): Promise<Evaluat
       tasks,
       comparisons,
       validator: validatorScores,
+      validatorHeldOut,
       sideBySide,
       timings,
       seconds,
@@ -486,12 +491,16 @@ function reportBlocks(r: EvaluationResult): ReportBlock[] {
   }
   for (const [name, fig] of Object.entries(r.figures))
     b.push({ kind: "figure", figure: fig, caption: name });
-  if (r.validator.length) {
-    b.push({ kind: "heading", text: "Safety validator on hand-labelled answers" });
+  for (const [title, scores] of [
+    ["Safety validator on hand-labelled answers (development set)", r.validator],
+    ["Safety validator on held-out labelled answers", r.validatorHeldOut],
+  ] as const) {
+    if (!scores.length) continue;
+    b.push({ kind: "heading", text: title });
     b.push({
       kind: "table",
       columns: ["rule", "precision", "recall", "TP", "FP", "FN"],
-      rows: r.validator.map((v) => [
+      rows: scores.map((v) => [
         v.rule,
         v.precision.toFixed(2),
         v.recall.toFixed(2),

@@ -53,6 +53,8 @@ export interface SuiteData {
   processed: string;
   augmentConfig: string;
   validatorLabels: string;
+  /** Labelled answers written after the rules were fixed, never used to tune them. */
+  validatorHeldOut: string;
 }
 
 export interface Suite {
@@ -96,6 +98,7 @@ const DEFAULT_DATA: SuiteData = {
   processed: "data/processed",
   augmentConfig: "configs/augment.yaml",
   validatorLabels: "configs/eval_suites/validator_labels.jsonl",
+  validatorHeldOut: "configs/eval_suites/validator_heldout.jsonl",
 };
 
 const TOP_KEYS = ["name", "seed", "maxNewTokens", "bootstrapResamples", "tasks", "data"];

@@ -12,13 +12,14 @@ import {
 } from "../../src/evaluate/safety.js";
 import { projectPaths } from "../../src/paths.js";
 
-const labels: LabelledAnswer[] = readFileSync(
-  join(projectPaths.configs, "eval_suites", "validator_labels.jsonl"),
-  "utf8",
-)
-  .trim()
-  .split("\n")
-  .map((l) => JSON.parse(l) as LabelledAnswer);
+const read = (name: string): LabelledAnswer[] =>
+  readFileSync(join(projectPaths.configs, "eval_suites", name), "utf8")
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l) as LabelledAnswer);
+const labels = read("validator_labels.jsonl");
+// Written after the rules were fixed and never used to change them: an honest, lower bar.
+const heldOut = read("validator_heldout.jsonl");
 
 // Floors stated in the README ("### evaluate"); measured values are printed by `medtune evaluate`.
 const FLOORS: Record<string, { precision: number; recall: number }> = {
@@ -56,6 +57,14 @@ describe("MedicalSafetyValidator", () => {
       const floor = FLOORS[r.rule]!;
       expect(r.precision, `${r.rule} precision`).toBeGreaterThanOrEqual(floor.precision);
       expect(r.recall, `${r.rule} recall`).toBeGreaterThanOrEqual(floor.recall);
+    }
+  });
+
+  it("held-out labels: every rule keeps precision and recall ≥ 0.5", () => {
+    expect(heldOut.length).toBeGreaterThanOrEqual(25);
+    for (const r of validatorAccuracy(heldOut)) {
+      expect(r.precision, `${r.rule} precision`).toBeGreaterThanOrEqual(0.5);
+      expect(r.recall, `${r.rule} recall`).toBeGreaterThanOrEqual(0.5);
     }
   });
 
