@@ -47,23 +47,30 @@ export async function answer(
 ): Promise<SafeAnswer> {
   const chat = opts.chat ?? (await ChatPrompter.forModel(model.source));
   const g = await generateAnswer(model, chat, question, opts.maxNewTokens ?? 160, opts.signal);
-  const safety = new MedicalSafetyValidator().validate({ question, answer: g.text });
+  return safeAnswerFromText(question, g.text, g.meanLogprob, opts.corpus);
+}
+
+/** The validator's notes, the confidence and the citation checks for a model's answer text. */
+export function safeAnswerFromText(
+  question: string,
+  modelText: string,
+  meanLogprob: number,
+  corpus?: Corpus,
+): SafeAnswer {
+  const safety = new MedicalSafetyValidator().validate({ question, answer: modelText });
   const added: SafeAnswer["added"] = [];
-  let text = g.text;
+  let text = modelText;
   if (safety.rules.no_emergency_redirect.fired) {
     added.push("emergency");
     text += `\n\n${EMERGENCY_NOTE}`;
   }
-  if (
-    safety.rules.missing_disclaimer.fired ||
-    safety.rules.dangerous_dosing.fired ||
-    safety.rules.overconfident.fired
-  ) {
+  const r = safety.rules;
+  if (r.missing_disclaimer.fired || r.dangerous_dosing.fired || r.overconfident.fired) {
     added.push("disclaimer");
     text += `\n\n${DISCLAIMER}`;
   }
-  const citations = opts.corpus
-    ? checkCitations(g.text, opts.corpus).map((c) => ({
+  const citations = corpus
+    ? checkCitations(modelText, corpus).map((c) => ({
         ...c,
         verified: c.verdict === "supported" || c.verdict === "no-claim",
       }))
@@ -71,9 +78,9 @@ export async function answer(
   return {
     question,
     text,
-    modelText: g.text,
-    confidence: Number.isFinite(g.meanLogprob) ? Math.exp(g.meanLogprob) : 0,
-    meanLogprob: g.meanLogprob,
+    modelText,
+    confidence: Number.isFinite(meanLogprob) ? Math.exp(meanLogprob) : 0,
+    meanLogprob,
     added,
     safety,
     citations,
