@@ -5,7 +5,7 @@
  *   medtune evaluate --adapters models/lora_adapters/quick_test/mlx --suite full --model PATH
  *   medtune ask "Can I take ibuprofen with warfarin?" [--run quick_test | --adapters DIR | --base]
  */
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { parseFlags, type CommandSpec } from "../cli-flags.js";
 import { bundledModelPath, projectPaths } from "../paths.js";
 import { Model } from "../train/model.js";
@@ -70,6 +70,9 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write("medtune evaluate: give --run or --adapters, not both\n");
     return 2;
   }
+  // Paths typed on the command line are relative to the current folder (suite names are not paths).
+  const here = (p?: string) => (p === undefined ? undefined : resolve(p));
+  const suite = v.suite && /\.ya?ml$/.test(v.suite) ? resolve(v.suite) : (v.suite ?? "quick");
   const controller = new AbortController();
   const onSigint = () => controller.abort();
   process.once("SIGINT", onSigint);
@@ -77,10 +80,10 @@ export async function main(argv: string[]): Promise<number> {
   try {
     const r = await runEvaluation({
       run: v.run,
-      adapters: v.adapters,
-      suite: v.suite ?? "quick",
-      model: v.model,
-      outDir: v.out,
+      adapters: here(v.adapters),
+      suite,
+      model: here(v.model),
+      outDir: here(v.out),
       signal: controller.signal,
       onEvent: (e) => {
         if (e.type === "warning") say(`warning: ${e.message}`);
