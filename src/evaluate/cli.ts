@@ -177,7 +177,8 @@ export async function askMain(argv: string[]): Promise<number> {
   const model = await Model.load(v.model ?? (await bundledModelPath()));
   try {
     const dir =
-      v.adapters ?? (v.run ? join(projectPaths.models(), "lora_adapters", v.run) : undefined);
+      (v.adapters ? resolve(v.adapters) : undefined) ??
+      (v.run ? join(projectPaths.models(), "lora_adapters", v.run) : undefined);
     if (dir) model.loadAdapters(resolveAdapterDir(dir));
     const corpus = await loadCorpus(
       projectPaths.processedData,
