@@ -262,6 +262,18 @@ mx::array readIds(const Napi::Value& data, const Napi::Value& shape, int vocab, 
   return mx::array(ids.data(), {static_cast<int>(s[0]), static_cast<int>(s[1])}, mx::int32);
 }
 
+// {inputs, targets, mask, shape} -> one checked micro-batch.
+Batch readBatch(const Napi::Object& o, int vocab) {
+  Batch b;
+  b.inputs = readIds(o.Get("inputs"), o.Get("shape"), vocab, "inputs");
+  b.targets = readIds(o.Get("targets"), o.Get("shape"), vocab, "targets");
+  std::vector<float> mask = floats(o.Get("mask"), "mask");
+  if (mask.size() != b.inputs.size()) throw ArgumentError("mask must have B*L entries");
+  b.mask = mx::array(mask.data(), b.inputs.shape(), mx::float32);
+  for (float f : mask) b.supervisedTokens += f != 0.0f;
+  return b;
+}
+
 // The sampling fields shared by generate() and generateBatch().
 SamplingOptions readSampling(const Napi::Object& o) {
   SamplingOptions s;
@@ -535,13 +547,7 @@ Napi::Value NativeModel::LossAndGrad(const Napi::CallbackInfo& info) {
     ensureIdle();
     Napi::Env env = info.Env();
     Napi::Object o = asObject(info[0], "lossAndGrad options");
-    Batch b;
-    b.inputs = readIds(o.Get("inputs"), o.Get("shape"), model().config.vocabSize, "inputs");
-    b.targets = readIds(o.Get("targets"), o.Get("shape"), model().config.vocabSize, "targets");
-    std::vector<float> mask = floats(o.Get("mask"), "mask");
-    if (mask.size() != b.inputs.size()) throw ArgumentError("mask must have B*L entries");
-    b.mask = mx::array(mask.data(), b.inputs.shape(), mx::float32);
-    for (float f : mask) b.supervisedTokens += f != 0.0f;
+    Batch b = readBatch(o, model().config.vocabSize);
     ForwardOptions fo;
     fo.training = boolean(o, "training", false);
     fo.dropoutSeed = static_cast<uint64_t>(num(o, "seed", 0));
@@ -663,12 +669,7 @@ Napi::Value NativeModel::ProfileTraining(const Napi::CallbackInfo& info) {
   return guard(info.Env(), [&]() -> Napi::Value {
     ensureIdle();
     Napi::Object o = asObject(info[0], "profileTraining options");
-    Batch b;
-    b.inputs = readIds(o.Get("inputs"), o.Get("shape"), model().config.vocabSize, "inputs");
-    b.targets = readIds(o.Get("targets"), o.Get("shape"), model().config.vocabSize, "targets");
-    std::vector<float> mask = floats(o.Get("mask"), "mask");
-    if (mask.size() != b.inputs.size()) throw ArgumentError("mask must have B*L entries");
-    b.mask = mx::array(mask.data(), b.inputs.shape(), mx::float32);
+    Batch b = readBatch(o, model().config.vocabSize);
     const int repeats = static_cast<int>(num(o, "repeats", 2));
     return startJob(info, Napi::Value(), [b, repeats](const Model& m, const Emit&, const auto&) {
       return profileTrainingStep(m, b, repeats);
