@@ -22,6 +22,7 @@ import { loadTokenizer } from "../../src/train/tokenizer.js";
 import { ints } from "../train/native-helpers.js";
 
 const BASE = resolve("models/base/SmolLM2-135M-Instruct.Q4_1.gguf");
+// Minutes on a busy 2-core machine: a 135M model is merged, written, reloaded and run in llama.cpp.
 const dir = mkdtempSync(join(tmpdir(), "medtune-merge-llama-"));
 const adapters = join(dir, "adapters");
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -69,7 +70,7 @@ describe.skipIf(process.env.MEDTUNE_SKIP_LLAMA_CPP === "1")("llama.cpp loads our
       `Q8_0: ours top-1 ${ours.logits!.top1Agreement}, llama.cpp top-1 ${l.top1Agreement.toFixed(3)}, ` +
         `LoRA GGUF in llama.cpp top-1 ${lora.top1Agreement.toFixed(3)}; perplexity ours ${ours.perplexity!.toFixed(2)}, llama.cpp ${l.perplexity!.toFixed(2)}`,
     );
-  });
+  }, 900_000);
 
   it("Q4_K_M: Q4_K and Q6_K blocks load and generate in llama.cpp and match our dequantization", async () => {
     const r = await runMerge({
@@ -102,5 +103,5 @@ describe.skipIf(process.env.MEDTUNE_SKIP_LLAMA_CPP === "1")("llama.cpp loads our
     );
     expect(c.top1Agreement).toBeGreaterThanOrEqual(0.9);
     expect(c.generated?.length).toBe(8);
-  });
+  }, 900_000);
 });
