@@ -7,13 +7,16 @@
 import { spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { ROOT } from "../paths.js";
 import { BenchChildError, parseResultLine } from "./stats.js";
 
-export const BENCH_VENV = join(ROOT, ".venv-bench");
 export const BENCH_REQUIREMENTS = join(ROOT, "configs", "python", "requirements-bench.txt");
-const STAMP = join(BENCH_VENV, ".medtune-requirements.sha256");
+
+/** The peers' venv: .venv-bench, or MEDTUNE_BENCH_VENV. */
+export function benchVenv(): string {
+  return resolve(process.env.MEDTUNE_BENCH_VENV ?? join(ROOT, ".venv-bench"));
+}
 
 export class BenchSetupError extends Error {
   constructor(message: string, remedy: string) {
@@ -23,7 +26,7 @@ export class BenchSetupError extends Error {
 }
 
 export function benchPython(): string {
-  return join(BENCH_VENV, "bin", "python");
+  return join(benchVenv(), "bin", "python");
 }
 
 /**
@@ -32,8 +35,10 @@ export function benchPython(): string {
  */
 export async function ensureBenchVenv(log: (line: string) => void): Promise<string> {
   const want = createHash("sha256").update(readFileSync(BENCH_REQUIREMENTS)).digest("hex");
+  const venv = benchVenv();
+  const stamp = join(venv, ".medtune-requirements.sha256");
   const python = benchPython();
-  if (existsSync(python) && existsSync(STAMP) && readFileSync(STAMP, "utf8").trim() === want)
+  if (existsSync(python) && existsSync(stamp) && readFileSync(stamp, "utf8").trim() === want)
     return python;
   const base = process.env.MEDTUNE_BENCH_PYTHON ?? "python3";
   const probe = spawnSync(base, ["-c", "import sys; print('%d.%d' % sys.version_info[:2])"], {
@@ -44,14 +49,14 @@ export async function ensureBenchVenv(log: (line: string) => void): Promise<stri
   if (!version || maj !== 3 || min! < 10)
     throw new BenchSetupError(
       `bench: the peers need Python ≥ 3.10, and "${base}" is ${version ? `Python ${version}` : "not runnable"}`,
-      "install Python 3.10–3.12 or point MEDTUNE_BENCH_PYTHON at one; or run the bench with --no-peers",
+      "install Python ≥ 3.10 (the pins were checked on 3.11) or point MEDTUNE_BENCH_PYTHON at one; or run the bench with --no-peers",
     );
   log(
-    `bench: installing the peers (PyTorch CPU, transformers, PEFT, mlx-lm) into ${BENCH_VENV} — once, a few minutes…`,
+    `bench: installing the peers (PyTorch CPU, transformers, PEFT, mlx-lm) into ${venv} — once, a few minutes…`,
   );
-  if (existsSync(STAMP)) rmSync(STAMP);
+  if (existsSync(stamp)) rmSync(stamp);
   const steps: [string, string[]][] = [
-    [base, ["-m", "venv", BENCH_VENV]],
+    [base, ["-m", "venv", venv]],
     [python, ["-m", "pip", "install", "--disable-pip-version-check", "-r", BENCH_REQUIREMENTS]],
   ];
   for (const [cmd, args] of steps) {
@@ -72,10 +77,10 @@ export async function ensureBenchVenv(log: (line: string) => void): Promise<stri
         `bench: \`${[cmd, ...args].join(" ")}\` failed with exit code ${code} (its output is above)`,
         `check that PyPI is reachable and that ${BENCH_REQUIREMENTS} installs on this platform ` +
           `(\`${python} -m pip install -r ${BENCH_REQUIREMENTS}\` shows the error); ` +
-          `\`rm -rf ${BENCH_VENV}\` starts over; --no-peers runs medtune alone`,
+          `\`rm -rf ${venv}\` starts over; --no-peers runs medtune alone`,
       );
   }
-  writeFileSync(STAMP, want + "\n");
+  writeFileSync(stamp, want + "\n");
   return python;
 }
 

@@ -286,3 +286,24 @@ describe("training rows", () => {
     expect(() => packRows([{ tokens: [], supervised: [] }], 3, 1)).toThrow(/no tokens/);
   });
 });
+
+describe("the peers' venv", () => {
+  it("fails before installing anything, with a remedy, when there is no usable Python", async () => {
+    const { ensureBenchVenv } = await import("../../src/bench/peers.js");
+    const dir = mkdtempSync(join(tmpdir(), "medtune-bench-venv-"));
+    const saved = { venv: process.env.MEDTUNE_BENCH_VENV, py: process.env.MEDTUNE_BENCH_PYTHON };
+    process.env.MEDTUNE_BENCH_VENV = join(dir, "venv");
+    process.env.MEDTUNE_BENCH_PYTHON = join(dir, "no-such-python");
+    try {
+      await expect(ensureBenchVenv(() => {})).rejects.toThrow(
+        /need Python ≥ 3\.10[\s\S]*not runnable[\s\S]*remedy: .*MEDTUNE_BENCH_PYTHON.*--no-peers/,
+      );
+    } finally {
+      process.env.MEDTUNE_BENCH_VENV = saved.venv;
+      process.env.MEDTUNE_BENCH_PYTHON = saved.py;
+      if (saved.venv === undefined) delete process.env.MEDTUNE_BENCH_VENV;
+      if (saved.py === undefined) delete process.env.MEDTUNE_BENCH_PYTHON;
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
