@@ -174,7 +174,7 @@ export async function askMain(argv: string[]): Promise<number> {
   if (p.kind !== "ok") return p.exit;
   const v = p.values as { run?: string; adapters?: string; model?: string; "max-tokens"?: number };
   const question = p.positionals.join(" ");
-  const model = await Model.load(v.model ?? (await bundledModelPath()));
+  const model = await Model.load(v.model ? resolve(v.model) : await bundledModelPath());
   try {
     const dir =
       (v.adapters ? resolve(v.adapters) : undefined) ??
