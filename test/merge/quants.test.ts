@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { gv, readGguf, writeGguf } from "../../src/merge/gguf.js";
 import { dequantize, fromHalf, quantize, toHalf } from "../../src/merge/quants.js";
-import { targetType } from "../../src/merge/export.js";
+import { planGgufTypes, targetType } from "../../src/merge/export.js";
 import {
   ggufToHfName,
   hfToGgufName,
@@ -229,5 +229,32 @@ describe("Q4_K_M recipe", () => {
     // Rows of 300 values hold no 256-value super-block: llama.cpp's fallback would be Q5_0,
     // which needs rows of 32 too, so these stay F16.
     expect(type("blk.4.ffn_up.weight")).toBe("F16");
+  });
+
+  it("keeps untouched quantized tensors and gives fused ones of a 4-bit base Q8_0, not a second 5-bit rounding", () => {
+    const t = (ggufName: string, type: "Q4_1" | "F16"): SourceTensor => ({
+      hfName: ggufToHfName(ggufName)!,
+      ggufName,
+      shape: [576, 576],
+      type,
+      permuted: false,
+      raw: () => new Uint8Array(0),
+      float32: () => new Float32Array(0),
+    });
+    const q4 = [t("blk.4.attn_q.weight", "Q4_1"), t("blk.4.attn_k.weight", "Q4_1")];
+    const src = {
+      kind: "gguf",
+      config: { ...TINY, numLayers: 30 },
+      tensors: q4,
+    } as unknown as ModelSource;
+    const touched = new Set([q4[0]!.hfName]);
+    const plan = planGgufTypes(src, touched, "q4_k_m");
+    expect(plan.map((p) => [p.type, p.copied, p.fused])).toEqual([
+      ["Q8_0", false, true],
+      ["Q4_1", true, false],
+    ]);
+    // From a float base, llama.cpp's fallback for rows of 576 stands.
+    const f16 = { ...src, kind: "hf", tensors: [t("blk.4.attn_q.weight", "F16")] } as ModelSource;
+    expect(planGgufTypes(f16, touched, "q4_k_m")[0]!.type).toBe("Q5_0");
   });
 });
