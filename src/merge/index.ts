@@ -417,8 +417,14 @@ export async function runMerge(o: MergeOptions): Promise<MergeResult> {
 
     emit({ type: "stage", stage: "commit", message: `moving into ${outDir}` });
     const old = `${outDir}.old-${process.pid}-${Date.now()}`;
-    if (existsSync(outDir)) renameSync(outDir, old);
-    renameSync(tmp, outDir);
+    const hadEarlier = existsSync(outDir);
+    if (hadEarlier) renameSync(outDir, old);
+    try {
+      renameSync(tmp, outDir);
+    } catch (e) {
+      if (hadEarlier) renameSync(old, outDir); // the earlier export stays in place
+      throw e;
+    }
     tmpCreated = false;
     rmSync(old, { recursive: true, force: true });
     const list = (d: string): void => {
