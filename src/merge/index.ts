@@ -81,6 +81,8 @@ export interface MergeOptions {
   validData?: string;
   /** Check the GGUF through llama.cpp (default true; MEDTUNE_SKIP_LLAMA_CPP=1 turns it off). */
   llamaCpp?: boolean;
+  /** Also score an F16 export in llama.cpp, the baseline of a quantized export (default true). */
+  llamaCppF16Reference?: boolean;
   /** Safetensors shard size (default 5 GB). */
   shardBytes?: number;
   onEvent?: (e: MergeEvent) => void;
@@ -410,6 +412,7 @@ export async function runMerge(o: MergeOptions): Promise<MergeResult> {
         src,
         fused,
         touched,
+        f16Reference: o.llamaCppF16Reference ?? true,
       });
       writeFileSync(join(tmp, "verification.json"), JSON.stringify(verification, null, 2) + "\n");
     }
@@ -536,6 +539,7 @@ interface VerifyInputs {
   src: ModelSource;
   fused: (t: SourceTensor) => Float32Array | undefined;
   touched: ReadonlySet<string>;
+  f16Reference: boolean;
 }
 
 async function verify(v: VerifyInputs): Promise<Verification> {
@@ -598,7 +602,7 @@ async function verify(v: VerifyInputs): Promise<Verification> {
       generateTokens: 8,
     });
     let f16Perplexity: number | undefined;
-    if (v.q !== "none") {
+    if (v.q !== "none" && v.f16Reference) {
       // The same merge as F16, scored by llama.cpp too, so the quantization's own cost is
       // measured in one engine (llama.cpp and our forward differ slightly on the same weights).
       v.check();

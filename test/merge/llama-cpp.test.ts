@@ -51,6 +51,7 @@ describe.skipIf(process.env.MEDTUNE_SKIP_LLAMA_CPP === "1")("llama.cpp loads our
       quantize: "q8_0",
       outDir: join(dir, "q8_0"),
       perplexityTokens: 64,
+      llamaCppF16Reference: false,
     });
     const v = r.verification!;
     const ours = v.exports[0]!;
@@ -85,9 +86,9 @@ describe.skipIf(process.env.MEDTUNE_SKIP_LLAMA_CPP === "1")("llama.cpp loads our
     const types = new Set(readGguf(r.gguf!.path).tensors.map((t) => ggmlTypeName(t.type)));
     expect(types.has("Q4_K")).toBe(true);
     expect(types.has("Q6_K")).toBe(true);
-    // Our reference for those blocks: dequantized by the TS codec into an HF directory.
+    // Our reference for those blocks: dequantized by the TS codec into an HF directory (F16).
     const hf = join(dir, "q4_k_m-hf");
-    await runConvert({ source: r.gguf!.path, to: "hf", out: hf, hfDtype: "float32" });
+    await runConvert({ source: r.gguf!.path, to: "hf", out: hf, hfDtype: "float16" });
     const tok = await loadTokenizer(BASE);
     const prompts = [
       tok.encode("Atrial fibrillation increases the risk of ischemic stroke, so patients often"),
