@@ -12,6 +12,7 @@
  * between questions. An async, shared-prefix scoring call from the addon can replace the body of
  * `scoreOptions` without touching any caller.
  */
+import type { InstructionRecord } from "../data/record.js";
 import { ChatTemplate, type ChatMessage } from "../train/chat-template.js";
 import type { Model } from "../train/model.js";
 import { loadTokenizer, type Tokenizer } from "../train/tokenizer.js";
@@ -94,6 +95,10 @@ export function optionProbabilities(logprobs: readonly number[]): number[] {
 
 export const argmax = (xs: readonly number[]): number =>
   xs.reduce((best, x, i) => (x > xs[best]! ? i : best), 0);
+
+/** The user turn of a record, as training renders it: instruction, then input after a blank line. */
+export const recordQuestion = (r: Pick<InstructionRecord, "instruction" | "input">): string =>
+  r.input.trim() ? `${r.instruction}\n\n${r.input}` : r.instruction;
 
 /** Turns questions and answers into token ids with a model's tokenizer and chat template. */
 export class ChatPrompter {

@@ -12,6 +12,7 @@ import {
   argmax,
   generateAnswer,
   optionProbabilities,
+  recordQuestion,
   scoreOptions,
   type ChatPrompter,
 } from "./likelihood.js";
@@ -286,9 +287,6 @@ export function nerCounts(
 const isYesNo = (r: InstructionRecord) =>
   /\.(?:yes|no)$/.test(r.metadata.task) && /^(?:Yes|No)\b/.test(r.output);
 
-const questionOf = (r: InstructionRecord) =>
-  r.input.trim() ? `${r.instruction}\n\n${r.input}` : r.instruction;
-
 /** Knowledge records: from a source (not augment), with facts, not a safety example. */
 const knowledgeRecords = (records: readonly InstructionRecord[]) =>
   records.filter((r) => r.metadata.source !== "augment" && (r.metadata.facts?.length ?? 0) > 0);
@@ -334,7 +332,7 @@ export function planKnowledge(
       task: "knowledge",
       item: {
         id: r.id,
-        question: questionOf(r),
+        question: recordQuestion(r),
         options: ["Yes", "No"],
         answer: r.output.startsWith("Yes") ? 0 : 1,
         origin: r.id,
@@ -363,7 +361,7 @@ export function planKnowledge(
       task: "knowledge",
       item: {
         id: r.id,
-        question: questionOf(r),
+        question: recordQuestion(r),
         options,
         answer: options.indexOf(r.output),
         origin: r.id,
@@ -386,7 +384,7 @@ export function planReferenceNll(
       kind: "nll",
       task: "referenceNll",
       id: r.id,
-      question: questionOf(r),
+      question: recordQuestion(r),
       reference: r.output,
     }));
 }
