@@ -129,7 +129,8 @@ export function runChild(cmd: string, args: string[], o: RunChildOptions): Promi
     const t0 = performance.now();
     const p = spawn(cmd, args, {
       cwd: o.cwd ?? ROOT,
-      env: { ...process.env, ...o.env },
+      // no __pycache__ beside the peer scripts in the work tree
+      env: { ...process.env, PYTHONDONTWRITEBYTECODE: "1", ...o.env },
       stdio: ["ignore", "pipe", "pipe"],
       signal: o.signal,
     });
