@@ -416,6 +416,18 @@ const CLINICALTRIALS: Case[] = [
     skip: { location: /^line 2$/, reason: /not valid JSON/ },
   },
   {
+    name: "JSON Lines garbage after a good study",
+    source: "clinicaltrials",
+    files: () => ({
+      "studies.jsonl": Buffer.concat([
+        Buffer.from(`${JSON.stringify(JSON.parse(good.ctStudy.toString()))}\n`),
+        garbage(),
+      ]),
+    }),
+    file: "studies.jsonl",
+    skip: { location: /^line 2$/, reason: /not valid JSON/ },
+  },
+  {
     name: "JSON Lines empty",
     source: "clinicaltrials",
     files: () => ({ "studies.jsonl": "\n\n" }),

@@ -8,7 +8,7 @@
  *
  *   npx vitest run test/hardening/memory.test.ts
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -144,6 +144,49 @@ const CASES: Case[] = [
     error: /pubmed\.jsonl:1: record is over the 1048576-character cap/,
   },
 ];
+
+/** A GGUF header that claims `n` tensors and `n` metadata entries, and nothing else. */
+function ggufClaiming(n: bigint): Buffer {
+  const b = Buffer.alloc(64);
+  b.write("GGUF");
+  b.writeUInt32LE(3, 4);
+  b.writeBigUInt64LE(n, 8);
+  b.writeBigUInt64LE(n, 16);
+  return b;
+}
+
+/** A safetensors file whose header length field claims `n` bytes. */
+function safetensorsClaiming(n: bigint): Buffer {
+  const b = Buffer.alloc(64);
+  b.writeBigUInt64LE(n);
+  return b;
+}
+
+describe("oversized model headers: the loaders refuse before allocating", () => {
+  for (const [kind, make, want] of [
+    ["gguf", ggufClaiming, /truncated GGUF header/],
+    [
+      "safetensors",
+      safetensorsClaiming,
+      /corrupt safetensors header \(header length \d+ but file has 64 bytes\)/,
+    ],
+  ] as const) {
+    it(`${kind}: 2^32 vs 2^48 claimed, same peak RSS`, async () => {
+      const dir = mkdtempSync(path.join(work, `${kind}-`));
+      const [a, b] = [32n, 48n].map((bits) => {
+        const f = path.join(dir, `${bits}.${kind}`);
+        writeFileSync(f, make(1n << bits));
+        return f;
+      });
+      const { small, large } = await readerRssOnTwoSizes(kind, [a!], [b!], OLD_SPACE_MB);
+      for (const r of [small, large]) {
+        expect(r.error).toMatch(want);
+        expect(r.error).toContain(dir);
+      }
+      expect(large.maxRssBytes - small.maxRssBytes).toBeLessThan(16 * MB);
+    });
+  }
+});
 
 // Each case is two child processes; run two cases at a time (the machine has two cores).
 describe.concurrent("oversized records: bounded memory in a child process, at two sizes", () => {

@@ -91,7 +91,7 @@ export interface ReaderRss {
  * that kept the input would die with OOM); comparing the peaks bounds what GC slack adds on top.
  */
 export async function readerRssOnTwoSizes(
-  source: IngestSourceId | "jsonl",
+  source: IngestSourceId | "jsonl" | "gguf" | "safetensors",
   small: string[],
   large: string[],
   maxOldSpaceMb: number,

@@ -1,10 +1,10 @@
 /**
  * Child process for the bounded-memory tests: runs one source's reader (or augment's JSONL reader,
- * "jsonl") over the given files, counts events and prints {records, skips, error?, maxRssBytes} as
+ * "jsonl", or the native model-file checks, "gguf" / "safetensors") over the given files, counts events and prints {records, skips, error?, maxRssBytes} as
  * JSON. `--limits={"maxRecordChars":…}` sets the per-record caps; an IngestError or a line issue is
  * reported in `error` (the oversized cases expect one), anything else fails the process.
  *
- *   node --import tsx rss-reader.mts [--limits=JSON] <hetionet|drugbank|pubmed|clinicaltrials|chembl_sqlite|jsonl> <files...>
+ *   node --import tsx rss-reader.mts [--limits=JSON] <hetionet|drugbank|pubmed|clinicaltrials|chembl_sqlite|jsonl|gguf|safetensors> <files...>
  */
 import { readJsonl } from "../../../src/data/jsonl.js";
 import { readChembl } from "../../../src/ingest/chembl.js";
@@ -12,6 +12,7 @@ import { readClinicalTrials } from "../../../src/ingest/clinicaltrials.js";
 import { readDrugbank } from "../../../src/ingest/drugbank.js";
 import { readHetionet } from "../../../src/ingest/hetionet/index.js";
 import { readPubmed } from "../../../src/ingest/pubmed.js";
+import { loadNative } from "../../../src/native/loader.js";
 import { IngestError, type InputLimits } from "../../../src/ingest/types.js";
 
 const READERS = {
@@ -28,7 +29,18 @@ const [source, ...files] = args;
 let records = 0;
 let skips = 0;
 let error: string | undefined;
-if (source === "jsonl") {
+if (source === "gguf" || source === "safetensors") {
+  const mlx = loadNative();
+  for (const f of files) {
+    try {
+      if (source === "gguf") mlx.loadGguf(f);
+      else mlx.validateSafetensors(f);
+      records++;
+    } catch (e) {
+      error ??= (e as Error).message;
+    }
+  }
+} else if (source === "jsonl") {
   for (const f of files) {
     for await (const _ of readJsonl(f, {
       ...(limits ? { limits } : {}),
