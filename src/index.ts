@@ -24,4 +24,15 @@ export * as merge from "./merge/index.js";
 export * as evaluate from "./evaluate/index.js";
 export * as figures from "./notebook/figures.js";
 export * as report from "./notebook/report.js";
-export { showFigure, showTable } from "./notebook/display.js";
+export * as blocks from "./notebook/blocks.js";
+export {
+  show,
+  showBlocks,
+  showFigure,
+  showTable,
+  liveTraining,
+  toFrame,
+} from "./notebook/display.js";
+export { sampleRecords, tokenLengthFigure } from "./notebook/records.js";
+export { compareAnswers, type AnswerComparison } from "./workbench/answers.js";
+export * as workbench from "./workbench/presets.js";

@@ -11,15 +11,13 @@
  * `medtune quick-test --help` prints them and does no work.
  */
 import { join } from "node:path";
-import { stepCountsChart, type AugmentReport } from "./augment/report.js";
 import { parseFlags, type CommandSpec } from "./cli-flags.js";
-import type { InstructionRecord } from "./data/record.js";
 import { formatSmoke, runSmoke, type SmokeResult } from "./native/smoke.js";
-import { lossFigure, memoryFigure } from "./notebook/figures.js";
+import { stageBlocks } from "./notebook/blocks.js";
 import { writeReport, type ReportBlock } from "./notebook/report.js";
 import { bundledModelInfo, bundledModelPath, projectPaths } from "./paths.js";
-import { recordMessages } from "./train/batches.js";
 import type { TrainingRunResult } from "./train/run.js";
+import { compareAnswers, type AnswerComparison } from "./workbench/answers.js";
 
 type Outcome = { stage: string; status: "ok" | "failed" | "not implemented yet"; detail: string };
 
@@ -138,7 +136,7 @@ export async function main(argv: string[]): Promise<number> {
 
   // 5. Train the quick_test preset, then 6. compare answers with adapters off and on.
   let run: TrainingRunResult | undefined;
-  const answers: { question: string; reference: string; base: string; tuned: string }[] = [];
+  const answers: AnswerComparison[] = [];
   if (augment && modelFile) {
     run = await stage("train", async () => {
       const { runTraining } = await import("./train/run.js");
@@ -155,36 +153,17 @@ export async function main(argv: string[]): Promise<number> {
     });
     if (run?.model) {
       await stage("sample answers", async () => {
-        const { readTrainingRecords } = await import("./train/run.js");
-        const test = readTrainingRecords(
-          join(projectPaths.processedData, "test.jsonl"),
-        ) as InstructionRecord[];
-        const picked = pickSamples(test, samples);
-        const model = run!.model!;
-        const { tokenizer, template } = run!;
-        const stop = [
-          tokenizer.eosId,
-          ...["<|im_end|>", "<|endoftext|>"]
-            .map((t) => tokenizer.specialTokens.get(t))
-            .filter((x): x is number => x !== undefined),
-        ];
-        const answer = async (r: InstructionRecord, adapters: boolean) => {
-          model.setAdaptersEnabled(adapters);
-          const messages = recordMessages(r).filter((m) => m.role !== "assistant");
-          const prompt = tokenizer.encode(template.render(messages, { addGenerationPrompt: true }));
-          const out = await model.generate(prompt, { maxTokens: 64, stopTokens: stop });
-          return tokenizer.decode(out.tokens, { skipSpecialTokens: true }).trim();
-        };
-        for (const r of picked) {
-          const question = [r.instruction, r.input].filter(Boolean).join("\n");
-          const base = await answer(r, false);
-          const tuned = await answer(r, true);
-          answers.push({ question, reference: r.output, base, tuned });
+        answers.push(
+          ...(await compareAnswers({
+            run: run!,
+            records: join(projectPaths.processedData, "test.jsonl"),
+            count: samples,
+          })),
+        );
+        for (const a of answers)
           say(
-            `  Q: ${question}\n     reference:  ${r.output.slice(0, 160)}\n     base:       ${base.slice(0, 160)}\n     fine-tuned: ${tuned.slice(0, 160)}`,
+            `  Q: ${a.question}\n     reference:  ${a.reference.slice(0, 160)}\n     base:       ${a.base.slice(0, 160)}\n     fine-tuned: ${a.fineTuned.slice(0, 160)}`,
           );
-        }
-        model.setAdaptersEnabled(true);
       });
       run.model.dispose();
     }
@@ -195,7 +174,7 @@ export async function main(argv: string[]): Promise<number> {
   }
 
   // 7. The report.
-  blocks.push(...reportBlocks(outcomes, smoke, ingest, augment, run, answers));
+  blocks.push(...reportBlocks(outcomes, smoke, [ingest, augment, run], answers));
   const reportFile = await stage("report", async () => {
     const file = writeReport(
       join(projectPaths.root, "evaluation", "results", "quick_test", "report.html"),
@@ -216,110 +195,23 @@ export async function main(argv: string[]): Promise<number> {
   return outcomes.some((o) => o.status === "failed") ? 1 : 0;
 }
 
-/** A few test records, one per source where possible, chosen deterministically. */
-function pickSamples(records: readonly InstructionRecord[], n: number): InstructionRecord[] {
-  const bySource = new Map<string, InstructionRecord[]>();
-  for (const r of records) {
-    if (r.metadata.task.startsWith("safety") || r.output.length > 400) continue;
-    const list = bySource.get(r.metadata.source) ?? [];
-    list.push(r);
-    bySource.set(r.metadata.source, list);
-  }
-  const out: InstructionRecord[] = [];
-  const sources = [...bySource.keys()].sort();
-  for (let i = 0; out.length < n && i < n; i++) {
-    for (const s of sources) {
-      const r = bySource.get(s)?.[i];
-      if (r && out.length < n) out.push(r);
-    }
-  }
-  return out;
-}
-
 function reportBlocks(
   outcomes: Outcome[],
   smoke: SmokeResult | undefined,
-  ingest: Awaited<ReturnType<typeof import("./ingest/index.js").runIngest>> | undefined,
-  augment: AugmentReport | undefined,
-  run: TrainingRunResult | undefined,
-  answers: { question: string; reference: string; base: string; tuned: string }[],
+  results: unknown[],
+  answers: AnswerComparison[],
 ): ReportBlock[] {
-  const b: ReportBlock[] = [];
-  b.push({ kind: "heading", text: "Stages" });
-  b.push({
-    kind: "table",
-    columns: ["stage", "status", "detail"],
-    rows: outcomes.map((o) => [o.stage, o.status, o.detail]),
-  });
-  if (smoke) {
-    b.push({ kind: "heading", text: "Platform" });
-    b.push({ kind: "pre", text: formatSmoke(smoke) });
-  }
-  if (ingest) {
-    b.push({ kind: "heading", text: "Ingest" });
-    b.push({
+  const b: ReportBlock[] = [
+    { kind: "heading", text: "Stages" },
+    {
       kind: "table",
-      columns: ["source", "records", "skipped", "input files"],
-      rows: ingest.sources.map((s) => [s.source, s.records, s.skipped, s.files.length]),
-      caption: `audit log: ${ingest.auditLog}`,
-    });
-  }
-  if (augment) {
-    b.push({ kind: "heading", text: "Augment" });
-    b.push({
-      kind: "table",
-      columns: ["step", "in", "dropped", "flagged", "changed", "added", "out"],
-      rows: augment.steps.map((s) => [
-        s.step,
-        s.in,
-        s.dropped,
-        s.flagged,
-        s.modified,
-        s.added,
-        s.out,
-      ]),
-      caption: `splits: train ${augment.splits.train}, valid ${augment.splits.valid}, test ${augment.splits.test}; leaked keys: ${augment.leaks}`,
-    });
-    b.push({ kind: "figure", figure: stepCountsChart(augment.steps) });
-  }
-  if (run) {
-    const done = run.done;
-    b.push({ kind: "heading", text: "Training" });
-    b.push({
-      kind: "table",
-      columns: ["", ""],
-      rows: [
-        ["model", run.config.model],
-        [
-          "LoRA",
-          `rank ${run.config.loraRank}, alpha ${run.config.loraAlpha}, keys ${run.config.loraKeys.join(", ")}`,
-        ],
-        ["steps", `${done.iteration} (${done.stopReason})`],
-        [
-          "examples",
-          `${run.trainExamples} train, ${run.validExamples} valid; padding ${(100 * run.paddingFraction).toFixed(1)}%`,
-        ],
-        ["final train loss", done.trainLoss],
-        ["final valid loss", Number.isFinite(done.validLoss) ? done.validLoss : "—"],
-        ["trained tokens", done.trainedTokens],
-        ["peak memory", `${(done.peakMemoryBytes / 2 ** 20).toFixed(0)} MiB`],
-        ["adapters", `${run.adapterDirs.mlx} (mlx-lm), ${run.adapterDirs.peft} (PEFT)`],
-      ],
-    });
-    b.push({ kind: "figure", figure: lossFigure(run.events) });
-    b.push({ kind: "figure", figure: memoryFigure(run.events) });
-  }
-  if (answers.length) {
-    b.push({ kind: "heading", text: "Sample answers (test split), base vs fine-tuned" });
-    b.push({
-      kind: "text",
-      text: "Greedy decoding, 64 new tokens at most. A quick look, not an evaluation: the evaluation suite is a later stage.",
-    });
-    b.push({
-      kind: "table",
-      columns: ["question", "reference", "base model", "fine-tuned"],
-      rows: answers.map((a) => [a.question, a.reference, a.base, a.tuned]),
-    });
-  }
+      columns: ["stage", "status", "detail"],
+      rows: outcomes.map((o) => [o.stage, o.status, o.detail]),
+    },
+  ];
+  if (smoke)
+    b.push({ kind: "heading", text: "Platform" }, { kind: "pre", text: formatSmoke(smoke) });
+  for (const r of results) if (r) b.push(...stageBlocks(r));
+  if (answers.length) b.push(...stageBlocks(answers));
   return b;
 }

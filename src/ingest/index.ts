@@ -82,6 +82,8 @@ export interface RunIngestOptions {
   seed?: number;
   /** Progress to stderr (default true); false for tests and benches. */
   progress?: boolean | NodeJS.WritableStream;
+  /** Progress as plain numbers for notebooks and logs (per source, per input chunk). */
+  onEvent?: (e: IngestRunEvent) => void;
   signal?: AbortSignal;
   /** Replace a source's reader (tests). */
   readers?: Partial<Record<IngestSourceId, Reader>>;
@@ -95,6 +97,21 @@ export interface RunIngestOptions {
   /** Records written / (written + skipped) below which a source fails (default 0.1). */
   minOutputRatio?: number;
 }
+
+/** What runIngest reports while it works (`onEvent`); `done` carries the same counts as the result. */
+export type IngestRunEvent =
+  | { type: "source"; source: IngestSourceId; files: number; inputBytes: number }
+  | {
+      type: "progress";
+      source: IngestSourceId;
+      records: number;
+      skipped: number;
+      bytesRead: number;
+      inputBytes: number;
+    }
+  | { type: "warning"; source: IngestSourceId; message: string }
+  | { type: "source-done"; result: SourceResult }
+  | { type: "done"; ok: boolean; auditLog: string };
 
 /** The share of a source's items that must become records unless `allowEmpty` (0.1). */
 export const INGEST_MIN_OUTPUT_RATIO = 0.1;
@@ -196,10 +213,12 @@ export async function runIngest(opts: RunIngestOptions): Promise<IngestResult> {
       if (!(source in SOURCES))
         throw new Error(`unknown source "${source}"; known: ${SOURCE_IDS.join(", ")}`);
       results.push(await ingestSource(source, { ...opts, inDir, outDir }, audit));
+      opts.onEvent?.({ type: "source-done", result: results.at(-1)! });
     }
     const ok = results.every((r) => r.ok);
     await audit.write({ type: "end", finishedAt: new Date().toISOString(), ok });
     await audit.close();
+    opts.onEvent?.({ type: "done", ok, auditLog: audit.path });
     return { ok, auditLog: audit.path, sources: results };
   } catch (e) {
     await audit
@@ -249,6 +268,7 @@ async function ingestSource(
         sha256: await sha256File(f),
       });
     }
+    opts.onEvent?.({ type: "source", source, files: files.length, inputBytes: result.inputBytes });
     const reader = opts.readers?.[source] ?? (await SOURCES[source].load());
     const target = path.join(opts.outDir, `${source}.jsonl`);
     writer = await AtomicJsonlWriter.open(target);
@@ -309,12 +329,25 @@ async function ingestSource(
       } else if (ev.type === "warning") {
         // e.g. invalid UTF-8: counted per file with its first offset, never silent.
         result.warnings.push({ file: ev.file, location: ev.location, message: ev.message });
+        opts.onEvent?.({
+          type: "warning",
+          source,
+          message: `${ev.file} ${ev.location}: ${ev.message}`,
+        });
         await audit.write({ source, ...ev });
       } else {
         doneBytes.set(ev.file, ev.bytesRead);
         let sum = 0;
         for (const [f, b] of doneBytes) sum += f === ev.file ? b : (sizes.get(f) ?? b);
         progress?.update({ bytesRead: sum, records: result.records });
+        opts.onEvent?.({
+          type: "progress",
+          source,
+          records: result.records,
+          skipped: result.skipped,
+          bytesRead: sum,
+          inputBytes: result.inputBytes,
+        });
       }
     }
     // A source that skipped (nearly) everything must not replace a good output with an empty one.

@@ -6,13 +6,16 @@
 import type { TrainEvent } from "../train/trainer.js";
 import type { PlotlyFigure } from "./report.js";
 
-const progress = (events: readonly TrainEvent[]) =>
+/** A run's events: the trainer's, plus any others the run adds (they are skipped here). */
+type RunEvents = readonly ({ type: string } | TrainEvent)[];
+
+const progress = (events: RunEvents) =>
   events.filter((e): e is Extract<TrainEvent, { type: "progress" }> => e.type === "progress");
-const evals = (events: readonly TrainEvent[]) =>
+const evals = (events: RunEvents) =>
   events.filter((e): e is Extract<TrainEvent, { type: "eval" }> => e.type === "eval");
 
 /** Training loss per step, with validation loss where it was measured. */
-export function lossFigure(events: readonly TrainEvent[], title = "Loss"): PlotlyFigure {
+export function lossFigure(events: RunEvents, title = "Loss"): PlotlyFigure {
   const p = progress(events);
   const v = evals(events);
   return {
@@ -42,7 +45,7 @@ export function lossFigure(events: readonly TrainEvent[], title = "Loss"): Plotl
 }
 
 /** MLX memory per step: peak and active bytes, in MiB. */
-export function memoryFigure(events: readonly TrainEvent[], title = "Memory"): PlotlyFigure {
+export function memoryFigure(events: RunEvents, title = "Memory"): PlotlyFigure {
   const p = progress(events);
   const mib = (b: number) => b / 2 ** 20;
   return {
@@ -67,5 +70,72 @@ export function memoryFigure(events: readonly TrainEvent[], title = "Memory"): P
       xaxis: { title: { text: "step" }, tickformat: "d" },
       yaxis: { title: { text: "MiB" }, rangemode: "tozero" },
     },
+  };
+}
+
+/** A per-step scalar of the progress events as one line (learning rate, throughput …). */
+function progressLine(
+  events: RunEvents,
+  value: (e: Extract<TrainEvent, { type: "progress" }>) => number,
+  title: string,
+  yTitle: string,
+): PlotlyFigure {
+  const p = progress(events);
+  return {
+    data: [
+      { type: "scatter", mode: "lines+markers", x: p.map((e) => e.iteration), y: p.map(value) },
+    ],
+    layout: {
+      title: { text: title },
+      xaxis: { title: { text: "step" }, tickformat: "d" },
+      yaxis: { title: { text: yTitle }, rangemode: "tozero" },
+    },
+  };
+}
+
+/** The schedule as the trainer applied it (warm-up, then cosine or constant). */
+export function learningRateFigure(events: RunEvents): PlotlyFigure {
+  return progressLine(events, (e) => e.learningRate, "Learning rate", "learning rate");
+}
+
+/** Trained tokens per second of wall time, per reported step. */
+export function tokensPerSecondFigure(events: RunEvents): PlotlyFigure {
+  return progressLine(events, (e) => e.tokensPerSecond, "Throughput", "tokens / s");
+}
+
+/** A funnel: how many items are left after each stage, the drop of each stage labelled. */
+export function funnelFigure(
+  stages: readonly { label: string; count: number }[],
+  title: string,
+): PlotlyFigure {
+  return {
+    data: [
+      {
+        type: "funnel",
+        y: stages.map((s) => s.label),
+        x: stages.map((s) => s.count),
+        textinfo: "value+percent initial",
+      },
+    ],
+    layout: { title: { text: title }, margin: { l: 260 } },
+  };
+}
+
+/** Bars of a count per category, one trace per group (stacked): records per source and task. */
+export function stackedBarFigure(
+  counts: Record<string, Record<string, number>>,
+  title: string,
+  yTitle: string,
+): PlotlyFigure {
+  const categories = Object.keys(counts);
+  const groups = [...new Set(categories.flatMap((c) => Object.keys(counts[c]!)))].sort();
+  return {
+    data: groups.map((g) => ({
+      type: "bar",
+      name: g,
+      x: categories,
+      y: categories.map((c) => counts[c]![g] ?? 0),
+    })),
+    layout: { title: { text: title }, barmode: "stack", yaxis: { title: { text: yTitle } } },
   };
 }

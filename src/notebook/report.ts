@@ -24,6 +24,10 @@ export type ReportBlock =
   | { kind: "pre"; text: string }
   | { kind: "table"; columns: string[]; rows: (string | number | null)[][]; caption?: string }
   | { kind: "figure"; figure: PlotlyFigure; caption?: string }
+  /** Markdown (a notebook's markdown cell), rendered by markdownHtml. */
+  | { kind: "markdown"; text: string }
+  /** Source code, shown as written (a notebook's code cell). */
+  | { kind: "code"; text: string; language?: string }
   /** Markup produced by medtune itself (never user text): e.g. a notebook's text/html output. */
   | { kind: "html"; html: string };
 
@@ -85,36 +89,105 @@ function formatNumber(v: number): string {
   return Math.abs(v) >= 100 ? v.toFixed(1) : v.toPrecision(4);
 }
 
+/** One block as HTML; a figure becomes an empty plot element with `figureId` (drawn by a script). */
+export function renderBlockHtml(b: ReportBlock, figureId = "figure"): string {
+  switch (b.kind) {
+    case "heading": {
+      const level = b.level ?? 2;
+      return `<h${level}>${escapeHtml(b.text)}</h${level}>`;
+    }
+    case "text":
+      return b.text
+        .split(/\n{2,}/)
+        .map((para) => `<p>${escapeHtml(para)}</p>`)
+        .join("\n");
+    case "pre":
+      return `<pre>${escapeHtml(b.text)}</pre>`;
+    case "code":
+      return `<pre class="code">${escapeHtml(b.text)}</pre>`;
+    case "markdown":
+      return `<div class="markdown">${markdownHtml(b.text)}</div>`;
+    case "table":
+      return renderTable(b);
+    case "figure": {
+      const caption = b.caption ? `<figcaption>${escapeHtml(b.caption)}</figcaption>` : "";
+      return `<figure><div class="plot" id="${figureId}"></div>${caption}</figure>`;
+    }
+    case "html":
+      return `<div class="html-output">${b.html}</div>`;
+  }
+}
+
+/** Inline markdown: code spans, bold, italics, links (http(s) and relative only); escaped first. */
+function markdownInline(s: string): string {
+  return escapeHtml(s)
+    .replace(/`([^`]+)`/g, "<code>$1</code>")
+    .replace(/\*\*([^*]+)\*\*/g, "<strong>$1</strong>")
+    .replace(/(^|[^*])\*([^*\s][^*]*)\*/g, "$1<em>$2</em>")
+    .replace(/\[([^\]]+)\]\(((?:https?:\/\/|\.{0,2}\/|[\w-]+\.)[^)\s]*)\)/g, '<a href="$2">$1</a>');
+}
+
+/**
+ * The markdown our notebooks use — headings, paragraphs, lists, fenced code, inline code, bold,
+ * italics, links — as HTML. Raw HTML in the markdown is escaped, never passed through.
+ */
+export function markdownHtml(md: string): string {
+  const out: string[] = [];
+  const lines = md.replace(/\r\n/g, "\n").split("\n");
+  let para: string[] = [];
+  let list: { tag: "ul" | "ol"; items: string[] } | undefined;
+  const flush = () => {
+    if (para.length) out.push(`<p>${markdownInline(para.join(" "))}</p>`);
+    para = [];
+    if (list)
+      out.push(
+        `<${list.tag}>${list.items.map((i) => `<li>${markdownInline(i)}</li>`).join("")}</${list.tag}>`,
+      );
+    list = undefined;
+  };
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!;
+    const fence = /^```/.exec(line);
+    if (fence) {
+      flush();
+      const code: string[] = [];
+      while (++i < lines.length && !/^```/.test(lines[i]!)) code.push(lines[i]!);
+      out.push(`<pre class="code">${escapeHtml(code.join("\n"))}</pre>`);
+      continue;
+    }
+    const h = /^(#{1,6})\s+(.*)$/.exec(line);
+    const item = /^\s*(?:([-*+])|(\d+)[.)])\s+(.*)$/.exec(line);
+    if (h) {
+      flush();
+      // Notebook headings sit below the report's own h1/h2.
+      const level = Math.min(6, h[1]!.length + 2);
+      out.push(`<h${level}>${markdownInline(h[2]!)}</h${level}>`);
+    } else if (item) {
+      if (para.length) flush();
+      const tag = item[1] ? "ul" : "ol";
+      if (list && list.tag !== tag) flush();
+      list ??= { tag, items: [] };
+      list.items.push(item[3]!);
+    } else if (line.trim() === "") flush();
+    else if (list && /^\s+/.test(line)) list.items[list.items.length - 1] += ` ${line.trim()}`;
+    else {
+      if (list) flush();
+      para.push(line.trim());
+    }
+  }
+  flush();
+  return out.join("\n");
+}
+
 export function renderReportHtml(opts: ReportOptions): string {
   const parts: string[] = [];
   const figures: { id: string; figure: PlotlyFigure }[] = [];
   for (const b of opts.blocks) {
-    switch (b.kind) {
-      case "heading": {
-        const level = b.level ?? 2;
-        parts.push(`<h${level}>${escapeHtml(b.text)}</h${level}>`);
-        break;
-      }
-      case "text":
-        for (const para of b.text.split(/\n{2,}/)) parts.push(`<p>${escapeHtml(para)}</p>`);
-        break;
-      case "pre":
-        parts.push(`<pre>${escapeHtml(b.text)}</pre>`);
-        break;
-      case "table":
-        parts.push(renderTable(b));
-        break;
-      case "figure": {
-        const id = `figure-${figures.length + 1}`;
-        figures.push({ id, figure: b.figure });
-        const caption = b.caption ? `<figcaption>${escapeHtml(b.caption)}</figcaption>` : "";
-        parts.push(`<figure><div class="plot" id="${id}"></div>${caption}</figure>`);
-        break;
-      }
-      case "html":
-        parts.push(`<div class="html-output">${b.html}</div>`);
-        break;
-    }
+    if (b.kind === "figure") {
+      const id = `figure-${figures.length + 1}`;
+      figures.push({ id, figure: b.figure });
+      parts.push(renderBlockHtml(b, id));
+    } else parts.push(renderBlockHtml(b));
   }
   const draw = figures
     .map(
@@ -140,6 +213,8 @@ table { border-collapse: collapse; margin: 1em 0; font-size: 14px; }
 th, td { border-bottom: 1px solid #dde1e4; padding: 0.3em 0.8em; text-align: left; vertical-align: top; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 caption { text-align: left; color: #5b636b; padding-bottom: 0.3em; }
+pre.code { background: #f7f7fb; border-left: 3px solid #3b7dd8; }
+.markdown { margin: 1.5em 0 0.5em; }
 pre { background: #f4f6f8; padding: 0.8em; overflow-x: auto; font-size: 13px; white-space: pre-wrap; }
 figure { margin: 1em 0; } .plot { width: 100%; min-height: 360px; } figcaption { color: #5b636b; font-size: 13px; }
 footer { color: #8a9299; font-size: 12px; margin-top: 3em; }

@@ -86,7 +86,7 @@ export interface NotebookRunResult {
 }
 
 const sourceText = (s: string | string[]) => (Array.isArray(s) ? s.join("") : s);
-const firstLineOf = (s: string) =>
+const firstLineOf = (s: string | string[]) =>
   sourceText(s)
     .split("\n")
     .find((l) => l.trim())
@@ -420,10 +420,8 @@ export async function runNotebook(o: RunNotebookOptions): Promise<NotebookRunRes
     if (!kernel) throw new Error(`no kernel "${kernelName}" started for ${input}`);
     const recorder = new OutputRecorder([]);
     const code = nb.cells.filter((c) => c.cell_type === "code");
-    let n = 0;
     for (const [index, cell] of nb.cells.entries()) {
       if (cell.cell_type !== "code") continue;
-      n++;
       o.signal?.throwIfAborted();
       const text = sourceText(cell.source);
       const firstLine = firstLineOf(cell.source);
