@@ -13,25 +13,12 @@
 import { readFile } from "node:fs/promises";
 
 import { LineCounter, parseDocument, isMap, isScalar, type Document } from "yaml";
+import type { LoraModule } from "../native/binding.js";
+import { LORA_MODULES } from "./modules.js";
+import { DATASETS } from "./select.js";
 
-export type LoraKey =
-  | "self_attn.q_proj"
-  | "self_attn.k_proj"
-  | "self_attn.v_proj"
-  | "self_attn.o_proj"
-  | "mlp.gate_proj"
-  | "mlp.up_proj"
-  | "mlp.down_proj";
-
-export const LORA_KEYS: readonly LoraKey[] = [
-  "self_attn.q_proj",
-  "self_attn.k_proj",
-  "self_attn.v_proj",
-  "self_attn.o_proj",
-  "mlp.gate_proj",
-  "mlp.up_proj",
-  "mlp.down_proj",
-];
+/** A projection LoRA can adapt (the names are LORA_MODULES, src/train/modules.ts). */
+export type LoraKey = LoraModule;
 
 export type LearningRateSchedule = "cosine" | "constant";
 
@@ -43,6 +30,11 @@ export interface TrainingConfig {
   /** JSONL of records (InstructionRecord or {id, messages}). */
   trainData: string;
   validData: string | null;
+  /** Sources to train on (metadata.source of the splits: ingest ids such as chembl_sqlite, or
+   * augment); null = every record. */
+  datasets: string[] | null;
+  /** At most this many training examples, evenly over the selected sources; null = all. */
+  examples: number | null;
   /** System message for instruction records; null keeps the template's own default. */
   systemPrompt: string | null;
   /** Where adapters, checkpoints and logs of this run go (checkpoints/<runName>/…). */
@@ -147,16 +139,29 @@ const oneOf =
     allowed.includes(v) ? null : `expected one of ${allowed.map(show).join(", ")}, got ${show(v)}`;
 const loraKeys: Check = (v) => {
   if (!Array.isArray(v) || v.length === 0)
-    return `expected a non-empty list of ${LORA_KEYS.join(", ")}`;
-  const bad = v.filter((k) => !LORA_KEYS.includes(k as LoraKey));
+    return `expected a non-empty list of ${LORA_MODULES.join(", ")}`;
+  const bad = v.filter((k) => !(LORA_MODULES as readonly string[]).includes(k as string));
   return bad.length
-    ? `unknown projection ${bad.map(show).join(", ")}; expected some of ${LORA_KEYS.join(", ")}`
+    ? `unknown projection ${bad.map(show).join(", ")}; expected some of ${LORA_MODULES.join(", ")}`
     : null;
+};
+
+/** Dataset names: the ingest ids, plus metadata.source spellings (chembl) and augment. */
+const DATASET_NAMES: readonly string[] = [...DATASETS, "chembl", "augment"];
+const datasets: Check = (v) => {
+  if (!Array.isArray(v) || v.length === 0)
+    return `expected a non-empty list of ${DATASET_NAMES.join(", ")}`;
+  const bad = v.filter((d) => !DATASET_NAMES.includes(d as string));
+  if (bad.length === 0) return null;
+  const near = bad.map((d) => closest(String(d), DATASET_NAMES)).filter((d) => d !== null);
+  return `unknown dataset ${bad.map(show).join(", ")}${near.length ? ` (did you mean ${near.join(", ")}?)` : ""}; expected some of ${DATASET_NAMES.join(", ")}`;
 };
 
 const DEFAULTS: Omit<TrainingConfig, "model" | "trainData"> = {
   modelConfig: null,
   validData: null,
+  datasets: null,
+  examples: null,
   systemPrompt: null,
   runName: "run",
   loraRank: 8,
@@ -197,6 +202,8 @@ const CHECKS: Record<keyof TrainingConfig, Check> = {
   modelConfig: nullable(str),
   trainData: str,
   validData: nullable(str),
+  datasets: nullable(datasets),
+  examples: nullable(int(1)),
   systemPrompt: (v) =>
     v === null || typeof v === "string" ? null : `expected a string or null, got ${show(v)}`,
   runName: (v) =>
@@ -244,6 +251,18 @@ const CHECKS: Record<keyof TrainingConfig, Check> = {
   gradCheckpointing: bool,
   memoryLimitBytes: nullable(int(1)),
 };
+
+/** Every key a preset may set, in TrainingConfig order (the CLI makes one flag of each). */
+export const TRAINING_CONFIG_KEYS = Object.keys(CHECKS) as (keyof TrainingConfig)[];
+
+/** The value-less keys (flags that are switches). */
+export const BOOLEAN_KEYS: readonly (keyof TrainingConfig)[] = [
+  "rsLora",
+  "dora",
+  "gradCheckpointing",
+];
+/** The keys whose value is a list. */
+export const LIST_KEYS: readonly (keyof TrainingConfig)[] = ["loraKeys", "datasets"];
 
 const UNITS: Record<string, number> = {
   b: 1,
@@ -329,10 +348,18 @@ export function validateTrainingConfig(
   raw: Record<string, unknown>,
   file = "(config)",
   lineOf: (key: string) => number | null = () => null,
+  /** Where an override came from, e.g. "--batch-size"; such issues name it instead of the file. */
+  overrideLabel?: (key: string) => string | undefined,
 ): TrainingConfig {
   const issues: ConfigIssue[] = [];
-  const add = (key: string, message: string) =>
-    issues.push({ file, line: lineOf(key), key, message });
+  const add = (key: string, message: string) => {
+    const label = overrideLabel?.(key);
+    issues.push(
+      label
+        ? { file: "(command line)", line: null, key: `${key} (${label})`, message }
+        : { file, line: lineOf(key), key, message },
+    );
+  };
   const known = Object.keys(CHECKS);
   for (const key of Object.keys(raw)) {
     if (!(key in CHECKS)) {
@@ -372,16 +399,27 @@ export function validateTrainingConfig(
 export async function loadTrainingConfig(
   file: string,
   overrides: Partial<Record<keyof TrainingConfig, unknown>> = {},
+  overrideLabel?: (key: string) => string | undefined,
 ): Promise<TrainingConfig> {
   let text: string;
   try {
     text = await readFile(file, "utf8");
   } catch {
-    throw new ConfigError([{ file, line: null, key: "(file)", message: "cannot read the file" }]);
+    throw new ConfigError([
+      { file, line: null, key: "(file)", message: "cannot read the file (is the path right?)" },
+    ]);
   }
   const { values, lineOf } = parseYaml(text, file);
   const raw = { ...values, ...overrides };
-  return validateTrainingConfig(raw, file, (k) => (k in overrides ? null : lineOf(k)));
+  // iters and epochs exclude each other: the one given on the command line replaces the other.
+  if ("iters" in overrides && !("epochs" in overrides)) raw.epochs = null;
+  if ("epochs" in overrides && !("iters" in overrides)) raw.iters = null;
+  return validateTrainingConfig(
+    raw,
+    file,
+    (k) => (k in overrides ? null : lineOf(k)),
+    (k) => (k in overrides ? overrideLabel?.(k) : undefined),
+  );
 }
 
 /** Parse a preset from a string (tests, notebooks); `file` names it in errors. */

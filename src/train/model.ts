@@ -23,6 +23,7 @@ import type {
   WeightDtype,
 } from "../native/binding.js";
 import { loadNative } from "../native/loader.js";
+import { LORA_MODULES } from "./modules.js";
 
 /** Short names accepted for LoRA targets, as in PEFT's target_modules. */
 const SHORT_KEYS: Record<string, LoraModule> = {
@@ -42,11 +43,9 @@ const SHORT_KEYS: Record<string, LoraModule> = {
   down_proj: "mlp.down_proj",
 };
 
-export const ALL_LORA_MODULES: LoraModule[] = Object.values(SHORT_KEYS).slice(0, 7);
-
 export function loraModule(name: string): LoraModule {
   const full =
-    SHORT_KEYS[name] ?? (ALL_LORA_MODULES.includes(name as LoraModule) ? name : undefined);
+    SHORT_KEYS[name] ?? ((LORA_MODULES as readonly string[]).includes(name) ? name : undefined);
   if (!full) throw new RangeError(`unknown LoRA target "${name}" (use q, k, v, o, gate, up, down)`);
   return full as LoraModule;
 }
@@ -285,7 +284,7 @@ export class Model {
       rsLora,
       scale: rsLora ? alpha / Math.sqrt(opts.rank) : alpha / opts.rank,
       dropout: opts.dropout ?? 0,
-      targets: (opts.targets ?? ALL_LORA_MODULES).map(loraModule),
+      targets: (opts.targets ?? LORA_MODULES).map(loraModule),
       numLayers: opts.numLayers ?? -1,
       dora: opts.dora ?? false,
     };
@@ -560,7 +559,7 @@ function parseMlxConfig(
     );
   }
   const extra = (json.medtune ?? {}) as Record<string, unknown>;
-  const keys = Array.isArray(lp.keys) ? (lp.keys as string[]) : ALL_LORA_MODULES;
+  const keys = Array.isArray(lp.keys) ? (lp.keys as string[]) : [...LORA_MODULES];
   return {
     rank: lp.rank,
     scale: lp.scale,

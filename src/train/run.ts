@@ -9,6 +9,11 @@
  * event per line). A killed run resumes from its last checkpoint with the same data order; the
  * temporaries it left (`*.tmp-<pid>*`) are removed by the next run. SIGINT, SIGTERM and `signal`
  * stop the run at the next step boundary with a checkpoint.
+ *
+ * Memory: with memoryLimitBytes set, a micro-batch whose estimated step (src/train/memory.ts) does
+ * not fit starts halved, and the trainer's out-of-memory error halves it again and resumes from the
+ * last checkpoint — each time the micro-batch halves, accumulation doubles (the update is the same)
+ * and a "batch" event says so. checkpoints/<run>/batch.json keeps the size a rerun starts from.
  */
 import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { isAbsolute, join, resolve } from "node:path";
@@ -16,7 +21,7 @@ import { parseJsonLine } from "../data/jsonl.js";
 import { validateRecord, type InstructionRecord } from "../data/record.js";
 import type { NativeDoneEvent } from "../native/binding.js";
 import { loadNative } from "../native/loader.js";
-import { removeStaleTemporariesIn } from "../fs-atomic.js";
+import { removeStaleTemporariesIn, writeFileAtomicSync } from "../fs-atomic.js";
 import { projectPaths } from "../paths.js";
 import {
   BatchSchedule,
@@ -29,7 +34,9 @@ import {
 } from "./batches.js";
 import { ChatTemplate } from "./chat-template.js";
 import { loadTrainingConfig, type TrainingConfig } from "./config.js";
+import { halvingsToFit, isOutOfMemory, splitMicroBatches } from "./memory.js";
 import { Model } from "./model.js";
+import { inDatasets, selectRecords } from "./select.js";
 import { loadTokenizer, type Tokenizer } from "./tokenizer.js";
 import { listCheckpoints, Trainer, type TrainEvent } from "./trainer.js";
 
@@ -40,18 +47,42 @@ export interface RunTrainingOptions {
   resume?: boolean;
   /** Resolve relative paths in the config against this directory (default: the project root). */
   baseDir?: string;
-  onEvent?: (e: TrainEvent) => void;
+  onEvent?: (e: RunEvent) => void;
   /** Keep the model loaded and return it (for generation after training). */
   keepModel?: boolean;
   /** Stops the run at the next step boundary, with a checkpoint (like SIGINT and SIGTERM). */
   signal?: AbortSignal;
+  /**
+   * Fit the micro-batch to memoryLimitBytes by estimate before the first step (default true);
+   * false leaves it to the trainer's out-of-memory error (what tests of that path use).
+   */
+  memoryEstimate?: boolean;
 }
+
+/** The micro-batch was halved (and accumulation doubled) to stay inside memoryLimitBytes. */
+export interface BatchEvent {
+  type: "batch";
+  reason: "estimate" | "out-of-memory";
+  /** Optimizer steps done when it changed (the run goes on from its last checkpoint). */
+  iteration: number;
+  fromBatchSize: number;
+  batchSize: number;
+  gradAccumulationSteps: number;
+  budgetBytes: number;
+  /** The estimate that did not fit, or the peak the trainer reported. */
+  peakMemoryBytes: number;
+}
+
+export type RunEvent = TrainEvent | BatchEvent;
 
 export interface TrainingRunResult {
   config: TrainingConfig;
   runName: string;
   done: NativeDoneEvent;
-  events: TrainEvent[];
+  events: RunEvent[];
+  /** Micro-batch and accumulation the run ended with (smaller than the config's after a "batch" event). */
+  batchSize: number;
+  gradAccumulationSteps: number;
   trainExamples: number;
   validExamples: number;
   truncation: TruncationReport;
@@ -115,8 +146,12 @@ export async function runTraining(
 
   // The data first: an empty or malformed split is an error before the model is loaded.
   const trainFile = inDir(base, cfg.trainData);
-  const trainRecords = readTrainingRecords(trainFile, true);
-  const validRecords = cfg.validData ? readTrainingRecords(inDir(base, cfg.validData)) : undefined;
+  const trainRecords = selectRecords(readTrainingRecords(trainFile, true), cfg, trainFile);
+  const validFile = cfg.validData ? inDir(base, cfg.validData) : undefined;
+  // Validation: all records of the same sources (evalBatches bounds the cost).
+  const validRecords = validFile
+    ? readTrainingRecords(validFile).filter((r) => inDatasets(r, cfg.datasets))
+    : undefined;
   const modelPath = inDir(base, cfg.model);
   const tokenizer = await loadTokenizer(modelPath);
   const template = ChatTemplate.fromTokenizer(tokenizer);
@@ -174,40 +209,77 @@ export async function runTraining(
     const metricsFile = join(logDir, "metrics.jsonl");
     if (!resume) rmSync(metricsFile, { force: true });
 
-    const events: TrainEvent[] = [];
-    const trainer = new Trainer(model, {
-      train: train.examples,
-      valid: valid?.examples,
-      batches: micro,
-      validBatches,
-      iterations: totalIters,
-      gradAccumulationSteps: cfg.gradAccumulationSteps,
-      maxSeqLength: cfg.maxSeqLength,
-      learningRate: cfg.learningRate,
-      // A constant schedule is a cosine whose floor is its peak.
-      minLearningRate: cfg.schedule === "constant" ? cfg.learningRate : cfg.minLearningRate,
-      warmupSteps: cfg.warmupSteps,
-      cycles: cfg.cycles,
-      weightDecay: cfg.weightDecay,
-      beta1: cfg.adamBeta1,
-      beta2: cfg.adamBeta2,
-      eps: cfg.adamEps,
-      maxGradNorm: cfg.gradClip,
-      gradientCheckpointing: cfg.gradCheckpointing,
-      seed: cfg.seed,
-      stepsPerReport: cfg.reportEvery,
-      stepsPerEval: validBatches ? cfg.evalEvery : 0,
-      saveEvery: cfg.saveEvery,
-      checkpointDir,
-      memoryLimitBytes: cfg.memoryLimitBytes ?? undefined,
-      resumeFrom: resume ? checkpointDir : undefined,
-    });
+    const events: RunEvent[] = [];
+    const emit = (e: RunEvent) => {
+      events.push(e);
+      appendFileSync(
+        metricsFile,
+        `${JSON.stringify({ run: runName, time: new Date().toISOString(), ...e })}\n`,
+      );
+      opts.onEvent?.(e);
+    };
+
+    // Dynamic micro-batch: one example with no supervised token completes a split of a
+    // one-example micro-batch without changing loss or gradient (src/train/memory.ts).
+    const filler: TokenizedExample = {
+      id: "(filler)",
+      tokens: Int32Array.of(0, 0),
+      supervised: new Uint8Array(2),
+      originalLength: 2,
+    };
+    const trainSet = [...train.examples, filler];
+    const validSet = valid ? [...valid.examples, filler] : undefined;
+    const batchFile = join(checkpointDir, "batch.json");
+    let trainBatches: number[][] = micro;
+    let evalBatches = validBatches;
+    let batchSize = cfg.batchSize;
+    let accumulation = cfg.gradAccumulationSteps;
+    const halve = () => {
+      trainBatches = splitMicroBatches(trainBatches, train.examples.length);
+      if (evalBatches && valid) evalBatches = splitMicroBatches(evalBatches, valid.examples.length);
+      batchSize = Math.ceil(batchSize / 2);
+      accumulation *= 2;
+    };
+    // A rerun starts from the size its earlier attempt ended with.
+    const saved = resume && existsSync(batchFile) ? readBatchFile(batchFile) : null;
+    while (saved && batchSize > saved.batchSize) halve();
+    const budget = cfg.memoryLimitBytes;
+    const resident = loadNative().memory().activeBytes;
+    if (budget !== null && opts.memoryEstimate !== false) {
+      const longest = Math.max(...train.examples.map((e) => e.tokens.length));
+      const fit = halvingsToFit(
+        {
+          modelBytes: resident,
+          config: model.config,
+          batchSize,
+          seqLength: longest,
+          gradientCheckpointing: cfg.gradCheckpointing,
+        },
+        budget,
+      );
+      const from = batchSize;
+      for (let k = 0; k < fit.halvings; k++) halve();
+      if (fit.halvings > 0)
+        emit({
+          type: "batch",
+          reason: "estimate",
+          iteration: resumedFromStep ?? 0,
+          fromBatchSize: from,
+          batchSize,
+          gradAccumulationSteps: accumulation,
+          budgetBytes: budget,
+          peakMemoryBytes: fit.estimatedPeakBytes,
+        });
+    }
+    const initialAdapters = model.native.getAdapterWeights();
+
     // Ctrl-C, SIGTERM (timeout, systemd, Docker, schedulers) and the caller's signal stop at the
     // next step boundary, where the trainer writes a checkpoint, instead of killing the run.
     let stoppedBy: TrainingRunResult["stoppedBy"];
+    let trainer: Trainer | undefined;
     const stop = (why: NonNullable<typeof stoppedBy>) => () => {
       stoppedBy ??= why;
-      trainer.cancel();
+      trainer?.cancel();
     };
     const onSigint = stop("SIGINT");
     const onSigterm = stop("SIGTERM");
@@ -215,17 +287,76 @@ export async function runTraining(
     process.once("SIGINT", onSigint);
     process.once("SIGTERM", onSigterm);
     opts.signal?.addEventListener("abort", onAbort, { once: true });
-    if (opts.signal?.aborted) onAbort();
-    let done: NativeDoneEvent;
+    let done: NativeDoneEvent | undefined;
     try {
-      done = await trainer.run((e) => {
-        events.push(e);
-        appendFileSync(
-          metricsFile,
-          `${JSON.stringify({ run: runName, time: new Date().toISOString(), ...e })}\n`,
+      while (done === undefined) {
+        // A fresh run removed the folder above, so any checkpoint here is this run's.
+        const fromCheckpoint = listCheckpoints(checkpointDir).length > 0;
+        // A restart before the first checkpoint begins from the initial adapters.
+        if (!fromCheckpoint) model.native.setAdapterWeights(initialAdapters);
+        mkdirSync(checkpointDir, { recursive: true });
+        writeFileAtomicSync(
+          batchFile,
+          `${JSON.stringify({ batchSize, gradAccumulationSteps: accumulation })}\n`,
         );
-        opts.onEvent?.(e);
-      });
+        trainer = new Trainer(model, {
+          train: trainSet,
+          valid: validSet,
+          batches: trainBatches,
+          validBatches: evalBatches,
+          iterations: totalIters,
+          gradAccumulationSteps: accumulation,
+          maxSeqLength: cfg.maxSeqLength,
+          learningRate: cfg.learningRate,
+          // A constant schedule is a cosine whose floor is its peak.
+          minLearningRate: cfg.schedule === "constant" ? cfg.learningRate : cfg.minLearningRate,
+          warmupSteps: cfg.warmupSteps,
+          cycles: cfg.cycles,
+          weightDecay: cfg.weightDecay,
+          beta1: cfg.adamBeta1,
+          beta2: cfg.adamBeta2,
+          eps: cfg.adamEps,
+          maxGradNorm: cfg.gradClip,
+          gradientCheckpointing: cfg.gradCheckpointing,
+          seed: cfg.seed,
+          stepsPerReport: cfg.reportEvery,
+          stepsPerEval: evalBatches ? cfg.evalEvery : 0,
+          saveEvery: cfg.saveEvery,
+          checkpointDir,
+          memoryLimitBytes: budget ?? undefined,
+          resumeFrom: fromCheckpoint ? checkpointDir : undefined,
+        });
+        if (opts.signal?.aborted) onAbort();
+        let lastStep = listCheckpoints(checkpointDir).at(-1)?.step ?? 0;
+        try {
+          done = await trainer.run((e) => {
+            if (e.type === "progress") lastStep = e.iteration;
+            emit(e);
+          });
+        } catch (e) {
+          if (!isOutOfMemory(e) || budget === null) throw e;
+          const peak = Number(/peak (\d+)/.exec((e as Error).message)?.[1] ?? NaN);
+          if (batchSize === 1 || stoppedBy)
+            throw new Error(
+              `${(e as Error).message} at micro-batch 1 (memoryLimitBytes ${budget} of ${cfg.runName}): ` +
+                `raise memoryLimitBytes, lower maxSeqLength, or set gradCheckpointing: true`,
+              { cause: e },
+            );
+          const from = batchSize;
+          halve();
+          loadNative().clearCache();
+          emit({
+            type: "batch",
+            reason: "out-of-memory",
+            iteration: lastStep,
+            fromBatchSize: from,
+            batchSize,
+            gradAccumulationSteps: accumulation,
+            budgetBytes: budget,
+            peakMemoryBytes: peak,
+          });
+        }
+      }
     } finally {
       process.removeListener("SIGINT", onSigint);
       process.removeListener("SIGTERM", onSigterm);
@@ -241,6 +372,8 @@ export async function runTraining(
       runName,
       done,
       events,
+      batchSize,
+      gradAccumulationSteps: accumulation,
       trainExamples: train.examples.length,
       validExamples: valid?.examples.length ?? 0,
       truncation: train.report,
@@ -256,6 +389,15 @@ export async function runTraining(
     };
   } finally {
     if (!opts.keepModel) model.dispose();
+  }
+}
+
+function readBatchFile(file: string): { batchSize: number } | null {
+  try {
+    const v = JSON.parse(readFileSync(file, "utf8")) as { batchSize?: unknown };
+    return typeof v.batchSize === "number" && v.batchSize >= 1 ? { batchSize: v.batchSize } : null;
+  } catch {
+    return null; // unreadable: start from the config's size (an OOM halves it again)
   }
 }
 

@@ -17,37 +17,52 @@ import {
   parseTrainingConfig,
   runArithmetic,
 } from "../../src/train/config.js";
+import { LORA_MODULES } from "../../src/train/modules.js";
 
 const PRESETS = path.resolve("configs/training_configs");
 const MODELS = path.resolve("configs/model_configs");
 
 describe("presets", () => {
-  it("quick_test: the bundled model, tiny and bounded", async () => {
+  it("quick_test: the bundled model, 100 examples over five sources, all seven projections", async () => {
     const cfg = await loadTrainingConfig(path.join(PRESETS, "quick_test.yaml"));
     expect(cfg.model).toBe("models/base/SmolLM2-135M-Instruct.Q4_1.gguf");
-    expect(cfg.iters).toBe(20);
-    expect(cfg.maxSeqLength).toBe(256);
+    expect(cfg.examples).toBe(100);
+    expect(cfg.datasets).toEqual([
+      "hetionet",
+      "chembl_sqlite",
+      "pubmed",
+      "clinicaltrials",
+      "drugbank",
+    ]);
+    expect(cfg.loraKeys).toEqual([...LORA_MODULES]);
+    expect([cfg.loraRank, cfg.loraAlpha]).toEqual([16, 32]);
     expect(cfg.memoryLimitBytes).toBe(2 * 2 ** 30);
-    expect(runArithmetic(cfg, 1000).maxTokensPerStep).toBe(1024);
+    expect(runArithmetic(cfg, 100)).toEqual({
+      sequencesPerStep: 4,
+      maxTokensPerStep: 1024,
+      stepsPerEpoch: 25,
+      totalSteps: 50,
+    });
   });
 
   it("overnight and full_training: the arithmetic in their comments", async () => {
     const night = await loadTrainingConfig(path.join(PRESETS, "overnight.yaml"));
-    expect(runArithmetic(night, 20000)).toEqual({
-      sequencesPerStep: 16,
+    expect(night.examples).toBe(10000);
+    expect(runArithmetic(night, 10000)).toEqual({
+      sequencesPerStep: 8,
       maxTokensPerStep: 16384,
       stepsPerEpoch: 1250,
-      totalSteps: 2000,
+      totalSteps: 1250,
     });
     const full = await loadTrainingConfig(path.join(PRESETS, "full_training.yaml"));
     expect(full.quantizeBits).toBe(4);
-    expect(full.epochs).toBe(3);
+    expect(full.examples).toBe(50000);
     expect(full.iters).toBeNull();
-    expect(runArithmetic(full, 20000)).toEqual({
+    expect(runArithmetic(full, 50000)).toEqual({
       sequencesPerStep: 16,
       maxTokensPerStep: 32768,
-      stepsPerEpoch: 1250,
-      totalSteps: 3750,
+      stepsPerEpoch: 3125,
+      totalSteps: 4688,
     });
   });
 
