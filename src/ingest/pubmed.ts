@@ -182,13 +182,14 @@ async function scanMentions(
   signal?: AbortSignal,
 ): Promise<void> {
   const input = openInput(file);
-  let buf = "";
+  // On the bytes (the tokens are ASCII): no decoded copy of the file passes through the heap.
+  let carry = Buffer.alloc(0);
   let inDelete = false;
   let wantCitationPmid = false;
   try {
     for await (const chunk of input.stream as AsyncIterable<Buffer>) {
       signal?.throwIfAborted();
-      buf += chunk.toString("latin1"); // tokens are ASCII; latin1 keeps one char per byte
+      const buf = carry.length > 0 ? Buffer.concat([carry, chunk]) : chunk;
       let pos = 0;
       let keepFrom = -1; // start of a token cut by the chunk boundary
       for (;;) {
@@ -207,7 +208,7 @@ async function scanMentions(
             keepFrom = p;
             break;
           }
-          index.set(Number(buf.slice(gt + 1, lt).trim()), fileIndex, inDelete);
+          index.set(Number(buf.toString("latin1", gt + 1, lt).trim()), fileIndex, inDelete);
           wantCitationPmid = false;
           pos = lt;
           continue;
@@ -219,9 +220,9 @@ async function scanMentions(
         pos = m.end;
       }
       // Nothing before pos matters any more; a partial token can only be in the last few chars.
-      buf = buf.slice(keepFrom >= 0 ? keepFrom : Math.max(pos, buf.length - 24));
-      if (buf.length > limits.maxRecordChars) {
-        throw new IngestError(tooLargeReason("one <PMID> element", buf.length, limits), file);
+      carry = Buffer.from(buf.subarray(keepFrom >= 0 ? keepFrom : Math.max(pos, buf.length - 24)));
+      if (carry.length > limits.maxRecordChars) {
+        throw new IngestError(tooLargeReason("one <PMID> element", carry.length, limits), file);
       }
     }
   } finally {
@@ -230,7 +231,7 @@ async function scanMentions(
 }
 
 function nextOpening(
-  buf: string,
+  buf: Buffer,
   from: number,
 ): { kind: "citation" | "delete"; end: number } | undefined {
   let best: { kind: "citation" | "delete"; end: number; at: number } | undefined;

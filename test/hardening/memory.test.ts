@@ -32,7 +32,7 @@ function* filled(head: string, bytes: number, tail: string, unit = "x"): Generat
   yield tail;
 }
 
-/** Old space of the child: a reader that kept an 80 MB record would die of OOM under it. */
+/** Old space of the child: a reader that kept a 64 MB record would die of OOM under it. */
 const OLD_SPACE_MB = 64;
 
 interface Case {
@@ -71,7 +71,7 @@ const CASES: Case[] = [
     head: study,
     tail: '"}}}\n',
     limits: CAP,
-    sizes: [8, 80],
+    sizes: [8, 64],
     error: /line 1: this study is over the 2097152-character record cap/,
   },
   {
@@ -81,7 +81,7 @@ const CASES: Case[] = [
     head: '{"nodes": [{"kind": "Gene", "identifier": 1, "name": "',
     tail: '"}], "edges": []}',
     limits: CAP,
-    sizes: [8, 80],
+    sizes: [8, 64],
     error: /\(nodes\[0\]\): one element is over the 2097152-character record cap/,
   },
   {
@@ -101,7 +101,7 @@ const CASES: Case[] = [
     head: "id\tname\tkind\nGene::1\t",
     tail: "\tGene\n",
     limits: CAP,
-    sizes: [8, 80],
+    sizes: [8, 64],
     error: /\(line 2\): line 2 is over the 2097152-character record cap/,
   },
   {
@@ -111,7 +111,7 @@ const CASES: Case[] = [
     head: "<PubmedArticleSet><PubmedArticle><MedlineCitation><PMID>1</PMID><Article><ArticleTitle>",
     tail: "</ArticleTitle></Article></MedlineCitation></PubmedArticle></PubmedArticleSet>",
     limits: CAP,
-    sizes: [8, 80],
+    sizes: [8, 64],
     error: /\(PubmedArticle #1 \(line 1, column \d+\)\): this record is over the 2097152-character/,
   },
   {
@@ -121,7 +121,7 @@ const CASES: Case[] = [
     head: '<drugbank xmlns="http://www.drugbank.ca"><drug type="small molecule"><drugbank-id primary="true">DB00001</drugbank-id><name>A</name><indication>',
     tail: "</indication></drug></drugbank>",
     limits: CAP,
-    sizes: [8, 80],
+    sizes: [8, 64],
     error: /\(drug #1 \(line 1\), line 1, column \d+\): this record is over the 2097152-character/,
   },
   {
@@ -131,7 +131,7 @@ const CASES: Case[] = [
     head: 'DrugBank ID,Accession Numbers,Common name,CAS,UNII,Synonyms,Standard InChI Key\nDB00001,,A,,,"',
     tail: '",\n',
     limits: CAP,
-    sizes: [8, 80],
+    sizes: [8, 64],
     error: /\(line \d+\): one CSV row is over the 2097152-character record cap/,
   },
   {
@@ -140,7 +140,7 @@ const CASES: Case[] = [
     file: "pubmed.jsonl",
     head: '{"id": "r1", "instruction": "Q?", "input": "',
     tail: '", "output": "A.", "metadata": {}}\n',
-    sizes: [8, 80],
+    sizes: [8, 64],
     error: /pubmed\.jsonl:1: record is over the 1048576-character cap/,
   },
 ];
@@ -212,7 +212,7 @@ describe.concurrent("oversized records: bounded memory in a child process, at tw
         expect(r.error, JSON.stringify(r)).toMatch(c.error);
         expect(r.records).toBe(0);
       }
-      // Streaming past the record leaves only allocation churn; holding it would add ≥ 72 MB.
+      // Streaming past the record leaves only allocation churn; holding it would add ≥ 56 MB.
       expect(large.maxRssBytes - small.maxRssBytes).toBeLessThan(40 * MB);
       expect(large.maxRssBytes).toBeLessThan(400 * MB);
       rmSync(dir, { recursive: true, force: true });
