@@ -7,7 +7,10 @@
  *   medtune download ...     fetch a source's official dump, resumable and checksum-verified
  *   medtune augment ...      records → clean, safe, deduplicated train/valid/test splits
  *   medtune train ...        one LoRA/QLoRA run from a preset
- *   medtune quick-test       the main job run by `npm start`
+ *   medtune run-notebook     execute one notebook headless (jupyter_server + tslab)
+ *   medtune run              notebooks 01-05 into runs/<id>/, then its HTML report (`npm start`)
+ *   medtune report           the offline HTML report of a run folder
+ *   medtune quick-test       the stages in one process, without notebooks
  *
  * Each stage lives in its own module and is loaded only when asked for, so a stage that fails to
  * load (a missing native binary, say) does not take the others down. Every command parses its
@@ -59,8 +62,17 @@ export const COMMANDS: Record<string, Command> = {
     load: async () => (await import("./evaluate/cli.js")).askMain,
   },
   "run-notebook": {
-    summary: "execute a notebook headless (jupyter_server + tslab) with parameters; save it executed",
+    summary:
+      "execute a notebook headless (jupyter_server + tslab) with parameters; save it executed",
     load: async () => (await import("./workbench/cli.js")).main,
+  },
+  run: {
+    summary: "execute notebooks 01-05 headless into runs/<id>/ and write its HTML report",
+    load: async () => (await import("./workbench/cli.js")).runMain,
+  },
+  report: {
+    summary: "one offline HTML report of a run folder (summary + executed notebooks)",
+    load: async () => (await import("./workbench/cli.js")).reportMain,
   },
   "quick-test": {
     summary: "the quick-test pipeline on bundled data and the bundled model (npm start)",
