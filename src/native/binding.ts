@@ -382,7 +382,12 @@ export interface NativeBinding {
     w: NativeTensor,
     opts: { bits: 4 | 8; groupSize: 32 | 64 | 128; mode: "tiled" | "kernel" | "dequantized" },
   ): { y: NativeTensor; dx: NativeTensor };
-  /** GGUF (F32, F16, Q4_0, Q4_1, Q8_0; llama / qwen2). */
+  /**
+   * GGUF (F32, F16, Q4_0, Q4_1, Q8_0; llama / qwen2). On CPU, quantized projections get a float32
+   * copy for BLAS (decoded tokens still read the packed bytes); with the environment variable
+   * MEDTUNE_CPU_QUANTIZED_MATMUL=tiled they stay packed only (weight memory ≈ the file size) and
+   * multiply through dequantized tiles; =1 uses MLX's quantized kernel for every product.
+   */
   loadGguf(path: string, opts?: { dtype?: WeightDtype }): NativeModelHandle;
   /** Hugging Face safetensors; the config comes from config.json parsed in TypeScript. */
   loadHf(
