@@ -1,0 +1,189 @@
+// Report blocks shared by show() and `medtune report`: which stage result becomes which tables and
+// figures, the markdown subset of notebook cells (escaped, never raw HTML), executed-notebook outputs.
+import { describe, expect, it } from "vitest";
+import type { IngestResult } from "../../src/ingest/index.js";
+import { augmentFunnel, ingestFunnel, stageBlocks } from "../../src/notebook/blocks.js";
+import { frameBlock, trainingProgressHtml } from "../../src/notebook/display.js";
+import { markdownHtml, renderReportHtml } from "../../src/notebook/report.js";
+import { notebookBlocks, outputBlocks } from "../../src/workbench/run-report.js";
+import type { AugmentReport } from "../../src/augment/report.js";
+
+const ingest: IngestResult = {
+  ok: true,
+  auditLog: "logs/ingest-x.jsonl",
+  sources: [
+    {
+      source: "pubmed",
+      ok: true,
+      output: "data/processed/pubmed.jsonl",
+      files: ["a.xml"],
+      warnings: [],
+      records: 7,
+      skipped: 3,
+      recordsByTask: { "pubmed.qa": 5, "pubmed.summary": 2 },
+      skippedByReason: { "no abstract": 2, retracted: 1 },
+      inputBytes: 2048,
+      seconds: 0.5,
+    },
+  ],
+};
+
+describe("stage blocks", () => {
+  it("ingest: a table per source, records per task, a funnel of the skips by reason", () => {
+    expect(ingestFunnel(ingest)).toEqual([
+      { label: "items read", count: 10 },
+      { label: "− no abstract", count: 8 },
+      { label: "− retracted", count: 7 },
+      { label: "records written", count: 7 },
+    ]);
+    const blocks = stageBlocks(ingest);
+    const figures = blocks.filter((b) => b.kind === "figure");
+    expect(figures).toHaveLength(2);
+    expect(JSON.stringify(figures[0])).toContain('"pubmed.qa"');
+    const tables = blocks.filter((b) => b.kind === "table");
+    expect(tables[0]).toMatchObject({ rows: [["pubmed", 7, 3, 1, 0, 0.5, "ok"]] });
+    expect(tables[1]).toMatchObject({
+      rows: [
+        ["pubmed", "no abstract", 2],
+        ["pubmed", "retracted", 1],
+      ],
+    });
+  });
+
+  it("augment: the funnel follows each step's output", () => {
+    const report = {
+      input: { records: 10, files: [], malformedLines: [] },
+      steps: [
+        { step: "dedup", in: 10, out: 8, dropped: 2, added: 0 },
+        { step: "negatives", in: 8, out: 12, dropped: 0, added: 4 },
+      ],
+    } as unknown as AugmentReport;
+    expect(augmentFunnel(report)).toEqual([
+      { label: "input records", count: 10 },
+      { label: "dedup (−2)", count: 8 },
+      { label: "negatives (−0 +4)", count: 12 },
+    ]);
+  });
+
+  it("refuses what is not a stage result", () => {
+    expect(() => stageBlocks({ foo: 1 })).toThrow(/not a stage result/);
+  });
+
+  it("a failed augmentFiles result shows its reasons", () => {
+    expect(stageBlocks({ ok: false, error: "no input", input: {} })).toEqual([
+      { kind: "pre", text: "no input" },
+    ]);
+  });
+});
+
+describe("notebook display pieces", () => {
+  it("a DataFrame-like becomes a table block, long frames cut with a caption", () => {
+    const df = {
+      columns: ["a", "b"],
+      values: [
+        [1, "x"],
+        [2, "y"],
+        [3, "z"],
+      ],
+      shape: [3, 2],
+    };
+    expect(frameBlock(df, 2)).toEqual({
+      kind: "table",
+      columns: ["a", "b"],
+      rows: [
+        [1, "x"],
+        [2, "y"],
+      ],
+      caption: "first 2 of 3 rows",
+    });
+  });
+
+  it("the live training line has progress, ETA, loss, throughput and memory against the limit", () => {
+    const html = trainingProgressHtml(
+      {
+        type: "progress",
+        iteration: 5,
+        trainLoss: 2.5,
+        learningRate: 1e-4,
+        tokensPerSecond: 321,
+        trainedTokens: 1000,
+        supervisedTokens: 500,
+        peakMemoryBytes: 2 ** 30,
+        activeMemoryBytes: 2 ** 29,
+        cacheBytes: 0,
+      },
+      { totalSteps: 20, elapsedSeconds: 10, memoryLimitBytes: 2 ** 31 },
+    );
+    expect(html).toContain("step 5 / 20");
+    expect(html).toContain("ETA 30 s");
+    expect(html).toContain("loss 2.500");
+    expect(html).toContain("321 tokens/s");
+    expect(html).toContain("peak 1024 MiB of 2048 MiB");
+    expect(html).toContain("width:25.0%");
+  });
+});
+
+describe("executed notebooks in the report", () => {
+  it("markdown: headings, lists, code, emphasis and links; raw HTML escaped", () => {
+    const html = markdownHtml(
+      "# Title\n\nSome **bold** and `code` <script>x</script>.\n\n- one\n- two\n\n1. first\n\n```\na < b\n```\n\n[docs](https://example.org/x)",
+    );
+    expect(html).toContain("<h3>Title</h3>");
+    expect(html).toContain("<strong>bold</strong>");
+    expect(html).toContain("<code>code</code>");
+    expect(html).toContain("&lt;script&gt;x&lt;/script&gt;");
+    expect(html).not.toContain("<script>");
+    expect(html).toContain("<ul><li>one</li><li>two</li></ul>");
+    expect(html).toContain("<ol><li>first</li></ol>");
+    expect(html).toContain('<pre class="code">a &lt; b</pre>');
+    expect(html).toContain('<a href="https://example.org/x">docs</a>');
+  });
+
+  it("outputs: Plotly MIME → figure, HTML kept, streams and errors as text", () => {
+    const fig = { data: [{ type: "bar", x: [1], y: [2] }] };
+    expect(
+      outputBlocks({
+        output_type: "display_data",
+        data: { "application/vnd.plotly.v1+json": fig },
+      }),
+    ).toEqual([{ kind: "figure", figure: fig }]);
+    expect(
+      outputBlocks({ output_type: "display_data", data: { "text/html": "<b>x</b>" } }),
+    ).toEqual([{ kind: "html", html: "<b>x</b>" }]);
+    expect(outputBlocks({ output_type: "stream", name: "stdout", text: ["a", "b"] })).toEqual([
+      { kind: "pre", text: "ab" },
+    ]);
+    expect(outputBlocks({ output_type: "error", ename: "Error", evalue: "boom" })).toEqual([
+      { kind: "pre", text: "Error: boom" },
+    ]);
+  });
+
+  it("a notebook becomes its markdown, code and outputs in order, figures drawn once each", () => {
+    const blocks = notebookBlocks(
+      {
+        nbformat: 4,
+        nbformat_minor: 5,
+        metadata: {},
+        cells: [
+          { cell_type: "markdown", source: "# A", metadata: {} },
+          {
+            cell_type: "code",
+            source: "show(x)",
+            metadata: {},
+            outputs: [
+              {
+                output_type: "display_data",
+                data: { "application/vnd.plotly.v1+json": { data: [{ y: [1] }] } },
+              },
+            ],
+          },
+        ],
+      },
+      "01_ingest",
+    );
+    expect(blocks.map((b) => b.kind)).toEqual(["heading", "markdown", "code", "figure"]);
+    const html = renderReportHtml({ title: "t", blocks });
+    expect(html).toContain('Plotly.newPlot("figure-1"');
+    expect(html.match(/plotly\.js v3\./g)?.length).toBe(1);
+  });
+});
