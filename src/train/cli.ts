@@ -161,6 +161,12 @@ export async function main(argv: string[]): Promise<number> {
     `${r.done.stopReason}: ${r.done.iteration} steps on ${r.trainExamples} examples (${r.validExamples} valid); padding ${(100 * r.paddingFraction).toFixed(1)}%\n` +
       `adapters: ${r.adapterDirs.mlx} (mlx-lm), ${r.adapterDirs.peft} (PEFT)\nmetrics: ${r.metricsFile}\n`,
   );
+  if (r.stoppedBy === "early-stopping") {
+    process.stdout.write(
+      `stopped early: no lower validation loss in ${r.config.patience} evaluations; best/ holds the best\n`,
+    );
+    return 0;
+  }
   if (r.stoppedBy) process.stdout.write(`stopped by ${r.stoppedBy}; rerun to resume\n`);
   return r.stoppedBy === "SIGTERM" ? 143 : r.done.stopReason === "cancelled" ? 130 : 0;
 }

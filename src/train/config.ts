@@ -80,6 +80,10 @@ export interface TrainingConfig {
   /** Validation micro-batches per evaluation; -1 = the whole validation set. */
   evalBatches: number;
   saveEvery: number;
+  /** Step-named checkpoints kept (latest/ and best/ are kept apart from these). */
+  keepCheckpoints: number;
+  /** Stop after this many evaluations without a lower validation loss; null = never. */
+  patience: number | null;
   reportEvery: number;
   seed: number;
   gradCheckpointing: boolean;
@@ -191,6 +195,8 @@ const DEFAULTS: Omit<TrainingConfig, "model" | "trainData"> = {
   evalEvery: 200,
   evalBatches: 25,
   saveEvery: 100,
+  keepCheckpoints: 3,
+  patience: null,
   reportEvery: 10,
   seed: 0,
   gradCheckpointing: false,
@@ -246,6 +252,8 @@ const CHECKS: Record<keyof TrainingConfig, Check> = {
   evalBatches: (v) =>
     v === -1 || int(1)(v) === null ? null : `expected -1 (all) or an integer ≥ 1, got ${show(v)}`,
   saveEvery: int(1),
+  keepCheckpoints: int(1),
+  patience: nullable(int(1)),
   reportEvery: int(1),
   seed: int(0, 2 ** 32 - 1),
   gradCheckpointing: bool,
@@ -390,6 +398,13 @@ export function validateTrainingConfig(
         `expected ≤ learningRate (${merged.learningRate}), got ${merged.minLearningRate}`,
       );
     }
+  }
+  const { evalEvery, saveEvery } = merged;
+  if (typeof evalEvery === "number" && typeof saveEvery === "number" && evalEvery % saveEvery) {
+    add(
+      "evalEvery",
+      `expected a multiple of saveEvery (${saveEvery}), so best/ holds the weights that were evaluated; got ${evalEvery}`,
+    );
   }
   if (issues.length > 0) throw new ConfigError(issues);
   return merged as unknown as TrainingConfig;

@@ -34,6 +34,7 @@ import {
 } from "./batches.js";
 import { ChatTemplate } from "./chat-template.js";
 import { loadTrainingConfig, type TrainingConfig } from "./config.js";
+import { CheckpointBook, EarlyStopping, type CheckpointState } from "./checkpoints.js";
 import { halvingsToFit, isOutOfMemory, splitMicroBatches } from "./memory.js";
 import { Model } from "./model.js";
 import { inDatasets, selectRecords } from "./select.js";
@@ -92,7 +93,7 @@ export interface TrainingRunResult {
   metricsFile: string;
   resumedFromStep: number | null;
   /** What stopped the run early, if anything did. */
-  stoppedBy?: "SIGINT" | "SIGTERM" | "abort";
+  stoppedBy?: "SIGINT" | "SIGTERM" | "abort" | "early-stopping";
   model?: Model;
   tokenizer: Tokenizer;
   template: ChatTemplate;
@@ -272,6 +273,8 @@ export async function runTraining(
         });
     }
     const initialAdapters = model.native.getAdapterWeights();
+    const book = new CheckpointBook(checkpointDir, { keep: cfg.keepCheckpoints });
+    const early = new EarlyStopping(cfg.patience, resume ? book.state("latest") : null);
 
     // Ctrl-C, SIGTERM (timeout, systemd, Docker, schedulers) and the caller's signal stop at the
     // next step boundary, where the trainer writes a checkpoint, instead of killing the run.
@@ -328,10 +331,31 @@ export async function runTraining(
         });
         if (opts.signal?.aborted) onAbort();
         let lastStep = listCheckpoints(checkpointDir).at(-1)?.step ?? 0;
+        const running = trainer;
         try {
           done = await trainer.run((e) => {
             if (e.type === "progress") lastStep = e.iteration;
             emit(e);
+            if (e.type === "eval" && early.evaluated(e.validLoss, e.iteration)) {
+              stoppedBy ??= "early-stopping";
+              running.cancel();
+            }
+            if (e.type === "checkpoint") {
+              const state: CheckpointState = {
+                step: e.iteration,
+                microBatch: e.iteration * accumulation,
+                batchSize,
+                gradAccumulationSteps: accumulation,
+                seed: cfg.seed,
+                validLoss: early.lastLoss(e.iteration),
+                bestValidLoss: early.best,
+                evaluationsSinceBest: early.since,
+                config: cfg,
+              };
+              book.publish("latest", e, state);
+              if (early.bestStep === e.iteration) book.publish("best", e, state);
+              book.prune(e.iteration);
+            }
           });
         } catch (e) {
           if (!isOutOfMemory(e) || budget === null) throw e;

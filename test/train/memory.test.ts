@@ -187,6 +187,8 @@ function baseConfig(model: string): TrainingConfig {
     evalEvery: 10,
     evalBatches: 1,
     saveEvery: 1,
+    keepCheckpoints: 3,
+    patience: null,
     reportEvery: 1,
     seed: 0,
     gradCheckpointing: false,
