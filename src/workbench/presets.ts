@@ -2,10 +2,10 @@
  * Workbench presets: the parameters `medtune run --preset <name>` gives each curated notebook
  * (notebooks/01_ingest … 05_merge), and the helpers those notebooks use to apply them.
  *
- *   quick_test  the bundled data and model end to end (what `npm start` runs): every ingested
+ *   quick_test  the bundled data and model end to end (the default of `medtune run`): every ingested
  *               record, the quick_test training preset, the quick evaluation suite, GGUF + HF export
  *   tiny        the same path in a few minutes for CI: 30 records per source, 3 training steps,
- *               1 item per evaluation task, a short perplexity check; data under the run's folder
+ *               2 items of 5 cheap evaluation tasks, a short perplexity check; data in the run folder
  *
  * Each notebook's own parameters cell holds the defaults for interactive use; a preset overrides
  * only what it names.
@@ -58,7 +58,11 @@ export const PRESETS: Record<string, WorkbenchPreset> = {
     parameters: {
       "01_ingest": { limit: 30 },
       "03_train": { iters: 3, samples: 1, memoryLimitGiB: 4 },
-      "04_evaluate": { itemsPerTask: 1 },
+      // Cheap tasks that have items in a 30-records-per-source split: likelihood and generated.
+      "04_evaluate": {
+        itemsPerTask: 2,
+        tasks: ["referenceNll", "relations", "medhalt", "safetyHarmful", "safetySafe"],
+      },
       "05_merge": { formats: ["gguf"], quantize: "q8_0", perplexityTokens: 64 },
     },
     cellTimeoutSeconds: 600,
@@ -111,18 +115,30 @@ export async function trainingConfigFor(o: {
   };
 }
 
-/** An evaluation suite with at most `itemsPerTask` items per task (0 keeps its counts), on `dataDir`'s splits. */
-export function suiteFor(o: { suite: string; itemsPerTask?: number; dataDir?: string }): Suite {
+/**
+ * An evaluation suite cut down for a notebook: only `tasks` (empty: all), at most `itemsPerTask`
+ * items each (0 keeps the suite's counts), on `dataDir`'s splits.
+ */
+export function suiteFor(o: {
+  suite: string;
+  itemsPerTask?: number;
+  tasks?: readonly string[];
+  dataDir?: string;
+}): Suite {
   const s = loadSuite(o.suite);
-  const cap = o.itemsPerTask ?? 0;
+  const cap = o.itemsPerTask || Infinity;
+  const only = o.tasks?.length ? new Set(o.tasks) : undefined;
+  for (const t of only ?? [])
+    if (!(t in s.tasks))
+      throw new Error(
+        `suite ${s.name}: no task "${t}" (tasks: ${Object.keys(s.tasks).join(", ")})`,
+      );
   const dir = o.dataDir ? fromRoot(o.dataDir) : undefined;
   return {
     ...s,
-    tasks: cap
-      ? (Object.fromEntries(
-          Object.entries(s.tasks).map(([k, n]) => [k, Math.min(n, cap)]),
-        ) as unknown as Suite["tasks"])
-      : s.tasks,
+    tasks: Object.fromEntries(
+      Object.entries(s.tasks).map(([k, n]) => [k, only && !only.has(k) ? 0 : Math.min(n, cap)]),
+    ) as unknown as Suite["tasks"],
     data: dir
       ? {
           ...s.data,
