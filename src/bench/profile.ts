@@ -26,13 +26,11 @@ function tokenIds(count: number, vocab: number, seed: number): Int32Array {
 /** The profile as an aligned table, largest phase first, with each phase's share of the total. */
 export function profileTable(p: NativeProfile, unit: string): string {
   const rows = [...p.phases].sort((a, b) => b.seconds - a.seconds);
-  const barriered = rows
-    .filter((r) => !r.phase.startsWith("total."))
-    .reduce((s, r) => s + r.seconds, 0);
+  // Totals and reference rows (the full-logits head training no longer runs) are beside the sum.
+  const aside = (phase: string) => phase.startsWith("total.") || phase.includes("reference");
+  const barriered = rows.filter((r) => !aside(r.phase)).reduce((s, r) => s + r.seconds, 0);
   const lines = rows.map((r) => {
-    const share = r.phase.startsWith("total.")
-      ? ""
-      : `${((100 * r.seconds) / barriered).toFixed(1)}%`;
+    const share = aside(r.phase) ? "" : `${((100 * r.seconds) / barriered).toFixed(1)}%`;
     return `  ${r.phase.padEnd(58)} ${(r.seconds * 1000).toFixed(2).padStart(10)} ms ${share.padStart(7)}`;
   });
   return [`${p.type} (ms per ${unit}; % of the barriered phases)`, ...lines].join("\n");
