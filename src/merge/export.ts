@@ -34,6 +34,7 @@ import {
 } from "./source.js";
 import { hfTokenizerToGguf } from "./tokenizer-gguf.js";
 
+export type MergeFormat = "hf" | "gguf";
 export type QuantizeType = "none" | "q8_0" | "q4_0" | "q4_1" | "q4_k_m";
 export const QUANTIZE_TYPES: readonly QuantizeType[] = ["none", "q8_0", "q4_0", "q4_1", "q4_k_m"];
 
