@@ -9,6 +9,7 @@
  *
  * Only flag parsing and printing live here; `-p` and `-o` are short for --parameter and --output.
  */
+import { resolve } from "node:path";
 import { parseFlags, type CommandSpec } from "../cli-flags.js";
 import { runWorkbench } from "./pipeline.js";
 import { PRESETS, STAGE_NOTEBOOKS, type StageNotebook } from "./presets.js";
@@ -91,8 +92,9 @@ export async function main(argv: string[]): Promise<number> {
   const { signal, dispose } = interruptibleSignal();
   try {
     const r = await runNotebook({
-      notebook: p.positionals[0]!,
-      output: p.values.output as string | undefined,
+      // Paths typed on the command line are relative to the current folder.
+      notebook: resolve(p.positionals[0]!),
+      output: p.values.output === undefined ? undefined : resolve(p.values.output as string),
       parameters,
       cellTimeoutSeconds: p.values["cell-timeout"] as number | undefined,
       kernelName: p.values.kernel as string | undefined,
@@ -216,8 +218,8 @@ export async function reportMain(argv: string[]): Promise<number> {
   const p = parseFlags(argv, REPORT_SPEC);
   if (p.kind !== "ok") return p.exit;
   const { file, figures } = writeRunReport({
-    runDir: p.positionals[0]!,
-    output: p.values.output as string | undefined,
+    runDir: resolve(p.positionals[0]!),
+    output: p.values.output === undefined ? undefined : resolve(p.values.output as string),
   });
   process.stdout.write(`report (${figures} figures): ${file}\n`);
   return 0;
