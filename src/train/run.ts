@@ -37,6 +37,9 @@ import { loadTrainingConfig, type TrainingConfig } from "./config.js";
 import { CheckpointBook, EarlyStopping, type CheckpointState } from "./checkpoints.js";
 import { halvingsToFit, isOutOfMemory, splitMicroBatches } from "./memory.js";
 import { Model } from "./model.js";
+import { Monitor, type MonitorEvent } from "./monitor.js";
+import { writeRunInfo } from "./run-info.js";
+import { TensorBoardWriter } from "./tensorboard.js";
 import { inDatasets, selectRecords } from "./select.js";
 import { loadTokenizer, type Tokenizer } from "./tokenizer.js";
 import { listCheckpoints, Trainer, type TrainEvent } from "./trainer.js";
@@ -74,7 +77,7 @@ export interface BatchEvent {
   peakMemoryBytes: number;
 }
 
-export type RunEvent = TrainEvent | BatchEvent;
+export type RunEvent = TrainEvent | BatchEvent | MonitorEvent;
 
 export interface TrainingRunResult {
   config: TrainingConfig;
@@ -209,10 +212,20 @@ export async function runTraining(
     mkdirSync(logDir, { recursive: true });
     const metricsFile = join(logDir, "metrics.jsonl");
     if (!resume) rmSync(metricsFile, { force: true });
+    writeRunInfo(logDir, {
+      config: cfg,
+      modelPath,
+      data: [
+        { file: trainFile, examples: train.examples.length },
+        ...(validFile ? [{ file: validFile, examples: valid?.examples.length ?? 0 }] : []),
+      ],
+    });
 
     const events: RunEvent[] = [];
+    const tensorboard = TensorBoardWriter.open(join(base, "logs", "tensorboard", runName));
     const emit = (e: RunEvent) => {
       events.push(e);
+      tensorboardScalars(tensorboard, e);
       appendFileSync(
         metricsFile,
         `${JSON.stringify({ run: runName, time: new Date().toISOString(), ...e })}\n`,
@@ -332,10 +345,14 @@ export async function runTraining(
         if (opts.signal?.aborted) onAbort();
         let lastStep = listCheckpoints(checkpointDir).at(-1)?.step ?? 0;
         const running = trainer;
+        const monitor = new Monitor({ totalSteps: totalIters, startStep: lastStep });
         try {
           done = await trainer.run((e) => {
-            if (e.type === "progress") lastStep = e.iteration;
             emit(e);
+            if (e.type === "progress") {
+              lastStep = e.iteration;
+              emit(monitor.sample(e));
+            }
             if (e.type === "eval" && early.evaluated(e.validLoss, e.iteration)) {
               stoppedBy ??= "early-stopping";
               running.cancel();
@@ -414,6 +431,37 @@ export async function runTraining(
   } finally {
     if (!opts.keepModel) model.dispose();
   }
+}
+
+const MIB = 2 ** 20;
+
+/** The scalars of one event, under TensorBoard tags grouped by prefix. */
+function tensorboardScalars(tb: TensorBoardWriter, e: RunEvent): void {
+  if (e.type === "progress")
+    tb.scalars(e.iteration, {
+      "loss/train": e.trainLoss,
+      "optimizer/learning_rate": e.learningRate,
+    });
+  else if (e.type === "eval") tb.scalars(e.iteration, { "loss/valid": e.validLoss });
+  else if (e.type === "batch")
+    tb.scalars(e.iteration, {
+      "batch/micro_batch": e.batchSize,
+      "batch/accumulation": e.gradAccumulationSteps,
+    });
+  else if (e.type === "monitor")
+    tb.scalars(e.iteration, {
+      "memory/mlx_active_mib": e.mlxActiveBytes / MIB,
+      "memory/mlx_peak_mib": e.mlxPeakBytes / MIB,
+      "memory/mlx_cache_mib": e.mlxCacheBytes / MIB,
+      "memory/rss_mib": e.rssBytes / MIB,
+      "memory/system_free_mib": e.systemFreeBytes / MIB,
+      "speed/tokens_per_second": e.tokensPerSecond,
+      "speed/supervised_tokens_per_second": e.supervisedTokensPerSecond,
+      "speed/eta_seconds": e.etaSeconds,
+      ...(typeof e.temperatureCelsius === "number"
+        ? { "system/temperature_c": e.temperatureCelsius }
+        : {}),
+    });
 }
 
 function readBatchFile(file: string): { batchSize: number } | null {
