@@ -7,10 +7,8 @@
  *   const chat = await ChatPrompter.forModel(model.source);
  *   const s = await scoreOptions(model, chat.prompt(q), options.map((o) => chat.completion(q, o)), signal);
  *
- * Today it batches the options of one question into one synchronous native `score()` call and
- * yields to the event loop before each, so progress events flow and an AbortSignal stops it
- * between questions. An async, shared-prefix scoring call from the addon can replace the body of
- * `scoreOptions` without touching any caller.
+ * The addon's `scoreOptions` job computes the prompt's KV cache once and reuses it for every
+ * option, runs off the JS thread (progress events keep flowing) and is cancelled by the signal.
  */
 import type { InstructionRecord } from "../data/record.js";
 import { ChatTemplate, type ChatMessage } from "../train/chat-template.js";
@@ -41,12 +39,9 @@ export function throwIfAborted(signal?: AbortSignal): void {
 /** Let timers, progress output and abort handlers run between synchronous native calls. */
 export const yieldToEventLoop = (): Promise<void> => new Promise((ok) => setImmediate(ok));
 
-/** Options of one question longer than this many tokens in total are scored in several calls. */
-const MAX_BATCH_TOKENS = 4096;
-
 /**
- * Log-probs of each option as the continuation of one prompt. Options are batched into native
- * calls of at most MAX_BATCH_TOKENS padded tokens.
+ * Log-probs of each option as the continuation of one prompt (prompt prefix computed once in the
+ * addon). An aborted signal ends with EvaluationCancelled.
  */
 export async function scoreOptions(
   model: Model,
@@ -58,31 +53,23 @@ export async function scoreOptions(
   optionIds.forEach((o, i) => {
     if (o.length === 0) throw new RangeError(`scoreOptions: option ${i} has no tokens`);
   });
-  const out: OptionScore[] = [];
-  let i = 0;
-  while (i < optionIds.length) {
-    await yieldToEventLoop();
-    throwIfAborted(signal);
-    const batch: { prompt: readonly number[]; completion: readonly number[] }[] = [];
-    let maxLen = 0;
-    while (i < optionIds.length) {
-      const len = promptIds.length + optionIds[i]!.length;
-      if (batch.length > 0 && Math.max(maxLen, len) * (batch.length + 1) > MAX_BATCH_TOKENS) break;
-      maxLen = Math.max(maxLen, len);
-      batch.push({ prompt: promptIds, completion: optionIds[i]! });
-      i++;
-    }
-    for (const r of model.score(batch)) {
-      const tokenLogprobs = Array.from(r.tokenLogprobs);
-      out.push({
-        logprob: r.sum,
-        meanLogprob: r.sum / tokenLogprobs.length,
-        tokens: tokenLogprobs.length,
-        tokenLogprobs,
-      });
-    }
+  throwIfAborted(signal);
+  let results;
+  try {
+    results = await model.scoreOptions(promptIds, optionIds as number[][], { signal });
+  } catch (e) {
+    if (signal?.aborted) throw new EvaluationCancelled();
+    throw e;
   }
-  return out;
+  return results.map((r) => {
+    const tokenLogprobs = Array.from(r.tokenLogprobs);
+    return {
+      logprob: r.sum,
+      meanLogprob: r.sum / tokenLogprobs.length,
+      tokens: tokenLogprobs.length,
+      tokenLogprobs,
+    };
+  });
 }
 
 /** Softmax over option log-probs: the model's probability of each option among these. */
