@@ -65,7 +65,8 @@ export const PRESETS: Record<string, WorkbenchPreset> = {
       },
       "05_merge": { formats: ["gguf"], quantize: "q8_0", perplexityTokens: 64 },
     },
-    cellTimeoutSeconds: 600,
+    // Generous: a loaded 2-core machine took 9 minutes for the evaluation cell.
+    cellTimeoutSeconds: 1200,
   },
 };
 
