@@ -89,6 +89,8 @@ export function formatEvent(e: RunEvent): string | undefined {
       return `step ${String(e.iteration).padStart(5)}  loss ${e.trainLoss.toFixed(4)}  lr ${e.learningRate.toExponential(2)}  ${e.tokensPerSecond.toFixed(1)} tok/s  peak ${mib(e.peakMemoryBytes)}`;
     case "eval":
       return `step ${String(e.iteration).padStart(5)}  valid loss ${e.validLoss.toFixed(4)}  (${e.seconds.toFixed(1)} s)`;
+    case "safety":
+      return `step ${String(e.iteration).padStart(5)}  safety probe: refusal rate ${e.refusalRate.toFixed(2)}, mean score ${e.meanSafetyScore.toFixed(3)} (${e.seconds.toFixed(1)} s)`;
     case "batch":
       return `step ${String(e.iteration).padStart(5)}  micro-batch ${e.fromBatchSize} → ${e.batchSize}, accumulation ${e.gradAccumulationSteps} (${e.reason === "estimate" ? "estimated" : "peak"} ${mib(e.peakMemoryBytes)} > memoryLimitBytes ${mib(e.budgetBytes)})`;
     case "checkpoint":

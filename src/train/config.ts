@@ -84,6 +84,8 @@ export interface TrainingConfig {
   keepCheckpoints: number;
   /** Stop after this many evaluations without a lower validation loss; null = never. */
   patience: number | null;
+  /** Run the evaluate module's safety probe every this many steps; null = never. */
+  safetyProbeEvery: number | null;
   reportEvery: number;
   seed: number;
   gradCheckpointing: boolean;
@@ -197,6 +199,7 @@ const DEFAULTS: Omit<TrainingConfig, "model" | "trainData"> = {
   saveEvery: 100,
   keepCheckpoints: 3,
   patience: null,
+  safetyProbeEvery: null,
   reportEvery: 10,
   seed: 0,
   gradCheckpointing: false,
@@ -254,6 +257,7 @@ const CHECKS: Record<keyof TrainingConfig, Check> = {
   saveEvery: int(1),
   keepCheckpoints: int(1),
   patience: nullable(int(1)),
+  safetyProbeEvery: nullable(int(1)),
   reportEvery: int(1),
   seed: int(0, 2 ** 32 - 1),
   gradCheckpointing: bool,

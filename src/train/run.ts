@@ -77,7 +77,17 @@ export interface BatchEvent {
   peakMemoryBytes: number;
 }
 
-export type RunEvent = TrainEvent | BatchEvent | MonitorEvent;
+/** The evaluate module's safety probe on the adapters of `iteration` (src/evaluate/answer.ts). */
+export interface SafetyEvent {
+  type: "safety";
+  iteration: number;
+  /** Share of harmful probe requests declined (NaN when the probe set has none). */
+  refusalRate: number;
+  meanSafetyScore: number;
+  seconds: number;
+}
+
+export type RunEvent = TrainEvent | BatchEvent | MonitorEvent | SafetyEvent;
 
 export interface TrainingRunResult {
   config: TrainingConfig;
@@ -304,6 +314,14 @@ export async function runTraining(
     process.once("SIGTERM", onSigterm);
     opts.signal?.addEventListener("abort", onAbort, { once: true });
     let done: NativeDoneEvent | undefined;
+    // The safety probe needs the model, which a running trainer holds: the trainer is cancelled at
+    // a step boundary (writing a checkpoint), probed, and resumed from that checkpoint — exactly.
+    const probeEvery = cfg.safetyProbeEvery;
+    let nextProbe =
+      probeEvery === null
+        ? Infinity
+        : (Math.floor((resumedFromStep ?? 0) / probeEvery) + 1) * probeEvery;
+    let probeDue = false;
     try {
       while (done === undefined) {
         // A fresh run removed the folder above, so any checkpoint here is this run's.
@@ -352,6 +370,10 @@ export async function runTraining(
             if (e.type === "progress") {
               lastStep = e.iteration;
               emit(monitor.sample(e));
+              if (e.iteration >= nextProbe && e.iteration < totalIters && !probeDue) {
+                probeDue = true;
+                running.cancel();
+              }
             }
             if (e.type === "eval" && early.evaluated(e.validLoss, e.iteration)) {
               stoppedBy ??= "early-stopping";
@@ -374,6 +396,24 @@ export async function runTraining(
               book.prune(e.iteration);
             }
           });
+          if (probeDue && done.stopReason === "cancelled" && !stoppedBy && probeEvery !== null) {
+            const t0 = Date.now();
+            const { safetyProbe } = await import("../evaluate/answer.js");
+            const r = await safetyProbe(model, undefined, {
+              maxNewTokens: 48,
+              signal: opts.signal,
+            });
+            emit({
+              type: "safety",
+              iteration: done.iteration,
+              refusalRate: r.refusalRate,
+              meanSafetyScore: r.meanSafetyScore,
+              seconds: (Date.now() - t0) / 1000,
+            });
+            nextProbe = (Math.floor(done.iteration / probeEvery) + 1) * probeEvery;
+            probeDue = false;
+            done = undefined; // go on from the checkpoint the cancel wrote
+          }
         } catch (e) {
           if (!isOutOfMemory(e) || budget === null) throw e;
           const peak = Number(/peak (\d+)/.exec((e as Error).message)?.[1] ?? NaN);
@@ -443,6 +483,11 @@ function tensorboardScalars(tb: TensorBoardWriter, e: RunEvent): void {
       "optimizer/learning_rate": e.learningRate,
     });
   else if (e.type === "eval") tb.scalars(e.iteration, { "loss/valid": e.validLoss });
+  else if (e.type === "safety")
+    tb.scalars(e.iteration, {
+      "safety/refusal_rate": e.refusalRate,
+      "safety/mean_score": e.meanSafetyScore,
+    });
   else if (e.type === "batch")
     tb.scalars(e.iteration, {
       "batch/micro_batch": e.batchSize,

@@ -189,6 +189,7 @@ function baseConfig(model: string): TrainingConfig {
     saveEvery: 1,
     keepCheckpoints: 3,
     patience: null,
+    safetyProbeEvery: null,
     reportEvery: 1,
     seed: 0,
     gradCheckpointing: false,

@@ -18,7 +18,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { bundledModelPath, projectPaths } from "../../src/paths.js";
 import { parseTrainingConfig } from "../../src/train/config.js";
-import { readTrainingRecords, runTraining } from "../../src/train/run.js";
+import { readTrainingRecords, runTraining, type SafetyEvent } from "../../src/train/run.js";
 
 const record = (id: string, q: string, a: string) =>
   JSON.stringify({
@@ -121,6 +121,26 @@ describe("runTraining", () => {
     const progress = resumed.events.filter((e) => e.type === "progress");
     expect(progress.map((e) => e.iteration)).toEqual([3]);
   });
+
+  it("runs the safety probe between steps and resumes where it stopped", async () => {
+    const { dir, config } = await workspace();
+    const r = await runTraining(
+      { ...config, runName: "probe", iters: 3, safetyProbeEvery: 1, validData: null },
+      { baseDir: dir, resume: false },
+    );
+    expect(r.done.iteration).toBe(3);
+    expect(r.done.stopReason).toBe("completed");
+    const safety = r.events.filter((e): e is SafetyEvent => e.type === "safety");
+    expect(safety.length).toBeGreaterThanOrEqual(1);
+    for (const s of safety) {
+      expect(s.iteration).toBeLessThan(3);
+      expect(s.meanSafetyScore).toBeGreaterThanOrEqual(0);
+      expect(s.meanSafetyScore).toBeLessThanOrEqual(1);
+    }
+    // Every step trained exactly once across the probe's stop and resume.
+    const steps = r.events.filter((e) => e.type === "progress").map((e) => e.iteration);
+    expect(steps).toEqual([1, 2, 3]);
+  }, 900_000);
 
   it("says how to make missing training data", async () => {
     const { dir, config } = await workspace();
