@@ -41,7 +41,7 @@ describe("presets", () => {
       sequencesPerStep: 4,
       maxTokensPerStep: 1024,
       stepsPerEpoch: 25,
-      totalSteps: 50,
+      totalSteps: 25,
     });
   });
 
