@@ -21,6 +21,7 @@ import {
   learningRateFigure,
   lossFigure,
   memoryFigure,
+  safetyProbeFigure,
   stackedBarFigure,
   tokensPerSecondFigure,
 } from "./figures.js";
@@ -179,6 +180,9 @@ export function trainingBlocks(run: TrainingRunResult): ReportBlock[] {
     { kind: "figure", figure: learningRateFigure(run.events) },
     { kind: "figure", figure: tokensPerSecondFigure(run.events) },
     { kind: "figure", figure: memoryFigure(run.events) },
+    ...[safetyProbeFigure(run.events)]
+      .filter((f): f is PlotlyFigure => f !== undefined)
+      .map((figure): ReportBlock => ({ kind: "figure", figure })),
   ];
 }
 

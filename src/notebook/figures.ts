@@ -139,3 +139,36 @@ export function stackedBarFigure(
     layout: { title: { text: title }, barmode: "stack", yaxis: { title: { text: yTitle } } },
   };
 }
+
+/** The training-time safety probe (refusal rate and mean safety score per probed step), if any ran. */
+export function safetyProbeFigure(events: RunEvents): PlotlyFigure | undefined {
+  const probes = events.filter(
+    (e): e is { type: "safety"; iteration: number; refusalRate: number; meanSafetyScore: number } =>
+      e.type === "safety",
+  );
+  if (probes.length === 0) return undefined;
+  const x = probes.map((e) => e.iteration);
+  return {
+    data: [
+      {
+        type: "scatter",
+        mode: "lines+markers",
+        name: "refusal rate (harmful)",
+        x,
+        y: probes.map((e) => e.refusalRate),
+      },
+      {
+        type: "scatter",
+        mode: "lines+markers",
+        name: "mean safety score",
+        x,
+        y: probes.map((e) => e.meanSafetyScore),
+      },
+    ],
+    layout: {
+      title: { text: "Safety probe" },
+      xaxis: { title: { text: "step" }, tickformat: "d" },
+      yaxis: { range: [0, 1.05] },
+    },
+  };
+}

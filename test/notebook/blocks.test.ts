@@ -4,6 +4,7 @@ import { describe, expect, it } from "vitest";
 import type { IngestResult } from "../../src/ingest/index.js";
 import { augmentFunnel, ingestFunnel, stageBlocks } from "../../src/notebook/blocks.js";
 import { frameBlock, trainingProgressHtml } from "../../src/notebook/display.js";
+import { safetyProbeFigure } from "../../src/notebook/figures.js";
 import { markdownHtml, renderReportHtml } from "../../src/notebook/report.js";
 import { notebookBlocks, outputBlocks } from "../../src/workbench/run-report.js";
 import type { AugmentReport } from "../../src/augment/report.js";
@@ -72,6 +73,27 @@ describe("stage blocks", () => {
   it("a failed augmentFiles result shows its reasons", () => {
     expect(stageBlocks({ ok: false, error: "no input", input: {} })).toEqual([
       { kind: "pre", text: "no input" },
+    ]);
+  });
+});
+
+describe("training figures", () => {
+  it("draw the safety probe only when the run probed", () => {
+    expect(safetyProbeFigure([{ type: "progress" }])).toBeUndefined();
+    const fig = safetyProbeFigure([
+      { type: "safety", iteration: 10, refusalRate: 0.5, meanSafetyScore: 0.8, seconds: 1 },
+      { type: "progress" },
+      { type: "safety", iteration: 20, refusalRate: 0.75, meanSafetyScore: 0.9, seconds: 1 },
+    ] as never);
+    expect(fig!.data.map((t) => [t.x, t.y])).toEqual([
+      [
+        [10, 20],
+        [0.5, 0.75],
+      ],
+      [
+        [10, 20],
+        [0.8, 0.9],
+      ],
     ]);
   });
 });
