@@ -99,6 +99,15 @@ export class CheckpointBook {
   }
 
   /**
+   * The newest step-named pair when latest/ is behind it (a kill after the trainer wrote the pair
+   * and before latest/ was replaced), so the caller can publish it; null when latest/ is current.
+   */
+  behind(): { step: number; adapterFile: string; optimizerFile: string } | null {
+    const newest = listCheckpoints(this.dir).at(-1);
+    return newest && (this.state("latest")?.step ?? -1) < newest.step ? newest : null;
+  }
+
+  /**
    * Remove step-named pairs older than the last `keep` up to `step` (the one just published: the
    * trainer runs ahead of its events, so newer pairs may exist that are not published yet).
    */

@@ -298,6 +298,22 @@ export async function runTraining(
     const initialAdapters = model.native.getAdapterWeights();
     const book = new CheckpointBook(checkpointDir, { keep: cfg.keepCheckpoints });
     const early = new EarlyStopping(cfg.patience, resume ? book.state("latest") : null);
+    // A kill between the trainer's write and latest/'s replacement: bring latest/ up to date.
+    const behind = resume ? book.behind() : null;
+    if (behind) {
+      const saved = book.state("latest");
+      book.publish("latest", behind, {
+        step: behind.step,
+        microBatch: behind.step * accumulation,
+        batchSize,
+        gradAccumulationSteps: accumulation,
+        seed: cfg.seed,
+        validLoss: null,
+        bestValidLoss: saved?.bestValidLoss ?? null,
+        evaluationsSinceBest: saved?.evaluationsSinceBest ?? 0,
+        config: cfg,
+      });
+    }
 
     // Ctrl-C, SIGTERM (timeout, systemd, Docker, schedulers) and the caller's signal stop at the
     // next step boundary, where the trainer writes a checkpoint, instead of killing the run.

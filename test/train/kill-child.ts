@@ -27,19 +27,22 @@ async function main(): Promise<void> {
     checkpointDir: dir,
     resumeFrom: resume ? dir : undefined,
   });
+  const state = (step: number) => ({
+    step,
+    microBatch: step * 2,
+    batchSize: 2,
+    gradAccumulationSteps: 2,
+    seed: 3,
+    validLoss: null,
+    bestValidLoss: null,
+    evaluationsSinceBest: 0,
+    config: {},
+  });
+  const behind = book.behind();
+  if (behind) book.publish("latest", behind, state(behind.step));
   await trainer.run((e) => {
     if (e.type !== "checkpoint") return;
-    book.publish("latest", e, {
-      step: e.iteration,
-      microBatch: e.iteration * 2,
-      batchSize: 2,
-      gradAccumulationSteps: 2,
-      seed: 3,
-      validLoss: null,
-      bestValidLoss: null,
-      evaluationsSinceBest: 0,
-      config: {},
-    });
+    book.publish("latest", e, state(e.iteration));
     book.prune(e.iteration);
     process.stdout.write(`checkpoint ${e.iteration}\n`);
   });
