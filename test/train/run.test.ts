@@ -191,9 +191,12 @@ describe("medtune train and SIGTERM", () => {
   it("stops at the next step, writes a checkpoint, exits 143; a rerun resumes", async () => {
     const { dir, yaml } = await workspace();
     const runName = `test-sigterm-${process.pid}`;
-    const made = ["checkpoints", "logs/training_logs", "models/lora_adapters"].map((d) =>
-      join(projectPaths.root, d, runName),
-    );
+    const made = [
+      "checkpoints",
+      "logs/training_logs",
+      "logs/tensorboard",
+      "models/lora_adapters",
+    ].map((d) => join(projectPaths.root, d, runName));
     // Paths in a preset are relative to the project root: point them at the temp data.
     const file = join(dir, "sigterm.yaml");
     writeFileSync(
