@@ -22,4 +22,10 @@ export * from "./report.js";
 export * from "./config.js";
 export * from "./pipeline.js";
 export { syntheticRecords, type SyntheticOptions } from "./synthetic.js";
-export { augmentFiles, resolveConfig, type AugmentFilesOptions, type AugmentFilesResult, type AugmentFilesEvent } from "./files.js";
+export {
+  augmentFiles,
+  resolveConfig,
+  type AugmentFilesOptions,
+  type AugmentFilesResult,
+  type AugmentFilesEvent,
+} from "./files.js";
