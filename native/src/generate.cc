@@ -5,8 +5,8 @@
 
 #include <algorithm>
 #include <chrono>
-#include <functional>
 #include <cmath>
+#include <functional>
 #include <numeric>
 #include <random>
 #include <stdexcept>
@@ -125,7 +125,7 @@ BatchStats decode(const Model& m, std::vector<SequenceState>& st, const Sampling
   const bool deviceArgmax = o.temperature <= 0.0f && o.repetitionPenalty == 1.0f;
   auto t0 = Clock::now();
   mx::array logits = prefill(m, ids, B, P, cache, o.prefillChunk);  // (B, V)
-  std::vector<int> active(B);  // batch row -> sequence
+  std::vector<int> active(B);                                       // batch row -> sequence
   std::iota(active.begin(), active.end(), 0);
   bool first = true;
   auto t1 = t0;
@@ -240,8 +240,10 @@ Event generateBatch(const Model& m, const std::vector<SequenceRequest>& seqs,
   BatchStats s = decode(
       m, st, o,
       [&](int seq, int32_t tok, size_t i) {
-        emit(Event{"token"}.num("sequence", seq).num("token", tok).num("index",
-                                                                      static_cast<double>(i)));
+        emit(Event{"token"}
+                 .num("sequence", seq)
+                 .num("token", tok)
+                 .num("index", static_cast<double>(i)));
       },
       cancel);
   Event r{"done"};
@@ -308,7 +310,6 @@ std::vector<ScoreResult> score(const Model& m, const std::vector<ScoreItem>& ite
   return out;
 }
 
-
 Event scoreOptions(const Model& m, const std::vector<int32_t>& prompt,
                    const std::vector<std::vector<int32_t>>& options, int batchSize,
                    const Emit& emit, const std::atomic<bool>& cancel) {
@@ -337,7 +338,8 @@ Event scoreOptions(const Model& m, const std::vector<int32_t>& prompt,
     // Option tokens except the last are inputs at positions P, P+1, ...; right padding is never
     // seen by a real token under the causal mask. (n, L)
     int L = 0;
-    for (size_t i = 0; i < n; ++i) L = std::max<int>(L, static_cast<int>(options[g + i].size()) - 1);
+    for (size_t i = 0; i < n; ++i)
+      L = std::max<int>(L, static_cast<int>(options[g + i].size()) - 1);
     std::vector<float> lp;
     if (L > 0) {
       std::vector<int32_t> in(n * L, 0), tg(n * L, 0);

@@ -95,8 +95,8 @@ struct LoraConfig {
 };
 
 struct LoraParams {
-  mx::array a;  // (in, r)
-  mx::array b;  // (r, out)
+  mx::array a;      // (in, r)
+  mx::array b;      // (r, out)
   int layer = -1;   // block index, resolved from the name once when the adapter is created
   int module = -1;  // index in kLoraModules
   // DoRA only. m: trainable magnitude (out), initialised to ||W||_row so step 0 equals the base.
@@ -116,8 +116,8 @@ struct LoraParams {
 struct KvCache {
   std::vector<mx::array> keys;
   std::vector<mx::array> values;
-  int offset = 0;    // positions written (pad included)
-  int capacity = 0;  // positions allocated
+  int offset = 0;            // positions written (pad included)
+  int capacity = 0;          // positions allocated
   std::vector<int> padding;  // per row; empty = no padding
 
   // Empty cache for `layers` blocks; capacity grows on demand in steps of `growBy`.

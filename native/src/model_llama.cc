@@ -464,8 +464,7 @@ mx::array attention(const Block& blk, const ModelConfig& c, int layer, const mx:
   mx::array v = mx::transpose(mx::reshape(proj(blk.v, h, 2), {B, L, Hkv, hd}), {0, 2, 1, 3});
   mark("attention.qkv_proj", v);
   const float ropeScale = c.ropeScaling.type == "linear" ? 1.0f / c.ropeScaling.factor : 1.0f;
-  const std::optional<float> base =
-      ctx.freqs ? std::nullopt : std::optional<float>(c.ropeTheta);
+  const std::optional<float> base = ctx.freqs ? std::nullopt : std::optional<float>(c.ropeTheta);
   if (ctx.ropeOffsets) {
     q = mx::fast::rope(q, hd, false, base, ropeScale, *ctx.ropeOffsets, ctx.freqs);
     k = mx::fast::rope(k, hd, false, base, ropeScale, *ctx.ropeOffsets, ctx.freqs);

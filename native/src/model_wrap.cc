@@ -656,11 +656,11 @@ Napi::Value NativeModel::ScoreOptions(const Napi::CallbackInfo& info) {
     }
     const int batchSize = static_cast<int>(num(o, "batchSize", 8));
     if (batchSize < 1) throw ArgumentError("scoreOptions: batchSize must be >= 1");
-    return startJob(info, info[1],
-                    [prompt, options, batchSize](const Model& m, const Emit& emit,
-                                                 const auto& cancel) {
-                      return scoreOptions(m, prompt, options, batchSize, emit, cancel);
-                    });
+    return startJob(
+        info, info[1],
+        [prompt, options, batchSize](const Model& m, const Emit& emit, const auto& cancel) {
+          return scoreOptions(m, prompt, options, batchSize, emit, cancel);
+        });
   });
 }
 
@@ -687,9 +687,10 @@ Napi::Value NativeModel::ProfileDecode(const Napi::CallbackInfo& info) {
       if (t < 0 || t >= model().config.vocabSize) throw ArgumentError("prompt token out of range");
     }
     const int tokens = static_cast<int>(num(o, "tokens", 16));
-    return startJob(info, Napi::Value(), [prompt, tokens](const Model& m, const Emit&, const auto&) {
-      return profileDecodeStep(m, prompt, tokens);
-    });
+    return startJob(info, Napi::Value(),
+                    [prompt, tokens](const Model& m, const Emit&, const auto&) {
+                      return profileDecodeStep(m, prompt, tokens);
+                    });
   });
 }
 

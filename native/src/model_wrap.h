@@ -45,8 +45,9 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
   Napi::Value ProfileTraining(const Napi::CallbackInfo& info);
   Napi::Value ProfileDecode(const Napi::CallbackInfo& info);
   // Marks the model busy and runs `body` on a job thread (see job.h).
-  Napi::Value startJob(const Napi::CallbackInfo& info, const Napi::Value& onEvent,
-                       std::function<Event(const Model&, const Emit&, const std::atomic<bool>&)> body);
+  Napi::Value startJob(
+      const Napi::CallbackInfo& info, const Napi::Value& onEvent,
+      std::function<Event(const Model&, const Emit&, const std::atomic<bool>&)> body);
   Napi::Value Train(const Napi::CallbackInfo& info);
   Napi::Value Cancel(const Napi::CallbackInfo& info);
   Napi::Value Busy(const Napi::CallbackInfo& info);

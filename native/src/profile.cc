@@ -135,10 +135,8 @@ Event profileDecodeStep(const Model& m, const std::vector<int32_t>& prompt, int 
   ForwardOptions fo;
   fo.cache = &cache;
   auto t0 = Clock::now();
-  mx::array logits =
-      m.lastLogits(m.hidden(mx::array(prompt.data(), {1, static_cast<int>(prompt.size())},
-                                      mx::int32),
-                            nullptr, fo));
+  mx::array logits = m.lastLogits(m.hidden(
+      mx::array(prompt.data(), {1, static_cast<int>(prompt.size())}, mx::int32), nullptr, fo));
   mx::eval(logits);
   const double prefill = since(t0);
   int32_t tok = 0;

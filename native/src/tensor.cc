@@ -162,10 +162,13 @@ Napi::Value QuantizedMatmul(const Napi::CallbackInfo& info) {
       throw ArgumentError("quantizedMatmul: mode must be tiled, kernel or dequantized");
     }
     mx::array y = lin.matmul(x);
-    mx::array cot = mx::cos(mx::reshape(mx::astype(mx::arange(static_cast<int>(y.size())), mx::float32), y.shape()));
-    auto [outs, dx] = mx::vjp([&lin](const std::vector<mx::array>& in) {
-      return std::vector<mx::array>{lin.matmul(in[0])};
-    }, {x}, {cot});
+    mx::array cot = mx::cos(
+        mx::reshape(mx::astype(mx::arange(static_cast<int>(y.size())), mx::float32), y.shape()));
+    auto [outs, dx] = mx::vjp(
+        [&lin](const std::vector<mx::array>& in) {
+          return std::vector<mx::array>{lin.matmul(in[0])};
+        },
+        {x}, {cot});
     mx::eval(y, dx[0]);
     Napi::Object r = Napi::Object::New(info.Env());
     r.Set("y", Tensor::Wrap(info.Env(), y));

@@ -60,16 +60,16 @@ std::pair<mx::array, std::optional<mx::array>> ceChunk(const Linear& head, const
                                                        const mx::array& t, const mx::array& mk,
                                                        bool withGrad) {
   mx::array logits = mx::astype(head.apply(h), mx::float32);                // (n, V)
-  mx::array lse = mx::logsumexp(logits, -1, true);                           // (n, 1)
+  mx::array lse = mx::logsumexp(logits, -1, true);                          // (n, 1)
   mx::array tgt = mx::take_along_axis(logits, mx::expand_dims(t, -1), -1);  // (n, 1)
   mx::array loss = mx::sum(mx::multiply(mx::squeeze(mx::subtract(lse, tgt), -1), mk));
   if (!withGrad) return {loss, std::nullopt};
   // d/dh of mk * (lse - logit[t]) = mk * (softmax W - W[t]). (n, D)
   mx::array mkc = mx::expand_dims(mk, -1);
   mx::array p = mx::multiply(mx::exp(mx::subtract(logits, lse)), mkc);
-  mx::array grad = mx::subtract(
-      head.matmulTransposed(mx::astype(p, h.dtype())),
-      mx::multiply(mx::astype(head.rows(t), h.dtype()), mx::astype(mkc, h.dtype())));
+  mx::array grad =
+      mx::subtract(head.matmulTransposed(mx::astype(p, h.dtype())),
+                   mx::multiply(mx::astype(head.rows(t), h.dtype()), mx::astype(mkc, h.dtype())));
   return {loss, grad};
 }
 
@@ -256,9 +256,9 @@ double validLoss(const Model& m, const TrainOptions& o) {
 void clipGradNorm(std::vector<mx::array>& grads, double maxNorm) {
   mx::array sq = mx::array(0.0f);
   for (const auto& g : grads) sq = mx::add(sq, mx::sum(mx::square(g)));
-  mx::array factor =
-      mx::minimum(mx::array(1.0f), mx::divide(mx::array(static_cast<float>(maxNorm)),
-                                              mx::add(mx::sqrt(sq), mx::array(1e-6f))));
+  mx::array factor = mx::minimum(
+      mx::array(1.0f),
+      mx::divide(mx::array(static_cast<float>(maxNorm)), mx::add(mx::sqrt(sq), mx::array(1e-6f))));
   for (auto& g : grads) g = mx::multiply(g, factor);
 }
 
@@ -274,8 +274,7 @@ std::vector<mx::array> adamwFn(const std::vector<mx::array>& in) {
   const mx::array one(1.0f);
   mx::array m2 = mx::add(mx::multiply(b1, m), mx::multiply(mx::subtract(one, b1), g));
   mx::array v2 = mx::add(mx::multiply(b2, v), mx::multiply(mx::subtract(one, b2), mx::square(g)));
-  mx::array update =
-      mx::divide(mx::divide(m2, bc1), mx::add(mx::sqrt(mx::divide(v2, bc2)), eps));
+  mx::array update = mx::divide(mx::divide(m2, bc1), mx::add(mx::sqrt(mx::divide(v2, bc2)), eps));
   return {mx::subtract(mx::multiply(p, decay), mx::multiply(lr, update)), m2, v2};
 }
 
@@ -319,7 +318,8 @@ StepGradients accumulateGradients(const Model& m, const TrainOptions& o, int ste
     if (out.grads.empty()) {
       out.grads = std::move(g.grads);
     } else {
-      for (size_t i = 0; i < out.grads.size(); ++i) out.grads[i] = mx::add(out.grads[i], g.grads[i]);
+      for (size_t i = 0; i < out.grads.size(); ++i)
+        out.grads[i] = mx::add(out.grads[i], g.grads[i]);
       mx::eval(out.grads);
     }
   }
