@@ -81,12 +81,15 @@ describe("every medtune command", () => {
   });
 
   it("bad values are usage errors naming the flag (train --iters 0, ingest --sources typo)", async () => {
-    const iters = await captured(() => run(["train", "--config", "x.yaml", "--iters", "0"]));
+    const iters = await captured(() => run(["train", "--preset", "quick_test", "--iters", "0"]));
     expect(iters.value).toBe(2);
-    expect(iters.err).toMatch(/--iters expects a value in 1\.\.∞, got "0"/);
+    expect(iters.err).toMatch(/iters \(--iters\): expected an integer ≥ 1, got 0/);
+    const noFile = await captured(() => run(["train", "--config", "x.yaml"]));
+    expect(noFile.value).toBe(2);
+    expect(noFile.err).toMatch(/x\.yaml \(file\): cannot read the file/);
     const missing = await captured(() => run(["train"]));
     expect(missing.value).toBe(2);
-    expect(missing.err).toMatch(/missing --config FILE/);
+    expect(missing.err).toMatch(/give exactly one of --preset NAME .* and --config FILE/);
     const source = await captured(() => run(["ingest", "--sources", "hetionet,drugbnk"]));
     expect(source.value).toBe(2);
     expect(source.err).toMatch(/did you mean "drugbank"/);
