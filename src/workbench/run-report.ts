@@ -9,6 +9,7 @@
  * The summary reads what the stages wrote (run.json names where); a stage that did not run is
  * said to be missing, never filled in.
  */
+import type { Comparison } from "../evaluate/metrics.js";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { PLOTLY_MIME } from "../notebook/display.js";
@@ -134,18 +135,7 @@ export function runSummaryBlocks(run: RunRecord): ReportBlock[] {
       : { kind: "text", text: `No finished training in ${a.trainingMetrics}.` },
   );
 
-  const evaluation = readJson<{
-    comparisons: {
-      task: string;
-      score: string;
-      n: number;
-      base: number;
-      fineTuned: number;
-      delta: number;
-      low: number;
-      high: number;
-    }[];
-  }>(a.evaluationSummary);
+  const evaluation = readJson<{ comparisons: Comparison[] }>(a.evaluationSummary);
   b.push({ kind: "heading", text: "Base vs fine-tuned", level: 3 });
   b.push(
     evaluation
