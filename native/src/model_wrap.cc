@@ -4,6 +4,7 @@
 
 #include <cstring>
 
+#include "distributed.h"
 #include "errors.h"
 #include "generate.h"
 #include "job.h"
@@ -35,6 +36,59 @@ double reqNum(const Napi::Object& o, const char* key) {
   Napi::Value v = o.Get(key);
   if (!v.IsNumber()) throw ArgumentError(std::string(key) + " must be a number");
   return v.As<Napi::Number>().DoubleValue();
+}
+
+// Required settings (the training and adapter options, named as the preset keys): TypeScript owns
+// every default, so a missing or mistyped key is an error that names it, as in sharp's readers.
+Napi::Value need(const Napi::Object& o, const char* what, const char* key, bool ok(Napi::Value),
+                 const char* expected) {
+  Napi::Value v = o.Get(key);
+  if (!ok(v)) {
+    const char* got = v.IsUndefined() ? "undefined (missing)"
+                      : v.IsNull()    ? "null"
+                      : v.IsNumber()  ? "a number"
+                      : v.IsString()  ? "a string"
+                      : v.IsBoolean() ? "a boolean"
+                                      : "an object";
+    throw ArgumentError(std::string(what) + "." + key + ": expected " + expected + ", got " + got);
+  }
+  return v;
+}
+double needNum(const Napi::Object& o, const char* what, const char* key) {
+  return need(o, what, key, [](Napi::Value v) { return v.IsNumber(); }, "a number")
+      .As<Napi::Number>()
+      .DoubleValue();
+}
+int needInt(const Napi::Object& o, const char* what, const char* key) {
+  const double d = needNum(o, what, key);
+  if (d != static_cast<double>(static_cast<int>(d))) {
+    throw ArgumentError(std::string(what) + "." + key + ": expected an integer, got " +
+                        std::to_string(d));
+  }
+  return static_cast<int>(d);
+}
+bool needBool(const Napi::Object& o, const char* what, const char* key) {
+  return need(o, what, key, [](Napi::Value v) { return v.IsBoolean(); }, "a boolean")
+      .As<Napi::Boolean>()
+      .Value();
+}
+// A number, or null for "none" (0 in the struct).
+double needNumOrNull(const Napi::Object& o, const char* what, const char* key) {
+  Napi::Value v = need(
+      o, what, key, [](Napi::Value v) { return v.IsNumber() || v.IsNull(); }, "a number or null");
+  return v.IsNull() ? 0.0 : v.As<Napi::Number>().DoubleValue();
+}
+// A string, or null for "none" ("" in the struct).
+std::string needStrOrNull(const Napi::Object& o, const char* what, const char* key) {
+  Napi::Value v = need(
+      o, what, key, [](Napi::Value v) { return v.IsString() || v.IsNull(); }, "a string or null");
+  return v.IsNull() ? "" : v.As<Napi::String>().Utf8Value();
+}
+// An object, or null; false for null.
+bool needObjOrNull(const Napi::Object& o, const char* what, const char* key) {
+  Napi::Value v = need(
+      o, what, key, [](Napi::Value v) { return v.IsObject() || v.IsNull(); }, "an object or null");
+  return v.IsObject();
 }
 
 bool boolean(const Napi::Object& o, const char* key, bool dflt) {
@@ -330,6 +384,10 @@ void NativeModel::Init(Napi::Env env, Napi::Object exports) {
               Napi::Function::New(env, CreateRandomModel, "createRandomModel"));
   exports.Set("validateSafetensors",
               Napi::Function::New(env, ValidateSafetensors, "validateSafetensors"));
+  exports.Set("initDistributed", Napi::Function::New(env, InitDistributed, "initDistributed"));
+  Napi::Array modules = Napi::Array::New(env, 7);
+  for (uint32_t i = 0; i < 7; ++i) modules.Set(i, kLoraModules[i]);
+  exports.Set("loraModules", modules);
 }
 
 NativeModel::NativeModel(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeModel>(info) {}
@@ -388,38 +446,39 @@ Napi::Value NativeModel::Quantize(const Napi::CallbackInfo& info) {
   });
 }
 
-// addAdapters({rank, alpha, scale?, rsLora?, dropout, keys, numLayers, seed, dora?})
+// addAdapters({loraRank, loraScale, loraDropout, loraKeys, loraLayers, dora, seed}): every key
+// required; loraScale is alpha / rank (or alpha / sqrt(rank) with rsLora), computed in TypeScript.
 Napi::Value NativeModel::AddAdapters(const Napi::CallbackInfo& info) {
   return guard(info.Env(), [&]() -> Napi::Value {
     ensureIdle();
-    Napi::Object o = asObject(info[0], "addAdapters options");
+    const char* what = "addAdapters options";
+    Napi::Object o = asObject(info[0], what);
     LoraConfig c;
-    c.rank = static_cast<int>(num(o, "rank", 8));
-    c.alpha = static_cast<float>(num(o, "alpha", 2.0 * c.rank));
-    const bool rs = boolean(o, "rsLora", false);
-    c.scale = static_cast<float>(
-        num(o, "scale", rs ? c.alpha / std::sqrt(static_cast<double>(c.rank)) : c.alpha / c.rank));
-    c.dropout = static_cast<float>(num(o, "dropout", 0));
-    if (c.dropout < 0 || c.dropout >= 1) throw ArgumentError("dropout must be in [0, 1)");
-    c.numLayers = static_cast<int>(num(o, "numLayers", -1));
-    c.dora = boolean(o, "dora", false);
-    Napi::Value keys = o.Get("keys");
-    if (keys.IsArray()) {
-      Napi::Array a = keys.As<Napi::Array>();
-      for (uint32_t i = 0; i < a.Length(); ++i) {
-        std::string k = a.Get(i).ToString().Utf8Value();
-        bool ok = false;
-        for (const char* m : kLoraModules) ok = ok || k == m;
-        if (!ok) {
-          throw ArgumentError("unknown LoRA key '" + k +
-                              "' (use self_attn.{q,k,v,o}_proj, mlp.{gate,up,down}_proj)");
-        }
-        c.keys.push_back(k);
-      }
-    } else {
-      for (const char* m : kLoraModules) c.keys.push_back(m);
+    c.rank = needInt(o, what, "loraRank");
+    if (c.rank < 1) throw ArgumentError("addAdapters options.loraRank: expected >= 1");
+    c.scale = static_cast<float>(needNum(o, what, "loraScale"));
+    c.alpha = c.scale * c.rank;
+    c.dropout = static_cast<float>(needNum(o, what, "loraDropout"));
+    if (c.dropout < 0 || c.dropout >= 1) {
+      throw ArgumentError("addAdapters options.loraDropout: expected a number in [0, 1)");
     }
-    model().addAdapters(c, static_cast<uint64_t>(num(o, "seed", 0)));
+    c.numLayers = needInt(o, what, "loraLayers");
+    c.dora = needBool(o, what, "dora");
+    Napi::Value keys = need(
+        o, what, "loraKeys", [](Napi::Value v) { return v.IsArray(); }, "an array of module names");
+    Napi::Array a = keys.As<Napi::Array>();
+    for (uint32_t i = 0; i < a.Length(); ++i) {
+      std::string k = a.Get(i).ToString().Utf8Value();
+      bool ok = false;
+      for (const char* m : kLoraModules) ok = ok || k == m;
+      if (!ok) {
+        throw ArgumentError("addAdapters options.loraKeys: unknown module '" + k +
+                            "' (use self_attn.{q,k,v,o}_proj, mlp.{gate,up,down}_proj)");
+      }
+      c.keys.push_back(k);
+    }
+    if (c.keys.empty()) throw ArgumentError("addAdapters options.loraKeys: empty");
+    model().addAdapters(c, static_cast<uint64_t>(needNum(o, what, "seed")));
     return info.Env().Undefined();
   });
 }
@@ -716,35 +775,41 @@ Napi::Value NativeModel::Train(const Napi::CallbackInfo& info) {
     auto t = std::make_shared<TrainOptions>();
     t->train = readDataset(o.Get("train"), "train");
     t->batches = readBatches(o.Get("batches"), "batches", t->train.size());
-    if (o.Get("valid").IsObject()) {
+    if (needObjOrNull(o, "train options", "valid")) {
       t->valid = readDataset(o.Get("valid"), "valid");
-      if (o.Get("validBatches").IsObject()) {
+      if (needObjOrNull(o, "train options", "validBatches")) {
         t->validBatches = readBatches(o.Get("validBatches"), "validBatches", t->valid.size());
       }
     }
-    t->iterations = static_cast<int>(reqNum(o, "iterations"));
-    t->startIteration = static_cast<int>(num(o, "startIteration", 0));
-    t->gradAccumulationSteps = static_cast<int>(num(o, "gradAccumulationSteps", 1));
-    t->maxSeqLength = static_cast<int>(num(o, "maxSeqLength", 2048));
-    t->learningRate = num(o, "learningRate", 1e-4);
-    t->minLearningRate = num(o, "minLearningRate", 0);
-    t->warmupSteps = static_cast<int>(num(o, "warmupSteps", 0));
-    t->cycles = static_cast<int>(num(o, "cycles", 1));
-    t->weightDecay = num(o, "weightDecay", 0);
-    t->beta1 = num(o, "beta1", 0.9);
-    t->beta2 = num(o, "beta2", 0.999);
-    t->eps = num(o, "eps", 1e-8);
-    t->maxGradNorm = num(o, "maxGradNorm", 0);
-    t->gradientCheckpointing = boolean(o, "gradientCheckpointing", false);
-    t->seed = static_cast<uint64_t>(num(o, "seed", 0));
-    t->stepsPerReport = static_cast<int>(num(o, "stepsPerReport", 10));
-    t->stepsPerEval = static_cast<int>(num(o, "stepsPerEval", 0));
-    t->saveEvery = static_cast<int>(num(o, "saveEvery", 0));
-    t->checkpointDir = str(o, "checkpointDir", "");
-    t->resumeOptimizerFile = str(o, "resumeOptimizerFile", "");
-    t->memoryLimitBytes = num(o, "memoryLimitBytes", 0);
-    if (t->iterations < 0 || t->maxSeqLength < 1 || t->gradAccumulationSteps < 1) {
-      throw ArgumentError("iterations >= 0, maxSeqLength >= 1, gradAccumulationSteps >= 1");
+    const char* w = "train options";
+    t->iters = needInt(o, w, "iters");
+    t->startIteration = needInt(o, w, "startIteration");
+    t->gradAccumulationSteps = needInt(o, w, "gradAccumulationSteps");
+    t->maxSeqLength = needInt(o, w, "maxSeqLength");
+    t->learningRate = needNum(o, w, "learningRate");
+    t->minLearningRate = needNum(o, w, "minLearningRate");
+    t->warmupSteps = needInt(o, w, "warmupSteps");
+    t->cycles = needInt(o, w, "cycles");
+    t->weightDecay = needNum(o, w, "weightDecay");
+    t->adamBeta1 = needNum(o, w, "adamBeta1");
+    t->adamBeta2 = needNum(o, w, "adamBeta2");
+    t->adamEps = needNum(o, w, "adamEps");
+    t->gradClip = needNum(o, w, "gradClip");
+    t->gradCheckpointing = needBool(o, w, "gradCheckpointing");
+    t->seed = static_cast<uint64_t>(needNum(o, w, "seed"));
+    t->reportEvery = needInt(o, w, "reportEvery");
+    t->evalEvery = needInt(o, w, "evalEvery");
+    t->saveEvery = needInt(o, w, "saveEvery");
+    t->checkpointDir = needStrOrNull(o, w, "checkpointDir");
+    t->resumeOptimizerFile = needStrOrNull(o, w, "resumeOptimizerFile");
+    t->memoryLimitBytes = needNumOrNull(o, w, "memoryLimitBytes");
+    t->distributed = needBool(o, w, "distributed");
+    if (t->iters < 0 || t->maxSeqLength < 1 || t->gradAccumulationSteps < 1 ||
+        t->reportEvery < 1 || t->cycles < 1 || t->warmupSteps < 0 || t->evalEvery < 0 ||
+        t->saveEvery < 0) {
+      throw ArgumentError(
+          "train options: iters >= 0, maxSeqLength >= 1, gradAccumulationSteps >= 1, reportEvery "
+          ">= 1, cycles >= 1, warmupSteps >= 0, evalEvery >= 0, saveEvery >= 0");
     }
     if (model().adapters.empty()) throw ArgumentError("train: call addAdapters() first");
     std::shared_ptr<Model> m = model_;
@@ -807,6 +872,19 @@ Napi::Value CreateRandomModel(const Napi::CallbackInfo& info) {
         info[2].IsObject() ? info[2].As<Napi::Object>() : Napi::Object::New(info.Env());
     return NativeModel::Wrap(info.Env(),
                              createRandomModel(c, seed, parseDtype(str(o, "dtype", "float32"))));
+  });
+}
+
+// initDistributed(backend): {rank, size, backend}; joins the group once per process.
+Napi::Value InitDistributed(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), [&]() -> Napi::Value {
+    if (!info[0].IsString()) throw ArgumentError("initDistributed(backend: \"ring\" | \"mpi\" | \"any\")");
+    DistributedInfo d = initDistributed(info[0].As<Napi::String>().Utf8Value());
+    Napi::Object out = Napi::Object::New(info.Env());
+    out.Set("rank", d.rank);
+    out.Set("size", d.size);
+    out.Set("backend", d.backend);
+    return out;
   });
 }
 

@@ -65,5 +65,6 @@ Napi::Value LoadGgufModel(const Napi::CallbackInfo& info);
 Napi::Value LoadHfModel(const Napi::CallbackInfo& info);
 Napi::Value CreateRandomModel(const Napi::CallbackInfo& info);
 Napi::Value ValidateSafetensors(const Napi::CallbackInfo& info);
+Napi::Value InitDistributed(const Napi::CallbackInfo& info);
 
 }  // namespace medtune

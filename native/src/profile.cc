@@ -41,7 +41,10 @@ Event profileTrainingStep(const Model& m, const Batch& b, int repeats) {
   repeats = std::max(1, repeats);
   PhaseTimes t;
   std::vector<mx::array> params = m.adapterParams();
-  TrainOptions hyper;  // AdamW defaults
+  TrainOptions hyper;  // the presets' AdamW settings (TrainOptions has no defaults of its own)
+  hyper.adamBeta1 = 0.9;
+  hyper.adamBeta2 = 0.999;
+  hyper.adamEps = 1e-8;
   AdamState st;
   for (const auto& p : params) {
     st.m.push_back(mx::zeros_like(p));

@@ -10,6 +10,7 @@
 #include <numeric>
 #include <stdexcept>
 
+#include "distributed.h"
 #include "lora.h"
 
 namespace medtune {
@@ -149,7 +150,7 @@ double lossSum(const Model& m, const Batch& b) {
 double learningRateAt(const TrainOptions& o, int step) {
   // Linear warmup to the peak, then cosine decay to minLearningRate, restarting `cycles` times.
   if (step < o.warmupSteps) return o.learningRate * (step + 1) / o.warmupSteps;
-  const int decay = std::max(1, o.iterations - o.warmupSteps);
+  const int decay = std::max(1, o.iters - o.warmupSteps);
   const int cycles = std::max(1, o.cycles);
   const int cycleLen = std::max(1, (decay + cycles - 1) / cycles);
   const int pos = (step - o.warmupSteps) % cycleLen;
@@ -181,7 +182,10 @@ void saveOptimizer(const Model& model, const AdamState& s, const TrainOptions& o
       {"microBatchPosition", std::to_string(micro)},
       {"learningRate", std::to_string(learningRateAt(o, std::max(0, s.step - 1)))},
       {"seed", std::to_string(o.seed)},
-      {"iterations", std::to_string(o.iterations)},
+      {"iters", std::to_string(o.iters)},
+      // Recorded, not enforced: rank r's share of a step is a function of (step, rank, size) and
+      // the ranks sum to the same global batch, so a run may resume with another world size.
+      {"worldSize", std::to_string(distributedInfo().size)},
   };
   saveSafetensorsAtomic(path, t, meta);
 }
@@ -238,15 +242,21 @@ void checkMemory(const TrainOptions& o) {
   }
 }
 
-double validLoss(const Model& m, const TrainOptions& o) {
+double validLoss(const Model& m, const TrainOptions& o, int rank, int size) {
   double sum = 0;
   int64_t toks = 0;
-  for (size_t j = 0; j < o.validBatches.size(); ++j) {
+  // Rank r scores validation batches r, r+N, ...; the sums are added over ranks below.
+  for (size_t j = rank; j < o.validBatches.size(); j += size) {
     const int64_t a = o.validBatches.offsets[j], e = o.validBatches.offsets[j + 1];
     Batch b = makeBatch(o.valid, o.validBatches.indices.data() + a, e - a, o.maxSeqLength);
     sum += lossSum(m, b);
     toks += b.supervisedTokens;
     checkMemory(o);
+  }
+  if (size > 1) {
+    auto total = allSum(std::vector<double>{sum, static_cast<double>(toks)});
+    sum = total[0];
+    toks = static_cast<int64_t>(total[1]);
   }
   return toks ? sum / toks : 0.0;
 }
@@ -284,10 +294,10 @@ void adamwUpdate(std::vector<mx::array>& params, AdamState& st, const std::vecto
                  const TrainOptions& o, double lr, int t) {
   // As mlx-lm's and Hugging Face's AdamW: decay applies to every trainable tensor, DoRA's m too.
   static const auto step = mx::compile(adamwFn, /*shapeless=*/true);
-  const mx::array b1(static_cast<float>(o.beta1)), b2(static_cast<float>(o.beta2));
-  const mx::array bc1(static_cast<float>(1.0 - std::pow(o.beta1, t)));
-  const mx::array bc2(static_cast<float>(1.0 - std::pow(o.beta2, t)));
-  const mx::array eps(static_cast<float>(o.eps)), rate(static_cast<float>(lr));
+  const mx::array b1(static_cast<float>(o.adamBeta1)), b2(static_cast<float>(o.adamBeta2));
+  const mx::array bc1(static_cast<float>(1.0 - std::pow(o.adamBeta1, t)));
+  const mx::array bc2(static_cast<float>(1.0 - std::pow(o.adamBeta2, t)));
+  const mx::array eps(static_cast<float>(o.adamEps)), rate(static_cast<float>(lr));
   const mx::array decay(static_cast<float>(1.0 - lr * o.weightDecay));
   for (size_t i = 0; i < params.size(); ++i) {
     auto out = step({params[i], st.m[i], st.v[i], grads[i], b1, b2, bc1, bc2, eps, rate, decay});
@@ -298,10 +308,11 @@ void adamwUpdate(std::vector<mx::array>& params, AdamState& st, const std::vecto
 }
 
 StepGradients accumulateGradients(const Model& m, const TrainOptions& o, int step,
-                                  const std::function<void()>& afterMicroBatch) {
+                                  const std::function<void()>& afterMicroBatch, int rank,
+                                  int size) {
   const int accum = std::max(1, o.gradAccumulationSteps);
   StepGradients out;
-  for (int k = 0; k < accum; ++k) {
+  for (int k = rank; k < accum; k += size) {
     const int64_t micro = static_cast<int64_t>(step) * accum + k;
     const size_t j = static_cast<size_t>(micro % static_cast<int64_t>(o.batches.size()));
     const int64_t a = o.batches.offsets[j], e = o.batches.offsets[j + 1];
@@ -309,7 +320,7 @@ StepGradients accumulateGradients(const Model& m, const TrainOptions& o, int ste
     ForwardOptions fo;
     fo.training = true;
     fo.dropoutSeed = mixSeed(o.seed, static_cast<uint64_t>(micro));
-    fo.gradientCheckpointing = o.gradientCheckpointing;
+    fo.gradientCheckpointing = o.gradCheckpointing;
     Gradients g = lossAndGrad(m, b, fo);
     if (afterMicroBatch) afterMicroBatch();
     out.lossSum += g.lossSum;
@@ -322,6 +333,10 @@ StepGradients accumulateGradients(const Model& m, const TrainOptions& o, int ste
         out.grads[i] = mx::add(out.grads[i], g.grads[i]);
       mx::eval(out.grads);
     }
+  }
+  if (out.grads.empty()) {
+    // More ranks than micro-batches in a step: this rank adds nothing to the sum.
+    for (const auto& p : m.adapterParams()) out.grads.push_back(mx::zeros_like(p));
   }
   return out;
 }
@@ -356,12 +371,45 @@ Event train(Model& model, const TrainOptions& o, const Emit& emit,
     }
     st.step = o.startIteration;
   }
+  const DistributedInfo dist = o.distributed ? distributedInfo() : DistributedInfo{};
+  if (o.distributed && dist.backend == "none") {
+    throw std::invalid_argument("train: distributed is set but this process joined no group");
+  }
+  if (dist.size > 1) {
+    requireSameOnAllRanks({{"iters", o.iters},
+                           {"the step to start from", st.step},
+                           {"gradAccumulationSteps", o.gradAccumulationSteps},
+                           {"the number of micro-batches", static_cast<double>(o.batches.size())},
+                           {"the number of training examples", static_cast<double>(o.train.size())},
+                           {"the number of training tokens",
+                            static_cast<double>(o.train.tokens.size())},
+                           {"seed", static_cast<double>(o.seed)},
+                           {"learningRate", o.learningRate},
+                           {"maxSeqLength", o.maxSeqLength}});
+    // One starting point for all ranks: rank 0's adapters and moments (equal anyway when every
+    // rank seeded its adapters alike; this makes it so by construction).
+    std::vector<mx::array> all = params;
+    all.insert(all.end(), st.m.begin(), st.m.end());
+    all.insert(all.end(), st.v.begin(), st.v.end());
+    all = broadcastFromRankZero(all);
+    const size_t n = params.size();
+    for (size_t i = 0; i < n; ++i) {
+      params[i] = all[i];
+      st.m[i] = all[n + i];
+      st.v[i] = all[2 * n + i];
+    }
+    model.setAdapterParams(params);
+  }
   const bool checkpointing = !o.checkpointDir.empty();
   auto saveCheckpoint = [&](int step) {
     const std::string stem = o.checkpointDir + "/" + stepName(step);
-    saveAdapters(model, stem + "_adapters.safetensors", AdapterFormat::kMlx);
-    saveAdapters(model, o.checkpointDir + "/adapters.safetensors", AdapterFormat::kMlx);
-    saveOptimizer(model, st, o, stem + "_optimizer.safetensors");
+    if (dist.rank == 0) {  // the ranks hold the same weights: one writer
+      saveAdapters(model, stem + "_adapters.safetensors", AdapterFormat::kMlx);
+      saveAdapters(model, o.checkpointDir + "/adapters.safetensors", AdapterFormat::kMlx);
+      saveOptimizer(model, st, o, stem + "_optimizer.safetensors");
+    }
+    // A barrier: no rank goes on (or returns, and maybe resumes) before the files exist.
+    if (dist.size > 1) allSum(std::vector<double>{0.0});
     emit(Event{"checkpoint"}
              .num("iteration", step)
              .str("adapterFile", stem + "_adapters.safetensors")
@@ -376,20 +424,40 @@ Event train(Model& model, const TrainOptions& o, const Emit& emit,
   int lastSaved = -1;
   const int startStep = st.step;
 
-  for (int step = st.step; step < o.iterations; ++step) {
-    if (cancel.load()) {
+  for (int step = st.step; step < o.iters; ++step) {
+    bool stop = cancel.load();
+    // Any rank's cancel stops every rank at the same step boundary.
+    if (dist.size > 1) stop = allSum(std::vector<double>{stop ? 1.0 : 0.0})[0] > 0;
+    if (stop) {
       cancelled = true;
       break;
     }
     // Summed loss and gradients over the step's micro-batches, divided once by its token count.
-    StepGradients sg = accumulateGradients(model, o, step, [&]() { checkMemory(o); });
+    StepGradients sg =
+        accumulateGradients(model, o, step, [&]() { checkMemory(o); }, dist.rank, dist.size);
+    if (dist.size > 1) {
+      // One message: every gradient plus (loss sum, supervised tokens, input tokens). float32
+      // holds token counts exactly below 2^24 per step.
+      std::vector<mx::array> msg = std::move(sg.grads);
+      msg.push_back(mx::array({static_cast<float>(sg.lossSum),
+                               static_cast<float>(sg.supervisedTokens),
+                               static_cast<float>(sg.inputTokens)}));
+      msg = allSum(msg);
+      mx::array totals = msg.back();
+      msg.pop_back();
+      sg.grads = std::move(msg);
+      const float* t = totals.data<float>();
+      sg.lossSum = t[0];
+      sg.supervisedTokens = static_cast<int64_t>(t[1]);
+      sg.inputTokens = static_cast<int64_t>(t[2]);
+    }
     const double stepLoss = sg.lossSum;
     const int64_t stepSup = sg.supervisedTokens;
     windowTokens += sg.inputTokens;
     trainedTokens += sg.inputTokens;
     const float inv = 1.0f / static_cast<float>(std::max<int64_t>(1, stepSup));
     for (auto& g : sg.grads) g = mx::multiply(g, mx::array(inv));
-    if (o.maxGradNorm > 0) clipGradNorm(sg.grads, o.maxGradNorm);
+    if (o.gradClip > 0) clipGradNorm(sg.grads, o.gradClip);
     const double lr = learningRateAt(o, step);
     adamwUpdate(params, st, sg.grads, o, lr, step + 1);
     {
@@ -407,8 +475,8 @@ Event train(Model& model, const TrainOptions& o, const Emit& emit,
     windowLoss += stepLoss;
     windowSup += stepSup;
     const int it = step + 1;
-    const bool last = it == o.iterations;
-    if (it % std::max(1, o.stepsPerReport) == 0 || last) {
+    const bool last = it == o.iters;
+    if (it % std::max(1, o.reportEvery) == 0 || last) {
       const double secs = std::chrono::duration<double>(Clock::now() - windowStart).count();
       emit(Event{"progress"}
                .num("iteration", it)
@@ -419,14 +487,15 @@ Event train(Model& model, const TrainOptions& o, const Emit& emit,
                .num("supervisedTokens", static_cast<double>(windowSup))
                .num("peakMemoryBytes", static_cast<double>(mx::get_peak_memory()))
                .num("activeMemoryBytes", static_cast<double>(mx::get_active_memory()))
-               .num("cacheBytes", static_cast<double>(mx::get_cache_memory())));
+               .num("cacheBytes", static_cast<double>(mx::get_cache_memory()))
+               .num("worldSize", dist.size));
       windowLoss = 0;
       windowSup = windowTokens = 0;
       windowStart = Clock::now();
     }
-    if (o.validBatches.size() > 0 && ((o.stepsPerEval > 0 && it % o.stepsPerEval == 0) || last)) {
+    if (o.validBatches.size() > 0 && ((o.evalEvery > 0 && it % o.evalEvery == 0) || last)) {
       auto t0 = Clock::now();
-      lastValid = validLoss(model, o);
+      lastValid = validLoss(model, o, dist.rank, dist.size);
       emit(Event{"eval"}
                .num("iteration", it)
                .num("validLoss", lastValid)
@@ -447,6 +516,8 @@ Event train(Model& model, const TrainOptions& o, const Emit& emit,
       .num("validLoss", lastValid)
       .num("trainedTokens", static_cast<double>(trainedTokens))
       .num("peakMemoryBytes", static_cast<double>(mx::get_peak_memory()))
+      .num("worldSize", dist.size)
+      .num("rank", dist.rank)
       .str("stopReason", cancelled ? "cancelled" : "completed");
   emit(done);
   return done;

@@ -40,30 +40,35 @@ struct Batch {
 
 Batch makeBatch(const Dataset& d, const int32_t* idx, size_t n, int maxSeqLength);
 
+// Named as the preset keys (src/train/config.ts, configs/training_configs/*.yaml); no defaults
+// here: the reader in model_wrap.cc requires every field and TypeScript owns the defaults.
 struct TrainOptions {
   Dataset train;
   Dataset valid;
   BatchList batches;       // the order JS chose; step s uses micro-batches s*accum ... (wrapping)
   BatchList validBatches;  // every eval runs all of them
-  int iterations = 0;      // total optimizer steps of the run (the schedule's length)
-  int startIteration = 0;  // resume point: steps already done
-  int gradAccumulationSteps = 1;
-  int maxSeqLength = 2048;
-  double learningRate = 1e-4;
-  double minLearningRate = 0.0;
-  int warmupSteps = 0;
-  int cycles = 1;
-  double weightDecay = 0.0;
-  double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
-  double maxGradNorm = 0.0;  // 0 = no clipping
-  bool gradientCheckpointing = false;
-  uint64_t seed = 0;
-  int stepsPerReport = 10;
-  int stepsPerEval = 0;  // 0 = only at the end when validBatches is non-empty
-  int saveEvery = 0;     // 0 = only at the end when checkpointDir is set
+  int iters{};             // total optimizer steps of the run (the schedule's length)
+  int startIteration{};    // resume point: steps already done
+  int gradAccumulationSteps{};
+  int maxSeqLength{};
+  double learningRate{};
+  double minLearningRate{};
+  int warmupSteps{};
+  int cycles{};
+  double weightDecay{};
+  double adamBeta1{}, adamBeta2{}, adamEps{};
+  double gradClip{};  // global-norm clipping; 0 = off
+  bool gradCheckpointing{};
+  uint64_t seed{};
+  int reportEvery{};
+  int evalEvery{};  // 0 = only at the end when validBatches is non-empty
+  int saveEvery{};  // 0 = only at the end when checkpointDir is set
   std::string checkpointDir;
   std::string resumeOptimizerFile;
-  double memoryLimitBytes = 0;  // 0 = no limit
+  double memoryLimitBytes{};  // 0 = no limit
+  // Data-parallel over the group of distributed.h (joined before train()): rank r computes the
+  // step's micro-batches r, r+N, ...; gradients, losses and token counts are summed over ranks.
+  bool distributed{};
 };
 
 struct Gradients {
@@ -111,8 +116,10 @@ struct StepGradients {
   int64_t supervisedTokens = 0, inputTokens = 0;
   std::vector<mx::array> grads;
 };
+// In a distributed run, this rank's share (micro-batches k with k % size == rank) only.
 StepGradients accumulateGradients(const Model& m, const TrainOptions& o, int step,
-                                  const std::function<void()>& afterMicroBatch);
+                                  const std::function<void()>& afterMicroBatch, int rank = 0,
+                                  int size = 1);
 
 Event train(Model& m, const TrainOptions& o, const Emit& emit, const std::atomic<bool>& cancel);
 

@@ -40,28 +40,30 @@ function ids(count: number, vocab: number, seed: number): number[] {
 async function medtune(j: Job): Promise<Record<string, number | null>> {
   const { loadNative } = await import("../native/loader.js");
   const { Model } = await import("../train/model.js");
+  const { train } = await import("../train/trainer.js");
   const mlx = loadNative();
   const model = await Model.load(GGUF);
   const V = model.config.vocabSize;
   const out: Record<string, number | null> = {};
   if (j.train) {
-    model.addAdapters({ rank: j.rank, alpha: 2 * j.rank, seed: 0 });
+    model.addAdapters({ loraRank: j.rank, loraAlpha: 2 * j.rank, seed: 0 });
     const tokens = Int32Array.from(ids(j.batch * (j.seq + 1), V, 12345));
     const offsets = Int32Array.from({ length: j.batch + 1 }, (_, i) => i * (j.seq + 1));
     mlx.resetPeakMemory();
     const rates: number[] = [];
     let peak = 0;
-    await model.native.train(
+    await train(
+      model,
       {
         train: { tokens, offsets, lossMask: new Uint8Array(tokens.length).fill(1) },
         batches: {
           indices: Int32Array.from({ length: j.batch }, (_, i) => i),
           offsets: Int32Array.from([0, j.batch]),
         },
-        iterations: j.steps,
+        iters: j.steps,
         learningRate: 1e-4,
         maxSeqLength: j.seq,
-        stepsPerReport: 1,
+        reportEvery: 1,
       },
       (e) => {
         if (e.type === "progress") {

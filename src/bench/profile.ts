@@ -92,7 +92,7 @@ export async function main(argv: string[]): Promise<number> {
     join(PACKAGE_ROOT, "models", "base", "SmolLM2-135M-Instruct.Q4_1.gguf");
 
   const model = await Model.load(modelPath);
-  model.addAdapters({ rank, alpha: 2 * rank, seed: 0 });
+  model.addAdapters({ loraRank: rank, loraAlpha: 2 * rank, seed: 0 });
   const V = model.config.vocabSize;
   const ids = tokenIds(batch * (seq + 1), V, 12345);
   const inputs = new Int32Array(batch * seq);

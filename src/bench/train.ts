@@ -63,7 +63,7 @@ async function child(a: ChildArgs): Promise<Record<string, unknown>> {
   const data = JSON.parse(readFileSync(a.data, "utf8")) as TrainingRows;
   const t0 = performance.now();
   const model = await Model.load(a.model);
-  model.addAdapters({ rank: a.rank, alpha: 2 * a.rank, seed: 0 });
+  model.addAdapters({ loraRank: a.rank, loraAlpha: 2 * a.rank, seed: 0 });
   const loadSeconds = (performance.now() - t0) / 1000;
   const examples = data.rows.map((r) => ({
     tokens: Int32Array.from(r.tokens),
@@ -84,11 +84,11 @@ async function child(a: ChildArgs): Promise<Record<string, unknown>> {
     {
       train: examples,
       batches,
-      iterations: a.steps,
+      iters: a.steps,
       learningRate: a.lr,
       minLearningRate: a.lr,
       maxSeqLength: data.seq,
-      stepsPerReport: 1,
+      reportEvery: 1,
       seed: 0,
     },
     (e) => {

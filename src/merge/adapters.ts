@@ -58,7 +58,7 @@ export async function writeLoraGguf(path: string, model: Model, src: ModelSource
     ["general.architecture", gv.str(src.ggufArch)],
     ["general.type", gv.str("adapter")],
     ["adapter.type", gv.str("lora")],
-    ["adapter.lora.alpha", gv.f32(spec.scale * spec.rank)],
+    ["adapter.lora.alpha", gv.f32(spec.loraScale * spec.loraRank)],
   ]);
   await writeGguf(path, meta, tensors);
   return tensors.length;

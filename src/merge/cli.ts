@@ -85,7 +85,7 @@ function formatEvent(e: MergeEvent, last: { stage?: string; at: number }): strin
 
 export function formatResult(r: MergeResult): string {
   const lines = [
-    `merged ${r.runName} (${r.adapter.dora ? "DoRA" : "LoRA"} r=${r.adapter.rank}, scale ${r.adapter.scale}) into ${r.outDir} in ${r.seconds.toFixed(1)} s`,
+    `merged ${r.runName} (${r.adapter.dora ? "DoRA" : "LoRA"} r=${r.adapter.loraRank}, scale ${r.adapter.loraScale}) into ${r.outDir} in ${r.seconds.toFixed(1)} s`,
   ];
   for (const f of r.files) lines.push(`  ${f.path}  ${mib(f.bytes)}`);
   if (r.gguf)

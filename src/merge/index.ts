@@ -208,7 +208,7 @@ export async function runMerge(o: MergeOptions): Promise<MergeResult> {
   let tmpCreated = false;
   try {
     const adapter = model.loadAdapters(adapters);
-    const deltas = adapterDeltas(model.native, adapter.scale);
+    const deltas = adapterDeltas(model.native, adapter.loraScale);
     const touched = new Set(deltas.keys());
     for (const name of touched)
       if (!src.tensors.some((t) => t.hfName === name))

@@ -4,6 +4,8 @@
  * declared function exists on the loaded module).
  */
 
+import type { LORA_MODULES } from "../train/modules.js";
+
 export interface MemoryStats {
   /** Bytes held by live MLX arrays. */
   activeBytes: number;
@@ -62,31 +64,26 @@ export type ResolvedModelConfig = Required<Omit<NativeModelConfig, "ropeScaling"
 
 export type WeightDtype = "float32" | "float16" | "bfloat16";
 
-/** Adapted projections, named as in mlx-lm's adapter keys. */
-export type LoraModule =
-  | "self_attn.q_proj"
-  | "self_attn.k_proj"
-  | "self_attn.v_proj"
-  | "self_attn.o_proj"
-  | "mlp.gate_proj"
-  | "mlp.up_proj"
-  | "mlp.down_proj";
+/** Adapted projections, named as in mlx-lm's adapter keys: one of LORA_MODULES (src/train/modules.ts). */
+export type LoraModule = (typeof LORA_MODULES)[number];
 
+/**
+ * Named as the preset keys (src/train/config.ts); every key is required — the defaults live in
+ * TypeScript (Model.addAdapters), and the native reader names a missing or mistyped key.
+ */
 export interface NativeLoraOptions {
-  rank: number;
-  /** scale = alpha / rank (or alpha / sqrt(rank) with rsLora) unless `scale` is given. */
-  alpha?: number;
-  scale?: number;
-  rsLora?: boolean;
-  dropout?: number;
-  /** Defaults to all seven projections. */
-  keys?: LoraModule[];
-  /** Adapt the last N blocks; -1 (default) = all. */
-  numLayers?: number;
+  loraRank: number;
+  /** alpha / rank, or alpha / sqrt(rank) with rsLora (computed by Model.addAdapters). */
+  loraScale: number;
+  loraDropout: number;
+  /** A subset of LORA_MODULES (src/train/modules.ts). */
+  loraKeys: LoraModule[];
+  /** Adapt the last N blocks; -1 = all. */
+  loraLayers: number;
   /** Seeds A ~ U(±1/sqrt(in)); B starts at 0. */
-  seed?: number;
+  seed: number;
   /** DoRA: also train a magnitude m (out) per projection, initialised to ||W||_row. */
-  dora?: boolean;
+  dora: boolean;
 }
 
 /** A tokenized dataset: example i is tokens[offsets[i]..offsets[i+1]); lossMask[j] = 1 when token j is a supervised target. */
@@ -102,40 +99,52 @@ export interface NativeBatchList {
   offsets: Int32Array | Float64Array;
 }
 
+/**
+ * The native trainer's options, named as the preset keys (src/train/config.ts TrainingConfig) —
+ * one name per setting from YAML to the C++ struct (native/src/train.h TrainOptions). Every key is
+ * required (null where the setting is off); the defaults live in TypeScript only.
+ */
 export interface NativeTrainOptions {
   train: NativeDataset;
   /** In the order to train; optimizer step s uses micro-batches s*accum .. s*accum+accum-1 (wrapping). */
   batches: NativeBatchList;
-  valid?: NativeDataset;
-  validBatches?: NativeBatchList;
+  valid: NativeDataset | null;
+  validBatches: NativeBatchList | null;
   /** Total optimizer steps of the run (the schedule's length). */
-  iterations: number;
+  iters: number;
   /** Steps already done (when resuming without an optimizer file). */
-  startIteration?: number;
-  gradAccumulationSteps?: number;
-  maxSeqLength?: number;
-  learningRate?: number;
-  minLearningRate?: number;
-  warmupSteps?: number;
+  startIteration: number;
+  gradAccumulationSteps: number;
+  maxSeqLength: number;
+  learningRate: number;
+  minLearningRate: number;
+  warmupSteps: number;
   /** Cosine cycles (restarts) after warmup. */
-  cycles?: number;
-  weightDecay?: number;
-  beta1?: number;
-  beta2?: number;
-  eps?: number;
+  cycles: number;
+  weightDecay: number;
+  adamBeta1: number;
+  adamBeta2: number;
+  adamEps: number;
   /** Global-norm gradient clipping; 0 = off. */
-  maxGradNorm?: number;
-  gradientCheckpointing?: boolean;
-  seed?: number;
-  stepsPerReport?: number;
-  stepsPerEval?: number;
-  saveEvery?: number;
+  gradClip: number;
+  gradCheckpointing: boolean;
+  seed: number;
+  reportEvery: number;
+  /** 0 = evaluate only at the end. */
+  evalEvery: number;
+  /** 0 = save only at the end. */
+  saveEvery: number;
   /** Where step-named checkpoints go (0000100_adapters.safetensors + _optimizer.safetensors). */
-  checkpointDir?: string;
+  checkpointDir: string | null;
   /** Resume: restores moments and step from a *_optimizer.safetensors file. */
-  resumeOptimizerFile?: string;
-  /** Exceeding it fails the run with code MEDTUNE_OUT_OF_MEMORY. */
-  memoryLimitBytes?: number;
+  resumeOptimizerFile: string | null;
+  /** Exceeding it fails the run with code MEDTUNE_OUT_OF_MEMORY; null = no limit. */
+  memoryLimitBytes: number | null;
+  /**
+   * Data-parallel over the group joined by initDistributed(): gradients, losses and token counts
+   * are summed over ranks each step, rank 0 alone writes checkpoints.
+   */
+  distributed: boolean;
 }
 
 export interface NativeProgressEvent {
@@ -149,6 +158,8 @@ export interface NativeProgressEvent {
   peakMemoryBytes: number;
   activeMemoryBytes: number;
   cacheBytes: number;
+  /** Ranks of a distributed run (1 otherwise); losses and tokens/s are over all of them. */
+  worldSize: number;
 }
 export interface NativeEvalEvent {
   type: "eval";
@@ -169,6 +180,8 @@ export interface NativeDoneEvent {
   validLoss: number;
   trainedTokens: number;
   peakMemoryBytes: number;
+  worldSize: number;
+  rank: number;
   stopReason: "completed" | "cancelled";
 }
 export type NativeTrainEvent =
@@ -402,6 +415,19 @@ export interface NativeBinding {
   ): NativeModelHandle;
   /** Throws (naming the file) when a safetensors header or size is inconsistent. */
   validateSafetensors(path: string): void;
+  /**
+   * Joins MLX's distributed group (once per process). "ring" reads MLX_RANK and MLX_HOSTFILE from
+   * the environment (src/train/distributed.ts sets them); "mpi" works under mpirun.
+   */
+  initDistributed(backend: "ring" | "mpi" | "any"): DistributedGroup;
+  /** The seven adaptable projections as the native code lists them (equal to LORA_MODULES). */
+  readonly loraModules: readonly LoraModule[];
+}
+
+export interface DistributedGroup {
+  rank: number;
+  size: number;
+  backend: string;
 }
 
 /** Names every NativeBinding member, so tests can check the loaded module against the declaration. */
@@ -422,4 +448,5 @@ export const NATIVE_FUNCTIONS = [
   "loadHf",
   "createRandomModel",
   "validateSafetensors",
+  "initDistributed",
 ] as const satisfies readonly (keyof NativeBinding)[];

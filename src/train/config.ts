@@ -163,7 +163,8 @@ const datasets: Check = (v) => {
   return `unknown dataset ${bad.map(show).join(", ")}${near.length ? ` (did you mean ${near.join(", ")}?)` : ""}; expected some of ${DATASET_NAMES.join(", ")}`;
 };
 
-const DEFAULTS: Omit<TrainingConfig, "model" | "trainData"> = {
+/** The one place a training setting's default lives (the native side requires every value). */
+export const TRAINING_DEFAULTS: Readonly<Omit<TrainingConfig, "model" | "trainData">> = {
   modelConfig: null,
   validData: null,
   datasets: null,
@@ -379,7 +380,7 @@ export function validateTrainingConfig(
       add(key, `unknown key${near ? `; did you mean ${near}?` : ""}`);
     }
   }
-  const merged: Record<string, unknown> = { ...DEFAULTS };
+  const merged: Record<string, unknown> = { ...TRAINING_DEFAULTS };
   for (const [k, v] of Object.entries(raw)) if (k in CHECKS) merged[k] = v;
   merged.memoryLimitBytes = parseBytes(merged.memoryLimitBytes);
   for (const key of ["model", "trainData"])

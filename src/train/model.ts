@@ -3,7 +3,7 @@
  * DoRA) adapters, generate, score, and read/write adapters in mlx-lm and PEFT layouts.
  *
  *   const model = await Model.load("models/base/SmolLM2-135M-Instruct.Q4_1.gguf");
- *   model.addAdapters({ rank: 8, alpha: 16 });
+ *   model.addAdapters({ loraRank: 8, loraAlpha: 16 });
  *   const { tokens } = await model.generate(promptIds, { maxTokens: 64 });
  *
  * Tensors move through native/ (src/native/binding.ts); JSON configs are read and written here.
@@ -17,6 +17,7 @@ import type {
   NativeGenerateBatchResult,
   NativeGenerateResult,
   NativeModelConfig,
+  NativeLoraOptions,
   NativeModelHandle,
   NativeScoreResult,
   ResolvedModelConfig,
@@ -25,23 +26,29 @@ import type {
 import { loadNative } from "../native/loader.js";
 import { LORA_MODULES } from "./modules.js";
 
-/** Short names accepted for LoRA targets, as in PEFT's target_modules. */
-const SHORT_KEYS: Record<string, LoraModule> = {
-  q: "self_attn.q_proj",
-  k: "self_attn.k_proj",
-  v: "self_attn.v_proj",
-  o: "self_attn.o_proj",
-  gate: "mlp.gate_proj",
-  up: "mlp.up_proj",
-  down: "mlp.down_proj",
-  q_proj: "self_attn.q_proj",
-  k_proj: "self_attn.k_proj",
-  v_proj: "self_attn.v_proj",
-  o_proj: "self_attn.o_proj",
-  gate_proj: "mlp.gate_proj",
-  up_proj: "mlp.up_proj",
-  down_proj: "mlp.down_proj",
-};
+/** Short names accepted for LoRA targets, as in PEFT's target_modules: q_proj and q for self_attn.q_proj. */
+const SHORT_KEYS: Record<string, LoraModule> = Object.fromEntries(
+  LORA_MODULES.flatMap((full) => {
+    const proj = full.split(".")[1] as string;
+    return [
+      [proj, full],
+      [proj.replace(/_proj$/, ""), full],
+    ];
+  }),
+);
+
+/** The native addAdapters options of a spec: the same keys, every one given. */
+function nativeLoraOptions(spec: AdapterSpec, seed: number): NativeLoraOptions {
+  return {
+    loraRank: spec.loraRank,
+    loraScale: spec.loraScale,
+    loraDropout: spec.loraDropout,
+    loraKeys: spec.loraKeys,
+    loraLayers: spec.loraLayers,
+    seed,
+    dora: spec.dora,
+  };
+}
 
 export function loraModule(name: string): LoraModule {
   const full =
@@ -50,30 +57,34 @@ export function loraModule(name: string): LoraModule {
   return full as LoraModule;
 }
 
+/**
+ * LoRA settings, named as the preset keys (TrainingConfig in src/train/config.ts); what is not
+ * given takes the library defaults below (a preset always gives every key).
+ */
 export interface LoraOptions {
-  rank: number;
+  loraRank: number;
   /** Default 2·rank. scale = alpha / rank, or alpha / sqrt(rank) with rsLora. */
-  alpha?: number;
+  loraAlpha?: number;
   rsLora?: boolean;
-  dropout?: number;
+  loraDropout?: number;
   /** Short (q, k, v, o, gate, up, down) or full (self_attn.q_proj) names; default all seven. */
-  targets?: string[];
-  /** Adapt the last N blocks; default all. */
-  numLayers?: number;
+  loraKeys?: readonly string[];
+  /** Adapt the last N blocks; -1 or absent = all. */
+  loraLayers?: number;
   seed?: number;
   /** DoRA (weight-decomposed LoRA): also train a per-output magnitude. Default false. */
   dora?: boolean;
 }
 
-/** What adapter_config.json records, in our terms. */
+/** What adapter_config.json records, in the preset keys' names (plus the derived scale). */
 export interface AdapterSpec {
-  rank: number;
-  alpha: number;
-  scale: number;
+  loraRank: number;
+  loraAlpha: number;
+  loraScale: number;
   rsLora: boolean;
-  dropout: number;
-  targets: LoraModule[];
-  numLayers: number;
+  loraDropout: number;
+  loraKeys: LoraModule[];
+  loraLayers: number;
   dora: boolean;
 }
 
@@ -276,27 +287,20 @@ export class Model {
   }
 
   addAdapters(opts: LoraOptions): AdapterSpec {
-    const alpha = opts.alpha ?? 2 * opts.rank;
+    const rank = opts.loraRank;
+    const alpha = opts.loraAlpha ?? 2 * rank;
     const rsLora = opts.rsLora ?? false;
     const spec: AdapterSpec = {
-      rank: opts.rank,
-      alpha,
+      loraRank: rank,
+      loraAlpha: alpha,
       rsLora,
-      scale: rsLora ? alpha / Math.sqrt(opts.rank) : alpha / opts.rank,
-      dropout: opts.dropout ?? 0,
-      targets: (opts.targets ?? LORA_MODULES).map(loraModule),
-      numLayers: opts.numLayers ?? -1,
+      loraScale: rsLora ? alpha / Math.sqrt(rank) : alpha / rank,
+      loraDropout: opts.loraDropout ?? 0,
+      loraKeys: (opts.loraKeys ?? LORA_MODULES).map(loraModule),
+      loraLayers: opts.loraLayers ?? -1,
       dora: opts.dora ?? false,
     };
-    this.native.addAdapters({
-      rank: spec.rank,
-      scale: spec.scale,
-      dropout: spec.dropout,
-      keys: spec.targets,
-      numLayers: spec.numLayers,
-      seed: opts.seed ?? 0,
-      dora: spec.dora,
-    });
+    this.native.addAdapters(nativeLoraOptions(spec, opts.seed ?? 0));
     this.spec = spec;
     return spec;
   }
@@ -450,14 +454,8 @@ export class Model {
       ? parsePeftConfig(json, cfgFile, this.config.numLayers)
       : parseMlxConfig(json, cfgFile, this.config.numLayers);
     const tensorFile = join(dir, peft ? "adapter_model.safetensors" : "adapters.safetensors");
-    this.native.addAdapters({
-      rank: spec.rank,
-      scale: spec.scale,
-      dropout: spec.dropout,
-      keys: spec.targets,
-      numLayers: spec.numLayers,
-      dora: spec.dora,
-    });
+    // The seed only initialises A, which the file's tensors replace.
+    this.native.addAdapters(nativeLoraOptions(spec, 0));
     try {
       this.native.loadAdapters(tensorFile, peft ? "peft" : "mlx");
     } catch (e) {
@@ -496,19 +494,19 @@ export function adapterConfigJson(
   config: ResolvedModelConfig,
   source: string,
 ): Record<string, unknown> {
-  const numLayers = spec.numLayers < 0 ? config.numLayers : spec.numLayers;
+  const numLayers = spec.loraLayers < 0 ? config.numLayers : spec.loraLayers;
   if (format === "mlx") {
     return {
       fine_tune_type: spec.dora ? "dora" : "lora",
       num_layers: numLayers,
       lora_parameters: {
-        rank: spec.rank,
-        scale: spec.scale,
-        dropout: spec.dropout,
-        keys: spec.targets,
+        rank: spec.loraRank,
+        scale: spec.loraScale,
+        dropout: spec.loraDropout,
+        keys: spec.loraKeys,
       },
       // Ours, ignored by mlx-lm: restores alpha / rsLoRA exactly.
-      medtune: { alpha: spec.alpha, rs_lora: spec.rsLora, base_model: basename(source) },
+      medtune: { alpha: spec.loraAlpha, rs_lora: spec.rsLora, base_model: basename(source) },
     };
   }
   const first = config.numLayers - numLayers;
@@ -516,12 +514,12 @@ export function adapterConfigJson(
     peft_type: "LORA",
     task_type: "CAUSAL_LM",
     base_model_name_or_path: source,
-    r: spec.rank,
-    lora_alpha: spec.alpha,
-    lora_dropout: spec.dropout,
+    r: spec.loraRank,
+    lora_alpha: spec.loraAlpha,
+    lora_dropout: spec.loraDropout,
     use_rslora: spec.rsLora,
     use_dora: spec.dora,
-    target_modules: spec.targets.map((t) => t.split(".")[1]),
+    target_modules: spec.loraKeys.map((t) => t.split(".")[1]),
     layers_to_transform:
       numLayers === config.numLayers
         ? null
@@ -561,13 +559,13 @@ function parseMlxConfig(
   const extra = (json.medtune ?? {}) as Record<string, unknown>;
   const keys = Array.isArray(lp.keys) ? (lp.keys as string[]) : [...LORA_MODULES];
   return {
-    rank: lp.rank,
-    scale: lp.scale,
-    alpha: typeof extra.alpha === "number" ? extra.alpha : lp.scale * lp.rank,
+    loraRank: lp.rank,
+    loraScale: lp.scale,
+    loraAlpha: typeof extra.alpha === "number" ? extra.alpha : lp.scale * lp.rank,
     rsLora: extra.rs_lora === true,
-    dropout: typeof lp.dropout === "number" ? lp.dropout : 0,
-    targets: keys.map(loraModule),
-    numLayers: numLayers >= modelLayers ? -1 : numLayers,
+    loraDropout: typeof lp.dropout === "number" ? lp.dropout : 0,
+    loraKeys: keys.map(loraModule),
+    loraLayers: numLayers >= modelLayers ? -1 : numLayers,
     dora: type === "dora",
   };
 }
@@ -599,13 +597,13 @@ function parsePeftConfig(
     numLayers = sorted.length;
   }
   return {
-    rank: json.r,
-    alpha,
+    loraRank: json.r,
+    loraAlpha: alpha,
     rsLora,
-    scale: rsLora ? alpha / Math.sqrt(json.r) : alpha / json.r,
-    dropout: typeof json.lora_dropout === "number" ? json.lora_dropout : 0,
-    targets: (tm as string[]).map(loraModule),
-    numLayers,
+    loraScale: rsLora ? alpha / Math.sqrt(json.r) : alpha / json.r,
+    loraDropout: typeof json.lora_dropout === "number" ? json.lora_dropout : 0,
+    loraKeys: (tm as string[]).map(loraModule),
+    loraLayers: numLayers,
     dora: json.use_dora === true,
   };
 }

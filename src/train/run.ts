@@ -36,13 +36,13 @@ import { ChatTemplate } from "./chat-template.js";
 import { loadTrainingConfig, type TrainingConfig } from "./config.js";
 import { CheckpointBook, EarlyStopping, type CheckpointState } from "./checkpoints.js";
 import { halvingsToFit, isOutOfMemory, splitMicroBatches } from "./memory.js";
-import { Model } from "./model.js";
+import { Model, type LoraOptions } from "./model.js";
 import { Monitor, type MonitorEvent } from "./monitor.js";
 import { writeRunInfo } from "./run-info.js";
 import { TensorBoardWriter } from "./tensorboard.js";
 import { inDatasets, selectRecords } from "./select.js";
 import { loadTokenizer, type Tokenizer } from "./tokenizer.js";
-import { listCheckpoints, Trainer, type TrainEvent } from "./trainer.js";
+import { listCheckpoints, Trainer, type TrainerOptions, type TrainEvent } from "./trainer.js";
 
 export interface RunTrainingOptions {
   /** Override the preset's iteration count (e.g. a shorter smoke run). */
@@ -202,16 +202,7 @@ export async function runTraining(
       : {},
   );
   try {
-    model.addAdapters({
-      rank: cfg.loraRank,
-      alpha: cfg.loraAlpha,
-      rsLora: cfg.rsLora,
-      dora: cfg.dora,
-      dropout: cfg.loraDropout,
-      targets: cfg.loraKeys,
-      numLayers: cfg.loraLayers < 0 ? undefined : cfg.loraLayers,
-      seed: cfg.seed,
-    });
+    model.addAdapters(pickKeys(cfg, LORA_SETTINGS));
 
     // Temporaries of a run that was killed mid-write (the trainer's and ours).
     for (const d of [checkpointDir, logDir, join(adapterRoot, "mlx"), join(adapterRoot, "peft")])
@@ -354,26 +345,14 @@ export async function runTraining(
           valid: validSet,
           batches: trainBatches,
           validBatches: evalBatches,
-          iterations: totalIters,
+          // The preset's settings under their own names; then what the run decided.
+          ...pickKeys(cfg, TRAINER_SETTINGS),
+          iters: totalIters,
           gradAccumulationSteps: accumulation,
-          maxSeqLength: cfg.maxSeqLength,
-          learningRate: cfg.learningRate,
           // A constant schedule is a cosine whose floor is its peak.
           minLearningRate: cfg.schedule === "constant" ? cfg.learningRate : cfg.minLearningRate,
-          warmupSteps: cfg.warmupSteps,
-          cycles: cfg.cycles,
-          weightDecay: cfg.weightDecay,
-          beta1: cfg.adamBeta1,
-          beta2: cfg.adamBeta2,
-          eps: cfg.adamEps,
-          maxGradNorm: cfg.gradClip,
-          gradientCheckpointing: cfg.gradCheckpointing,
-          seed: cfg.seed,
-          stepsPerReport: cfg.reportEvery,
-          stepsPerEval: evalBatches ? cfg.evalEvery : 0,
-          saveEvery: cfg.saveEvery,
+          evalEvery: evalBatches ? cfg.evalEvery : 0,
           checkpointDir,
-          memoryLimitBytes: budget ?? undefined,
           resumeFrom: fromCheckpoint ? checkpointDir : undefined,
         });
         if (opts.signal?.aborted) onAbort();
@@ -490,6 +469,42 @@ export async function runTraining(
 }
 
 const MIB = 2 ** 20;
+
+/** The preset keys Model.addAdapters takes, as they are. */
+const LORA_SETTINGS = [
+  "loraRank",
+  "loraAlpha",
+  "rsLora",
+  "dora",
+  "loraDropout",
+  "loraKeys",
+  "loraLayers",
+  "seed",
+] as const satisfies readonly (keyof TrainingConfig & keyof LoraOptions)[];
+
+/** The preset keys the trainer takes, as they are (one name from YAML to native/src/train.h). */
+const TRAINER_SETTINGS = [
+  "maxSeqLength",
+  "learningRate",
+  "warmupSteps",
+  "cycles",
+  "weightDecay",
+  "adamBeta1",
+  "adamBeta2",
+  "adamEps",
+  "gradClip",
+  "gradCheckpointing",
+  "seed",
+  "reportEvery",
+  "saveEvery",
+  "memoryLimitBytes",
+] as const satisfies readonly (keyof TrainingConfig & keyof TrainerOptions)[];
+
+function pickKeys<T, K extends keyof T>(from: T, keys: readonly K[]): Pick<T, K> {
+  const out = {} as Pick<T, K>;
+  for (const k of keys) out[k] = from[k];
+  return out;
+}
 
 /** The scalars of one event, under TensorBoard tags grouped by prefix. */
 function tensorboardScalars(tb: TensorBoardWriter, e: RunEvent): void {

@@ -2,7 +2,7 @@
  * The LoRA training loop over native/: TypeScript decides the data (tokenized examples, the order
  * of micro-batches), native code runs the steps on its own thread and reports progress events.
  *
- *   const trainer = new Trainer(model, { train, batches, iterations: 100, checkpointDir });
+ *   const trainer = new Trainer(model, { train, batches, iters: 100, checkpointDir });
  *   const done = await trainer.run((e) => e.type === "progress" && console.log(e.trainLoss));
  *
  * Checkpoints are step-named (0000100_adapters.safetensors + 0000100_optimizer.safetensors, with
@@ -19,6 +19,7 @@ import type {
   NativeTrainOptions,
 } from "../native/binding.js";
 import { writeFileAtomicSync } from "../fs-atomic.js";
+import { TRAINING_DEFAULTS } from "./config.js";
 import { adapterConfigJson, withSafetensorsRemedy, type Model } from "./model.js";
 
 export type TrainEvent = NativeTrainEvent;
@@ -29,10 +30,42 @@ export interface TrainingExample {
   supervised: Uint8Array | Float32Array;
 }
 
-export interface TrainerOptions extends Omit<
+/** The settings the trainer takes, named as the preset keys; all but `iters` have defaults. */
+type TrainerSettings = Omit<
   NativeTrainOptions,
   "train" | "valid" | "batches" | "validBatches" | "resumeOptimizerFile"
-> {
+>;
+
+/**
+ * The trainer's defaults: the presets' (src/train/config.ts TRAINING_DEFAULTS) for the optimizer
+ * and schedule; clipping, periodic evaluation and periodic saving are off unless asked for, so a
+ * bare Trainer is the plain reference loop the parity tests compare with.
+ */
+export const TRAINER_DEFAULTS: Omit<TrainerSettings, "iters"> = {
+  startIteration: 0,
+  gradAccumulationSteps: TRAINING_DEFAULTS.gradAccumulationSteps,
+  maxSeqLength: TRAINING_DEFAULTS.maxSeqLength,
+  learningRate: TRAINING_DEFAULTS.learningRate,
+  minLearningRate: TRAINING_DEFAULTS.minLearningRate,
+  warmupSteps: TRAINING_DEFAULTS.warmupSteps,
+  cycles: TRAINING_DEFAULTS.cycles,
+  weightDecay: TRAINING_DEFAULTS.weightDecay,
+  adamBeta1: TRAINING_DEFAULTS.adamBeta1,
+  adamBeta2: TRAINING_DEFAULTS.adamBeta2,
+  adamEps: TRAINING_DEFAULTS.adamEps,
+  gradClip: 0,
+  gradCheckpointing: TRAINING_DEFAULTS.gradCheckpointing,
+  seed: TRAINING_DEFAULTS.seed,
+  reportEvery: TRAINING_DEFAULTS.reportEvery,
+  evalEvery: 0,
+  saveEvery: 0,
+  checkpointDir: null,
+  memoryLimitBytes: TRAINING_DEFAULTS.memoryLimitBytes,
+  distributed: false,
+};
+
+export interface TrainerOptions extends Partial<Omit<TrainerSettings, "iters">> {
+  iters: number;
   train: NativeDataset | readonly TrainingExample[];
   valid?: NativeDataset | readonly TrainingExample[];
   /** Micro-batches (lists of example indices) in training order. */
@@ -150,10 +183,22 @@ export class Trainer {
         JSON.stringify(cfg, null, 2) + "\n",
       );
     }
-    const { resumeFrom: _r, train: _t, valid: _v, batches: _b, validBatches: _vb, ...rest } = o;
+    // Every setting named, none left to the native side: given, else TRAINER_DEFAULTS.
+    const settings = {} as Record<keyof TrainerSettings, unknown>;
+    for (const key of Object.keys(TRAINER_DEFAULTS) as (keyof typeof TRAINER_DEFAULTS)[])
+      settings[key] = o[key] ?? TRAINER_DEFAULTS[key];
+    settings.iters = o.iters;
+    const native: NativeTrainOptions = {
+      ...(settings as TrainerSettings),
+      train,
+      valid: valid ?? null,
+      batches,
+      validBatches: validBatches ?? null,
+      resumeOptimizerFile: resumeOptimizerFile ?? null,
+    };
     // A damaged optimizer file of the checkpoint resumed from gets the checkpoint remedy.
     return this.model.native
-      .train({ ...rest, train, valid, batches, validBatches, resumeOptimizerFile }, onEvent)
+      .train(native, onEvent)
       .catch((e: unknown) => Promise.reject(withSafetensorsRemedy(e, "checkpoint")));
   }
 }

@@ -20,14 +20,14 @@ const B = [200, 201, 202, 203];
 describe("scoreOptions", () => {
   it("prefers the option a tiny model was trained to continue with", async () => {
     const m = tinyModel(4);
-    m.addAdapters({ rank: 8, alpha: 16, seed: 1 });
+    m.addAdapters({ loraRank: 8, loraAlpha: 16, seed: 1 });
     const before = await scoreOptions(m, PROMPT, [A, B]);
     const tokens = Int32Array.from([...PROMPT, ...A]);
     const supervised = new Uint8Array(tokens.length).map((_, j) => (j >= PROMPT.length ? 1 : 0));
     await train(m, {
       train: [{ tokens, supervised }],
       batches: [[0]],
-      iterations: 25,
+      iters: 25,
       learningRate: 1e-2,
       warmupSteps: 2,
     });

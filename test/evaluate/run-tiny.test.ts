@@ -51,7 +51,7 @@ describe("runEvaluation on a tiny model", () => {
       const chat = await ChatPrompter.forModel(await bundledModelPath());
       const run = async (outDir: string) => {
         const model = tinyModel(2, { vocabSize: chat.tokenizer.vocabSize });
-        model.addAdapters({ rank: 2, seed: 5 });
+        model.addAdapters({ loraRank: 2, seed: 5 });
         const w = model.native.getAdapterWeights();
         model.native.setAdapterWeights(
           Object.fromEntries(

@@ -22,7 +22,7 @@ async function workspace() {
   const adapters = join(dir, "adapters");
   mkdirSync(adapters);
   const model = await Model.load(await bundledModelPath());
-  model.addAdapters({ rank: 2, targets: ["q", "v"], seed: 3 });
+  model.addAdapters({ loraRank: 2, loraKeys: ["q", "v"], seed: 3 });
   const w = model.native.getAdapterWeights();
   const b: Record<string, { b: Float32Array }> = {};
   for (const [n, x] of Object.entries(w)) b[n] = { b: x.b.map((_, i) => 0.02 * Math.sin(i * 1.7)) };

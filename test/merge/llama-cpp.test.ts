@@ -32,7 +32,7 @@ describe.skipIf(process.env.MEDTUNE_SKIP_LLAMA_CPP === "1")("llama.cpp loads our
     // A q/v LoRA with weights large enough to change the model's answers.
     mkdirSync(adapters);
     const m = await Model.load(BASE);
-    m.addAdapters({ rank: 8, alpha: 16, targets: ["q", "v"] });
+    m.addAdapters({ loraRank: 8, loraAlpha: 16, loraKeys: ["q", "v"] });
     const patch: Record<string, { a: Float32Array; b: Float32Array }> = {};
     let seed = 1;
     const rnd = (n: number) => Float32Array.from(ints(n, 2001, seed++), (v) => (v - 1000) / 20000);

@@ -124,7 +124,7 @@ describe("DoRA and quantized bases", () => {
     doraDir = join(dir, "dora");
     mkdirSync(doraDir);
     const m = await Model.load(base);
-    m.addAdapters({ rank: 4, alpha: 8, dora: true, targets: ["q", "k", "v", "o", "down"] });
+    m.addAdapters({ loraRank: 4, loraAlpha: 8, dora: true, loraKeys: ["q", "k", "v", "o", "down"] });
     randomizeAdapters(m, 11, true);
     m.saveAdapters(doraDir, "mlx");
     m.dispose();
@@ -175,7 +175,7 @@ describe("DoRA and quantized bases", () => {
     const loraDir = join(dir, "lora-qv");
     mkdirSync(loraDir, { recursive: true });
     const m = await Model.load(gguf);
-    m.addAdapters({ rank: 4, alpha: 8, targets: ["q", "v"] });
+    m.addAdapters({ loraRank: 4, loraAlpha: 8, loraKeys: ["q", "v"] });
     randomizeAdapters(m, 21);
     m.saveAdapters(loraDir, "mlx");
     const want = m.forward(ids, shape);

@@ -91,7 +91,7 @@ describe("generation over the KV cache", () => {
 
   it("scoreOptions (shared prompt cache) equals the no-cache score()", async () => {
     const m = tinyModel(5);
-    m.addAdapters({ rank: 4, seed: 2 });
+    m.addAdapters({ loraRank: 4, seed: 2 });
     const prompt = ints(9, TINY.vocabSize, 31);
     const options = [
       ints(4, TINY.vocabSize, 32),

@@ -72,7 +72,7 @@ describe("bundled GGUF model", () => {
     expect(r.tokens).toEqual(ANSWER.slice(0, 3));
     expect(r.stopReason).toBe("stop-string");
 
-    model.addAdapters({ rank: 4, seed: 1, targets: ["v"], numLayers: 2 });
+    model.addAdapters({ loraRank: 4, seed: 1, loraKeys: ["v"], loraLayers: 2 });
     const base = model.score([{ prompt: PROMPT, completion: ANSWER }])[0]!.sum;
     const w = model.native.getAdapterWeights();
     const upd: Record<string, { b: Float32Array }> = {};

@@ -54,7 +54,7 @@ describe("quantized matmul", () => {
       else delete process.env.MEDTUNE_CPU_QUANTIZED_MATMUL;
       try {
         const m = Model.random(config, 4, { quantize: { bits: 4, groupSize: 32 } });
-        m.addAdapters({ rank: 4, seed: 2 });
+        m.addAdapters({ loraRank: 4, seed: 2 });
         return m;
       } finally {
         delete process.env.MEDTUNE_CPU_QUANTIZED_MATMUL;

@@ -133,6 +133,7 @@ describe("notebook display pieces", () => {
         peakMemoryBytes: 2 ** 30,
         activeMemoryBytes: 2 ** 29,
         cacheBytes: 0,
+        worldSize: 1,
       },
       { totalSteps: 20, elapsedSeconds: 10, memoryLimitBytes: 2 ** 31 },
     );

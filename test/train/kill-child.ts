@@ -9,7 +9,7 @@ import { examples, tinyModel } from "./native-helpers.js";
 async function main(): Promise<void> {
   const [dir, out] = process.argv.slice(2) as [string, string];
   const model = tinyModel(5);
-  model.addAdapters({ rank: 4, alpha: 8, seed: 2, dropout: 0.1 });
+  model.addAdapters({ loraRank: 4, loraAlpha: 8, seed: 2, loraDropout: 0.1 });
   const data = examples(12, 4);
   const batches = Array.from({ length: 24 }, (_, i) => [(2 * i) % 12, (2 * i + 1) % 12]);
   const book = new CheckpointBook(dir, { keep: 2 });
@@ -17,7 +17,7 @@ async function main(): Promise<void> {
   const trainer = new Trainer(model, {
     train: data,
     batches,
-    iterations: 12,
+    iters: 12,
     gradAccumulationSteps: 2,
     maxSeqLength: 32,
     learningRate: 1e-2,

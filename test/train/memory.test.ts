@@ -14,7 +14,7 @@ import { LORA_MODULES } from "../../src/train/modules.js";
 import { estimateStepPeakBytes, splitMicroBatches } from "../../src/train/memory.js";
 import { Model } from "../../src/train/model.js";
 import { runTraining } from "../../src/train/run.js";
-import { Trainer } from "../../src/train/trainer.js";
+import { train, Trainer } from "../../src/train/trainer.js";
 import { examples, maxAbsDiff, tinyModel } from "./native-helpers.js";
 import { readSafetensors } from "./weights-io.js";
 
@@ -22,16 +22,16 @@ describe("estimateStepPeakBytes", () => {
   it("is within 25% of a real step's peak on the bundled model (7 projections, rank 16)", async () => {
     const model = await Model.load(await bundledModelPath());
     try {
-      model.addAdapters({ rank: 16, alpha: 32, targets: [...LORA_MODULES] });
+      model.addAdapters({ loraRank: 16, loraAlpha: 32, loraKeys: [...LORA_MODULES] });
       const mlx = loadNative();
       mlx.clearCache();
       const resident = mlx.memory().activeBytes;
       const [B, L] = [1, 128];
       const tokens = new Int32Array(B * L).map((_, i) => 100 + ((i * 7919) % 40000));
-      const done = await model.native.train({
+      const done = await train(model, {
         train: { tokens, offsets: Int32Array.of(0, L), lossMask: new Float32Array(L).fill(1) },
         batches: { indices: Int32Array.of(0), offsets: Int32Array.of(0, 1) },
-        iterations: 1,
+        iters: 1,
         maxSeqLength: L,
       });
       const estimate = estimateStepPeakBytes({
@@ -61,11 +61,11 @@ describe("splitMicroBatches", () => {
     const batches = [[0, 1], [2, 3], [4]];
     const run = async (accum: number, b: number[][]) => {
       const m = tinyModel(7);
-      m.addAdapters({ rank: 4, alpha: 8, seed: 1 });
+      m.addAdapters({ loraRank: 4, loraAlpha: 8, seed: 1 });
       await new Trainer(m, {
         train: [...data, filler],
         batches: b,
-        iterations: 3,
+        iters: 3,
         gradAccumulationSteps: accum,
         maxSeqLength: 32,
         learningRate: 1e-2,

@@ -76,7 +76,7 @@ describe("DoRA (native)", () => {
     const m = tinyModel(1);
     const ids = ints(B * L, TINY.vocabSize, 3);
     const base = m.forward(ids, [B, L]);
-    const spec = m.addAdapters({ rank: 4, alpha: 8, seed: 5, dora: true });
+    const spec = m.addAdapters({ loraRank: 4, loraAlpha: 8, seed: 5, dora: true });
     expect(spec.dora).toBe(true);
     expect(maxAbsDiff(m.forward(ids, [B, L]), base)).toBe(0);
     // PEFT's convention: the norm runs over the input dimension, one value per output feature.
@@ -97,14 +97,14 @@ describe("DoRA (native)", () => {
     const q = Model.random(TINY, 6, { quantize: { bits: 4, groupSize: 32 } });
     const ids = ints(B * L, TINY.vocabSize, 2);
     const base = q.forward(ids, [B, L]);
-    q.addAdapters({ rank: 4, seed: 1, dora: true });
+    q.addAdapters({ loraRank: 4, seed: 1, dora: true });
     expect(maxAbsDiff(q.forward(ids, [B, L]), base)).toBe(0);
     perturb(q);
     const g = q.native.lossAndGrad(batch(1));
     expect(Object.keys(g.grads).filter((k) => k.endsWith(".m"))).toHaveLength(2 * 7);
     expect(Object.values(g.grads).every((x) => x.every(Number.isFinite))).toBe(true);
     const f = tinyModel(6);
-    f.addAdapters({ rank: 4, dora: true });
+    f.addAdapters({ loraRank: 4, dora: true });
     expect(() => f.native.quantize({ bits: 4, groupSize: 32 })).toThrow(/before adding DoRA/);
     q.dispose();
     f.dispose();
@@ -114,10 +114,10 @@ describe("DoRA (native)", () => {
     const m = tinyModel(2);
     const r = 2;
     const spec = m.addAdapters({
-      rank: r,
-      alpha: 4,
+      loraRank: r,
+      loraAlpha: 4,
       seed: 9,
-      targets: ["q", "v", "down"],
+      loraKeys: ["q", "v", "down"],
       dora: true,
     });
     perturb(m);
@@ -137,7 +137,7 @@ describe("DoRA (native)", () => {
     ]) {
       const w = W.get(`model.${name}.weight`)!;
       const cur = weights[name]!;
-      const n0 = rowNorms(w, cur.a, cur.b, r, spec.scale);
+      const n0 = rowNorms(w, cur.a, cur.b, r, spec.loraScale);
       // The loss as a function of one coordinate, ||V|| held at its current value: moving A or B
       // changes ||V||, so m is moved with it to keep m / ||V|| fixed — the function whose
       // gradient the detached convention computes. For m itself nothing needs holding.
@@ -148,7 +148,7 @@ describe("DoRA (native)", () => {
         if (part !== "m" && hold) {
           const a = part === "a" ? x : cur.a;
           const bb = part === "b" ? x : cur.b;
-          const n1 = rowNorms(w, a, bb, r, spec.scale);
+          const n1 = rowNorms(w, a, bb, r, spec.loraScale);
           upd.m = cur.m!.map((v, o) => (v * n1[o]!) / n0[o]!);
         }
         m.native.setAdapterWeights({ [name]: upd });
@@ -178,7 +178,7 @@ describe("DoRA (native)", () => {
 
   it("gradient checkpointing and the inference path agree with the training path", () => {
     const m = tinyModel(3);
-    m.addAdapters({ rank: 4, seed: 1, dora: true });
+    m.addAdapters({ loraRank: 4, seed: 1, dora: true });
     perturb(m);
     const b = batch(4);
     const plain = m.native.lossAndGrad(b);
@@ -202,7 +202,7 @@ describe("DoRA (native)", () => {
 
   it("overfits 4 examples: loss falls below 10% of the start in 30 steps", async () => {
     const m = tinyModel(1);
-    m.addAdapters({ rank: 8, alpha: 16, seed: 1, dora: true });
+    m.addAdapters({ loraRank: 8, loraAlpha: 16, seed: 1, dora: true });
     const before = m.native.getAdapterWeights()["layers.0.self_attn.q_proj"]!.m!.slice();
     const progress: NativeProgressEvent[] = [];
     const done = await train(
@@ -210,10 +210,10 @@ describe("DoRA (native)", () => {
       {
         train: DATA.slice(0, 4),
         batches: [[0, 1, 2, 3]],
-        iterations: 30,
+        iters: 30,
         learningRate: 1e-2,
         warmupSteps: 3,
-        stepsPerReport: 1,
+        reportEvery: 1,
       },
       (e) => e.type === "progress" && progress.push(e),
     );
@@ -233,16 +233,16 @@ describe("DoRA (native)", () => {
         [3, 4, 5],
         [6, 7],
       ],
-      iterations: 6,
+      iters: 6,
       learningRate: 5e-3,
       warmupSteps: 2,
       weightDecay: 0.01,
-      maxGradNorm: 1.0,
+      gradClip: 1.0,
       seed: 3,
-      stepsPerReport: 1,
+      reportEvery: 1,
     };
     const m1 = tinyModel(1);
-    m1.addAdapters({ rank: 4, alpha: 8, seed: 2, dropout: 0.1, dora: true });
+    m1.addAdapters({ loraRank: 4, loraAlpha: 8, seed: 2, loraDropout: 0.1, dora: true });
     const full: number[] = [];
     await train(
       m1,
@@ -259,7 +259,7 @@ describe("DoRA (native)", () => {
     expect(opt.get("v.layers.0.self_attn.q_proj.m")?.shape).toEqual([TINY.hiddenSize]);
 
     const m2 = tinyModel(1);
-    m2.addAdapters({ rank: 4, alpha: 8, seed: 99, dropout: 0.1, dora: true });
+    m2.addAdapters({ loraRank: 4, loraAlpha: 8, seed: 99, loraDropout: 0.1, dora: true });
     const rest: number[] = [];
     await train(
       m2,
@@ -270,7 +270,7 @@ describe("DoRA (native)", () => {
     expect(maxAbsDiff(flatWeights(m2), fullWeights)).toBe(0);
     // A LoRA model cannot silently take a DoRA optimizer state.
     const lora = tinyModel(1);
-    lora.addAdapters({ rank: 4, alpha: 8, seed: 2, dropout: 0.1 });
+    lora.addAdapters({ loraRank: 4, loraAlpha: 8, seed: 2, loraDropout: 0.1 });
     await expect(train(lora, { ...opts, resumeFrom: { dir, step: 3 } })).rejects.toThrow(
       /unexpected tensor '[^']*\.m'|does not have/,
     );
@@ -281,11 +281,11 @@ describe("DoRA (native)", () => {
   it("round-trips mlx-lm -> PEFT -> mlx-lm with identical logits", () => {
     const m = tinyModel(1);
     m.addAdapters({
-      rank: 4,
-      alpha: 8,
+      loraRank: 4,
+      loraAlpha: 8,
       seed: 3,
-      targets: ["q", "v", "up"],
-      numLayers: 1,
+      loraKeys: ["q", "v", "up"],
+      loraLayers: 1,
       dora: true,
     });
     perturb(m);
@@ -327,7 +327,7 @@ describe("DoRA (native)", () => {
     const d = tinyModel(1);
     expect(() => d.loadAdapters(peftDir)).toThrow(/unexpected tensor '.*lora_magnitude_vector'/);
     const plain = tinyModel(1);
-    plain.addAdapters({ rank: 4, alpha: 8, targets: ["q", "v", "up"], numLayers: 1 });
+    plain.addAdapters({ loraRank: 4, loraAlpha: 8, loraKeys: ["q", "v", "up"], loraLayers: 1 });
     plain.saveAdapters(peftDir, "peft");
     writeFileSync(cfgFile, JSON.stringify({ ...peftCfg, use_dora: true }));
     expect(() => d.loadAdapters(peftDir)).toThrow(/missing DoRA magnitude/);

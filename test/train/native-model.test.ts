@@ -24,7 +24,7 @@ describe("native model (tiny random llama)", () => {
     const ids = ints(B * L, TINY.vocabSize, 3);
     const base = m.forward(ids, [B, L]);
     expect(base.length).toBe(B * L * TINY.vocabSize);
-    m.addAdapters({ rank: 4, alpha: 8, seed: 5 });
+    m.addAdapters({ loraRank: 4, loraAlpha: 8, seed: 5 });
     expect(m.native.adapterNames()).toHaveLength(2 * 7);
     expect(maxAbsDiff(m.forward(ids, [B, L]), base)).toBe(0);
     // Non-zero B changes the output; disabling adapters restores the base without a reload.
@@ -40,7 +40,7 @@ describe("native model (tiny random llama)", () => {
 
   it("LoRA gradients match central finite differences (float32)", () => {
     const m = tinyModel(2);
-    m.addAdapters({ rank: 2, alpha: 4, seed: 9, targets: ["q", "v", "down"] });
+    m.addAdapters({ loraRank: 2, loraAlpha: 4, seed: 9, loraKeys: ["q", "v", "down"] });
     // B = 0 makes dL/dA vanish; give B values so both A and B gradients are exercised.
     const w0 = m.native.getAdapterWeights();
     const init: Record<string, { b: Float32Array }> = {};
@@ -85,7 +85,7 @@ describe("native model (tiny random llama)", () => {
 
   it("gradient checkpointing gives the same loss and gradients", () => {
     const m = tinyModel(3);
-    m.addAdapters({ rank: 4, seed: 1 });
+    m.addAdapters({ loraRank: 4, seed: 1 });
     const w = m.native.getAdapterWeights();
     const upd: Record<string, { b: Float32Array }> = {};
     for (const [n, x] of Object.entries(w)) upd[n] = { b: x.b.map((_, i) => 0.02 * Math.sin(i)) };
@@ -164,7 +164,7 @@ describe("native model (tiny random llama)", () => {
     }
     expect(Math.sqrt(num / den)).toBeLessThan(0.3);
     expect(maxAbsDiff(a, b)).toBeGreaterThan(0);
-    q.addAdapters({ rank: 4, seed: 1 });
+    q.addAdapters({ loraRank: 4, seed: 1 });
     const g = q.native.lossAndGrad(batch(1));
     expect(Object.values(g.grads).some((x) => x.some((v) => v !== 0))).toBe(true);
     f.dispose();
@@ -193,7 +193,7 @@ describe("native model (tiny random llama)", () => {
     const m = tinyModel(8);
     expect(() => m.forward(new Int32Array([1, 2, 999]), [1, 3])).toThrow(/outside the vocabulary/);
     expect(() => m.forward(new Int32Array([1, 2]), [1, 3])).toThrow(TypeError);
-    expect(() => m.addAdapters({ rank: 4, targets: ["nope"] })).toThrow(/unknown LoRA target/);
+    expect(() => m.addAdapters({ loraRank: 4, loraKeys: ["nope"] })).toThrow(/unknown LoRA target/);
     m.dispose();
   });
 });

@@ -20,7 +20,7 @@ function batch(seed: number) {
 
 function trainedModel() {
   const m = tinyModel(9);
-  m.addAdapters({ rank: 4, alpha: 8, seed: 3 });
+  m.addAdapters({ loraRank: 4, loraAlpha: 8, seed: 3 });
   // Non-zero B so every adapter's gradient depends on the whole path.
   const w = m.native.getAdapterWeights();
   const set: Record<string, { b: Float32Array }> = {};
@@ -51,7 +51,7 @@ describe("training step paths", () => {
 
   it("chunked cross-entropy also holds for an untied LM head and DoRA adapters", () => {
     const m = tinyModel(10, { tieWordEmbeddings: false });
-    m.addAdapters({ rank: 2, seed: 1, dora: true });
+    m.addAdapters({ loraRank: 2, seed: 1, dora: true });
     const b = batch(8);
     const full = m.native.lossAndGrad({ ...b, crossEntropyChunk: 0 });
     const chunked = m.native.lossAndGrad({ ...b, crossEntropyChunk: 4 });
@@ -85,17 +85,17 @@ describe("training step paths", () => {
     const run = async (compiled: boolean) => {
       mlx.setCompile(compiled);
       const m = tinyModel(11);
-      m.addAdapters({ rank: 4, seed: 6 });
+      m.addAdapters({ loraRank: 4, seed: 6 });
       await train(m, {
         train: examples(6, 3),
         batches: [
           [0, 1, 2],
           [3, 4, 5],
         ],
-        iterations: 4,
+        iters: 4,
         learningRate: 1e-2,
         weightDecay: 0.1,
-        maxGradNorm: 1,
+        gradClip: 1,
       });
       const w = m.native.getAdapterWeights();
       m.dispose();

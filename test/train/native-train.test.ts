@@ -37,11 +37,11 @@ async function losses(
   seed = 1,
 ): Promise<{ losses: number[]; weights: Float32Array }> {
   const m = tinyModel(seed);
-  m.addAdapters({ rank: 4, alpha: 8, seed: 2, dropout: 0.1 });
+  m.addAdapters({ loraRank: 4, loraAlpha: 8, seed: 2, loraDropout: 0.1 });
   const out: number[] = [];
   await train(
     m,
-    { stepsPerReport: 1, ...opts },
+    { reportEvery: 1, ...opts },
     (e) => e.type === "progress" && out.push(e.trainLoss),
   );
   const weights = flatWeights(m);
@@ -52,17 +52,17 @@ async function losses(
 describe("native trainer", () => {
   it("overfits 4 examples: loss falls below 10% of the start in 30 steps", async () => {
     const m = tinyModel(1);
-    m.addAdapters({ rank: 8, alpha: 16, seed: 1 });
+    m.addAdapters({ loraRank: 8, loraAlpha: 16, seed: 1 });
     const events: NativeTrainEvent[] = [];
     const done = await train(
       m,
       {
         train: DATA.slice(0, 4),
         batches: [[0, 1, 2, 3]],
-        iterations: 30,
+        iters: 30,
         learningRate: 1e-2,
         warmupSteps: 3,
-        stepsPerReport: 1,
+        reportEvery: 1,
       },
       (e) => events.push(e),
     );
@@ -81,15 +81,15 @@ describe("native trainer", () => {
 
   it("gradient accumulation: 2 micro-batches of 2 equal one batch of 4 (token-weighted)", async () => {
     const m = tinyModel(3);
-    m.addAdapters({ rank: 4, seed: 4 });
+    m.addAdapters({ loraRank: 4, seed: 4 });
     const w = m.native.getAdapterWeights();
     const init: Record<string, { b: Float32Array }> = {};
     for (const [n, x] of Object.entries(w)) init[n] = { b: x.b.map((_, i) => 0.05 * Math.sin(i)) };
     m.native.setAdapterWeights(init);
     // Examples have different lengths, so the micro-batches hold different token counts.
-    const common = { train: DATA, iterations: 3, learningRate: 5e-3, dropout: 0 };
+    const common = { train: DATA, iters: 3, learningRate: 5e-3, dropout: 0 };
     const a = tinyModel(3);
-    a.addAdapters({ rank: 4, seed: 4 });
+    a.addAdapters({ loraRank: 4, seed: 4 });
     a.native.setAdapterWeights(init);
     await train(a, {
       ...common,
@@ -99,7 +99,7 @@ describe("native trainer", () => {
       ],
     });
     const b = tinyModel(3);
-    b.addAdapters({ rank: 4, seed: 4 });
+    b.addAdapters({ loraRank: 4, seed: 4 });
     b.native.setAdapterWeights(init);
     await train(b, {
       ...common,
@@ -124,7 +124,7 @@ describe("native trainer", () => {
         [3, 4, 5],
         [6, 7],
       ],
-      iterations: 6,
+      iters: 6,
       learningRate: 5e-3,
       seed: 7,
     };
@@ -146,23 +146,23 @@ describe("native trainer", () => {
         [3, 4, 5],
         [6, 7],
       ],
-      iterations: 8,
+      iters: 8,
       learningRate: 5e-3,
       warmupSteps: 2,
       cycles: 2,
       minLearningRate: 1e-4,
       weightDecay: 0.01,
-      maxGradNorm: 1.0,
+      gradClip: 1.0,
       gradAccumulationSteps: 2,
       seed: 3,
     };
     // The uninterrupted run, checkpointing every 3 steps (3, 6 and the last, 8).
     const m1 = tinyModel(1);
-    m1.addAdapters({ rank: 4, alpha: 8, seed: 2, dropout: 0.1 });
+    m1.addAdapters({ loraRank: 4, loraAlpha: 8, seed: 2, loraDropout: 0.1 });
     const full: number[] = [];
     await train(
       m1,
-      { ...opts, stepsPerReport: 1, saveEvery: 3, checkpointDir: dir },
+      { ...opts, reportEvery: 1, saveEvery: 3, checkpointDir: dir },
       (e) => e.type === "progress" && full.push(e.trainLoss),
     );
     const fullWeights = flatWeights(m1);
@@ -172,11 +172,11 @@ describe("native trainer", () => {
     expect(cfg.lora_parameters.rank).toBe(4);
     // A fresh process would do exactly this: same base, same adapter config, resume from step 3.
     const m2 = tinyModel(1);
-    m2.addAdapters({ rank: 4, alpha: 8, seed: 99, dropout: 0.1 });
+    m2.addAdapters({ loraRank: 4, loraAlpha: 8, seed: 99, loraDropout: 0.1 });
     const rest: number[] = [];
     await train(
       m2,
-      { ...opts, stepsPerReport: 1, resumeFrom: { dir, step: 3 } },
+      { ...opts, reportEvery: 1, resumeFrom: { dir, step: 3 } },
       (e) => e.type === "progress" && rest.push(e.trainLoss),
     );
     expect(rest).toEqual(full.slice(3));
@@ -187,12 +187,12 @@ describe("native trainer", () => {
   it("cancel stops at a step boundary and checkpoints the step reached", async () => {
     const dir = mkdtempSync(join(tmpdir(), "medtune-cancel-"));
     const m = tinyModel(1);
-    m.addAdapters({ rank: 4, seed: 2 });
+    m.addAdapters({ loraRank: 4, seed: 2 });
     const trainer = new Trainer(m, {
       train: DATA,
       batches: [[0, 1, 2, 3]],
-      iterations: 200,
-      stepsPerReport: 1,
+      iters: 200,
+      reportEvery: 1,
       checkpointDir: dir,
     });
     const done = await trainer.run((e) => {
@@ -208,7 +208,7 @@ describe("native trainer", () => {
   it("writes step-named checkpoints and reports eval loss", async () => {
     const dir = mkdtempSync(join(tmpdir(), "medtune-ckpt-"));
     const m = tinyModel(2);
-    m.addAdapters({ rank: 4, seed: 1 });
+    m.addAdapters({ loraRank: 4, seed: 1 });
     const events: NativeTrainEvent[] = [];
     await train(
       m,
@@ -217,9 +217,9 @@ describe("native trainer", () => {
         valid: DATA.slice(0, 2),
         batches: [[0, 1, 2, 3]],
         validBatches: [[0, 1]],
-        iterations: 4,
+        iters: 4,
         saveEvery: 2,
-        stepsPerEval: 2,
+        evalEvery: 2,
         checkpointDir: dir,
         learningRate: 1e-3,
       },
@@ -234,30 +234,30 @@ describe("native trainer", () => {
 
   it("surfaces a memory overrun as MEDTUNE_OUT_OF_MEMORY and stays usable", async () => {
     const m = tinyModel(4);
-    m.addAdapters({ rank: 4, seed: 1 });
+    m.addAdapters({ loraRank: 4, seed: 1 });
     const run = train(m, {
       train: DATA,
       batches: [[0, 1, 2, 3]],
-      iterations: 2,
+      iters: 2,
       memoryLimitBytes: 1024,
     });
     await expect(run).rejects.toMatchObject({ code: "MEDTUNE_OUT_OF_MEMORY" });
     expect(m.native.busy).toBe(false);
-    const ok = await train(m, { train: DATA, batches: [[0, 1]], iterations: 1 });
+    const ok = await train(m, { train: DATA, batches: [[0, 1]], iters: 1 });
     expect(ok.iteration).toBe(1);
     m.dispose();
   });
 
   it("keeps the event loop responsive and refuses concurrent use while busy", async () => {
     const m = tinyModel(5);
-    m.addAdapters({ rank: 4, seed: 1 });
+    m.addAdapters({ loraRank: 4, seed: 1 });
     const many = examples(16, 2, 60);
     let ticks = 0;
     const timer = setInterval(() => ticks++, 1);
     const run = train(m, {
       train: many,
       batches: [Array.from({ length: 16 }, (_, i) => i)],
-      iterations: 8,
+      iters: 8,
     });
     expect(m.native.busy).toBe(true);
     expect(() => m.forward(new Int32Array([1]), [1, 1])).toThrow(/busy/);

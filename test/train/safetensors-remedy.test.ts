@@ -32,7 +32,7 @@ describe("a corrupt safetensors file", () => {
 
   it("of adapters: copy again or re-export, naming the tools that write them", () => {
     const trained = tinyModel(1);
-    trained.addAdapters({ rank: 2, targets: ["q", "v"] });
+    trained.addAdapters({ loraRank: 2, loraKeys: ["q", "v"] });
     const dir = mkdtempSync(join(tmpdir(), "medtune-st-adapter-"));
     trained.saveAdapters(dir, "mlx");
     corruptHeader(join(dir, "adapters.safetensors"));
@@ -46,7 +46,7 @@ describe("a corrupt safetensors file", () => {
 
   it("of a checkpoint: resume from the step before, or --fresh", () => {
     const m = tinyModel(1);
-    m.addAdapters({ rank: 2, targets: ["q", "v"] });
+    m.addAdapters({ loraRank: 2, loraKeys: ["q", "v"] });
     const dir = mkdtempSync(join(tmpdir(), "medtune-st-ckpt-"));
     mkdirSync(dir, { recursive: true });
     m.saveAdapters(dir, "mlx");
