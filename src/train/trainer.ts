@@ -20,6 +20,7 @@ import type {
 } from "../native/binding.js";
 import { writeFileAtomicSync } from "../fs-atomic.js";
 import { TRAINING_DEFAULTS } from "./config.js";
+import { isWriterRank } from "./distributed.js";
 import { adapterConfigJson, withSafetensorsRemedy, type Model } from "./model.js";
 
 export type TrainEvent = NativeTrainEvent;
@@ -175,7 +176,8 @@ export class Trainer {
       this.model.loadAdapterWeights(want.adapterFile, "mlx");
       resumeOptimizerFile = want.optimizerFile;
     }
-    if (o.checkpointDir) {
+    // In a distributed run rank 0 alone writes (the native side does the same for checkpoints).
+    if (o.checkpointDir && (!o.distributed || isWriterRank())) {
       mkdirSync(o.checkpointDir, { recursive: true });
       const cfg = adapterConfigJson(spec, "mlx", this.model.config, this.model.source);
       writeFileAtomicSync(

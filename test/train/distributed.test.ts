@@ -1,0 +1,133 @@
+// Data-parallel training over MLX's ring backend on localhost: 2 ranks end with the same adapters
+// (to float tolerance) as one process training the same global batch, rank 0 alone writes the
+// checkpoints (recording the world size), a failing rank takes the others down with an error that
+// names it, and no rank outlives the launcher.
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import {
+  joinGroup,
+  launchRanks,
+  RankFailedError,
+  readHostfile,
+  type RankExit,
+} from "../../src/train/distributed.js";
+
+const CHILD = [process.execPath, "--import", "tsx", "test/train/distributed-child.ts"];
+
+interface ChildResult {
+  weights: number[];
+  losses: number[];
+  validLosses: number[];
+  tokensPerSecond: number[];
+  seconds: number;
+  done: { worldSize: number; rank: number; iteration: number };
+}
+
+const read = (file: string) => JSON.parse(readFileSync(file, "utf8")) as ChildResult;
+const maxAbsDiff = (a: readonly number[], b: readonly number[]) => {
+  expect(a.length).toBe(b.length);
+  return a.reduce((m, x, i) => Math.max(m, Math.abs(x - (b[i] as number))), 0);
+};
+const mean = (xs: readonly number[]) => xs.reduce((s, x) => s + x, 0) / xs.length;
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function expectAllGone(ranks: readonly RankExit[]): void {
+  for (const r of ranks) expect(alive(r.pid), `rank ${r.rank} (pid ${r.pid})`).toBe(false);
+}
+
+/** The safetensors header's __metadata__ of `file`. */
+function metadata(file: string): Record<string, string> {
+  const buf = readFileSync(file);
+  const n = Number(buf.readBigUInt64LE(0));
+  const header = JSON.parse(buf.subarray(8, 8 + n).toString("utf8")) as {
+    __metadata__?: Record<string, string>;
+  };
+  return header.__metadata__ ?? {};
+}
+
+function runSingle(dir: string): Promise<void> {
+  return launchRanks({ ranks: 1, command: [...CHILD, dir], rankArgs: () => [], onOutput: () => {} })
+    .then((r) => expect(r.exitCode).toBe(0));
+}
+
+describe("distributed training (ring backend, localhost)", () => {
+  it("2 ranks end with the adapters of 1 process training the same global batch", async () => {
+    const single = mkdtempSync(join(tmpdir(), "medtune-dist1-"));
+    const double = mkdtempSync(join(tmpdir(), "medtune-dist2-"));
+    await runSingle(single);
+    const r = await launchRanks({ ranks: 2, command: [...CHILD, double], onOutput: () => {} });
+    expect(r.exitCode).toBe(0);
+    expect(r.ranks.map((x) => x.exitCode)).toEqual([0, 0]);
+    expectAllGone(r.ranks);
+
+    const one = read(join(single, "result-single.json"));
+    const [r0, r1] = [read(join(double, "result-0.json")), read(join(double, "result-1.json"))];
+    expect(one.done.worldSize).toBe(1);
+    expect([r0.done.worldSize, r1.done.worldSize]).toEqual([2, 2]);
+    expect([r0.done.rank, r1.done.rank]).toEqual([0, 1]);
+    // The ranks apply the same summed update: bit-identical to each other.
+    expect(maxAbsDiff(r0.weights, r1.weights)).toBe(0);
+    // Against one process only the order of the gradient sum differs (float32 rounding).
+    const diff = maxAbsDiff(one.weights, r0.weights);
+    expect(diff).toBeLessThan(1e-5);
+    expect(maxAbsDiff(one.losses, r0.losses)).toBeLessThan(1e-5);
+    expect(maxAbsDiff(one.validLosses, r0.validLosses)).toBeLessThan(1e-5);
+    expect(r0.losses).toHaveLength(4);
+    expect(r1.losses).toEqual(r0.losses); // the global mean on every rank
+    // Rank 0 wrote the checkpoints, and they record the world size.
+    const opt = metadata(join(double, "checkpoints", "0000004_optimizer.safetensors"));
+    expect(opt.worldSize).toBe("2");
+    expect(metadata(join(single, "checkpoints", "0000004_optimizer.safetensors")).worldSize).toBe(
+      "1",
+    );
+    console.log(
+      `2 ranks vs 1 process: max |Δ adapter| ${diff.toExponential(2)}; losses 1 process ` +
+        `${one.losses.map((x) => x.toFixed(6)).join(", ")} | 2 ranks ${r0.losses.map((x) => x.toFixed(6)).join(", ")}; ` +
+        `mean tokens/s ${mean(one.tokensPerSecond).toFixed(0)} (1 process) vs ${mean(r0.tokensPerSecond).toFixed(0)} (2 ranks, global)`,
+    );
+  }, 120_000);
+
+  it("a failing rank stops the others with an error naming it, leaving no process behind", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "medtune-distfail-"));
+    const err = await launchRanks({
+      ranks: 2,
+      command: [...CHILD, dir],
+      env: { ...process.env, MEDTUNE_TEST_FAIL_RANK: "1" },
+      onOutput: () => {},
+    }).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(RankFailedError);
+    const e = err as RankFailedError;
+    expect(e.message).toMatch(/rank 1 of 2 exited with code 3, so the other ranks were stopped/);
+    expect(e.message).toMatch(/simulated failure after step 1/);
+    expect(e.ranks).toHaveLength(2);
+    expectAllGone(e.ranks);
+  }, 120_000);
+
+  it("reads the ring hostfile and names the bad entry", () => {
+    const dir = mkdtempSync(join(tmpdir(), "medtune-hosts-"));
+    const good = join(dir, "good.json");
+    writeFileSync(good, JSON.stringify([["10.0.0.1:5000"], ["10.0.0.2:5000", "10.0.1.2:5000"]]));
+    expect(readHostfile(good)).toHaveLength(2);
+    const bad = join(dir, "bad.json");
+    writeFileSync(bad, JSON.stringify([["10.0.0.1:5000"], ["10.0.0.2"]]));
+    expect(() => readHostfile(bad)).toThrow(/bad\.json: entry 1 \(rank 1\) must be a non-empty list of "ip:port"/);
+    writeFileSync(bad, "{");
+    expect(() => readHostfile(bad)).toThrow(/bad\.json: cannot read the hostfile as JSON/);
+    expect(() => joinGroup({ hostfile: good, rank: 2 })).toThrow(
+      /the rank must be an integer in \[0, 2\)/,
+    );
+  });
+});
