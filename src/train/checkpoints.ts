@@ -44,6 +44,11 @@ export interface CheckpointState {
   /** Evaluations since the best one (early stopping's counter). */
   evaluationsSinceBest: number;
   config: unknown;
+  /**
+   * Ranks that trained it (1 alone; also in the optimizer file's metadata). A run may resume with
+   * another world size: each step is the same global batch however many ranks share it.
+   */
+  worldSize?: number;
 }
 
 const WRITING = /^\.(latest|best)-(writing|old)-(\d+)$/;

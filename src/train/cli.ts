@@ -24,6 +24,7 @@ import {
   TRAINING_CONFIG_KEYS,
   type TrainingConfig,
 } from "./config.js";
+import { launchRanks, RankFailedError } from "./distributed.js";
 import { runTraining, deviceSummary, type RunEvent } from "./run.js";
 
 const PRESET_DIR = join(projectPaths.configs, "training_configs");
@@ -74,10 +75,29 @@ export const SPEC: CommandSpec = {
       type: "boolean",
       description: "ignore checkpoints of an earlier run with the same runName",
     },
+    ranks: {
+      type: "string",
+      value: "N",
+      description:
+        "data-parallel on this machine: start N ranks of this command over MLX's ring backend (localhost)",
+    },
+    hosts: {
+      type: "string",
+      value: "FILE",
+      description:
+        'run as one rank of a multi-host run: MLX ring hostfile, a JSON list of ["ip:port"] per rank',
+    },
+    rank: {
+      type: "string",
+      value: "R",
+      description: "this process's rank in --hosts (default: MLX_RANK)",
+    },
     ...keyFlags(),
   },
   epilog:
     "Exactly one of --preset and --config. Every other flag overrides the preset key of its name.\n" +
+    "--ranks N / --hosts FILE: every rank trains the same global batch (rank r takes micro-batches r, r+N, …);\n" +
+    "rank 0 writes checkpoints, logs and adapters (see src/train/distributed.ts for the hostfile format).\n" +
     "Ctrl-C or SIGTERM stops at the next step and writes a checkpoint.\n" +
     "Exit status: 0 done; 1 error; 2 usage or config error; 130 (SIGINT) or 143 (SIGTERM) stopped early.",
 };
@@ -148,6 +168,17 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`medtune train: ${e.message}\n`);
     return 2;
   }
+  const ranks = p.values.ranks === undefined ? undefined : Number(p.values.ranks);
+  const hosts = p.values.hosts as string | undefined;
+  if (ranks !== undefined && (!Number.isInteger(ranks) || ranks < 1 || hosts !== undefined)) {
+    process.stderr.write(
+      `medtune train: --ranks: expected an integer ≥ 1 (and no --hosts), got ${String(p.values.ranks)}\n`,
+    );
+    return 2;
+  }
+  if (ranks !== undefined && ranks > 1) return launchLocalRanks(argv, ranks);
+  const rank = p.values.rank === undefined ? undefined : Number(p.values.rank);
+  const distributed = hosts === undefined ? undefined : { hostfile: resolve(hosts), rank };
   const fresh = Boolean(p.values.fresh);
   process.stdout.write(`${deviceSummary()}\n`);
   const r = await runTraining(cfg, {
@@ -156,6 +187,7 @@ export async function main(argv: string[]): Promise<number> {
       const line = formatEvent(e);
       if (line) process.stdout.write(`${line}\n`);
     },
+    distributed,
   });
   if (r.resumedFromStep !== null)
     process.stdout.write(`(resumed from step ${r.resumedFromStep})\n`);
@@ -171,4 +203,27 @@ export async function main(argv: string[]): Promise<number> {
   }
   if (r.stoppedBy) process.stdout.write(`stopped by ${r.stoppedBy}; rerun to resume\n`);
   return r.stoppedBy === "SIGTERM" ? 143 : r.done.stopReason === "cancelled" ? 130 : 0;
+}
+
+/** `--ranks N`: this command N times (without --ranks) as the ranks of a localhost ring. */
+async function launchLocalRanks(argv: readonly string[], ranks: number): Promise<number> {
+  const rest: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] as string;
+    if (a === "--ranks") i++;
+    else if (!a.startsWith("--ranks=")) rest.push(a);
+  }
+  const script = process.argv[1];
+  if (script === undefined) throw new Error("--ranks: cannot tell which script runs medtune");
+  try {
+    const r = await launchRanks({
+      ranks,
+      command: [process.execPath, ...process.execArgv, script, "train", ...rest],
+    });
+    return r.exitCode;
+  } catch (e) {
+    if (!(e instanceof RankFailedError)) throw e;
+    process.stderr.write(`medtune train: ${e.message}\n`);
+    return 1;
+  }
 }

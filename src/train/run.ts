@@ -15,7 +15,8 @@
  * last checkpoint — each time the micro-batch halves, accumulation doubles (the update is the same)
  * and a "batch" event says so. checkpoints/<run>/batch.json keeps the size a rerun starts from.
  */
-import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { isAbsolute, join, resolve } from "node:path";
 import { parseJsonLine } from "../data/jsonl.js";
 import { validateRecord, type InstructionRecord } from "../data/record.js";
@@ -35,6 +36,7 @@ import {
 import { ChatTemplate } from "./chat-template.js";
 import { loadTrainingConfig, type TrainingConfig } from "./config.js";
 import { CheckpointBook, EarlyStopping, type CheckpointState } from "./checkpoints.js";
+import { joinGroup, type DistributedOptions } from "./distributed.js";
 import { halvingsToFit, isOutOfMemory, splitMicroBatches } from "./memory.js";
 import { Model, type LoraOptions } from "./model.js";
 import { Monitor, type MonitorEvent } from "./monitor.js";
@@ -61,6 +63,12 @@ export interface RunTrainingOptions {
    * false leaves it to the trainer's out-of-memory error (what tests of that path use).
    */
   memoryEstimate?: boolean;
+  /**
+   * Train as one rank of a data-parallel run (src/train/distributed.ts): every rank runs the same
+   * config; rank 0 writes checkpoints, logs and adapters, the others write theirs to a scratch
+   * folder that is removed at the end.
+   */
+  distributed?: DistributedOptions;
 }
 
 /** The micro-batch was halved (and accumulation doubled) to stay inside memoryLimitBytes. */
@@ -155,8 +163,12 @@ export async function runTraining(
   const iters = opts.iters ?? cfg.iters;
   const runName = cfg.runName;
   const checkpointDir = join(base, "checkpoints", runName);
-  const logDir = join(base, "logs", "training_logs", runName);
-  const adapterRoot = join(base, "models", "lora_adapters", runName);
+  const group = opts.distributed ? joinGroup(opts.distributed) : null;
+  const writer = group === null || group.rank === 0;
+  // Logs, TensorBoard and final adapters: rank 0's are the run's; other ranks' go to scratch.
+  const outBase = writer ? base : mkdtempSync(join(tmpdir(), `medtune-rank${group?.rank}-`));
+  const logDir = join(outBase, "logs", "training_logs", runName);
+  const adapterRoot = join(outBase, "models", "lora_adapters", runName);
 
   // The data first: an empty or malformed split is an error before the model is loaded.
   const trainFile = inDir(base, cfg.trainData);
@@ -206,10 +218,10 @@ export async function runTraining(
 
     // Temporaries of a run that was killed mid-write (the trainer's and ours).
     for (const d of [checkpointDir, logDir, join(adapterRoot, "mlx"), join(adapterRoot, "peft")])
-      removeStaleTemporariesIn(d);
+      if (writer) removeStaleTemporariesIn(d);
     const resume = (opts.resume ?? true) && listCheckpoints(checkpointDir).length > 0;
     const resumedFromStep = resume ? listCheckpoints(checkpointDir).at(-1)!.step : null;
-    if (!resume) rmSync(checkpointDir, { recursive: true, force: true });
+    if (!resume && writer) rmSync(checkpointDir, { recursive: true, force: true });
     mkdirSync(logDir, { recursive: true });
     const metricsFile = join(logDir, "metrics.jsonl");
     if (!resume) rmSync(metricsFile, { force: true });
@@ -223,7 +235,7 @@ export async function runTraining(
     });
 
     const events: RunEvent[] = [];
-    const tensorboard = TensorBoardWriter.open(join(base, "logs", "tensorboard", runName));
+    const tensorboard = TensorBoardWriter.open(join(outBase, "logs", "tensorboard", runName));
     const emit = (e: RunEvent) => {
       events.push(e);
       tensorboardScalars(tensorboard, e);
@@ -290,7 +302,7 @@ export async function runTraining(
     const book = new CheckpointBook(checkpointDir, { keep: cfg.keepCheckpoints });
     const early = new EarlyStopping(cfg.patience, resume ? book.state("latest") : null);
     // A kill between the trainer's write and latest/'s replacement: bring latest/ up to date.
-    const behind = resume ? book.behind() : null;
+    const behind = resume && writer ? book.behind() : null;
     if (behind) {
       const saved = book.state("latest");
       book.publish("latest", behind, {
@@ -329,10 +341,13 @@ export async function runTraining(
         ? Infinity
         : (Math.floor((resumedFromStep ?? 0) / probeEvery) + 1) * probeEvery;
     let probeDue = false;
+    let attempts = 0;
     try {
       while (done === undefined) {
-        // A fresh run removed the folder above, so any checkpoint here is this run's.
-        const fromCheckpoint = listCheckpoints(checkpointDir).length > 0;
+        // A fresh run removed the folder above, so any checkpoint here is this run's (a rank other
+        // than 0 may list it before rank 0 removed it: its fresh first attempt does not look).
+        const fromCheckpoint =
+          (writer || resume || attempts++ > 0) && listCheckpoints(checkpointDir).length > 0;
         // A restart before the first checkpoint begins from the initial adapters.
         if (!fromCheckpoint) model.native.setAdapterWeights(initialAdapters);
         mkdirSync(checkpointDir, { recursive: true });
@@ -354,6 +369,7 @@ export async function runTraining(
           evalEvery: evalBatches ? cfg.evalEvery : 0,
           checkpointDir,
           resumeFrom: fromCheckpoint ? checkpointDir : undefined,
+          distributed: group !== null,
         });
         if (opts.signal?.aborted) onAbort();
         let lastStep = listCheckpoints(checkpointDir).at(-1)?.step ?? 0;
@@ -385,7 +401,9 @@ export async function runTraining(
                 bestValidLoss: early.best,
                 evaluationsSinceBest: early.since,
                 config: cfg,
+                worldSize: group?.size ?? 1,
               };
+              if (!writer) return; // rank 0 keeps the book
               book.publish("latest", e, state);
               if (early.bestStep === e.iteration) book.publish("best", e, state);
               book.prune(e.iteration);
@@ -410,7 +428,8 @@ export async function runTraining(
             done = undefined; // go on from the checkpoint the cancel wrote
           }
         } catch (e) {
-          if (!isOutOfMemory(e) || budget === null) throw e;
+          // A distributed run cannot halve one rank's micro-batch alone: the error ends the run.
+          if (!isOutOfMemory(e) || budget === null || group !== null) throw e;
           const peak = Number(/peak (\d+)/.exec((e as Error).message)?.[1] ?? NaN);
           if (batchSize === 1 || stoppedBy)
             throw new Error(
@@ -465,6 +484,7 @@ export async function runTraining(
     };
   } finally {
     if (!opts.keepModel) model.dispose();
+    if (!writer) rmSync(outBase, { recursive: true, force: true });
   }
 }
 

@@ -124,7 +124,12 @@ describe("DoRA and quantized bases", () => {
     doraDir = join(dir, "dora");
     mkdirSync(doraDir);
     const m = await Model.load(base);
-    m.addAdapters({ loraRank: 4, loraAlpha: 8, dora: true, loraKeys: ["q", "k", "v", "o", "down"] });
+    m.addAdapters({
+      loraRank: 4,
+      loraAlpha: 8,
+      dora: true,
+      loraKeys: ["q", "k", "v", "o", "down"],
+    });
     randomizeAdapters(m, 11, true);
     m.saveAdapters(doraDir, "mlx");
     m.dispose();

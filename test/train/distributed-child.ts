@@ -31,7 +31,11 @@ async function main(): Promise<void> {
     train: data,
     valid: examples(6, 9),
     batches,
-    validBatches: [[0, 1], [2, 3], [4, 5]],
+    validBatches: [
+      [0, 1],
+      [2, 3],
+      [4, 5],
+    ],
     iters: 4,
     gradAccumulationSteps: 4,
     maxSeqLength: 32,

@@ -1,11 +1,14 @@
 // Data-parallel training over MLX's ring backend on localhost: 2 ranks end with the same adapters
 // (to float tolerance) as one process training the same global batch, rank 0 alone writes the
 // checkpoints (recording the world size), a failing rank takes the others down with an error that
-// names it, and no rank outlives the launcher.
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+// names it, and no rank outlives the launcher; `medtune train --ranks 2` on the bundled model ends
+// with the adapters of the same command run alone.
+import { spawnSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { bundledModelPath, projectPaths } from "../../src/paths.js";
 import {
   joinGroup,
   launchRanks,
@@ -13,6 +16,7 @@ import {
   readHostfile,
   type RankExit,
 } from "../../src/train/distributed.js";
+import { readSafetensors } from "./weights-io.js";
 
 const CHILD = [process.execPath, "--import", "tsx", "test/train/distributed-child.ts"];
 
@@ -56,8 +60,12 @@ function metadata(file: string): Record<string, string> {
 }
 
 function runSingle(dir: string): Promise<void> {
-  return launchRanks({ ranks: 1, command: [...CHILD, dir], rankArgs: () => [], onOutput: () => {} })
-    .then((r) => expect(r.exitCode).toBe(0));
+  return launchRanks({
+    ranks: 1,
+    command: [...CHILD, dir],
+    rankArgs: () => [],
+    onOutput: () => {},
+  }).then((r) => expect(r.exitCode).toBe(0));
 }
 
 describe("distributed training (ring backend, localhost)", () => {
@@ -123,11 +131,114 @@ describe("distributed training (ring backend, localhost)", () => {
     expect(readHostfile(good)).toHaveLength(2);
     const bad = join(dir, "bad.json");
     writeFileSync(bad, JSON.stringify([["10.0.0.1:5000"], ["10.0.0.2"]]));
-    expect(() => readHostfile(bad)).toThrow(/bad\.json: entry 1 \(rank 1\) must be a non-empty list of "ip:port"/);
+    expect(() => readHostfile(bad)).toThrow(
+      /bad\.json: entry 1 \(rank 1\) must be a non-empty list of "ip:port"/,
+    );
     writeFileSync(bad, "{");
     expect(() => readHostfile(bad)).toThrow(/bad\.json: cannot read the hostfile as JSON/);
     expect(() => joinGroup({ hostfile: good, rank: 2 })).toThrow(
       /the rank must be an integer in \[0, 2\)/,
     );
   });
+
+  it("`medtune train --ranks 2` on the bundled model equals the same command run alone", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "medtune-dist-cli-"));
+    mkdirSync(join(dir, "data"));
+    const rec = (id: string, q: string, a: string) =>
+      JSON.stringify({
+        id,
+        instruction: q,
+        input: "",
+        output: a,
+        metadata: {
+          source: "hetionet",
+          task: "hetionet.CtD",
+          confidence: 1,
+          citations: ["Hetionet:CtD"],
+          license: "CC0-1.0",
+          provenance: {},
+        },
+      });
+    writeFileSync(
+      join(dir, "data", "train.jsonl"),
+      [
+        rec("a", "What does metformin treat?", "Metformin treats type 2 diabetes mellitus."),
+        rec("b", "What does imatinib treat?", "Imatinib treats chronic myeloid leukemia."),
+        rec("c", "What does warfarin prevent?", "Warfarin prevents venous thromboembolism."),
+        rec(
+          "d",
+          "What does sildenafil treat?",
+          "Sildenafil treats pulmonary arterial hypertension.",
+        ),
+      ].join("\n") + "\n",
+    );
+    const tag = `${process.pid}-${Date.now()}`;
+    const runs = { one: `dist-cli-one-${tag}`, two: `dist-cli-two-${tag}` };
+    const model = await bundledModelPath();
+    const yaml = (runName: string) => `model: ${model}
+trainData: ${join(dir, "data", "train.jsonl")}
+validData: null
+runName: ${runName}
+loraRank: 4
+loraAlpha: 8
+loraKeys: [self_attn.q_proj, self_attn.v_proj]
+loraLayers: 2
+learningRate: 1.0e-3
+warmupSteps: 1
+batchSize: 1
+gradAccumulationSteps: 2
+maxSeqLength: 64
+iters: 2
+evalEvery: 2
+saveEvery: 1
+reportEvery: 1
+`;
+    const made = Object.values(runs).flatMap((r) =>
+      ["checkpoints", "logs/training_logs", "logs/tensorboard", "models/lora_adapters"].map((d) =>
+        join(projectPaths.root, d, r),
+      ),
+    );
+    const cli = ["--import", "tsx", join(projectPaths.root, "src", "cli.ts"), "train"];
+    const run = (name: keyof typeof runs, extra: string[]) => {
+      const file = join(dir, `${name}.yaml`);
+      writeFileSync(file, yaml(runs[name]));
+      const r = spawnSync(process.execPath, [...cli, "--config", file, "--fresh", ...extra], {
+        cwd: projectPaths.root,
+        encoding: "utf8",
+        timeout: 400_000,
+      });
+      expect(r.status, `${r.stdout}\n${r.stderr}`).toBe(0);
+      return r.stdout;
+    };
+    try {
+      run("one", []);
+      const out = run("two", ["--ranks", "2"]);
+      expect(out).toMatch(/step +2 +loss/); // rank 0's lines reach the terminal
+      expect(out).toMatch(/completed: 2 steps/);
+      const adapters = (r: string) =>
+        readSafetensors(
+          join(projectPaths.root, "models/lora_adapters", r, "mlx", "adapters.safetensors"),
+        );
+      const [a, b] = [adapters(runs.one), adapters(runs.two)];
+      let diff = 0;
+      for (const [k, t] of a) {
+        const u = b.get(k);
+        expect(u, k).toBeDefined();
+        diff = Math.max(diff, maxAbsDiff([...t.data], [...u!.data]));
+      }
+      expect(diff).toBeLessThan(1e-4);
+      const state = JSON.parse(
+        readFileSync(
+          join(projectPaths.root, "checkpoints", runs.two, "latest", "state.json"),
+          "utf8",
+        ),
+      ) as { worldSize?: number; step: number };
+      expect(state).toMatchObject({ worldSize: 2, step: 2 });
+      console.log(
+        `medtune train --ranks 2 vs alone (bundled model): max |Δ adapter| ${diff.toExponential(2)}`,
+      );
+    } finally {
+      for (const d of made) rmSync(d, { recursive: true, force: true });
+    }
+  }, 900_000);
 });

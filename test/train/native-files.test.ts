@@ -27,7 +27,13 @@ const GGUF = join(
 
 function trainedModel(): Model {
   const m = tinyModel(1);
-  m.addAdapters({ loraRank: 4, loraAlpha: 8, seed: 3, loraKeys: ["q", "v", "o", "up"], loraLayers: 1 });
+  m.addAdapters({
+    loraRank: 4,
+    loraAlpha: 8,
+    seed: 3,
+    loraKeys: ["q", "v", "o", "up"],
+    loraLayers: 1,
+  });
   const w = m.native.getAdapterWeights();
   const upd: Record<string, { b: Float32Array }> = {};
   for (const [n, x] of Object.entries(w)) upd[n] = { b: x.b.map((_, i) => 0.03 * Math.cos(i)) };
