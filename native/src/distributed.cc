@@ -45,9 +45,8 @@ DistributedInfo initDistributed(const std::string& backend) {
     gGroup = mx::distributed::init(/*strict=*/true, backend);
   } catch (const std::exception& e) {
     throw std::runtime_error(std::string("cannot join the distributed group (backend ") + backend +
-                             ", MLX_RANK=" + (rank ? rank : "(unset)") +
-                             ", MLX_HOSTFILE=" + (hostfile ? hostfile : "(unset)") +
-                             "): " + e.what());
+                             ", MLX_RANK=" + (rank ? rank : "(unset)") + ", MLX_HOSTFILE=" +
+                             (hostfile ? hostfile : "(unset)") + "): " + e.what());
   }
   gBackend = backend;
   return {gGroup->rank(), gGroup->size(), gBackend};

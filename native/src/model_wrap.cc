@@ -55,7 +55,8 @@ Napi::Value need(const Napi::Object& o, const char* what, const char* key, bool 
   return v;
 }
 double needNum(const Napi::Object& o, const char* what, const char* key) {
-  return need(o, what, key, [](Napi::Value v) { return v.IsNumber(); }, "a number")
+  return need(
+             o, what, key, [](Napi::Value v) { return v.IsNumber(); }, "a number")
       .As<Napi::Number>()
       .DoubleValue();
 }
@@ -68,7 +69,8 @@ int needInt(const Napi::Object& o, const char* what, const char* key) {
   return static_cast<int>(d);
 }
 bool needBool(const Napi::Object& o, const char* what, const char* key) {
-  return need(o, what, key, [](Napi::Value v) { return v.IsBoolean(); }, "a boolean")
+  return need(
+             o, what, key, [](Napi::Value v) { return v.IsBoolean(); }, "a boolean")
       .As<Napi::Boolean>()
       .Value();
 }
@@ -804,9 +806,8 @@ Napi::Value NativeModel::Train(const Napi::CallbackInfo& info) {
     t->resumeOptimizerFile = needStrOrNull(o, w, "resumeOptimizerFile");
     t->memoryLimitBytes = needNumOrNull(o, w, "memoryLimitBytes");
     t->distributed = needBool(o, w, "distributed");
-    if (t->iters < 0 || t->maxSeqLength < 1 || t->gradAccumulationSteps < 1 ||
-        t->reportEvery < 1 || t->cycles < 1 || t->warmupSteps < 0 || t->evalEvery < 0 ||
-        t->saveEvery < 0) {
+    if (t->iters < 0 || t->maxSeqLength < 1 || t->gradAccumulationSteps < 1 || t->reportEvery < 1 ||
+        t->cycles < 1 || t->warmupSteps < 0 || t->evalEvery < 0 || t->saveEvery < 0) {
       throw ArgumentError(
           "train options: iters >= 0, maxSeqLength >= 1, gradAccumulationSteps >= 1, reportEvery "
           ">= 1, cycles >= 1, warmupSteps >= 0, evalEvery >= 0, saveEvery >= 0");
@@ -878,7 +879,8 @@ Napi::Value CreateRandomModel(const Napi::CallbackInfo& info) {
 // initDistributed(backend): {rank, size, backend}; joins the group once per process.
 Napi::Value InitDistributed(const Napi::CallbackInfo& info) {
   return guard(info.Env(), [&]() -> Napi::Value {
-    if (!info[0].IsString()) throw ArgumentError("initDistributed(backend: \"ring\" | \"mpi\" | \"any\")");
+    if (!info[0].IsString())
+      throw ArgumentError("initDistributed(backend: \"ring\" | \"mpi\" | \"any\")");
     DistributedInfo d = initDistributed(info[0].As<Napi::String>().Utf8Value());
     Napi::Object out = Napi::Object::New(info.Env());
     out.Set("rank", d.rank);

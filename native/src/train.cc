@@ -376,16 +376,16 @@ Event train(Model& model, const TrainOptions& o, const Emit& emit,
     throw std::invalid_argument("train: distributed is set but this process joined no group");
   }
   if (dist.size > 1) {
-    requireSameOnAllRanks({{"iters", o.iters},
-                           {"the step to start from", st.step},
-                           {"gradAccumulationSteps", o.gradAccumulationSteps},
-                           {"the number of micro-batches", static_cast<double>(o.batches.size())},
-                           {"the number of training examples", static_cast<double>(o.train.size())},
-                           {"the number of training tokens",
-                            static_cast<double>(o.train.tokens.size())},
-                           {"seed", static_cast<double>(o.seed)},
-                           {"learningRate", o.learningRate},
-                           {"maxSeqLength", o.maxSeqLength}});
+    requireSameOnAllRanks(
+        {{"iters", o.iters},
+         {"the step to start from", st.step},
+         {"gradAccumulationSteps", o.gradAccumulationSteps},
+         {"the number of micro-batches", static_cast<double>(o.batches.size())},
+         {"the number of training examples", static_cast<double>(o.train.size())},
+         {"the number of training tokens", static_cast<double>(o.train.tokens.size())},
+         {"seed", static_cast<double>(o.seed)},
+         {"learningRate", o.learningRate},
+         {"maxSeqLength", o.maxSeqLength}});
     // One starting point for all ranks: rank 0's adapters and moments (equal anyway when every
     // rank seeded its adapters alike; this makes it so by construction).
     std::vector<mx::array> all = params;
@@ -439,9 +439,9 @@ Event train(Model& model, const TrainOptions& o, const Emit& emit,
       // One message: every gradient plus (loss sum, supervised tokens, input tokens). float32
       // holds token counts exactly below 2^24 per step.
       std::vector<mx::array> msg = std::move(sg.grads);
-      msg.push_back(mx::array({static_cast<float>(sg.lossSum),
-                               static_cast<float>(sg.supervisedTokens),
-                               static_cast<float>(sg.inputTokens)}));
+      msg.push_back(
+          mx::array({static_cast<float>(sg.lossSum), static_cast<float>(sg.supervisedTokens),
+                     static_cast<float>(sg.inputTokens)}));
       msg = allSum(msg);
       mx::array totals = msg.back();
       msg.pop_back();
