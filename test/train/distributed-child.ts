@@ -2,11 +2,12 @@
 // dropout, clipping, validation, a checkpoint every 2 steps), alone or as one rank of a ring, and
 // writes its final adapters, losses and throughput to <outDir>/result-<rank|single>.json.
 //   npx tsx test/train/distributed-child.ts <outDir> [--hosts hostfile.json --rank R]
-// MEDTUNE_TEST_FAIL_RANK=R makes rank R exit with code 3 after its first step.
+// MEDTUNE_TEST_FAIL_RANK=R makes rank R exit with code 3 after its first step;
+// MEDTUNE_TEST_STOP_AT=S cancels after step S (a checkpoint); --resume continues from the last one.
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { joinGroup } from "../../src/train/distributed.js";
-import { Trainer } from "../../src/train/trainer.js";
+import { listCheckpoints, Trainer } from "../../src/train/trainer.js";
 import { examples, tinyModel } from "./native-helpers.js";
 
 async function main(): Promise<void> {
@@ -26,8 +27,11 @@ async function main(): Promise<void> {
   const validLosses: number[] = [];
   const tokensPerSecond: number[] = [];
   const failRank = process.env.MEDTUNE_TEST_FAIL_RANK;
+  const stopAt = Number(process.env.MEDTUNE_TEST_STOP_AT ?? NaN);
+  const checkpointDir = join(outDir, "checkpoints");
+  const resume = argv.includes("--resume") && listCheckpoints(checkpointDir).length > 0;
   const t0 = performance.now();
-  const done = await new Trainer(model, {
+  const trainer = new Trainer(model, {
     train: data,
     valid: examples(6, 9),
     batches,
@@ -46,9 +50,11 @@ async function main(): Promise<void> {
     reportEvery: 1,
     evalEvery: 2,
     saveEvery: 2,
-    checkpointDir: join(outDir, "checkpoints"),
+    checkpointDir,
+    resumeFrom: resume ? checkpointDir : undefined,
     distributed: group !== null,
-  }).run((e) => {
+  });
+  const done = await trainer.run((e) => {
     if (e.type === "progress") {
       losses.push(e.trainLoss);
       tokensPerSecond.push(e.tokensPerSecond);
@@ -57,6 +63,7 @@ async function main(): Promise<void> {
         process.exit(3);
       }
     }
+    if (e.type === "progress" && e.iteration === stopAt) trainer.cancel();
     if (e.type === "eval") validLosses.push(e.validLoss);
   });
   const seconds = (performance.now() - t0) / 1000;

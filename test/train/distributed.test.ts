@@ -105,6 +105,35 @@ describe("distributed training (ring backend, localhost)", () => {
     );
   }, 120_000);
 
+  it("a run checkpointed by 2 ranks resumes in 1 process (the world size may change)", async () => {
+    const single = mkdtempSync(join(tmpdir(), "medtune-dist1-"));
+    const mixed = mkdtempSync(join(tmpdir(), "medtune-distmix-"));
+    await runSingle(single);
+    const first = await launchRanks({
+      ranks: 2,
+      command: [...CHILD, mixed],
+      env: { ...process.env, MEDTUNE_TEST_STOP_AT: "2" },
+      onOutput: () => {},
+    });
+    expect(first.exitCode).toBe(0);
+    expect(read(join(mixed, "result-0.json")).done.iteration).toBe(2);
+    expect(metadata(join(mixed, "checkpoints", "0000002_optimizer.safetensors")).worldSize).toBe(
+      "2",
+    );
+    const r = await launchRanks({
+      ranks: 1,
+      command: [...CHILD, mixed, "--resume"],
+      rankArgs: () => [],
+      onOutput: () => {},
+    });
+    expect(r.exitCode).toBe(0);
+    const resumed = read(join(mixed, "result-single.json"));
+    expect(resumed.done.iteration).toBe(4);
+    expect(resumed.losses).toHaveLength(2); // steps 3 and 4
+    const diff = maxAbsDiff(read(join(single, "result-single.json")).weights, resumed.weights);
+    expect(diff).toBeLessThan(1e-5);
+  }, 120_000);
+
   it("a failing rank stops the others with an error naming it, leaving no process behind", async () => {
     const dir = mkdtempSync(join(tmpdir(), "medtune-distfail-"));
     const err = await launchRanks({
