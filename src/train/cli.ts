@@ -178,6 +178,10 @@ export async function main(argv: string[]): Promise<number> {
   }
   if (ranks !== undefined && ranks > 1) return launchLocalRanks(argv, ranks);
   const rank = p.values.rank === undefined ? undefined : Number(p.values.rank);
+  if (rank !== undefined && hosts === undefined) {
+    process.stderr.write(`medtune train: --rank needs --hosts FILE (the ring's hostfile)\n`);
+    return 2;
+  }
   const distributed = hosts === undefined ? undefined : { hostfile: resolve(hosts), rank };
   const fresh = Boolean(p.values.fresh);
   process.stdout.write(`${deviceSummary()}\n`);

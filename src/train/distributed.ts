@@ -152,7 +152,7 @@ export interface RankExit {
 }
 
 export interface LaunchResult {
-  /** Rank 0's exit status (what `medtune train --ranks N` exits with). */
+  /** Rank 0's exit status (what `medtune train --ranks N` exits with: 130 / 143 when stopped). */
   exitCode: number;
   ranks: RankExit[];
 }
@@ -204,13 +204,25 @@ export async function launchRanks(o: LaunchOptions): Promise<LaunchResult> {
   };
   // Never leave ranks behind: on this process's exit (even an uncaught error) kill them.
   const onExit = () => stopAll("SIGKILL");
-  const forward = (sig: NodeJS.Signals) => () => stopAll(sig);
+  // A stop asked of this process goes to every rank once (they run in their own process group,
+  // so a terminal's Ctrl-C reaches them only through here); they stop at the same step boundary
+  // with a checkpoint, and their non-zero exits are then no failure.
+  let stopping = false;
+  const forward = (sig: NodeJS.Signals) => () => {
+    stopping = true;
+    stopAll(sig);
+  };
   const onSigint = forward("SIGINT");
   const onSigterm = forward("SIGTERM");
-  const onAbort = () => stopAllThenKill();
+  const onSighup = forward("SIGTERM");
+  const onAbort = () => {
+    stopping = true;
+    stopAllThenKill();
+  };
   process.on("exit", onExit);
   process.on("SIGINT", onSigint);
   process.on("SIGTERM", onSigterm);
+  process.on("SIGHUP", onSighup);
   o.signal?.addEventListener("abort", onAbort, { once: true });
 
   try {
@@ -223,6 +235,7 @@ export async function launchRanks(o: LaunchOptions): Promise<LaunchResult> {
           MLX_HOSTFILE: hostfile,
         },
         stdio: ["ignore", "pipe", "pipe"],
+        detached: true, // its own process group: see `forward`
       });
       children.push(child);
       const tail: string[] = [];
@@ -239,7 +252,7 @@ export async function launchRanks(o: LaunchOptions): Promise<LaunchResult> {
         const done = (exitCode: number | null, signal: NodeJS.Signals | null) => {
           const e: RankExit = { rank, pid: child.pid ?? -1, exitCode, signal };
           exits[rank] = e;
-          if ((exitCode !== 0 || signal !== null) && failed === undefined) {
+          if ((exitCode !== 0 || signal !== null) && failed === undefined && !stopping) {
             failed = e;
             stopAllThenKill();
           }
@@ -273,6 +286,7 @@ export async function launchRanks(o: LaunchOptions): Promise<LaunchResult> {
     process.removeListener("exit", onExit);
     process.removeListener("SIGINT", onSigint);
     process.removeListener("SIGTERM", onSigterm);
+    process.removeListener("SIGHUP", onSighup);
     o.signal?.removeEventListener("abort", onAbort);
     rmSync(dir, { recursive: true, force: true });
   }

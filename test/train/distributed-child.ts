@@ -2,7 +2,7 @@
 // dropout, clipping, validation, a checkpoint every 2 steps), alone or as one rank of a ring, and
 // writes its final adapters, losses and throughput to <outDir>/result-<rank|single>.json.
 //   npx tsx test/train/distributed-child.ts <outDir> [--hosts hostfile.json --rank R]
-// MEDTUNE_TEST_FAIL_RANK=R makes rank R exit with code 3 after its first step;
+// MEDTUNE_TEST_FAIL_RANK=R makes rank R die (SIGKILL) after its first step;
 // MEDTUNE_TEST_STOP_AT=S cancels after step S (a checkpoint); --resume continues from the last one.
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -60,7 +60,7 @@ async function main(): Promise<void> {
       tokensPerSecond.push(e.tokensPerSecond);
       if (group && failRank === String(group.rank)) {
         process.stderr.write(`rank ${group.rank}: simulated failure after step ${e.iteration}\n`);
-        process.exit(3);
+        process.kill(process.pid, "SIGKILL"); // as the OOM killer would
       }
     }
     if (e.type === "progress" && e.iteration === stopAt) trainer.cancel();

@@ -67,7 +67,7 @@ describe("logits match transformers", () => {
     const model = await Model.load(path.join(DIR, "llama"));
     try {
       const spec = model.loadAdapters(path.join(DIR, "llama", "adapter"));
-      expect(spec).toMatchObject({ rank: 4, alpha: 8, scale: 2 });
+      expect(spec).toMatchObject({ loraRank: 4, loraAlpha: 8, loraScale: 2 });
       const { ids, shape } = fixtureInputs("llama");
       const diff = maxAbsDiff(
         model.forward(ids, shape),
