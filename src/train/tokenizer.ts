@@ -21,6 +21,8 @@ import path from "node:path";
 import { gguf } from "@huggingface/gguf";
 import { Tokenizer as HfTokenizer } from "@huggingface/tokenizers";
 
+import { isBioGptTokenizerDir, loadBioGptTokenizer } from "./tokenizer-biogpt.js";
+
 export interface EncodeOptions {
   /**
    * Add the model's own special tokens (BOS, and EOS where the model asks for it) around the text.
@@ -72,7 +74,11 @@ export class TokenizerLoadError extends Error {
 export async function loadTokenizer(source: string): Promise<Tokenizer> {
   const info = await stat(source).catch(() => null);
   if (info === null) throw new TokenizerLoadError(source, "no such file or directory");
-  if (info.isDirectory()) return loadHfTokenizer(source);
+  if (info.isDirectory()) {
+    return (await isBioGptTokenizerDir(source))
+      ? loadBioGptTokenizer(source)
+      : loadHfTokenizer(source);
+  }
   if (source.toLowerCase().endsWith(".gguf")) return loadGgufTokenizer(source);
   throw new TokenizerLoadError(source, "expected a .gguf file or a Hugging Face model directory");
 }
