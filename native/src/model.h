@@ -229,6 +229,9 @@ mx::array gpt2Hidden(const Model& m, const mx::array& ids, const std::vector<mx:
                      const ForwardOptions& opts);
 // True for the architectures gpt2Hidden serves.
 bool isGpt2Family(const std::string& architecture);
+// An adapter name ("layers.3.mlp.up_proj") as the module's path in the HF model
+// ("biogpt.layers.3.fc1"): adapter files use the names PEFT gives BioGPT's modules.
+std::string gpt2ModulePath(const std::string& adapterName);
 // BioGPT's Hugging Face tensors (biogpt.layers.N.fc1 ...) into a Model; `t` as loaded.
 void takeGpt2Weights(Model& m, std::unordered_map<std::string, mx::array>& t,
                      const std::string& source);

@@ -122,6 +122,20 @@ mx::array queryPositions(int L, int offset, const std::vector<int>& padding) {
 
 bool isGpt2Family(const std::string& architecture) { return architecture == "biogpt"; }
 
+std::string gpt2ModulePath(const std::string& adapterName) {
+  // "layers.<i>.<kLoraModules name>" -> "biogpt.layers.<i>.<BioGPT module>"
+  static const std::pair<const char*, const char*> kHfNames[] = {
+      {"self_attn.q_proj", "self_attn.q_proj"}, {"self_attn.k_proj", "self_attn.k_proj"},
+      {"self_attn.v_proj", "self_attn.v_proj"}, {"self_attn.o_proj", "self_attn.out_proj"},
+      {"mlp.up_proj", "fc1"},                   {"mlp.down_proj", "fc2"}};
+  const size_t dot = adapterName.find('.', adapterName.find('.') + 1);  // after "layers.<i>"
+  const std::string key = adapterName.substr(dot + 1);
+  for (const auto& [ours, hf] : kHfNames) {
+    if (key == ours) return std::string("biogpt.") + adapterName.substr(0, dot + 1) + hf;
+  }
+  throw std::invalid_argument("BioGPT has no module for adapter '" + adapterName + "'");
+}
+
 mx::array gpt2Hidden(const Model& m, const mx::array& ids, const std::vector<mx::array>* params,
                      const ForwardOptions& opts) {
   const ModelConfig& c = m.config;
