@@ -209,7 +209,9 @@ describe("BioGPT LoRA training", () => {
           expect([...cfg.target_modules!].sort()).toEqual(
             ["fc1", "fc2", "k_proj", "out_proj", "q_proj", "v_proj"].sort(),
           );
-          expect(names).toContain("base_model.model.biogpt.layers.1.self_attn.out_proj.lora_A.weight");
+          expect(names).toContain(
+            "base_model.model.biogpt.layers.1.self_attn.out_proj.lora_A.weight",
+          );
           expect(names).toContain("base_model.model.biogpt.layers.0.fc1.lora_B.weight");
         } else {
           expect(cfg.lora_parameters!.keys).toContain("fc2");

@@ -14,8 +14,15 @@ import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 
 import { ChatTemplate } from "../../src/train/chat-template.js";
+import { loadModelConfig } from "../../src/train/config.js";
+import { estimateStepPeakBytes } from "../../src/train/memory.js";
+import { loraModulesOf } from "../../src/train/model.js";
 import { loadTokenizer, TokenizerLoadError } from "../../src/train/tokenizer.js";
-import { mosesDetokenize, mosesTokenize } from "../../src/train/tokenizer-biogpt.js";
+import {
+  BIOGPT_PROMPT_TEMPLATE,
+  mosesDetokenize,
+  mosesTokenize,
+} from "../../src/train/tokenizer-biogpt.js";
 
 const DIR = path.resolve("test/fixtures/biogpt-tokenizer");
 
@@ -116,5 +123,31 @@ describe("BioGPT tokenizer errors name the file", () => {
     delete vocab["</s>"];
     writeFileSync(path.join(dir, "vocab.json"), JSON.stringify(vocab));
     await expect(loadTokenizer(dir)).rejects.toThrow(/vocab\.json: special token "<\/s>"/);
+  });
+});
+
+describe("configs/model_configs/biogpt.yaml", () => {
+  it("names the prompt template, the stop token and BioGPT's six LoRA targets", async () => {
+    const m = await loadModelConfig(path.resolve("configs/model_configs/biogpt.yaml"));
+    expect(m.modelType).toBe("biogpt");
+    expect(path.resolve(m.chatTemplateSource)).toBe(BIOGPT_PROMPT_TEMPLATE);
+    expect(m.stopTokens).toEqual(["</s>"]);
+    expect([...m.recommendedLoraKeys].sort()).toEqual(loraModulesOf("biogpt").sort());
+  });
+
+  it("its memory estimate is the arithmetic in its comments (memory.ts, batch 4 × 256)", async () => {
+    const m = await loadModelConfig(path.resolve("configs/model_configs/biogpt.yaml"));
+    const [V, D, F, L, P, r] = [42384, 1024, 4096, 24, 1026, 16];
+    const params =
+      V * D + P * D + 2 * D + L * (4 * (D * D + D) + (D * F + F) + (F * D + D) + 4 * D);
+    expect(params).toBe(346_763_264);
+    const lora = L * (4 * (D * r + r * D) + (D * r + r * F) + (F * r + r * D));
+    const peak = estimateStepPeakBytes({
+      modelBytes: params * 4 + lora * 4 * 4,
+      config: { hiddenSize: D, intermediateSize: F, numLayers: L, numHeads: 16 },
+      batchSize: 4,
+      seqLength: 256,
+    });
+    expect(m.memoryEstimateBytes).toBe(peak);
   });
 });
