@@ -272,6 +272,7 @@ TOKENIZER_SENTENCES = [
     "  Extra   spaces\tand\nnew lines  ",
     "</s> an abstract about <unk> tokens and <pad> padding </s>",
     "Hydroxychloroquine|azithromycin <b>bold</b> {curly} $100 #1 @home",
+    "See Table No. 5 and the patients' records; dose\x07 in\u00a0mg… (cf. Fig. 2).",
 ]
 
 

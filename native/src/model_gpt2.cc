@@ -125,9 +125,12 @@ bool isGpt2Family(const std::string& architecture) { return architecture == "bio
 std::string gpt2ModulePath(const std::string& adapterName) {
   // "layers.<i>.<kLoraModules name>" -> "biogpt.layers.<i>.<BioGPT module>"
   static const std::pair<const char*, const char*> kHfNames[] = {
-      {"self_attn.q_proj", "self_attn.q_proj"}, {"self_attn.k_proj", "self_attn.k_proj"},
-      {"self_attn.v_proj", "self_attn.v_proj"}, {"self_attn.o_proj", "self_attn.out_proj"},
-      {"mlp.up_proj", "fc1"},                   {"mlp.down_proj", "fc2"}};
+      {"self_attn.q_proj", "self_attn.q_proj"},
+      {"self_attn.k_proj", "self_attn.k_proj"},
+      {"self_attn.v_proj", "self_attn.v_proj"},
+      {"self_attn.o_proj", "self_attn.out_proj"},
+      {"mlp.up_proj", "fc1"},
+      {"mlp.down_proj", "fc2"}};
   const size_t dot = adapterName.find('.', adapterName.find('.') + 1);  // after "layers.<i>"
   const std::string key = adapterName.substr(dot + 1);
   for (const auto& [ours, hf] : kHfNames) {
@@ -154,11 +157,11 @@ mx::array gpt2Hidden(const Model& m, const mx::array& ids, const std::vector<mx:
     for (const auto& kv : m.adapters) {
       const LoraParams& lp = kv.second;
       lora[lp.layer][lp.module] =
-          params ? AdapterTensors{(*params)[i], (*params)[i + 1],
-                                  per == 3 ? std::optional<mx::array>((*params)[i + 2])
-                                           : std::nullopt,
-                                  lp.baseNormSq, std::nullopt}
-                 : AdapterTensors{lp.a, lp.b, lp.m, lp.baseNormSq, lp.weightNorm};
+          params
+              ? AdapterTensors{(*params)[i], (*params)[i + 1],
+                               per == 3 ? std::optional<mx::array>((*params)[i + 2]) : std::nullopt,
+                               lp.baseNormSq, std::nullopt}
+              : AdapterTensors{lp.a, lp.b, lp.m, lp.baseNormSq, lp.weightNorm};
       i += per;
     }
   }
@@ -221,8 +224,7 @@ mx::array gpt2Hidden(const Model& m, const mx::array& ids, const std::vector<mx:
       in.push_back(a->b);
       if (a->m) in.push_back(*a->m);
     }
-    x = opts.gradientCheckpointing && !opts.cache ? mx::checkpoint(blockFn)(in)[0]
-                                                  : blockFn(in)[0];
+    x = opts.gradientCheckpointing && !opts.cache ? mx::checkpoint(blockFn)(in)[0] : blockFn(in)[0];
   }
   if (opts.cache) opts.cache->offset += L;
   return mx::fast::layer_norm(x, m.norm, m.normBias, kLayerNormEps);
@@ -244,14 +246,14 @@ mx::array takeTensor(std::unordered_map<std::string, mx::array>& t, const std::s
     std::string got, want;
     for (int d : it->second.shape()) got += (got.empty() ? "" : ", ") + std::to_string(d);
     for (int d : shape) want += (want.empty() ? "" : ", ") + std::to_string(d);
-    throw fileError(file, "tensor '" + name + "' has shape [" + got + "], expected float [" +
-                              want + "]");
+    throw fileError(file,
+                    "tensor '" + name + "' has shape [" + got + "], expected float [" + want + "]");
   }
   return mx::astype(it->second, dtype);
 }
 
-Linear takeLinear(std::unordered_map<std::string, mx::array>& t, const std::string& name,
-                  int out, int in, const std::string& file, mx::Dtype dtype, bool bias = true) {
+Linear takeLinear(std::unordered_map<std::string, mx::array>& t, const std::string& name, int out,
+                  int in, const std::string& file, mx::Dtype dtype, bool bias = true) {
   Linear l;
   l.inDim = in;
   l.outDim = out;
@@ -263,9 +265,14 @@ Linear takeLinear(std::unordered_map<std::string, mx::array>& t, const std::stri
 struct LayerNames {
   const char *q, *k, *v, *o, *fc1, *fc2, *attnNorm, *mlpNorm;
 };
-const LayerNames kNames{"self_attn.q_proj", "self_attn.k_proj",     "self_attn.v_proj",
-                        "self_attn.out_proj", "fc1",                "fc2",
-                        "self_attn_layer_norm", "final_layer_norm"};
+const LayerNames kNames{"self_attn.q_proj",
+                        "self_attn.k_proj",
+                        "self_attn.v_proj",
+                        "self_attn.out_proj",
+                        "fc1",
+                        "fc2",
+                        "self_attn_layer_norm",
+                        "final_layer_norm"};
 
 }  // namespace
 
@@ -274,8 +281,9 @@ void takeGpt2Weights(Model& m, std::unordered_map<std::string, mx::array>& t,
   const ModelConfig& c = m.config;
   const int D = c.hiddenSize, F = c.intermediateSize, V = c.vocabSize;
   if (c.numKvHeads != c.numHeads || c.headDim * c.numHeads != D) {
-    throw fileError(source, c.architecture + " needs num_heads x head_dim == hidden_size and no "
-                                             "grouped KV heads");
+    throw fileError(source, c.architecture +
+                                " needs num_heads x head_dim == hidden_size and no "
+                                "grouped KV heads");
   }
   const std::string p = kPrefix;
   const mx::Dtype dt = m.dtype;

@@ -80,6 +80,7 @@ const IS_ALPHA = /\p{Alphabetic}/u;
 const IS_LOWER = /^\p{Lowercase}$/u;
 
 const sub = (text: string, [re, to]: Rule): string => text.replace(re, to);
+const ASCII_JUNK = new RegExp(`[${String.fromCharCode(0)}-${String.fromCharCode(31)}]`, "g");
 
 /** Splits "word." into "word ." unless the period belongs to an abbreviation or a number. */
 function splitFinalPeriods(text: string): string {
@@ -103,10 +104,8 @@ function splitFinalPeriods(text: string): string {
 
 /** sacremoses MosesTokenizer("en").tokenize(text, aggressive_dash_splits=True, escape=True). */
 export function mosesTokenize(text: string): string[] {
-  let t = text
-    .replace(/\s+/gu, " ")
-    .replace(/[\x00-\x1f]/g, "")
-    .trim();
+  // Whitespace runs become one space, then the remaining C0 controls go (Moses' "ASCII junk").
+  let t = text.replace(/\s+/gu, " ").replace(ASCII_JUNK, "").trim();
   t = sub(t, PAD_NOT_ALNUM);
   t = sub(t, HYPHEN_SPLIT);
   // Runs of dots become placeholder words while the other rules run, then dots again.
