@@ -163,6 +163,31 @@ describe("BioGPT generation with a KV cache", () => {
   });
 });
 
+describe("BioGPT scoring through a shared prompt cache", () => {
+  it("option log-probs equal log-softmax of full forwards", async () => {
+    const model = await Model.load(DIR);
+    try {
+      model.loadAdapters(path.join(DIR, "adapter"));
+      const prompt = [2, 17, 93, 140, 5];
+      const options = [[7, 8, 9], [200], [31, 32, 33, 34, 35]];
+      const got = await model.scoreOptions(prompt, options, { batchSize: 2 });
+      options.forEach((opt, i) => {
+        const seq = [...prompt, ...opt];
+        const logits = model.forward(Int32Array.from(seq), [1, seq.length]);
+        const want = opt.map((tok, j) => {
+          const row = logits.subarray((prompt.length - 1 + j) * V, (prompt.length + j) * V);
+          const max = Math.max(...row);
+          const lse = max + Math.log(row.reduce((a, x) => a + Math.exp(x - max), 0));
+          return row[tok]! - lse;
+        });
+        expect(maxAbsDiff(got[i]!.tokenLogprobs, want)).toBeLessThanOrEqual(1e-4);
+      });
+    } finally {
+      model.dispose();
+    }
+  });
+});
+
 describe("BioGPT LoRA training", () => {
   it("a few steps lower the loss; adapters save and load in PEFT's BioGPT names", async () => {
     const model = await Model.load(DIR);
@@ -228,6 +253,41 @@ describe("BioGPT LoRA training", () => {
     } finally {
       model.dispose();
     }
+  });
+
+  it("gradient checkpointing gives the same losses; DoRA starts at the base and trains", async () => {
+    const { ids } = fixtureInputs("biogpt");
+    const data = [{ tokens: ids.slice(0, 24), supervised: new Uint8Array(24).fill(1, 2) }];
+    const run = async (opts: { gradientCheckpointing?: boolean; dora?: boolean }) => {
+      const model = await Model.load(DIR);
+      try {
+        model.addAdapters({ rank: 4, alpha: 8, seed: 9, dropout: 0.1, dora: opts.dora });
+        const base = referenceLogits("biogpt").subarray(0, 24 * V);
+        const start = maxAbsDiff(model.forward(ids.slice(0, 24), [1, 24]), base);
+        const losses: number[] = [];
+        await train(
+          model,
+          {
+            train: data,
+            batches: [[0]],
+            iterations: 6,
+            learningRate: 2e-2,
+            gradientCheckpointing: opts.gradientCheckpointing,
+            stepsPerReport: 1,
+          },
+          (e) => e.type === "progress" && losses.push(e.trainLoss),
+        );
+        return { start, losses };
+      } finally {
+        model.dispose();
+      }
+    };
+    const plain = await run({});
+    const checkpointed = await run({ gradientCheckpointing: true });
+    expect(maxAbsDiff(checkpointed.losses, plain.losses)).toBeLessThanOrEqual(1e-5);
+    const dora = await run({ dora: true });
+    expect(dora.start).toBeLessThanOrEqual(1e-4);
+    expect(dora.losses[5]!).toBeLessThan(dora.losses[0]!);
   });
 
   it("gate_proj alone is refused: BioGPT's MLP is fc1 → GELU → fc2", async () => {
