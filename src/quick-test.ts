@@ -118,8 +118,8 @@ export async function main(argv: string[]): Promise<number> {
   // 4. Augment: clean, safety examples, dedup, splits.
   const augment = ingest
     ? await stage("augment", async () => {
-        const { augmentFiles } = await import("./augment/files.js");
-        const r = await augmentFiles({
+        const { runAugment } = await import("./augment/files.js");
+        const r = await runAugment({
           inDir: projectPaths.processedData,
           outDir: projectPaths.processedData,
           onEvent: (e) => {

@@ -8,7 +8,7 @@
  * `stageBlocks` recognises a result by its shape (each stage's result type has fields no other has).
  */
 import { readFileSync } from "node:fs";
-import type { AugmentFilesResult } from "../augment/files.js";
+import type { AugmentRunResult } from "../augment/files.js";
 import type { AugmentReport } from "../augment/report.js";
 import { stepCountsChart } from "../augment/report.js";
 import type { EvaluationResult } from "../evaluate/run.js";
@@ -95,7 +95,7 @@ export function augmentFunnel(report: AugmentReport): { label: string; count: nu
   ];
 }
 
-/** The figures augmentFiles stored beside its report (token lengths, sources per split). */
+/** The figures runAugment stored beside its report (token lengths, sources per split). */
 function storedAugmentFigures(report: AugmentReport): Record<string, PlotlyFigure> {
   try {
     const file = report.outputs.report;
@@ -305,16 +305,16 @@ export function answerBlocks(answers: readonly AnswerComparison[]): ReportBlock[
 const has = (x: unknown, ...keys: string[]) =>
   typeof x === "object" && x !== null && keys.every((k) => k in x);
 
-/** Blocks for any stage's result (or an augmentFiles result, or a list of sample answers). */
+/** Blocks for any stage's result (runIngest, runAugment, … compareAnswers' list of sample answers). */
 export function stageBlocks(result: unknown): ReportBlock[] {
   if (Array.isArray(result) && result.every((a) => has(a, "fineTuned", "reference")))
     return answerBlocks(result as AnswerComparison[]);
   if (has(result, "auditLog", "sources")) return ingestBlocks(result as IngestResult);
   if (
     has(result, "ok", "report") &&
-    has((result as AugmentFilesResult & { ok: true }).report, "steps")
+    has((result as AugmentRunResult & { ok: true }).report, "steps")
   )
-    return augmentBlocks((result as AugmentFilesResult & { ok: true }).report);
+    return augmentBlocks((result as AugmentRunResult & { ok: true }).report);
   if (has(result, "ok", "error", "input"))
     return [{ kind: "pre", text: (result as { error: string }).error }];
   if (has(result, "steps", "splits", "tokens")) return augmentBlocks(result as AugmentReport);
@@ -323,6 +323,6 @@ export function stageBlocks(result: unknown): ReportBlock[] {
     return evaluationBlocks(result as EvaluationResult);
   if (has(result, "adapter", "quantize", "files")) return mergeBlocks(result as MergeResult);
   throw new TypeError(
-    "stageBlocks: not a stage result (expected what runIngest, augmentFiles, runTraining, runEvaluation, runMerge or compareAnswers returns)",
+    "stageBlocks: not a stage result (expected what runIngest, runAugment, runTraining, runEvaluation, runMerge or compareAnswers returns)",
   );
 }

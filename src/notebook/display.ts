@@ -81,7 +81,7 @@ export async function showBlocks(blocks: readonly ReportBlock[]): Promise<void> 
 }
 
 /**
- * Render anything a cell produces: a stage result (runIngest, augmentFiles, runTraining,
+ * Render anything a cell produces: a stage result (runIngest, runAugment, runTraining,
  * runEvaluation, runMerge, compareAnswers), a DataFrame, a Plotly figure, or report blocks.
  */
 export async function show(x: unknown, opts: { maxRows?: number; caption?: string } = {}) {

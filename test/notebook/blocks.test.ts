@@ -70,7 +70,7 @@ describe("stage blocks", () => {
     expect(() => stageBlocks({ foo: 1 })).toThrow(/not a stage result/);
   });
 
-  it("a failed augmentFiles result shows its reasons", () => {
+  it("a failed runAugment result shows its reasons", () => {
     expect(stageBlocks({ ok: false, error: "no input", input: {} })).toEqual([
       { kind: "pre", text: "no input" },
     ]);
