@@ -11,6 +11,7 @@ import { readFileSync } from "node:fs";
 import type { AugmentRunResult } from "../augment/files.js";
 import type { AugmentReport } from "../augment/report.js";
 import { stepCountsChart } from "../augment/report.js";
+import { evaluationReportBlocks } from "../evaluate/report-blocks.js";
 import type { EvaluationResult } from "../evaluate/run.js";
 import type { IngestResult } from "../ingest/index.js";
 import type { MergeResult } from "../merge/index.js";
@@ -187,43 +188,7 @@ export function trainingBlocks(run: TrainingRunResult): ReportBlock[] {
 }
 
 export function evaluationBlocks(r: EvaluationResult): ReportBlock[] {
-  const metricRows: Cell[][] = [];
-  for (const v of r.variants)
-    for (const t of r.tasks[v] ?? [])
-      for (const [k, m] of Object.entries(t.metrics))
-        metricRows.push([v, t.task, k, fixed(m.value), fixed(m.low), fixed(m.high), m.n]);
-  return [
-    { kind: "heading", text: `Evaluation (suite ${r.suite})` },
-    table(
-      ["task", "score", "n", "base", "fine-tuned", "delta", "95% low", "95% high"],
-      r.comparisons.map((c) => [
-        c.task,
-        c.score,
-        c.n,
-        fixed(c.base),
-        fixed(c.fineTuned),
-        fixed(c.delta),
-        fixed(c.low),
-        fixed(c.high),
-      ]),
-      "base vs fine-tuned on the same items; interval: paired bootstrap",
-    ),
-    table(["variant", "task", "metric", "value", "95% low", "95% high", "n"], metricRows),
-    ...Object.entries(r.figures).map(([name, figure]): ReportBlock => ({
-      kind: "figure",
-      figure,
-      caption: name,
-    })),
-    ...(r.sideBySide.length
-      ? [
-          table(
-            ["task", "question", "base", "fine-tuned"],
-            r.sideBySide.map((s) => [s.task, s.question.slice(0, 300), s.base, s.fineTuned]),
-            "side-by-side answers",
-          ),
-        ]
-      : []),
-  ];
+  return [{ kind: "heading", text: `Evaluation (suite ${r.suite})` }, ...evaluationReportBlocks(r)];
 }
 
 export function mergeBlocks(r: MergeResult): ReportBlock[] {
