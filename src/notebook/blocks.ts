@@ -21,6 +21,7 @@ import {
   funnelFigure,
   learningRateFigure,
   lossFigure,
+  medicalAccuracyFigure,
   memoryFigure,
   safetyProbeFigure,
   stackedBarFigure,
@@ -181,7 +182,7 @@ export function trainingBlocks(run: TrainingRunResult): ReportBlock[] {
     { kind: "figure", figure: learningRateFigure(run.events) },
     { kind: "figure", figure: tokensPerSecondFigure(run.events) },
     { kind: "figure", figure: memoryFigure(run.events) },
-    ...[safetyProbeFigure(run.events)]
+    ...[safetyProbeFigure(run.events), medicalAccuracyFigure(run.events)]
       .filter((f): f is PlotlyFigure => f !== undefined)
       .map((figure): ReportBlock => ({ kind: "figure", figure })),
   ];

@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import type { IngestResult } from "../../src/ingest/index.js";
 import { augmentFunnel, ingestFunnel, stageBlocks } from "../../src/notebook/blocks.js";
 import { frameBlock, trainingProgressHtml } from "../../src/notebook/display.js";
-import { safetyProbeFigure } from "../../src/notebook/figures.js";
+import { medicalAccuracyFigure, safetyProbeFigure } from "../../src/notebook/figures.js";
 import { markdownHtml, renderReportHtml } from "../../src/notebook/report.js";
 import { notebookBlocks, outputBlocks } from "../../src/workbench/run-report.js";
 import type { AugmentReport } from "../../src/augment/report.js";
@@ -148,6 +148,38 @@ describe("training figures", () => {
       [
         [10, 20],
         [0.8, 0.9],
+      ],
+    ]);
+  });
+});
+
+describe("medical accuracy figure", () => {
+  it("draws the per-epoch measurements only when the run measured them", () => {
+    expect(medicalAccuracyFigure([{ type: "progress" }])).toBeUndefined();
+    const at = (iteration: number, accuracy: number) => ({
+      type: "accuracy",
+      iteration,
+      epoch: iteration / 10,
+      items: 8,
+      correct: accuracy * 8,
+      accuracy,
+      accuracyNormalized: accuracy / 2,
+      meanGoldProbability: 0.4,
+      seconds: 3,
+    });
+    const fig = medicalAccuracyFigure([at(10, 0.25), { type: "progress" }, at(20, 0.5)] as never);
+    expect(fig!.data.map((t) => [t.x, t.y])).toEqual([
+      [
+        [10, 20],
+        [0.25, 0.5],
+      ],
+      [
+        [10, 20],
+        [0.125, 0.25],
+      ],
+      [
+        [10, 20],
+        [0.4, 0.4],
       ],
     ]);
   });
