@@ -128,7 +128,7 @@ export function trainingProgressHtml(
  * A display that a training cell updates in place (throttled), for `onEvent` of runTraining:
  *
  *   const live = await liveTraining({ totalSteps: 20 });
- *   const run = await runTraining(cfg, { onEvent: live.onEvent });
+ *   const run = await runTraining({ config: cfg, onEvent: live.onEvent });
  *   live.finish();
  */
 export async function liveTraining(o: {
