@@ -86,6 +86,10 @@ export interface TrainingConfig {
   patience: number | null;
   /** Run the evaluate module's safety probe every this many steps; null = never. */
   safetyProbeEvery: number | null;
+  /** Validation multiple-choice items scored for medical accuracy (src/train/accuracy.ts); 0 = never. */
+  medicalAccuracyItems: number;
+  /** Measure medical accuracy at every epoch end too (always at the end of the run). */
+  medicalAccuracyEveryEpoch: boolean;
   reportEvery: number;
   seed: number;
   gradCheckpointing: boolean;
@@ -200,6 +204,8 @@ const DEFAULTS: Omit<TrainingConfig, "model" | "trainData"> = {
   keepCheckpoints: 3,
   patience: null,
   safetyProbeEvery: null,
+  medicalAccuracyItems: 32,
+  medicalAccuracyEveryEpoch: true,
   reportEvery: 10,
   seed: 0,
   gradCheckpointing: false,
@@ -258,6 +264,8 @@ const CHECKS: Record<keyof TrainingConfig, Check> = {
   keepCheckpoints: int(1),
   patience: nullable(int(1)),
   safetyProbeEvery: nullable(int(1)),
+  medicalAccuracyItems: int(0),
+  medicalAccuracyEveryEpoch: bool,
   reportEvery: int(1),
   seed: int(0, 2 ** 32 - 1),
   gradCheckpointing: bool,
@@ -272,6 +280,7 @@ export const BOOLEAN_KEYS: readonly (keyof TrainingConfig)[] = [
   "rsLora",
   "dora",
   "gradCheckpointing",
+  "medicalAccuracyEveryEpoch",
 ];
 /** The keys whose value is a list. */
 export const LIST_KEYS: readonly (keyof TrainingConfig)[] = ["loraKeys", "datasets"];
