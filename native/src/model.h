@@ -1,7 +1,8 @@
-// The shared model skeleton for the decoder-only families we train (llama, mistral, qwen2): the
-// config, a frozen Linear that is either float or MLX-quantized, LoRA adapters over chosen Linears,
-// and the forward pass with optional KV cache. Loading lives in model_load.cc, the llama-family
-// forward in model_llama.cc, adapter files in lora.cc.
+// The shared model skeleton for the decoder-only families we train (llama, mistral, qwen2, and
+// GPT-2-style biogpt): the config, a frozen Linear that is either float or MLX-quantized, LoRA
+// adapters over chosen Linears, and the forward pass with optional KV cache. Loading lives in
+// model_load.cc, the llama-family forward in model_llama.cc, BioGPT's in model_gpt2.cc, adapter
+// files in lora.cc.
 #pragma once
 
 #include <cstdint>

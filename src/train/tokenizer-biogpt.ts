@@ -312,16 +312,21 @@ class BioGptTokenizer implements Tokenizer {
  * tokenizer_config.json names BioGptTokenizer or config.json says model_type "biogpt".
  */
 export async function isBioGptTokenizerDir(dir: string): Promise<boolean> {
-  const has = (f: string) =>
-    readFile(path.join(dir, f), "utf8").then(
-      (t) => t,
-      () => null,
-    );
-  if ((await has("tokenizer.json")) !== null) return false;
-  const cfg = await has("tokenizer_config.json");
-  if (cfg !== null && /"tokenizer_class"\s*:\s*"BioGptTokenizer"/.test(cfg)) return true;
-  const model = await has("config.json");
-  return model !== null && /"model_type"\s*:\s*"biogpt"/.test(model);
+  const json = async (f: string): Promise<Record<string, unknown> | null> => {
+    try {
+      const v: unknown = JSON.parse(await readFile(path.join(dir, f), "utf8"));
+      return typeof v === "object" && v !== null ? (v as Record<string, unknown>) : null;
+    } catch {
+      return null; // absent or unreadable: the regular loader reports it
+    }
+  };
+  const exists = await readFile(path.join(dir, "tokenizer.json")).then(
+    () => true,
+    () => false,
+  );
+  if (exists) return false;
+  if ((await json("tokenizer_config.json"))?.tokenizer_class === "BioGptTokenizer") return true;
+  return (await json("config.json"))?.model_type === "biogpt";
 }
 
 async function readText(file: string): Promise<string> {
