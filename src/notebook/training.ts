@@ -37,7 +37,6 @@ export async function withInterruptAs<T>(
   onSecond: () => void = () => undefined,
 ): Promise<T> {
   const earlier = process.rawListeners("SIGINT") as SigintListener[];
-  for (const l of earlier) process.removeListener("SIGINT", l);
   let interrupts = 0;
   const mine: SigintListener = (...args) => {
     if (++interrupts === 1) return onInterrupt();
@@ -49,14 +48,16 @@ export async function withInterruptAs<T>(
     if (event === "SIGINT" && listener !== mine)
       queueMicrotask(() => process.removeListener("SIGINT", listener));
   };
+  // Ours first, theirs off after: with no SIGINT listener at all, a SIGINT would end the process.
   process.on("SIGINT", mine);
+  for (const l of earlier) process.removeListener("SIGINT", l);
   process.on("newListener", holdOff);
   try {
     return await work();
   } finally {
     process.removeListener("newListener", holdOff);
-    process.removeListener("SIGINT", mine);
     for (const l of earlier) process.on("SIGINT", l);
+    process.removeListener("SIGINT", mine);
   }
 }
 
