@@ -81,7 +81,7 @@ describe("BioGPT logits match transformers", () => {
     const model = await Model.load(DIR);
     try {
       const spec = model.loadAdapters(path.join(DIR, "adapter"));
-      expect(spec).toMatchObject({ rank: 4, alpha: 8, scale: 2 });
+      expect(spec).toMatchObject({ loraRank: 4, loraAlpha: 8, loraScale: 2 });
       expect([...spec.loraKeys].sort()).toEqual(
         [
           "mlp.down_proj",
