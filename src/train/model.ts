@@ -596,9 +596,7 @@ export function adapterConfigJson(
     lora_dropout: spec.loraDropout,
     use_rslora: spec.rsLora,
     use_dora: spec.dora,
-    target_modules: spec.loraKeys.map((t) =>
-      hfModuleName(t, config.architecture).split(".").pop(),
-    ),
+    target_modules: spec.loraKeys.map((t) => hfModuleName(t, config.architecture).split(".").pop()),
     layers_to_transform:
       numLayers === config.numLayers
         ? null

@@ -261,7 +261,13 @@ describe("BioGPT LoRA training", () => {
     const run = async (opts: { gradientCheckpointing?: boolean; dora?: boolean }) => {
       const model = await Model.load(DIR);
       try {
-        model.addAdapters({ loraRank: 4, loraAlpha: 8, seed: 9, loraDropout: 0.1, dora: opts.dora });
+        model.addAdapters({
+          loraRank: 4,
+          loraAlpha: 8,
+          seed: 9,
+          loraDropout: 0.1,
+          dora: opts.dora,
+        });
         const base = referenceLogits("biogpt").subarray(0, 24 * V);
         const start = maxAbsDiff(model.forward(ids.slice(0, 24), [1, 24]), base);
         const losses: number[] = [];
