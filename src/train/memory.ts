@@ -32,7 +32,7 @@ export interface StepMemoryInput {
    * Recompute each block in the backward: only the blocks' inputs stay (hidden × 4 B per token
    * and layer) plus one block's activations. Not measured on this machine — an estimate.
    */
-  gradientCheckpointing?: boolean;
+  gradCheckpointing?: boolean;
 }
 
 /** Peak bytes of one training step on a full micro-batch (every sequence `seqLength` long). */
@@ -44,7 +44,7 @@ export function estimateStepPeakBytes(i: StepMemoryInput): number {
   // Attention probabilities (B, H, L, L) in fp32: H × L × 4 bytes per token and layer.
   const attentionPerTokenLayer = 4 * c.numHeads * i.seqLength;
   const perLayer = linearPerTokenLayer + attentionPerTokenLayer;
-  const perToken = i.gradientCheckpointing
+  const perToken = i.gradCheckpointing
     ? c.numLayers * 4 * c.hiddenSize + perLayer
     : c.numLayers * perLayer;
   return i.modelBytes + tokens * perToken;

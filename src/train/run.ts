@@ -368,7 +368,7 @@ export async function runTraining(opts: RunTrainingOptions): Promise<TrainingRun
           config: model.config,
           batchSize,
           seqLength: longest,
-          gradientCheckpointing: cfg.gradCheckpointing,
+          gradCheckpointing: cfg.gradCheckpointing,
         },
         budget,
       );
