@@ -151,6 +151,7 @@ class Model {
   mx::Dtype dtype = mx::float32;       // activations
   std::optional<mx::array> ropeFreqs;  // (hd/2) per-dimension wavelengths when scaled
   std::string source;                  // file or directory the weights came from
+  std::vector<std::string> loadNotes;  // per tensor type: kept quantized / dequantized (GGUF)
 
   // Adapters: name "layers.<i>.<module>" -> params. Sorted so parameter order is stable.
   std::optional<LoraConfig> lora;
