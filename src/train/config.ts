@@ -485,6 +485,10 @@ export interface ModelConfig {
   modelType: "llama" | "mistral" | "qwen2";
   /** Where the chat template comes from: "gguf" (tokenizer.chat_template) or "tokenizer_config". */
   chatTemplateSource: "gguf" | "tokenizer_config" | "chat_template.jinja";
+  /** Token texts that end an answer (generation stops on them); null = the tokenizer's EOS. */
+  stopTokens: string[] | null;
+  /** Estimated peak bytes of one LoRA training step, with its arithmetic in the file's comments. */
+  memoryEstimateBytes: number | null;
   /** GGUF file of the model for local runs, if one is used (relative to the repo root). */
   gguf: string | null;
   parameters: string;
@@ -503,6 +507,11 @@ const MODEL_CHECKS: Record<keyof ModelConfig, Check> = {
       : `expected "owner/name", got ${show(v)}`,
   modelType: oneOf("llama", "mistral", "qwen2"),
   chatTemplateSource: oneOf("gguf", "tokenizer_config", "chat_template.jinja"),
+  stopTokens: (v) =>
+    v === null || (Array.isArray(v) && v.length > 0 && v.every((t) => typeof t === "string"))
+      ? null
+      : `expected a non-empty list of token texts or null, got ${show(v)}`,
+  memoryEstimateBytes: nullable(int(1)),
   gguf: nullable(str),
   parameters: str,
   contextLength: int(1),
@@ -522,7 +531,13 @@ export async function loadModelConfig(file: string): Promise<ModelConfig> {
   }
   const { values, lineOf } = parseYaml(text, file);
   const issues: ConfigIssue[] = [];
-  const merged: Record<string, unknown> = { gguf: null, notes: null, ...values };
+  const merged: Record<string, unknown> = {
+    gguf: null,
+    notes: null,
+    stopTokens: null,
+    memoryEstimateBytes: null,
+    ...values,
+  };
   for (const key of Object.keys(values)) {
     if (!(key in MODEL_CHECKS)) {
       const near = closest(key, Object.keys(MODEL_CHECKS));
