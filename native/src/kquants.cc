@@ -34,31 +34,55 @@ enum GgmlType : uint32_t {
 
 const char* typeName(uint32_t t) {
   switch (t) {
-    case kF32: return "F32";
-    case kF16: return "F16";
-    case kQ4_0: return "Q4_0";
-    case kQ4_1: return "Q4_1";
-    case kQ5_0: return "Q5_0";
-    case kQ5_1: return "Q5_1";
-    case kQ8_0: return "Q8_0";
-    case kQ2_K: return "Q2_K";
-    case kQ3_K: return "Q3_K";
-    case kQ4_K: return "Q4_K";
-    case kQ5_K: return "Q5_K";
-    case kQ6_K: return "Q6_K";
-    default: return "unknown";
+    case kF32:
+      return "F32";
+    case kF16:
+      return "F16";
+    case kQ4_0:
+      return "Q4_0";
+    case kQ4_1:
+      return "Q4_1";
+    case kQ5_0:
+      return "Q5_0";
+    case kQ5_1:
+      return "Q5_1";
+    case kQ8_0:
+      return "Q8_0";
+    case kQ2_K:
+      return "Q2_K";
+    case kQ3_K:
+      return "Q3_K";
+    case kQ4_K:
+      return "Q4_K";
+    case kQ5_K:
+      return "Q5_K";
+    case kQ6_K:
+      return "Q6_K";
+    default:
+      return "unknown";
   }
 }
 
 // Geometry of every type the own reader handles: (elements, bytes) per block.
 bool blockOf(uint32_t t, uint64_t& elems, uint64_t& bytes) {
   switch (t) {
-    case kF32: elems = 1, bytes = 4; return true;
-    case kF16: elems = 1, bytes = 2; return true;
-    case kQ4_0: elems = 32, bytes = 18; return true;
-    case kQ4_1: elems = 32, bytes = 20; return true;
-    case kQ8_0: elems = 32, bytes = 34; return true;
-    default: return kquantBlock(t, elems, bytes);
+    case kF32:
+      elems = 1, bytes = 4;
+      return true;
+    case kF16:
+      elems = 1, bytes = 2;
+      return true;
+    case kQ4_0:
+      elems = 32, bytes = 18;
+      return true;
+    case kQ4_1:
+      elems = 32, bytes = 20;
+      return true;
+    case kQ8_0:
+      elems = 32, bytes = 34;
+      return true;
+    default:
+      return kquantBlock(t, elems, bytes);
   }
 }
 
@@ -71,12 +95,16 @@ int affineBits(uint32_t t) {
   switch (t) {
     case kQ4_0:
     case kQ4_1:
-    case kQ4_K: return 4;
+    case kQ4_K:
+      return 4;
     case kQ5_0:
     case kQ5_1:
-    case kQ5_K: return 5;
-    case kQ8_0: return 8;
-    default: return 0;
+    case kQ5_K:
+      return 5;
+    case kQ8_0:
+      return 8;
+    default:
+      return 0;
   }
 }
 
@@ -151,7 +179,8 @@ void affineGroup(uint32_t t, const uint8_t* p, int g, AffineGroup& out) {
     }
     case kQ8_0: {
       const float d = halfToFloat(p);
-      for (int j = 0; j < 32; ++j) out.level[j] = static_cast<uint8_t>(static_cast<int8_t>(p[2 + j]) + 128);
+      for (int j = 0; j < 32; ++j)
+        out.level[j] = static_cast<uint8_t>(static_cast<int8_t>(p[2 + j]) + 128);
       out.scale = d;
       out.bias = -128.0f * d;
       return;
@@ -236,15 +265,21 @@ bool blockScalesFinite(uint32_t t, const uint8_t* p) {
   switch (t) {
     case kQ4_0:
     case kQ5_0:
-    case kQ8_0: return ok(0);
+    case kQ8_0:
+      return ok(0);
     case kQ4_1:
     case kQ5_1:
     case kQ4_K:
-    case kQ5_K: return ok(0) && ok(2);
-    case kQ2_K: return ok(80) && ok(82);
-    case kQ3_K: return ok(108);
-    case kQ6_K: return ok(208);
-    default: return true;
+    case kQ5_K:
+      return ok(0) && ok(2);
+    case kQ2_K:
+      return ok(80) && ok(82);
+    case kQ3_K:
+      return ok(108);
+    case kQ6_K:
+      return ok(208);
+    default:
+      return true;
   }
 }
 
@@ -262,8 +297,8 @@ Converted convertTensor(uint32_t t, const uint8_t* data, int64_t rows, int64_t c
   if (!blockOf(t, elems, bytes)) throw std::runtime_error(where + ": unsupported type");
   if (cols % static_cast<int64_t>(elems) != 0) {
     throw std::runtime_error(where + ": row length " + std::to_string(cols) +
-                             " is not a multiple of " + std::to_string(elems) + " (" +
-                             typeName(t) + " block)");
+                             " is not a multiple of " + std::to_string(elems) + " (" + typeName(t) +
+                             " block)");
   }
   const int64_t blocksPerRow = cols / static_cast<int64_t>(elems);
   const int64_t nBlocks = rows * blocksPerRow;
@@ -272,8 +307,8 @@ Converted convertTensor(uint32_t t, const uint8_t* data, int64_t rows, int64_t c
                       mx::float32)};
   }
   if (t == kF16) {
-    return {mx::array(reinterpret_cast<const mx::float16_t*>(data),
-                      mx::Shape{int(rows), int(cols)}, mx::float16)};
+    return {mx::array(reinterpret_cast<const mx::float16_t*>(data), mx::Shape{int(rows), int(cols)},
+                      mx::float16)};
   }
   for (int64_t b = 0; b < nBlocks; ++b) {
     if (!blockScalesFinite(t, data + b * bytes)) {
@@ -306,7 +341,8 @@ Converted convertTensor(uint32_t t, const uint8_t* data, int64_t rows, int64_t c
       for (int i = 0; i < 32; ++i) {
         const int bit = i * bits;
         w[bit / 32] |= static_cast<uint32_t>(g.level[i]) << (bit % 32);
-        if (bit % 32 + bits > 32) w[bit / 32 + 1] |= static_cast<uint32_t>(g.level[i]) >> (32 - bit % 32);
+        if (bit % 32 + bits > 32)
+          w[bit / 32 + 1] |= static_cast<uint32_t>(g.level[i]) >> (32 - bit % 32);
       }
     }
   }
@@ -385,17 +421,28 @@ mx::GGUFMetaData readValue(Reader& r, uint32_t vt, bool scalar, uint64_t n) {
     return scalar ? mx::GGUFMetaData(mx::reshape(a, {})) : mx::GGUFMetaData(a);
   };
   switch (vt) {
-    case 0: return one(numbers<uint8_t>(r, n, mx::uint8));
-    case 1: return one(numbers<int8_t>(r, n, mx::int8));
-    case 2: return one(numbers<uint16_t>(r, n, mx::uint16));
-    case 3: return one(numbers<int16_t>(r, n, mx::int16));
-    case 4: return one(numbers<uint32_t>(r, n, mx::uint32));
-    case 5: return one(numbers<int32_t>(r, n, mx::int32));
-    case 6: return one(numbers<float>(r, n, mx::float32));
-    case 7: return one(numbers<uint8_t>(r, n, mx::bool_));
-    case 10: return one(numbers<uint64_t>(r, n, mx::uint64));
-    case 11: return one(numbers<int64_t>(r, n, mx::int64));
-    case 12: return one(numbers<double>(r, n, mx::float64));
+    case 0:
+      return one(numbers<uint8_t>(r, n, mx::uint8));
+    case 1:
+      return one(numbers<int8_t>(r, n, mx::int8));
+    case 2:
+      return one(numbers<uint16_t>(r, n, mx::uint16));
+    case 3:
+      return one(numbers<int16_t>(r, n, mx::int16));
+    case 4:
+      return one(numbers<uint32_t>(r, n, mx::uint32));
+    case 5:
+      return one(numbers<int32_t>(r, n, mx::int32));
+    case 6:
+      return one(numbers<float>(r, n, mx::float32));
+    case 7:
+      return one(numbers<uint8_t>(r, n, mx::bool_));
+    case 10:
+      return one(numbers<uint64_t>(r, n, mx::uint64));
+    case 11:
+      return one(numbers<int64_t>(r, n, mx::int64));
+    case 12:
+      return one(numbers<double>(r, n, mx::float64));
     case 8: {
       if (scalar) return r.str();
       std::vector<std::string> v(n);
@@ -465,8 +512,8 @@ std::string prefixOf(const std::string& name) {
 std::vector<std::string> typeNotes(const std::map<uint32_t, int>& counts, mx::Dtype dtype) {
   std::vector<std::string> notes;
   for (const auto& [t, n] : counts) {
-    std::string line = std::string(typeName(t)) + ": " + std::to_string(n) +
-                       (n == 1 ? " tensor " : " tensors ");
+    std::string line =
+        std::string(typeName(t)) + ": " + std::to_string(n) + (n == 1 ? " tensor " : " tensors ");
     const int bits = affineBits(t);
     if (t == kF32 || t == kF16) {
       line += "stored as floats";
@@ -484,14 +531,29 @@ std::vector<std::string> typeNotes(const std::map<uint32_t, int>& counts, mx::Dt
 
 bool kquantBlock(uint32_t type, uint64_t& elems, uint64_t& bytes) {
   switch (type) {
-    case kQ5_0: elems = 32, bytes = 22; return true;
-    case kQ5_1: elems = 32, bytes = 24; return true;
-    case kQ2_K: elems = 256, bytes = 84; return true;
-    case kQ3_K: elems = 256, bytes = 110; return true;
-    case kQ4_K: elems = 256, bytes = 144; return true;
-    case kQ5_K: elems = 256, bytes = 176; return true;
-    case kQ6_K: elems = 256, bytes = 210; return true;
-    default: return false;
+    case kQ5_0:
+      elems = 32, bytes = 22;
+      return true;
+    case kQ5_1:
+      elems = 32, bytes = 24;
+      return true;
+    case kQ2_K:
+      elems = 256, bytes = 84;
+      return true;
+    case kQ3_K:
+      elems = 256, bytes = 110;
+      return true;
+    case kQ4_K:
+      elems = 256, bytes = 144;
+      return true;
+    case kQ5_K:
+      elems = 256, bytes = 176;
+      return true;
+    case kQ6_K:
+      elems = 256, bytes = 210;
+      return true;
+    default:
+      return false;
   }
 }
 
@@ -554,8 +616,8 @@ mx::GGUFLoad loadGgufTensors(const std::string& path, mx::Dtype dtype,
 
 Napi::Value GgmlToFloat32(const Napi::CallbackInfo& info) {
   return guard(info.Env(), [&]() -> Napi::Value {
-    if (info.Length() < 4 || !info[0].IsNumber() || !info[1].IsTypedArray() || !info[2].IsNumber() ||
-        !info[3].IsNumber()) {
+    if (info.Length() < 4 || !info[0].IsNumber() || !info[1].IsTypedArray() ||
+        !info[2].IsNumber() || !info[3].IsNumber()) {
       throw ArgumentError("ggmlToFloat32(typeId, bytes: Uint8Array, rows, cols)");
     }
     const uint32_t type = info[0].As<Napi::Number>().Uint32Value();
@@ -573,8 +635,8 @@ Napi::Value GgmlToFloat32(const Napi::CallbackInfo& info) {
                           std::to_string(cols) + " " + typeName(type) + " values");
     }
     Converted c = convertTensor(type, bytes.Data(), rows, cols, "ggmlToFloat32");
-    mx::array out = c.scales ? mx::dequantize(c.weight, *c.scales, c.biases, 32, affineBits(type))
-                             : c.weight;
+    mx::array out =
+        c.scales ? mx::dequantize(c.weight, *c.scales, c.biases, 32, affineBits(type)) : c.weight;
     out = mx::contiguous(mx::astype(out, mx::float32));
     mx::eval(out);
     Napi::Float32Array result = Napi::Float32Array::New(info.Env(), out.size());

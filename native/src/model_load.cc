@@ -1,6 +1,7 @@
 // Building a Model from files: GGUF (F32, F16, Q4_0, Q4_1, Q8_0 via mx::load_gguf; Q5_0, Q5_1 and
-// the K-quants through kquants.cc; hyperparameters from <arch>.* metadata) and Hugging Face safetensors (config parsed by TypeScript), plus random
-// tiny models for tests, QLoRA base quantization, and safe safetensors read/write.
+// the K-quants through kquants.cc; hyperparameters from <arch>.* metadata) and Hugging Face
+// safetensors (config parsed by TypeScript), plus random tiny models for tests, QLoRA base
+// quantization, and safe safetensors read/write.
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -312,9 +313,10 @@ void checkGgufTensors(const std::string& path) {
     const uint64_t offset = u64();
     uint64_t elems = 0, bytes = 0;
     if (!ggmlBlock(type, elems, bytes)) {
-      throw fail("tensor '" + name + "' has type " + ggmlTypeName(type) + " (" +
-                 std::to_string(type) + "), which is not supported (F32, F16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, "
-                 "Q5_K, Q6_K)");
+      throw fail(
+          "tensor '" + name + "' has type " + ggmlTypeName(type) + " (" + std::to_string(type) +
+          "), which is not supported (F32, F16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, "
+          "Q5_K, Q6_K)");
     }
     infos.push_back({std::move(name), offset, count / elems * bytes});
   }
