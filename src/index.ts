@@ -24,6 +24,7 @@ export { loadTokenizer } from "./train/tokenizer.js";
 export { ChatTemplate } from "./train/chat-template.js";
 export { loadTrainingConfig } from "./train/config.js";
 export * as merge from "./merge/index.js";
+export { listModels, type ModelEntry, type ListModelsResult } from "./models/list.js";
 export * as evaluate from "./evaluate/index.js";
 export * as figures from "./notebook/figures.js";
 export * as report from "./notebook/report.js";
