@@ -6,7 +6,11 @@ import { augmentFunnel, ingestFunnel, stageBlocks } from "../../src/notebook/blo
 import { frameBlock, trainingProgressHtml } from "../../src/notebook/display.js";
 import { medicalAccuracyFigure, safetyProbeFigure } from "../../src/notebook/figures.js";
 import { markdownHtml, renderReportHtml } from "../../src/notebook/report.js";
-import { notebookBlocks, outputBlocks } from "../../src/workbench/run-report.js";
+import { mkdtempSync, utimesSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { RunRecord } from "../../src/workbench/pipeline.js";
+import { notebookBlocks, notFromRun, outputBlocks } from "../../src/workbench/run-report.js";
 import type { AugmentReport } from "../../src/augment/report.js";
 import { comparisonTable, evaluationReportBlocks } from "../../src/evaluate/report-blocks.js";
 import type { EvaluationResult } from "../../src/evaluate/run.js";
@@ -294,5 +298,26 @@ describe("executed notebooks in the report", () => {
     const html = renderReportHtml({ title: "t", blocks });
     expect(html).toContain('Plotly.newPlot("figure-1"');
     expect(html.match(/plotly\.js v3\./g)?.length).toBe(1);
+  });
+});
+
+describe("run report summary", () => {
+  it("shows a stage's shared output only when this run wrote it", () => {
+    const dir = mkdtempSync(join(tmpdir(), "medtune-run-report-"));
+    const file = join(dir, "metrics.jsonl");
+    writeFileSync(file, `${JSON.stringify({ type: "done", iteration: 3 })}\n`);
+    const at = (iso: string) => new Date(iso);
+    const run = {
+      startedAt: "2026-01-01T10:00:00.000Z",
+      finishedAt: "2026-01-01T10:30:00.000Z",
+    } as RunRecord;
+    utimesSync(file, at("2026-01-01T10:10:00Z"), at("2026-01-01T10:10:00Z"));
+    expect(notFromRun(file, run)).toBeUndefined();
+    utimesSync(file, at("2026-01-01T09:00:00Z"), at("2026-01-01T09:00:00Z"));
+    expect(notFromRun(file, run)).toMatch(/from an earlier run/);
+    utimesSync(file, at("2026-01-01T11:00:00Z"), at("2026-01-01T11:00:00Z"));
+    expect(notFromRun(file, run)).toMatch(/rewritten by a later run/);
+    expect(notFromRun(file, { ...run, finishedAt: null })).toBeUndefined(); // still running
+    expect(notFromRun(join(dir, "none.json"), run)).toMatch(/missing/);
   });
 });
