@@ -1,9 +1,9 @@
 // Report blocks shared by show() and `medtune report`: which stage result becomes which tables and
 // figures, the markdown subset of notebook cells (escaped, never raw HTML), executed-notebook outputs.
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import type { IngestResult } from "../../src/ingest/index.js";
 import { augmentFunnel, ingestFunnel, stageBlocks } from "../../src/notebook/blocks.js";
-import { frameBlock, trainingProgressHtml } from "../../src/notebook/display.js";
+import { frameBlock, liveTraining, trainingProgressHtml } from "../../src/notebook/display.js";
 import { medicalAccuracyFigure, safetyProbeFigure } from "../../src/notebook/figures.js";
 import { markdownHtml, renderReportHtml } from "../../src/notebook/report.js";
 import { mkdtempSync, utimesSync, writeFileSync } from "node:fs";
@@ -233,6 +233,32 @@ describe("notebook display pieces", () => {
     expect(html).toContain("321 tokens/s");
     expect(html).toContain("peak 1024 MiB of 2048 MiB");
     expect(html).toContain("width:25.0%");
+  });
+
+  it("the live display takes a run's total steps and ETA from its monitor events", async () => {
+    const drawn: string[] = [];
+    vi.doMock("tslab", () => ({
+      display: {},
+      newDisplay: () => ({ html: (h: string) => drawn.push(h) }),
+    }));
+    const live = await liveTraining({ totalSteps: 0 }); // a config by epochs has no iters
+    const progress = (iteration: number) => ({
+      type: "progress",
+      iteration,
+      trainLoss: 3,
+      learningRate: 1e-4,
+      tokensPerSecond: 100,
+      trainedTokens: 10,
+      supervisedTokens: 5,
+      peakMemoryBytes: 2 ** 20,
+      activeMemoryBytes: 2 ** 20,
+      cacheBytes: 0,
+    });
+    live.onEvent(progress(1) as never);
+    live.onEvent({ type: "monitor", iteration: 1, totalSteps: 24, etaSeconds: 92 } as never);
+    expect(drawn.at(-1)).toContain("step 1 / 24");
+    expect(drawn.at(-1)).toContain("ETA 92 s");
+    vi.doUnmock("tslab");
   });
 });
 
