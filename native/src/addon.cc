@@ -2,6 +2,7 @@
 // src/native/binding.ts; keep the two in step.
 #include <napi.h>
 
+#include "embedder_wrap.h"
 #include "model_wrap.h"
 #include "runtime.h"
 #include "tensor.h"
@@ -15,6 +16,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("matmul", Napi::Function::New(env, Matmul, "matmul"));
   exports.Set("quantizedMatmul", Napi::Function::New(env, QuantizedMatmul, "quantizedMatmul"));
   NativeModel::Init(env, exports);
+  InitEmbedder(env, exports);
   return exports;
 }
 
