@@ -296,6 +296,24 @@ export async function loadEmbedder(options: LoadEmbedderOptions = {}): Promise<E
   });
 }
 
+/**
+ * The next batch of length-sorted (longest first) texts: up to `batchSize`, and no more once padding
+ * would fill over half of the batch — a 256-token abstract then does not make 31 short titles pad
+ * to 256 tokens too.
+ */
+function nextBatch<T extends { ids: number[] }>(sorted: T[], start: number, batchSize: number): T[] {
+  const width = sorted[start]!.ids.length;
+  let real = 0;
+  let end = start;
+  while (end < sorted.length && end - start < batchSize) {
+    const len = sorted[end]!.ids.length;
+    if (end > start && 2 * (real + len) < width * (end - start + 1)) break;
+    real += len;
+    end++;
+  }
+  return sorted.slice(start, end);
+}
+
 class BertEmbedder implements Embedder {
   readonly name: string;
   readonly dimensions: number;
@@ -350,9 +368,10 @@ class BertEmbedder implements Embedder {
       .sort((a, b) => b.ids.length - a.ids.length || a.index - b.index);
     const out: Float32Array[] = new Array<Float32Array>(texts.length);
     const D = this.dimensions;
-    for (let start = 0; start < order.length; start += batchSize) {
+    for (let start = 0; start < order.length; ) {
       o.signal?.throwIfAborted();
-      const rows = order.slice(start, start + batchSize);
+      const rows = nextBatch(order, start, batchSize);
+      start += rows.length;
       const L = rows[0]!.ids.length;
       const flat = new Int32Array(rows.length * L).fill(this.padId);
       const mask = new Uint8Array(rows.length * L);
@@ -370,7 +389,7 @@ class BertEmbedder implements Embedder {
       rows.forEach((r, b) => {
         out[r.index] = embeddings.slice(b * D, (b + 1) * D);
       });
-      o.onProgress?.({ type: "progress", done: start + rows.length, total: texts.length });
+      o.onProgress?.({ type: "progress", done: start, total: texts.length });
     }
     return out;
   }
