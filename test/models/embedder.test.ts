@@ -4,7 +4,14 @@
 // ≥ 0.999, paraphrases score above unrelated pairs, batching and length sorting change nothing.
 // Bad directories give errors that name the directory and file.
 //   npx vitest run test/models/embedder.test.ts
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync, copyFileSync } from "node:fs";
+import {
+  copyFileSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -15,6 +22,8 @@ import {
   loadEmbedder,
   type Embedder,
 } from "../../src/models/embedder.js";
+import { loadEmbedderPreset } from "../../src/models/embedder-presets.js";
+import { fromRoot } from "../../src/paths.js";
 
 const FIXTURES = join(import.meta.dirname, "..", "fixtures", "bert");
 
@@ -47,12 +56,21 @@ describe("bundled embedder (all-MiniLM-L6-v2) vs the reference model", () => {
   });
   afterAll(() => embedder?.close());
 
-  it("reads its settings from the directory", () => {
+  it("reads its settings from the directory, as its preset says", async () => {
     expect(embedder.name).toBe("all-MiniLM-L6-v2");
     expect(embedder.dimensions).toBe(384);
     expect(embedder.maxTokens).toBe(REF.maxSeqLength);
     expect(embedder.pooling).toBe("mean");
     expect(embedder.normalize).toBe(true);
+    const preset = await loadEmbedderPreset("all-minilm-l6-v2");
+    expect(preset).toMatchObject({
+      dimensions: embedder.dimensions,
+      maxTokens: embedder.maxTokens,
+      pooling: embedder.pooling,
+      normalize: embedder.normalize,
+      weightBytes: statSync(join(embedder.directory, "model.safetensors")).size,
+    });
+    expect(fromRoot(preset.directory)).toBe(embedder.directory);
   });
 
   it("tokenizes exactly like the Hugging Face fast tokenizer, truncation included", () => {
@@ -237,6 +255,24 @@ describe("embedder directories", () => {
     );
     await expect(loadEmbedder({ path: minilm, maxTokens: 1 })).rejects.toBeInstanceOf(
       EmbedderLoadError,
+    );
+  });
+
+  it("presets: both parse; a bad key or value is named with the file", async () => {
+    const bge = await loadEmbedderPreset("bge-base-en-v1.5");
+    expect([bge.pooling, bge.dimensions, bge.maxTokens, bge.normalize]).toEqual([
+      "cls",
+      768,
+      512,
+      true,
+    ]);
+    await expect(loadEmbedderPreset("no-such-preset")).rejects.toThrow(/no-such-preset\.yaml/);
+    const dir = mkdtempSync(join(tmpdir(), "preset-"));
+    const bad = join(dir, "bge-base-en-v1.5.yaml");
+    const text = readFileSync(fromRoot("configs/model_configs/embeddings/bge-base-en-v1.5.yaml"), "utf8");
+    writeFileSync(bad, text.replace("pooling: cls", "pooling: max\npoolng: cls"));
+    await expect(loadEmbedderPreset(bad)).rejects.toThrow(
+      /bge-base-en-v1\.5\.yaml: unknown key "poolng"; "pooling" must be mean or cls, got "max"/,
     );
   });
 
