@@ -12,7 +12,8 @@ Writes test/fixtures/bert/:
                               "embedder"): fixed biomedical sentences, the fast tokenizer's ids
                               (truncated at max_seq_length 256) and the sentence vectors —
                               AutoModel + mean pooling over the mask + L2 normalise, exactly what
-                              sentence-transformers computes for this model.
+                              sentence-transformers computes for this model; plus tokenizer-only
+                              cases (CJK, control characters, accents, symbols, a 140-letter word).
 
 Run with a Python that has torch + transformers (not project dependencies; tests read only the files):
 
@@ -57,6 +58,21 @@ SENTENCES = [
         ]
         * 5
     ),
+]
+
+# Tokenizer-only cases: CJK, control and zero-width characters, accents, symbols, an over-long word,
+# special-token strings inside text, abbreviations, surrounding spaces, the empty string.
+TOKENIZER_CASES = [
+    "患者 received 5 mg/kg of 阿司匹林 daily.",
+    "Tab\tseparated\u0000 and zero\u200bwidth  spaces",
+    "ÉCOLE Ångström Øresund naïve façade",
+    "Emoji 💊 and symbols ± µg ≥ 10⁻³ °C",
+    "Supercalifragilisticexpialidociouspneumonoultramicroscopicsilicovolcanoconiosis"
+    "antidisestablishmentarianismfloccinaucinihilipilification is long",
+    "[CLS] inside text [SEP] and [MASK]",
+    "U.S.A. e.g. i.e., (p<0.05); IC50=3.2nM",
+    "  leading and trailing   ",
+    "",
 ]
 
 
@@ -163,6 +179,13 @@ def minilm_reference() -> None:
         "sentences": SENTENCES,
         "ids": ids,
         "vectors": [round_list(v) for v in vectors],
+        "tokenizerCases": {
+            "texts": TOKENIZER_CASES,
+            "ids": [
+                tokenizer(t, truncation="longest_first", max_length=max_seq_length)["input_ids"]
+                for t in TOKENIZER_CASES
+            ],
+        },
     }
     (OUT / "minilm-reference.json").write_text(json.dumps(out) + "\n")
     print(f"wrote {OUT / 'minilm-reference.json'} ({len(SENTENCES)} sentences)")

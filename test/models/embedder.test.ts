@@ -32,6 +32,7 @@ interface Reference {
   sentences: string[];
   ids: number[][];
   vectors: number[][];
+  tokenizerCases: { texts: string[]; ids: number[][] };
 }
 const REF = JSON.parse(
   readFileSync(join(FIXTURES, "minilm-reference.json"), "utf8"),
@@ -75,6 +76,8 @@ describe("bundled embedder (all-MiniLM-L6-v2) vs the reference model", () => {
 
   it("tokenizes exactly like the Hugging Face fast tokenizer, truncation included", () => {
     REF.sentences.forEach((s, i) => expect(embedder.tokenize(s), s).toEqual(REF.ids[i]));
+    const cases = REF.tokenizerCases;
+    cases.texts.forEach((s, i) => expect(embedder.tokenize(s), s).toEqual(cases.ids[i]));
     expect(REF.ids.at(-1)!.length).toBe(REF.maxSeqLength);
   });
 

@@ -95,6 +95,21 @@ describe("native BERT encoder vs transformers (tiny random checkpoints)", () => 
     });
   }
 
+  it("runs in bfloat16 too, close to the float32 result", async () => {
+    const { config, expected: e, weights } = fixture("tiny-gelu");
+    const bert = loadNative().loadBert(config, weights, { dtype: "bfloat16" });
+    const { embeddings } = await bert.encode({
+      ids: Int32Array.from(e.ids),
+      mask: Uint8Array.from(e.mask),
+      shape: e.shape,
+      pooling: "mean",
+      normalize: true,
+    });
+    // bfloat16 keeps 8 bits of mantissa: unit vectors agree to a few hundredths.
+    expect(maxAbsDiff(embeddings, e.meanNormalized)).toBeLessThan(0.05);
+    bert.dispose();
+  });
+
   it("a row's vector does not depend on the padding or the other rows of its batch", async () => {
     const { config, expected: e, weights } = fixture("tiny-gelu");
     const bert = loadNative().loadBert(config, weights);
