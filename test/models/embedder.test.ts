@@ -222,6 +222,7 @@ describe("embedder directories", () => {
     const [v] = await e.embed(["Aspirin blocks COX-1."]);
     expect(v).toHaveLength(32);
     e.close();
+    await expect(e.embed(["after close"])).rejects.toThrow(/embedder .* is closed/);
     const overridden = await loadEmbedder({ path: dir, pooling: "mean", normalize: true });
     const [w] = await overridden.embed(["Aspirin blocks COX-1."]);
     expect(Math.hypot(...w!)).toBeCloseTo(1, 5);
