@@ -75,9 +75,10 @@ export class EmbedderLoadError extends Error {
   constructor(
     readonly directory: string,
     readonly file: string | undefined,
-    message: string,
+    /** What is wrong, without the path. */
+    readonly detail: string,
   ) {
-    super(`${file ? join(directory, file) : directory}: ${message}`);
+    super(`${file ? join(directory, file) : directory}: ${detail}`);
     this.name = "EmbedderLoadError";
   }
 }
@@ -203,6 +204,9 @@ async function readSentenceTransformerSettings(
     const modes = ["cls_token", "mean_tokens", "max_tokens", "mean_sqrt_len_tokens", "lasttoken"]
       .filter((m) => poolingConfig[`pooling_mode_${m}`] === true);
     const mode = (poolingConfig.pooling_mode as string | undefined) ?? modes[0];
+    if (mode === undefined) {
+      throw new EmbedderLoadError(directory, poolingFile, "no pooling mode is set to true");
+    }
     if (mode === "cls" || mode === "cls_token") pooling = "cls";
     else if (mode === "mean" || mode === "mean_tokens") pooling = "mean";
     else
@@ -234,8 +238,24 @@ async function requireFile(directory: string, file: string, hint: string): Promi
 
 /** Load an embedder from a model directory (default: the bundled all-MiniLM-L6-v2). */
 export async function loadEmbedder(options: LoadEmbedderOptions = {}): Promise<Embedder> {
-  const directory = options.path === undefined ? defaultEmbedderPath() : fromRoot(options.path);
-  const isDefault = options.path === undefined;
+  if (options.path !== undefined) return loadEmbedderFrom(fromRoot(options.path), options, false);
+  const directory = defaultEmbedderPath();
+  try {
+    return await loadEmbedderFrom(directory, options, true);
+  } catch (e) {
+    // A damaged or partial bundled copy: the set-up step restores it.
+    if (e instanceof EmbedderLoadError && !e.message.includes(SETUP_HINT)) {
+      throw new EmbedderLoadError(directory, e.file, `${e.detail}; ${SETUP_HINT}`);
+    }
+    throw e;
+  }
+}
+
+async function loadEmbedderFrom(
+  directory: string,
+  options: LoadEmbedderOptions,
+  isDefault: boolean,
+): Promise<Embedder> {
   const dirInfo = await stat(directory).catch(() => null);
   if (!dirInfo?.isDirectory()) {
     throw new EmbedderLoadError(

@@ -9,6 +9,7 @@ import {
   mkdirSync,
   mkdtempSync,
   readFileSync,
+  renameSync,
   statSync,
   writeFileSync,
 } from "node:fs";
@@ -260,6 +261,22 @@ describe("embedder directories", () => {
     await expect(loadEmbedder({ path: minilm, maxTokens: 1 })).rejects.toBeInstanceOf(
       EmbedderLoadError,
     );
+    // The bundled copy missing or partial: the error names the set-up step that restores it.
+    const models = mkdtempSync(join(tmpdir(), "models-"));
+    process.env.MEDTUNE_MODELS_DIR = models;
+    try {
+      await expect(loadEmbedder()).rejects.toThrow(
+        /all-MiniLM-L6-v2: the bundled embedder is not installed; run `node scripts\/setup\.mjs --only embedder`/,
+      );
+      mkdirSync(join(models, "embeddings"));
+      const partial = scratch();
+      renameSync(partial, join(models, "embeddings", "all-MiniLM-L6-v2"));
+      await expect(loadEmbedder()).rejects.toThrow(
+        /all-MiniLM-L6-v2\/tokenizer\.json: missing .*; run `node scripts\/setup\.mjs --only embedder`/,
+      );
+    } finally {
+      delete process.env.MEDTUNE_MODELS_DIR;
+    }
   });
 
   it("presets: both parse; a bad key or value is named with the file", async () => {
