@@ -81,7 +81,7 @@ export async function showBlocks(blocks: readonly ReportBlock[]): Promise<void> 
 }
 
 /**
- * Render anything a cell produces: a stage result (runIngest, augmentFiles, runTraining,
+ * Render anything a cell produces: a stage result (runIngest, runAugment, runTraining,
  * runEvaluation, runMerge, compareAnswers), a DataFrame, a Plotly figure, or report blocks.
  */
 export async function show(x: unknown, opts: { maxRows?: number; caption?: string } = {}) {
@@ -128,7 +128,7 @@ export function trainingProgressHtml(
  * A display that a training cell updates in place (throttled), for `onEvent` of runTraining:
  *
  *   const live = await liveTraining({ totalSteps: 20 });
- *   const run = await runTraining(cfg, { onEvent: live.onEvent });
+ *   const run = await runTraining({ config: cfg, onEvent: live.onEvent });
  *   live.finish();
  */
 export async function liveTraining(o: {

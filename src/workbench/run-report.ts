@@ -10,6 +10,7 @@
  * said to be missing, never filled in.
  */
 import type { Comparison } from "../evaluate/metrics.js";
+import { comparisonTable } from "../evaluate/report-blocks.js";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { PLOTLY_MIME } from "../notebook/display.js";
@@ -139,19 +140,7 @@ export function runSummaryBlocks(run: RunRecord): ReportBlock[] {
   b.push({ kind: "heading", text: "Base vs fine-tuned", level: 3 });
   b.push(
     evaluation
-      ? {
-          kind: "table",
-          columns: ["task", "score", "n", "base", "fine-tuned", "delta [95% CI]"],
-          rows: evaluation.comparisons.map((c) => [
-            c.task,
-            c.score,
-            c.n,
-            fixed(c.base),
-            fixed(c.fineTuned),
-            `${fixed(c.delta)} [${fixed(c.low)}, ${fixed(c.high)}]`,
-          ]),
-          caption: a.evaluationSummary,
-        }
+      ? comparisonTable(evaluation.comparisons, a.evaluationSummary)
       : { kind: "text", text: `No evaluation summary at ${a.evaluationSummary}.` },
   );
   return b;

@@ -447,9 +447,12 @@ export async function runNotebook(o: RunNotebookOptions): Promise<NotebookRunRes
       const timedOut = new Promise<"timeout">(
         (r) => (timer = setTimeout(() => r("timeout"), timeoutMs)),
       );
-      const aborted = new Promise<"abort">((r) =>
-        o.signal?.addEventListener("abort", () => r("abort"), { once: true }),
-      );
+      // One listener per cell, removed when the cell ends (a run of many cells shares the signal).
+      let onAbort: (() => void) | undefined;
+      const aborted = new Promise<"abort">((r) => {
+        onAbort = () => r("abort");
+        o.signal?.addEventListener("abort", onAbort, { once: true });
+      });
       let outcome: "ok" | "error" | "timeout" | "abort";
       let replyError: string | undefined;
       try {
@@ -472,6 +475,7 @@ export async function runNotebook(o: RunNotebookOptions): Promise<NotebookRunRes
         replyError = (e as Error).message;
       } finally {
         clearTimeout(timer);
+        if (onAbort) o.signal?.removeEventListener("abort", onAbort);
       }
       if (outcome === "timeout" || outcome === "abort") {
         // Interrupt (the kernel's SIGINT), give it a moment to reply, then give up on the cell.

@@ -4,10 +4,12 @@ import { describe, expect, it } from "vitest";
 import type { IngestResult } from "../../src/ingest/index.js";
 import { augmentFunnel, ingestFunnel, stageBlocks } from "../../src/notebook/blocks.js";
 import { frameBlock, trainingProgressHtml } from "../../src/notebook/display.js";
-import { safetyProbeFigure } from "../../src/notebook/figures.js";
+import { medicalAccuracyFigure, safetyProbeFigure } from "../../src/notebook/figures.js";
 import { markdownHtml, renderReportHtml } from "../../src/notebook/report.js";
 import { notebookBlocks, outputBlocks } from "../../src/workbench/run-report.js";
 import type { AugmentReport } from "../../src/augment/report.js";
+import { comparisonTable, evaluationReportBlocks } from "../../src/evaluate/report-blocks.js";
+import type { EvaluationResult } from "../../src/evaluate/run.js";
 
 const ingest: IngestResult = {
   ok: true,
@@ -70,7 +72,60 @@ describe("stage blocks", () => {
     expect(() => stageBlocks({ foo: 1 })).toThrow(/not a stage result/);
   });
 
-  it("a failed augmentFiles result shows its reasons", () => {
+  it("evaluation: show() draws evaluate's own report tables, and the run summary its comparison table", () => {
+    const comparison = {
+      task: "pubmedqa",
+      score: "accuracy",
+      n: 4,
+      base: 0.25,
+      fineTuned: 0.75,
+      delta: 0.5,
+      low: 0,
+      high: 1,
+      mcnemarP: 0.5,
+    };
+    const r = {
+      suite: "quick",
+      variants: ["base", "fineTuned"],
+      tasks: {
+        base: [
+          {
+            task: "pubmedqa",
+            metrics: { accuracy: { value: 0.25, low: 0.05, high: 0.7, n: 4, chance: 1 / 3 } },
+          },
+        ],
+        fineTuned: [{ task: "pubmedqa", metrics: { accuracy: { value: 0.75, n: 4 } } }],
+      },
+      comparisons: [comparison],
+      figures: { accuracy: { data: [{ type: "bar", x: ["a"], y: [1] }], layout: {} } },
+      validator: [],
+      validatorHeldOut: [],
+      sideBySide: [{ task: "pubmedqa", id: "q1", question: "Q?", base: "no", fineTuned: "yes" }],
+      timings: [{ task: "pubmedqa", items: 4, seconds: 2, secondsPerItem: 0.5 }],
+    } as unknown as EvaluationResult;
+    const shown = stageBlocks(r);
+    expect(shown[0]).toEqual({ kind: "heading", text: "Evaluation (suite quick)" });
+    expect(shown.slice(1)).toEqual(evaluationReportBlocks(r));
+    const table = comparisonTable([comparison]);
+    expect(shown).toContainEqual(table);
+    expect(table.kind === "table" && table.rows[0]).toEqual([
+      "pubmedqa",
+      "accuracy",
+      4,
+      "0.250",
+      "0.750",
+      "0.500 [0.000, 1.000]",
+      "0.500",
+    ]);
+    const metrics = shown.find((b) => b.kind === "table" && b.columns.includes("chance"));
+    expect(metrics?.kind === "table" && metrics.rows).toEqual([
+      ["base", "pubmedqa", "accuracy", "0.250", "0.050", "0.700", 4, "0.333"],
+      ["fineTuned", "pubmedqa", "accuracy", "0.750", "—", "—", 4, "—"],
+    ]);
+    expect(shown.filter((b) => b.kind === "figure")).toHaveLength(1);
+  });
+
+  it("a failed runAugment result shows its reasons", () => {
     expect(stageBlocks({ ok: false, error: "no input", input: {} })).toEqual([
       { kind: "pre", text: "no input" },
     ]);
@@ -93,6 +148,38 @@ describe("training figures", () => {
       [
         [10, 20],
         [0.8, 0.9],
+      ],
+    ]);
+  });
+});
+
+describe("medical accuracy figure", () => {
+  it("draws the per-epoch measurements only when the run measured them", () => {
+    expect(medicalAccuracyFigure([{ type: "progress" }])).toBeUndefined();
+    const at = (iteration: number, accuracy: number) => ({
+      type: "accuracy",
+      iteration,
+      epoch: iteration / 10,
+      items: 8,
+      correct: accuracy * 8,
+      accuracy,
+      accuracyNormalized: accuracy / 2,
+      meanGoldProbability: 0.4,
+      seconds: 3,
+    });
+    const fig = medicalAccuracyFigure([at(10, 0.25), { type: "progress" }, at(20, 0.5)] as never);
+    expect(fig!.data.map((t) => [t.x, t.y])).toEqual([
+      [
+        [10, 20],
+        [0.25, 0.5],
+      ],
+      [
+        [10, 20],
+        [0.125, 0.25],
+      ],
+      [
+        [10, 20],
+        [0.4, 0.4],
       ],
     ]);
   });

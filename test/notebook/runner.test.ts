@@ -1,6 +1,7 @@
 // The headless runner on small notebooks written here, through the real jupyter_server and tslab
 // kernel of the venv: parameter injection, a failing cell, a timeout, and no process left behind.
 import { spawnSync } from "node:child_process";
+import { getEventListeners } from "node:events";
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -100,11 +101,13 @@ describe.skipIf(!HAVE_KERNEL)("runNotebook through jupyter_server and tslab", ()
       ]),
     );
     let serverPid = 0;
+    const abort = new AbortController();
     const r = await runNotebook({
       notebook: input,
       output: input.replace(/\.ipynb$/, ".out.ipynb"),
       parameters: { n: 5, label: "from CLI" },
       cellTimeoutSeconds: 120,
+      signal: abort.signal,
       onEvent: (e) => {
         if (e.type === "server") serverPid = e.pid;
       },
@@ -124,6 +127,8 @@ describe.skipIf(!HAVE_KERNEL)("runNotebook through jupyter_server and tslab", ()
     expect(nb.cells[2]!.metadata.medtune).toMatchObject({ status: "ok" });
     expect(nb.cells[2]!.execution_count).toBeGreaterThan(0);
     expect(nb.metadata.medtune).toMatchObject({ ok: false, parameters: { n: 5 } });
+    // Each cell's abort listener went with the cell (medtune run shares one signal across notebooks).
+    expect(getEventListeners(abort.signal, "abort")).toEqual([]);
     // Nothing left behind: the server and its kernel are gone.
     expect(serverPid).toBeGreaterThan(0);
     expect(descendants(serverPid)).toEqual([]);
