@@ -169,6 +169,7 @@ class Model {
   std::optional<mx::array> positions;
   int positionOffset = 0;
   std::optional<mx::array> normBias;  // (D)
+  std::vector<std::string> loadNotes;  // per tensor type: kept quantized / dequantized (GGUF)
 
   // Adapters: name "layers.<i>.<module>" -> params. Sorted so parameter order is stable.
   std::optional<LoraConfig> lora;

@@ -1,12 +1,16 @@
 // Report blocks shared by show() and `medtune report`: which stage result becomes which tables and
 // figures, the markdown subset of notebook cells (escaped, never raw HTML), executed-notebook outputs.
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import type { IngestResult } from "../../src/ingest/index.js";
 import { augmentFunnel, ingestFunnel, stageBlocks } from "../../src/notebook/blocks.js";
-import { frameBlock, trainingProgressHtml } from "../../src/notebook/display.js";
+import { frameBlock, liveTraining, trainingProgressHtml } from "../../src/notebook/display.js";
 import { medicalAccuracyFigure, safetyProbeFigure } from "../../src/notebook/figures.js";
 import { markdownHtml, renderReportHtml } from "../../src/notebook/report.js";
-import { notebookBlocks, outputBlocks } from "../../src/workbench/run-report.js";
+import { mkdtempSync, utimesSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { RunRecord } from "../../src/workbench/pipeline.js";
+import { notebookBlocks, notFromRun, outputBlocks } from "../../src/workbench/run-report.js";
 import type { AugmentReport } from "../../src/augment/report.js";
 import { comparisonTable, evaluationReportBlocks } from "../../src/evaluate/report-blocks.js";
 import type { EvaluationResult } from "../../src/evaluate/run.js";
@@ -230,6 +234,32 @@ describe("notebook display pieces", () => {
     expect(html).toContain("peak 1024 MiB of 2048 MiB");
     expect(html).toContain("width:25.0%");
   });
+
+  it("the live display takes a run's total steps and ETA from its monitor events", async () => {
+    const drawn: string[] = [];
+    vi.doMock("tslab", () => ({
+      display: {},
+      newDisplay: () => ({ html: (h: string) => drawn.push(h) }),
+    }));
+    const live = await liveTraining({ totalSteps: 0 }); // a config by epochs has no iters
+    const progress = (iteration: number) => ({
+      type: "progress",
+      iteration,
+      trainLoss: 3,
+      learningRate: 1e-4,
+      tokensPerSecond: 100,
+      trainedTokens: 10,
+      supervisedTokens: 5,
+      peakMemoryBytes: 2 ** 20,
+      activeMemoryBytes: 2 ** 20,
+      cacheBytes: 0,
+    });
+    live.onEvent(progress(1) as never);
+    live.onEvent({ type: "monitor", iteration: 1, totalSteps: 24, etaSeconds: 92 } as never);
+    expect(drawn.at(-1)).toContain("step 1 / 24");
+    expect(drawn.at(-1)).toContain("ETA 92 s");
+    vi.doUnmock("tslab");
+  });
 });
 
 describe("executed notebooks in the report", () => {
@@ -294,5 +324,26 @@ describe("executed notebooks in the report", () => {
     const html = renderReportHtml({ title: "t", blocks });
     expect(html).toContain('Plotly.newPlot("figure-1"');
     expect(html.match(/plotly\.js v3\./g)?.length).toBe(1);
+  });
+});
+
+describe("run report summary", () => {
+  it("shows a stage's shared output only when this run wrote it", () => {
+    const dir = mkdtempSync(join(tmpdir(), "medtune-run-report-"));
+    const file = join(dir, "metrics.jsonl");
+    writeFileSync(file, `${JSON.stringify({ type: "done", iteration: 3 })}\n`);
+    const at = (iso: string) => new Date(iso);
+    const run = {
+      startedAt: "2026-01-01T10:00:00.000Z",
+      finishedAt: "2026-01-01T10:30:00.000Z",
+    } as RunRecord;
+    utimesSync(file, at("2026-01-01T10:10:00Z"), at("2026-01-01T10:10:00Z"));
+    expect(notFromRun(file, run)).toBeUndefined();
+    utimesSync(file, at("2026-01-01T09:00:00Z"), at("2026-01-01T09:00:00Z"));
+    expect(notFromRun(file, run)).toMatch(/from an earlier run/);
+    utimesSync(file, at("2026-01-01T11:00:00Z"), at("2026-01-01T11:00:00Z"));
+    expect(notFromRun(file, run)).toMatch(/rewritten by a later run/);
+    expect(notFromRun(file, { ...run, finishedAt: null })).toBeUndefined(); // still running
+    expect(notFromRun(join(dir, "none.json"), run)).toMatch(/missing/);
   });
 });

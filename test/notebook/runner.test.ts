@@ -15,6 +15,7 @@ import {
   type NotebookRunResult,
 } from "../../src/workbench/runner.js";
 import { projectPaths } from "../../src/paths.js";
+import { runWorkbench } from "../../src/workbench/pipeline.js";
 
 const HAVE_KERNEL = existsSync(
   join(projectPaths.venv(), "share", "jupyter", "kernels", "tslab", "kernel.json"),
@@ -153,4 +154,29 @@ describe.skipIf(!HAVE_KERNEL)("runNotebook through jupyter_server and tslab", ()
     expect(textOf(r, 1)).toContain("CellTimeout");
     expect(jupyterProcesses().length).toBeLessThanOrEqual(before);
   }, 180_000);
+
+  it("medtune run, interrupted in a notebook: run.json names it, the cell it was in, and the error", async () => {
+    const runsDir = mkdtempSync(join(tmpdir(), "medtune-runs-"));
+    const abort = new AbortController();
+    await expect(
+      runWorkbench({
+        preset: "tiny",
+        id: "stopped",
+        runsDir,
+        notebooks: ["01_ingest"],
+        signal: abort.signal,
+        onEvent: (e) => {
+          if (e.type === "runner" && e.event.type === "cell" && e.event.index >= 2)
+            abort.abort(new Error("interrupted"));
+        },
+      }),
+    ).rejects.toThrow(/interrupted/);
+    const record = JSON.parse(readFileSync(join(runsDir, "stopped", "run.json"), "utf8"));
+    expect(record.ok).toBe(false);
+    expect(record.finishedAt).toEqual(expect.any(String));
+    expect(record.notebooks).toMatchObject([
+      { name: "01_ingest", ok: false, failure: { index: 2, error: "interrupted" } },
+    ]);
+    expect(existsSync(join(runsDir, "stopped", "01_ingest.ipynb"))).toBe(true);
+  }, 300_000);
 });
