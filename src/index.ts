@@ -23,6 +23,7 @@ export { startTraining } from "./train/session.js";
 export type { TrainingSession, SessionEvent, StartTrainingOptions } from "./train/session.js";
 export { LORA_MODULES } from "./train/modules.js";
 export { loadTokenizer } from "./train/tokenizer.js";
+export { loadEmbedder, cosineSimilarity, type Embedder } from "./models/embedder.js";
 export { ChatTemplate } from "./train/chat-template.js";
 export { loadTrainingConfig } from "./train/config.js";
 export * as merge from "./merge/index.js";

@@ -2,6 +2,7 @@
 // src/native/binding.ts; keep the two in step.
 #include <napi.h>
 
+#include "embedder_wrap.h"
 #include "kquants.h"
 #include "model_wrap.h"
 #include "runtime.h"
@@ -17,6 +18,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("quantizedMatmul", Napi::Function::New(env, QuantizedMatmul, "quantizedMatmul"));
   exports.Set("ggmlToFloat32", Napi::Function::New(env, GgmlToFloat32, "ggmlToFloat32"));
   NativeModel::Init(env, exports);
+  InitEmbedder(env, exports);
   return exports;
 }
 

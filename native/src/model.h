@@ -163,13 +163,13 @@ class Model {
   mx::Dtype dtype = mx::float32;       // activations
   std::optional<mx::array> ropeFreqs;  // (hd/2) per-dimension wavelengths when scaled
   std::string source;                  // file or directory the weights came from
+  std::vector<std::string> loadNotes;  // per tensor type: kept quantized / dequantized (GGUF)
   // GPT-2-style families: the learned position table as stored, (maxPositions + offset, D), where
   // position p reads row p + positionOffset (BioGPT keeps 2 unused rows in front), and the final
   // LayerNorm's bias.
   std::optional<mx::array> positions;
   int positionOffset = 0;
   std::optional<mx::array> normBias;  // (D)
-  std::vector<std::string> loadNotes;  // per tensor type: kept quantized / dequantized (GGUF)
 
   // Adapters: name "layers.<i>.<module>" -> params. Sorted so parameter order is stable.
   std::optional<LoraConfig> lora;

@@ -208,9 +208,10 @@ const char* ggmlTypeName(uint32_t t) {
 }
 
 // The tensor types whose loading we have verified against dequantized references
-// (test/train/gguf-types.test.ts), as (elements, bytes) per block. mx::load_gguf turns any other
-// type into float16 through gguflib or fails with a message that names neither the tensor nor
-// the type, so those are refused up front.
+// (test/train/gguf-types.test.ts; K-quants and Q5_0/Q5_1, read by kquants.cc:
+// test/native/kquants.test.ts), as (elements, bytes) per block. mx::load_gguf turns any other type
+// into float16 through gguflib or fails with a message that names neither the tensor nor the
+// type, so those are refused up front.
 bool ggmlBlock(uint32_t t, uint64_t& elems, uint64_t& bytes) {
   switch (t) {
     case 0:

@@ -378,6 +378,54 @@ export interface NativeModelHandle {
   dispose(): void;
 }
 
+/** Hyperparameters of a BERT-family encoder (camelCase of its config.json). */
+export interface NativeBertConfig {
+  vocabSize: number;
+  hiddenSize: number;
+  intermediateSize: number;
+  numLayers: number;
+  numHeads: number;
+  /** Default 512. */
+  maxPositionEmbeddings?: number;
+  /** Default 2. */
+  typeVocabSize?: number;
+  /** Default 1e-12. */
+  layerNormEps?: number;
+  /** "gelu" (erf, the default) or the tanh approximation ("gelu_new", "gelu_pytorch_tanh"). */
+  hiddenAct?: "gelu" | "gelu_new" | "gelu_pytorch_tanh";
+}
+
+export interface NativeBertEncodeOptions {
+  /** Token ids, row-major (batch, length). */
+  ids: Int32Array;
+  /** 1 for real tokens, 0 for padding, (batch, length). */
+  mask: Uint8Array | Float32Array;
+  /** Segment ids, (batch, length); all 0 when omitted. */
+  typeIds?: Int32Array;
+  shape: [number, number];
+  /** How token states become one vector: mean over the mask, the [CLS] state, or none. */
+  pooling: "mean" | "cls" | "none";
+  /** L2-normalise the pooled vectors. */
+  normalize: boolean;
+  /** Also return the last hidden state (batch, length, hiddenSize), e.g. for parity tests. */
+  returnHidden?: boolean;
+}
+
+export interface NativeBertEncodeResult {
+  /** (batch, hiddenSize) row-major; empty with pooling "none". */
+  embeddings: Float32Array;
+  hidden?: Float32Array;
+}
+
+/** A loaded BERT encoder (native/src/embedder_wrap.cc). encode() runs on its own thread. */
+export interface NativeBertHandle {
+  config(): Required<NativeBertConfig> & { source: string };
+  /** One call at a time per handle: a second call while one runs throws. */
+  encode(opts: NativeBertEncodeOptions): Promise<NativeBertEncodeResult>;
+  busy(): boolean;
+  dispose(): void;
+}
+
 export interface NativeBinding {
   version(): string;
   backend(): "cpu" | "metal" | "cuda";
@@ -431,6 +479,12 @@ export interface NativeBinding {
   ): NativeModelHandle;
   /** Throws (naming the file) when a safetensors header or size is inconsistent. */
   validateSafetensors(path: string): void;
+  /** A BERT encoder from one safetensors file (BertModel names, with or without "bert."). */
+  loadBert(
+    config: NativeBertConfig,
+    file: string,
+    opts?: { dtype?: WeightDtype; source?: string },
+  ): NativeBertHandle;
   /**
    * Joins MLX's distributed group (once per process). "ring" reads MLX_RANK and MLX_HOSTFILE from
    * the environment (src/train/distributed.ts sets them); "mpi" works under mpirun.
@@ -465,5 +519,6 @@ export const NATIVE_FUNCTIONS = [
   "loadHf",
   "createRandomModel",
   "validateSafetensors",
+  "loadBert",
   "initDistributed",
 ] as const satisfies readonly (keyof NativeBinding)[];
