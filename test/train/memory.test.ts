@@ -17,6 +17,7 @@ import { runTraining } from "../../src/train/run.js";
 import { train, Trainer } from "../../src/train/trainer.js";
 import { examples, maxAbsDiff, tinyModel } from "./native-helpers.js";
 import { readSafetensors } from "./weights-io.js";
+import { hetionetRecord } from "./records.js";
 
 describe("estimateStepPeakBytes", () => {
   it("is within 25% of a real step's peak on the bundled model (7 projections, rank 16)", async () => {
@@ -83,21 +84,7 @@ describe("splitMicroBatches", () => {
   });
 });
 
-const record = (id: string, q: string, a: string) =>
-  JSON.stringify({
-    id,
-    instruction: q,
-    input: "",
-    output: a,
-    metadata: {
-      source: "hetionet",
-      task: "t",
-      confidence: 1,
-      citations: [],
-      license: "CC0-1.0",
-      provenance: {},
-    },
-  });
+const record = (id: string, q: string, a: string) => JSON.stringify(hetionetRecord(id, q, a));
 
 async function workspace(): Promise<string> {
   const dir = mkdtempSync(join(tmpdir(), "medtune-memory-"));

@@ -12,6 +12,7 @@ import { readTemperature, type MonitorEvent } from "../../src/train/monitor.js";
 import type { NativeProgressEvent as ProgressEvent } from "../../src/native/binding.js";
 import type { RunInfo } from "../../src/train/run-info.js";
 import { startTraining, type SessionEvent } from "../../src/train/session.js";
+import { hetionetRecord } from "./records.js";
 
 describe("readTemperature", () => {
   it("takes the hottest readable zone in °C, or says unavailable", () => {
@@ -29,21 +30,7 @@ describe("readTemperature", () => {
   });
 });
 
-const record = (id: string, q: string, a: string) =>
-  JSON.stringify({
-    id,
-    instruction: q,
-    input: "",
-    output: a,
-    metadata: {
-      source: "drugbank",
-      task: "t",
-      confidence: 1,
-      citations: [],
-      license: "x",
-      provenance: {},
-    },
-  });
+const record = (id: string, q: string, a: string) => JSON.stringify(hetionetRecord(id, q, a));
 
 describe("startTraining", () => {
   it("pauses at a step boundary with a checkpoint, resumes, and ends where it would have", async () => {
