@@ -42,6 +42,8 @@ const OUTPUT_RE = /^(?:train|valid|test)(?:\.[a-z]+)?\.jsonl$|^augment-/;
 export type AugmentFilesEvent =
   | { type: "malformed"; issue: LineIssue }
   | { type: "step"; report: StepReport }
+  /** Texts embedded so far by a semantic step (semantic_dedup, decontaminate). */
+  | { type: "embedding"; what: string; done: number; total: number }
   | { type: "done"; report: AugmentReport };
 
 export interface AugmentFilesOptions extends OutputGuardOptions {
@@ -150,6 +152,8 @@ export async function augmentFiles(o: AugmentFilesOptions = {}): Promise<Augment
   try {
     result = await runAugment(records, config, {
       onStep: (report) => o.onEvent?.({ type: "step", report }),
+      onEmbedProgress: (what, done, total) => o.onEvent?.({ type: "embedding", what, done, total }),
+      ...(o.signal ? { signal: o.signal } : {}),
       ...(paraphraser ? { generate: paraphraser.generate } : {}),
     });
   } finally {
