@@ -7,7 +7,7 @@
  *   splits: { train: 0.8, valid: 0.1, test: 0.1 }
  *   phi: { mode: redact }                 # or drop
  *   dedup: { threshold: 0.8, shingleSize: 5, bands: 20, rows: 6 }
- *   semantic: { enabled: auto, dedupThreshold: 0.95, decontamThreshold: 0.9 }   # embedding checks
+ *   semantic: { enabled: auto, dedupThreshold: 0.92, decontamThreshold: 0.9 }   # embedding checks
  *   decontaminate: [../shared/datasets/eval/pubmedqa]
  *   paraphrase: { enabled: true, rate: 0.3, perRecord: 1, maxRougeL: 0.7 }
  *   negatives: { enabled: true, safetyPerKind: 20, unanswerable: 50, falsePremise: 50 }
@@ -74,7 +74,7 @@ export function defaultConfig(): AugmentConfig {
     splits: { train: 0.8, valid: 0.1, test: 0.1 },
     phi: { mode: "redact", maxRedactedShare: 0.3 },
     dedup: { enabled: true, threshold: 0.8, shingleSize: 5, bands: 20, rows: 6, factGuard: true },
-    semantic: { enabled: "auto", dedupThreshold: 0.95, decontamThreshold: 0.9, batchSize: 32 },
+    semantic: { enabled: "auto", dedupThreshold: 0.92, decontamThreshold: 0.9, batchSize: 32 },
     decontaminate: [],
     paraphrase: { enabled: true, rate: 0.3, perRecord: 1, maxRougeL: 0.7 },
     negatives: { enabled: true },

@@ -14,6 +14,7 @@ import { dedup, jaccard, shingles } from "../../src/augment/dedup.js";
 import {
   numberKey,
   openEmbedder,
+  questionForm,
   semanticDedup,
   semanticText,
   VectorIndex,
@@ -86,7 +87,9 @@ describe("semanticDedup (real all-MiniLM-L6-v2)", () => {
     const dropped = events.filter((e) => e.disposition === "dropped");
     expect(dropped.map((e) => e.id)).toEqual(["reworded-mechanism"]);
     expect(dropped[0]!.reason).toBe("semantic duplicate");
-    expect(dropped[0]!.detail).toMatch(/^of drugbank:mechanism:DB00006 \(cosine 0\.9\d\d\)$/);
+    expect(dropped[0]!.detail).toMatch(
+      /^of drugbank:mechanism:DB00006 \(cosine 0\.9\d\d, answers 0\.9\d\d\)$/,
+    );
     // Every real record is kept: indication, mechanism, targets, food, interactions on one drug,
     // and the trial's outcome records that differ only in the week (the number guard).
     expect(kept.map((r) => r.id)).toEqual(minhash.records.slice(0, -1).map((r) => r.id));
@@ -124,6 +127,13 @@ describe("semanticDedup (real all-MiniLM-L6-v2)", () => {
       numberKey("at Week 4: 36.4 (95% CI 33.0 to 40.1)"),
     );
     expect(numberKey("What is it?")).toBe("");
+  });
+
+  it("questionForm tells yes/no questions from open ones", () => {
+    expect(questionForm("Is Indomethacin a disease-modifying treatment for gout?")).toBe("yes/no");
+    expect(questionForm("Does X treat Y?")).toBe("yes/no");
+    expect(questionForm("Which diseases is Indomethacin used to treat?")).toBe("open");
+    expect(questionForm("Could you tell me the targets of Bivalirudin?")).toBe("open");
   });
 
   it("VectorIndex finds rows above a cosine, best first, and the best overall", () => {
