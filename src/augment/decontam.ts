@@ -15,6 +15,7 @@ import { parse as parseCsv } from "csv-parse/sync";
 import type { InstructionRecord } from "../data/record.js";
 import { DEFAULT_RECORD_LIMITS, jsonDepthExceeded, RecordFormatError } from "../data/record.js";
 import type { Embedder } from "../models/embedder.js";
+import { defaultConfig } from "./config.js";
 import { embedAll, VectorIndex, type EmbedProgress } from "./semantic.js";
 import { collect, StepTracker, type RecordStream, type StepResult } from "./step.js";
 import { fmix32, fnv1a32, hash53, normalizeText, sentences, words } from "./text.js";
@@ -280,7 +281,10 @@ export interface DecontaminateOptions {
   n?: number;
   /** Embedder for the semantic check; without one only the surface checks run. */
   embedder?: Embedder;
-  /** Cosine of a record's question to an eval question at or above which it is removed (default 0.9). */
+  /**
+   * Cosine of a record's question to an eval question at or above which it is removed (default:
+   * semantic.decontamThreshold, measured in configs/augment.yaml).
+   */
   semanticThreshold?: number;
   batchSize?: number;
   signal?: AbortSignal;
@@ -320,7 +324,7 @@ async function semanticOverlap(
   embeddedTexts: number;
   embedMs: number;
 }> {
-  const threshold = opts.semanticThreshold ?? 0.9;
+  const threshold = opts.semanticThreshold ?? defaultConfig().semantic.decontamThreshold;
   const qs = evalQuestions(sets);
   const owners: number[] = [];
   const texts: string[] = [];
@@ -394,7 +398,7 @@ export async function decontaminate(
     Object.assign(t.extra, {
       semantic: {
         model: opts.embedder.name,
-        threshold: opts.semanticThreshold ?? 0.9,
+        threshold: opts.semanticThreshold ?? defaultConfig().semantic.decontamThreshold,
         evalQuestions: sem.evalQuestions,
         embeddedTexts: sem.embeddedTexts,
         embedMs: Math.round(sem.embedMs),
