@@ -22,17 +22,8 @@ import {
 import { defaultConfig, mergeConfig } from "../../src/augment/config.js";
 import { runAugment } from "../../src/augment/pipeline.js";
 import type { InstructionRecord } from "../../src/data/record.js";
-import { readClinicalTrials } from "../../src/ingest/clinicaltrials.js";
-import { readDrugbank } from "../../src/ingest/drugbank.js";
-import type { IngestEvent } from "../../src/ingest/types.js";
 import { loadEmbedder, type Embedder } from "../../src/models/embedder.js";
-import { rec, sharedDatasets } from "./helpers.js";
-
-async function records(gen: AsyncGenerator<IngestEvent>): Promise<InstructionRecord[]> {
-  const out: InstructionRecord[] = [];
-  for await (const ev of gen) if (ev.type === "record") out.push(ev.record);
-  return out;
-}
+import { drugAndTrialRecords, rec, sharedDatasets } from "./helpers.js";
 
 let embedder: Embedder;
 let bivalirudin: InstructionRecord[];
@@ -40,17 +31,7 @@ let trial: InstructionRecord[];
 
 beforeAll(async () => {
   embedder = await loadEmbedder();
-  const db = await records(
-    readDrugbank([join(sharedDatasets, "drugbank", "drugbank_record_small_molecule_DB00006.xml")]),
-  );
-  // Indication, mechanism, targets, food and the first 12 of its 639 interactions.
-  bivalirudin = [
-    ...db.filter((r) => r.metadata.task !== "drugbank.ddi"),
-    ...db.filter((r) => r.metadata.task === "drugbank.ddi").slice(0, 12),
-  ];
-  trial = await records(
-    readClinicalTrials([join(sharedDatasets, "clinicaltrials", "NCT02552212.json")]),
-  );
+  ({ bivalirudin, trial } = await drugAndTrialRecords(12));
 }, 120_000);
 afterAll(() => embedder?.close());
 

@@ -7,40 +7,20 @@
  *
  *   npx vitest run test/evaluate/citation-retrieval.test.ts
  */
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { InstructionRecord } from "../../src/data/record.js";
 import { CitationRetriever, claimText } from "../../src/evaluate/citation-retrieval.js";
 import { corpusFromRecords, type Corpus } from "../../src/evaluate/corpus.js";
 import { checkCitations } from "../../src/evaluate/hallucination.js";
-import { readClinicalTrials } from "../../src/ingest/clinicaltrials.js";
-import { readDrugbank } from "../../src/ingest/drugbank.js";
-import type { IngestEvent } from "../../src/ingest/types.js";
 import { loadEmbedder, type Embedder } from "../../src/models/embedder.js";
-import { sharedDatasets } from "../augment/helpers.js";
-
-async function records(gen: AsyncGenerator<IngestEvent>): Promise<InstructionRecord[]> {
-  const out: InstructionRecord[] = [];
-  for await (const ev of gen) if (ev.type === "record") out.push(ev.record);
-  return out;
-}
+import { drugAndTrialRecords } from "../augment/helpers.js";
 
 let embedder: Embedder;
 let corpus: Corpus;
 
 beforeAll(async () => {
   embedder = await loadEmbedder();
-  const db = await records(
-    readDrugbank([join(sharedDatasets, "drugbank", "drugbank_record_small_molecule_DB00006.xml")]),
-  );
-  const trial = await records(
-    readClinicalTrials([join(sharedDatasets, "clinicaltrials", "NCT02552212.json")]),
-  );
-  corpus = corpusFromRecords([
-    ...db.filter((r) => r.metadata.task !== "drugbank.ddi"),
-    ...db.filter((r) => r.metadata.task === "drugbank.ddi").slice(0, 20),
-    ...trial,
-  ]);
+  const { bivalirudin, trial } = await drugAndTrialRecords(20);
+  corpus = corpusFromRecords([...bivalirudin, ...trial]);
 }, 120_000);
 afterAll(() => embedder?.close());
 
