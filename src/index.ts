@@ -17,14 +17,17 @@ export * as jsonl from "./data/jsonl.js";
 export { Model } from "./train/model.js";
 export { Trainer } from "./train/trainer.js";
 export { runTraining, readTrainingRecords } from "./train/run.js";
+export type { RunTrainingOptions, RunEvent, TrainingRunResult } from "./train/run.js";
+export type { AccuracyEvent } from "./train/accuracy.js";
 export { startTraining } from "./train/session.js";
-export type { TrainingSession, SessionEvent } from "./train/session.js";
+export type { TrainingSession, SessionEvent, StartTrainingOptions } from "./train/session.js";
 export { LORA_MODULES } from "./train/modules.js";
 export { loadTokenizer } from "./train/tokenizer.js";
 export { loadEmbedder, cosineSimilarity, type Embedder } from "./models/embedder.js";
 export { ChatTemplate } from "./train/chat-template.js";
 export { loadTrainingConfig } from "./train/config.js";
 export * as merge from "./merge/index.js";
+export { listModels, type ModelEntry, type ListModelsResult } from "./models/list.js";
 export * as evaluate from "./evaluate/index.js";
 export * as figures from "./notebook/figures.js";
 export * as report from "./notebook/report.js";
@@ -38,5 +41,6 @@ export {
   toFrame,
 } from "./notebook/display.js";
 export { sampleRecords, tokenLengthFigure } from "./notebook/records.js";
+export { trainInNotebook, withInterruptAs, type NotebookTraining } from "./notebook/training.js";
 export { compareAnswers, type AnswerComparison } from "./workbench/answers.js";
 export * as workbench from "./workbench/presets.js";

@@ -6,8 +6,9 @@
  *
  * Privacy first (nothing downstream sees identifiers); dedup and decontamination before anything
  * is generated from the records (semantic dedup and the semantic eval check run when the embedder
- * is on: configs/augment.yaml `semantic`); validation and the harmful filter after generation, so generated
- * records are checked like ingested ones. `runAugment` is what the CLI and notebooks call.
+ * is on: configs/augment.yaml `semantic`); validation and the harmful filter after generation, so
+ * generated records are checked like ingested ones. `augmentRecords` is the stage on records in
+ * memory; the stage over files (`runAugment`, files.ts) is what the CLI and notebooks call.
  */
 import type { InstructionRecord } from "../data/record.js";
 import type { Embedder } from "../models/embedder.js";
@@ -48,7 +49,7 @@ export interface AugmentHooks {
   signal?: AbortSignal;
 }
 
-export interface AugmentResult {
+export interface AugmentRecordsResult {
   splits: Splits;
   steps: StepReport[];
   events: RecordEvent[];
@@ -57,11 +58,11 @@ export interface AugmentResult {
   index: FactIndex;
 }
 
-export async function runAugment(
+export async function augmentRecords(
   input: readonly InstructionRecord[],
   config: AugmentConfig = defaultConfig(),
   hooks: AugmentHooks = {},
-): Promise<AugmentResult> {
+): Promise<AugmentRecordsResult> {
   const c = config;
   const steps: StepReport[] = [];
   const events: RecordEvent[] = [];

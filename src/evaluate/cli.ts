@@ -16,7 +16,8 @@ import { answer } from "./answer.js";
 import { CitationRetriever } from "./citation-retrieval.js";
 import { loadCorpus } from "./corpus.js";
 import { EvaluationCancelled } from "./likelihood.js";
-import { formatMetric, resolveAdapterDir, runEvaluation } from "./run.js";
+import { formatMetric } from "./report-blocks.js";
+import { resolveAdapterDir, runEvaluation } from "./run.js";
 
 const SEMANTIC_FLAG = {
   type: "boolean",

@@ -29,7 +29,7 @@ export interface NativeTensor {
 
 /** Hyperparameters of a llama-family model, as the native side holds them (camelCase HF config). */
 export interface NativeModelConfig {
-  architecture: "llama" | "mistral" | "qwen2";
+  architecture: "llama" | "mistral" | "qwen2" | "biogpt";
   vocabSize: number;
   hiddenSize: number;
   intermediateSize: number;
@@ -47,6 +47,10 @@ export interface NativeModelConfig {
   /** Mistral sliding-window attention; 0 = full causal. */
   slidingWindow?: number;
   maxPositionEmbeddings?: number;
+  /** MLP activation of GPT-2-style models: "gelu" (erf) or its tanh form; default by architecture. */
+  hiddenAct?: "silu" | "gelu" | "gelu_new" | "gelu_pytorch_tanh";
+  /** BioGPT: token embeddings × sqrt(hiddenSize); defaults to architecture === "biogpt". */
+  scaleEmbedding?: boolean;
   ropeScaling?: {
     type: "none" | "linear" | "llama3";
     factor?: number;
@@ -282,6 +286,11 @@ export interface NativeModelHandle {
   readonly config: ResolvedModelConfig;
   readonly adaptersEnabled: boolean;
   readonly busy: boolean;
+  /**
+   * GGUF loads: one line per tensor type, e.g. "Q4_K: 30 tensors kept quantized (MLX affine, 4 bits,
+   * group 32)" or "Q6_K: 1 tensor dequantized to float32 (no exact MLX layout)"; empty otherwise.
+   */
+  readonly loadNotes: string[];
   /** QLoRA: quantize the frozen float base (affine, MLX format). */
   quantize(opts?: { groupSize?: 32 | 64 | 128; bits?: 2 | 3 | 4 | 6 | 8 }): void;
   addAdapters(opts: NativeLoraOptions): void;
@@ -431,7 +440,14 @@ export interface NativeBinding {
     opts: { bits: 4 | 8; groupSize: 32 | 64 | 128; mode: "tiled" | "kernel" | "dequantized" },
   ): { y: NativeTensor; dx: NativeTensor };
   /**
-   * GGUF (F32, F16, Q4_0, Q4_1, Q8_0; llama / qwen2). On CPU, quantized projections get a float32
+   * One ggml tensor (`rows` × `cols`, ggml type id) to float32 through exactly the conversion
+   * loadGguf applies: repacked into MLX's affine layout and dequantized by MLX for the per-32 affine
+   * types (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K), decoded directly for Q2_K, Q3_K and Q6_K.
+   */
+  ggmlToFloat32(typeId: number, bytes: Uint8Array, rows: number, cols: number): Float32Array;
+  /**
+   * GGUF (F32, F16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K … Q6_K; llama / qwen2); loadNotes says which
+   * types stayed quantized. On CPU, quantized projections get a float32
    * copy for BLAS (decoded tokens still read the packed bytes); with the environment variable
    * MEDTUNE_CPU_QUANTIZED_MATMUL=tiled they stay packed only (weight memory ≈ the file size) and
    * multiply through dequantized tiles; =1 uses MLX's quantized kernel for every product.
@@ -472,6 +488,7 @@ export const NATIVE_FUNCTIONS = [
   "fromFloat32",
   "matmul",
   "quantizedMatmul",
+  "ggmlToFloat32",
   "loadGguf",
   "loadHf",
   "createRandomModel",

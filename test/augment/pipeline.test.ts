@@ -4,7 +4,7 @@ import path, { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { main } from "../../src/augment/cli.js";
 import { defaultConfig, loadConfig } from "../../src/augment/config.js";
-import { runAugment } from "../../src/augment/pipeline.js";
+import { augmentRecords } from "../../src/augment/pipeline.js";
 import {
   approxTokens,
   lengthRows,
@@ -24,7 +24,7 @@ describe("pipeline", () => {
     // The embedding steps (semantic_dedup, the semantic eval check) have their own test:
     // test/augment/semantic.test.ts.
     const config = defaultConfig();
-    const res = await runAugment(records, {
+    const res = await augmentRecords(records, {
       ...config,
       seed: 5,
       semantic: { ...config.semantic, enabled: false },

@@ -20,7 +20,7 @@ import {
   VectorIndex,
 } from "../../src/augment/semantic.js";
 import { defaultConfig, mergeConfig } from "../../src/augment/config.js";
-import { runAugment } from "../../src/augment/pipeline.js";
+import { augmentRecords } from "../../src/augment/pipeline.js";
 import type { InstructionRecord } from "../../src/data/record.js";
 import { loadEmbedder, type Embedder } from "../../src/models/embedder.js";
 import { drugAndTrialRecords, rec, sharedDatasets } from "./helpers.js";
@@ -90,9 +90,13 @@ describe("semanticDedup (real all-MiniLM-L6-v2)", () => {
   }, 120_000);
 
   it("runs in the pipeline after MinHash, counted as its own step", async () => {
-    const res = await runAugment([...bivalirudin, ...trial, rewordedMechanism()], defaultConfig(), {
-      embedder,
-    });
+    const res = await augmentRecords(
+      [...bivalirudin, ...trial, rewordedMechanism()],
+      defaultConfig(),
+      {
+        embedder,
+      },
+    );
     const steps = res.steps.map((s) => s.step);
     expect(steps.slice(0, 4)).toEqual(["phi", "dedup", "semantic_dedup", "decontaminate"]);
     const sem = res.steps[2]!;
