@@ -97,9 +97,11 @@ export async function augmentRecords(
   if (c.dedup.enabled) done(await dedup(records, { ...c.dedup, seed: c.seed }));
   hooks.signal?.throwIfAborted();
   const sem = c.semantic ?? defaultConfig().semantic;
+  // Loaded only when a semantic step will run: dedup is on, or there are eval sets to check.
+  const wanted = c.dedup.enabled || c.decontaminate.length > 0;
   const embedder =
     hooks.embedder ??
-    (await openEmbedder(sem.enabled, {
+    (await openEmbedder(wanted ? sem.enabled : false, {
       ...(sem.model ? { path: sem.model } : {}),
       ...(hooks.signal ? { signal: hooks.signal } : {}),
     }));
