@@ -321,7 +321,9 @@ export async function runTraining(opts: RunTrainingOptions): Promise<TrainingRun
       ],
     });
 
-    const tensorboard = TensorBoardWriter.open(join(base, "logs", "tensorboard", runName));
+    const tensorboardDir = join(base, "logs", "tensorboard", runName);
+    if (!resume) rmSync(tensorboardDir, { recursive: true, force: true }); // like metrics.jsonl
+    const tensorboard = TensorBoardWriter.open(tensorboardDir);
     writeLog = (e: RunEvent) => {
       tensorboardScalars(tensorboard, e);
       appendFileSync(
