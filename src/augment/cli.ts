@@ -3,7 +3,7 @@
  *
  *   medtune augment [--in DIR] [--out DIR] [--seed N] [--config FILE] [--tokenizer PATH]
  *                   [--paraphrase-model PATH] [--decontaminate PATH...] [--export FORMAT...]
- *                   [--allow-empty] [--min-output-ratio R]
+ *                   [--allow-empty] [--min-output-ratio R] [--semantic | --no-semantic]
  *   npx tsx src/cli.ts augment --decontaminate ../shared/datasets/eval
  *
  * Exit status: 0 splits written; 1 nothing written (no valid input, too little output: the
@@ -70,6 +70,13 @@ export const SPEC: CommandSpec = {
       choices: FORMAT_NAMES,
       description: "also write the splits as <split>.<format>.jsonl",
     },
+    semantic: {
+      type: "boolean",
+      description:
+        "semantic near-duplicates and eval overlap with the embedding model (--no-semantic: off; --semantic: required)",
+      defaultText:
+        "semantic.enabled in the config (auto: on when the bundled embedder is installed)",
+    },
     "allow-empty": {
       type: "boolean",
       description: "write the splits even when empty or below the minimum output ratio",
@@ -107,6 +114,7 @@ export async function main(argv: string[]): Promise<number> {
           : {}),
         ...(exports.length ? { exports: [...new Set([...config.exports, ...exports])] } : {}),
         ...(v["min-output-ratio"] !== undefined ? { minOutputRatio: v["min-output-ratio"] } : {}),
+        ...(v.semantic !== undefined ? { semantic: { enabled: v.semantic } } : {}),
       },
       "command line",
     );
@@ -133,6 +141,8 @@ export async function main(argv: string[]): Promise<number> {
           process.stderr.write(
             `medtune augment: skipped ${e.issue.file}:${e.issue.line}: ${e.issue.message}\n`,
           );
+        else if (e.type === "embedding" && (e.done === e.total || e.done % 1024 < 32))
+          process.stderr.write(`  ${e.what}: embedded ${e.done}/${e.total}\n`);
         else if (e.type === "step")
           process.stderr.write(
             `  ${e.report.step}: ${e.report.in} → ${e.report.out} (${Math.round(e.report.durationMs)} ms)\n`,

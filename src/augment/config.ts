@@ -7,6 +7,7 @@
  *   splits: { train: 0.8, valid: 0.1, test: 0.1 }
  *   phi: { mode: redact }                 # or drop
  *   dedup: { threshold: 0.8, shingleSize: 5, bands: 20, rows: 6 }
+ *   semantic: { enabled: auto, dedupThreshold: 0.92, decontamThreshold: 0.9 }   # embedding checks
  *   decontaminate: [../shared/datasets/eval/pubmedqa]
  *   paraphrase: { enabled: true, rate: 0.3, perRecord: 1, maxRougeL: 0.7 }
  *   negatives: { enabled: true, safetyPerKind: 20, unanswerable: 50, falsePremise: 50 }
@@ -23,6 +24,7 @@ import { parse as parseYaml } from "yaml";
 import { RecordFormatError } from "../data/record.js";
 import { FORMAT_NAMES, type FormatName } from "../data/formats.js";
 import type { HarmCategory } from "./harmful.js";
+import type { SemanticSetting } from "./semantic.js";
 
 export interface AugmentConfig {
   seed: number;
@@ -35,6 +37,19 @@ export interface AugmentConfig {
     bands: number;
     rows: number;
     factGuard: boolean;
+  };
+  /** Embedding-model checks beside MinHash dedup and the n-gram decontamination (./semantic.ts). */
+  semantic: {
+    /** "auto": on when the bundled embedder is installed; true: required; false: off. */
+    enabled: SemanticSetting;
+    /** A sentence-embedding model folder other than the bundled all-MiniLM-L6-v2. */
+    model?: string;
+    /** Cosine to an earlier kept record at or above which a record is a semantic duplicate. */
+    dedupThreshold: number;
+    /** Cosine of a record's question to an eval question at or above which it is removed. */
+    decontamThreshold: number;
+    /** Texts per embedder call. */
+    batchSize: number;
   };
   decontaminate: string[];
   paraphrase: { enabled: boolean; rate: number; perRecord: number; maxRougeL: number };
@@ -59,6 +74,7 @@ export function defaultConfig(): AugmentConfig {
     splits: { train: 0.8, valid: 0.1, test: 0.1 },
     phi: { mode: "redact", maxRedactedShare: 0.3 },
     dedup: { enabled: true, threshold: 0.8, shingleSize: 5, bands: 20, rows: 6, factGuard: true },
+    semantic: { enabled: "auto", dedupThreshold: 0.92, decontamThreshold: 0.9, batchSize: 32 },
     decontaminate: [],
     paraphrase: { enabled: true, rate: 0.3, perRecord: 1, maxRougeL: 0.7 },
     negatives: { enabled: true },
@@ -103,6 +119,11 @@ const oneOf =
       throw new Error(`${key}: expected one of ${opts.join("|")}, got ${JSON.stringify(v)}`);
     return v;
   };
+const boolOrAuto: Check = (v, key) => {
+  if (v !== "auto" && typeof v !== "boolean")
+    throw new Error(`${key}: expected true, false or auto, got ${JSON.stringify(v)}`);
+  return v;
+};
 const list =
   (item: Check): Check =>
   (v, key) => {
@@ -125,6 +146,13 @@ const SCHEMA: Record<string, Check | Record<string, Check>> = {
     bands: num(1, 512, true),
     rows: num(1, 64, true),
     factGuard: bool,
+  },
+  semantic: {
+    enabled: boolOrAuto,
+    model: str,
+    dedupThreshold: num(0, 1),
+    decontamThreshold: num(0, 1),
+    batchSize: num(1, 4096, true),
   },
   decontaminate: list(str),
   paraphrase: { enabled: bool, rate: num(0, 1), perRecord: num(0, 20, true), maxRougeL: num(0, 1) },
@@ -198,6 +226,7 @@ export function loadConfig(file: string, base = defaultConfig()): AugmentConfig 
   const dir = dirname(file);
   const rel = (p: string) => resolve(dir, p);
   c.decontaminate = c.decontaminate.map(rel);
+  if (c.semantic.model) c.semantic.model = rel(c.semantic.model);
   c.vocabulary = {
     drugbank: c.vocabulary.drugbank.map(rel),
     hetionetNodes: c.vocabulary.hetionetNodes.map(rel),

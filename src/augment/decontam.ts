@@ -4,12 +4,19 @@
  * often shorter than 13 words), or cites a PMID an eval set is built on. Eval files are read in
  * their own formats: PubMedQA (ori_pqal.json, test_ground_truth.json), BioASQ JSON,
  * MedSafetyBench and Med-HALT CSVs, and generic JSON/JSONL/CSV with question-like fields.
+ *
+ * With an embedder (./semantic.ts) a reworded eval question is caught too: a record whose question
+ * (its instruction, or a question-sized input) has cosine ≥ `semanticThreshold` to an eval item's
+ * question is removed as "eval overlap (semantic)", audited with the item and the cosine.
  */
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { basename, join } from "node:path";
 import { parse as parseCsv } from "csv-parse/sync";
 import type { InstructionRecord } from "../data/record.js";
 import { DEFAULT_RECORD_LIMITS, jsonDepthExceeded, RecordFormatError } from "../data/record.js";
+import type { Embedder } from "../models/embedder.js";
+import { defaultConfig } from "./config.js";
+import { embedAll, VectorIndex, type EmbedProgress } from "./semantic.js";
 import { collect, StepTracker, type RecordStream, type StepResult } from "./step.js";
 import { fmix32, fnv1a32, hash53, normalizeText, sentences, words } from "./text.js";
 
@@ -272,6 +279,87 @@ export interface DecontaminateOptions {
   evalSets?: readonly EvalSet[];
   /** n-gram size (default 13). */
   n?: number;
+  /** Embedder for the semantic check; without one only the surface checks run. */
+  embedder?: Embedder;
+  /**
+   * Cosine of a record's question to an eval question at or above which it is removed (default:
+   * semantic.decontamThreshold, measured in configs/augment.yaml).
+   */
+  semanticThreshold?: number;
+  batchSize?: number;
+  signal?: AbortSignal;
+  onProgress?: EmbedProgress;
+}
+
+/** Inputs up to this many words are embedded as questions too; longer ones are passages. */
+const QUESTION_SIZED_INPUT_WORDS = 64;
+
+/** The eval questions to compare against: one per item, at least 4 words, distinct. */
+function evalQuestions(sets: readonly EvalSet[]): { set: string; id: string; text: string }[] {
+  const seen = new Set<string>();
+  const out: { set: string; id: string; text: string }[] = [];
+  for (const s of sets)
+    for (const it of s.items) {
+      const text = it.question ?? it.texts[0];
+      if (!text || words(text).length < 4) continue;
+      const key = normalizeText(text);
+      if (seen.has(key)) continue;
+      seen.add(key);
+      out.push({ set: s.name, id: it.id, text });
+    }
+  return out;
+}
+
+/**
+ * Records (of `records`) whose question embeds within `threshold` of an eval question: the index
+ * of the record → the eval item it matches and the cosine.
+ */
+async function semanticOverlap(
+  records: readonly InstructionRecord[],
+  sets: readonly EvalSet[],
+  opts: DecontaminateOptions & { embedder: Embedder },
+): Promise<{
+  hits: Map<number, { set: string; id: string; text: string; cosine: number }>;
+  evalQuestions: number;
+  embeddedTexts: number;
+  embedMs: number;
+}> {
+  const threshold = opts.semanticThreshold ?? defaultConfig().semantic.decontamThreshold;
+  const qs = evalQuestions(sets);
+  const owners: number[] = [];
+  const texts: string[] = [];
+  records.forEach((r, i) => {
+    if (r.instruction.trim()) {
+      owners.push(i);
+      texts.push(r.instruction);
+    }
+    const n = words(r.input).length;
+    if (n >= 4 && n <= QUESTION_SIZED_INPUT_WORDS) {
+      owners.push(i);
+      texts.push(r.input);
+    }
+  });
+  const hits = new Map<number, { set: string; id: string; text: string; cosine: number }>();
+  const t0 = performance.now();
+  if (qs.length === 0 || texts.length === 0)
+    return { hits, evalQuestions: qs.length, embeddedTexts: 0, embedMs: 0 };
+  const evalVectors = await embedAll(
+    opts.embedder,
+    qs.map((q) => q.text),
+    "decontaminate: eval questions",
+    opts,
+  );
+  const recordVectors = await embedAll(opts.embedder, texts, "decontaminate: records", opts);
+  const embedMs = performance.now() - t0;
+  const index = VectorIndex.of(evalVectors, opts.embedder.dimensions);
+  recordVectors.forEach((v, k) => {
+    const [best] = index.nearest(v, 1);
+    if (!best || best.cosine < threshold) return;
+    const prev = hits.get(owners[k]!);
+    if (!prev || best.cosine > prev.cosine)
+      hits.set(owners[k]!, { ...qs[best.row]!, cosine: best.cosine });
+  });
+  return { hits, evalQuestions: qs.length, embeddedTexts: texts.length + qs.length, embedMs };
 }
 
 export async function decontaminate(
@@ -283,15 +371,40 @@ export async function decontaminate(
   const t = new StepTracker("decontaminate", records);
   const idx = buildContaminationIndex(sets, opts.n ?? 13);
   const bySet: Record<string, number> = {};
-  const out: InstructionRecord[] = [];
+  const surfaceClean: InstructionRecord[] = [];
   for (const r of records) {
     const c = sets.length > 0 ? findContamination(r, idx) : undefined;
     if (!c) {
-      out.push(r);
+      surfaceClean.push(r);
       continue;
     }
     bySet[c.set] = (bySet[c.set] ?? 0) + 1;
     t.drop(r, `eval overlap (${c.reason})`, `${c.set}: ${c.detail}`);
+  }
+  let out = surfaceClean;
+  if (opts.embedder && sets.length > 0) {
+    const sem = await semanticOverlap(surfaceClean, sets, { ...opts, embedder: opts.embedder });
+    out = surfaceClean.filter((r, i) => {
+      const h = sem.hits.get(i);
+      if (!h) return true;
+      bySet[h.set] = (bySet[h.set] ?? 0) + 1;
+      t.drop(
+        r,
+        "eval overlap (semantic)",
+        `${h.set}: ${h.id} (cosine ${h.cosine.toFixed(3)}): ${h.text.slice(0, 120)}`,
+      );
+      return false;
+    });
+    Object.assign(t.extra, {
+      semantic: {
+        model: opts.embedder.name,
+        threshold: opts.semanticThreshold ?? defaultConfig().semantic.decontamThreshold,
+        evalQuestions: sem.evalQuestions,
+        embeddedTexts: sem.embeddedTexts,
+        embedMs: Math.round(sem.embedMs),
+        removed: sem.hits.size,
+      },
+    });
   }
   Object.assign(t.extra, {
     evalSets: idx.sets,

@@ -89,7 +89,8 @@ export function minhash(sh: Uint32Array, k: number, seed: number): Uint32Array {
   return sig;
 }
 
-const factKey = (r: InstructionRecord): string =>
+/** The record's structured facts as one sorted key ("" when it has none): the fact guard's test. */
+export const factKey = (r: InstructionRecord): string =>
   (r.metadata.facts ?? [])
     .map(
       (f) =>

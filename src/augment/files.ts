@@ -42,6 +42,8 @@ const OUTPUT_RE = /^(?:train|valid|test)(?:\.[a-z]+)?\.jsonl$|^augment-/;
 export type AugmentEvent =
   | { type: "malformed"; issue: LineIssue }
   | { type: "step"; report: StepReport }
+  /** Texts embedded so far by a semantic step (semantic_dedup, decontaminate). */
+  | { type: "embedding"; what: string; done: number; total: number }
   | { type: "done"; report: AugmentReport };
 
 export interface RunAugmentOptions extends OutputGuardOptions {
@@ -153,6 +155,8 @@ export async function runAugment(o: RunAugmentOptions = {}): Promise<AugmentRunR
         o.onEvent?.({ type: "step", report });
         o.signal?.throwIfAborted(); // stops at a step boundary; nothing is written yet
       },
+      onEmbedProgress: (what, done, total) => o.onEvent?.({ type: "embedding", what, done, total }),
+      ...(o.signal ? { signal: o.signal } : {}),
       ...(paraphraser ? { generate: paraphraser.generate } : {}),
     });
   } finally {

@@ -1,15 +1,17 @@
 /**
  * The augment pipeline: the steps chained in order over one record list, each step's report kept.
  *
- *   phi → dedup → decontaminate → chain_of_thought → paraphrase → negatives → validate → harmful
+ *   phi → dedup → semantic_dedup → decontaminate → chain_of_thought → paraphrase → negatives → validate → harmful
  *       → dedup_final (exact) → split
  *
  * Privacy first (nothing downstream sees identifiers); dedup and decontamination before anything
- * is generated from the records; validation and the harmful filter after generation, so generated
- * records are checked like ingested ones. `augmentRecords` is the stage on records in memory; the
- * stage over files (`runAugment`, files.ts) is what the CLI and notebooks call.
+ * is generated from the records (semantic dedup and the semantic eval check run when the embedder
+ * is on: configs/augment.yaml `semantic`); validation and the harmful filter after generation, so
+ * generated records are checked like ingested ones. `augmentRecords` is the stage on records in
+ * memory; the stage over files (`runAugment`, files.ts) is what the CLI and notebooks call.
  */
 import type { InstructionRecord } from "../data/record.js";
+import type { Embedder } from "../models/embedder.js";
 import type { AugmentConfig } from "./config.js";
 import { defaultConfig } from "./config.js";
 import { chainOfThought } from "./cot.js";
@@ -28,6 +30,7 @@ import {
 import { generateNegatives } from "./negatives.js";
 import { paraphrase, type Generate } from "./paraphrase.js";
 import { phiGuard } from "./phi.js";
+import { openEmbedder, semanticDedup, type EmbedProgress } from "./semantic.js";
 import { findLeaks, splitRecords, type Splits } from "./split.js";
 import type { RecordEvent, StepReport, StepResult } from "./step.js";
 import { validateFacts } from "./validate.js";
@@ -39,6 +42,11 @@ export interface AugmentHooks {
   synonymSources?: SynonymSource[];
   /** Called after each step (progress for notebooks and the CLI). */
   onStep?: (report: StepReport) => void;
+  /** Embedding progress of the semantic steps. */
+  onEmbedProgress?: EmbedProgress;
+  /** An embedder already loaded (left open); default: the config's `semantic` setting. */
+  embedder?: Embedder;
+  signal?: AbortSignal;
 }
 
 export interface AugmentRecordsResult {
@@ -87,7 +95,41 @@ export async function augmentRecords(
   done(await phiGuard(records, c.phi));
   steps[0]!.extra.factsDerived = derived;
   if (c.dedup.enabled) done(await dedup(records, { ...c.dedup, seed: c.seed }));
-  done(await decontaminate(records, { evalPaths: c.decontaminate }));
+  hooks.signal?.throwIfAborted();
+  const sem = c.semantic ?? defaultConfig().semantic;
+  // Loaded only when a semantic step will run: dedup is on, or there are eval sets to check.
+  const wanted = c.dedup.enabled || c.decontaminate.length > 0;
+  const embedder =
+    hooks.embedder ??
+    (await openEmbedder(wanted ? sem.enabled : false, {
+      ...(sem.model ? { path: sem.model } : {}),
+      ...(hooks.signal ? { signal: hooks.signal } : {}),
+    }));
+  const embedOpts = {
+    batchSize: sem.batchSize,
+    ...(hooks.signal ? { signal: hooks.signal } : {}),
+    ...(hooks.onEmbedProgress ? { onProgress: hooks.onEmbedProgress } : {}),
+  };
+  try {
+    if (embedder && c.dedup.enabled)
+      done(
+        await semanticDedup(records, {
+          embedder,
+          threshold: sem.dedupThreshold,
+          factGuard: c.dedup.factGuard,
+          ...embedOpts,
+        }),
+      );
+    done(
+      await decontaminate(records, {
+        evalPaths: c.decontaminate,
+        ...(embedder ? { embedder, semanticThreshold: sem.decontamThreshold, ...embedOpts } : {}),
+      }),
+    );
+  } finally {
+    if (!hooks.embedder) embedder?.close();
+  }
+  hooks.signal?.throwIfAborted();
   if (c.cot.enabled)
     done(
       await chainOfThought(records, {

@@ -8,6 +8,7 @@
  *   const a = await answer(model, "Can I take ibuprofen with warfarin?", { corpus });
  */
 import type { Model } from "../train/model.js";
+import type { CitationRetriever, SemanticCitation } from "./citation-retrieval.js";
 import type { Corpus } from "./corpus.js";
 import { checkCitations, type CheckedCitation } from "./hallucination.js";
 import { ChatPrompter, generateAnswer } from "./likelihood.js";
@@ -21,6 +22,8 @@ export const EMERGENCY_NOTE =
 export interface AnswerOptions {
   chat?: ChatPrompter;
   corpus?: Corpus;
+  /** Semantic citation checks (embedding retrieval of the cited record) beside the surface ones. */
+  retriever?: CitationRetriever;
   maxNewTokens?: number;
   signal?: AbortSignal;
 }
@@ -37,6 +40,8 @@ export interface SafeAnswer {
   safety: SafetyVerdict;
   /** Each cited identifier: "supported"/"no-claim" count as verified; none without a corpus. */
   citations: (CheckedCitation & { verified: boolean })[];
+  /** The same citations checked by meaning (with a retriever); absent without one. */
+  semanticCitations?: SemanticCitation[];
 }
 
 /** Answer a question, adding a disclaimer or an emergency note where the validator says so. */
@@ -47,7 +52,9 @@ export async function answer(
 ): Promise<SafeAnswer> {
   const chat = opts.chat ?? (await ChatPrompter.forModel(model.source));
   const g = await generateAnswer(model, chat, question, opts.maxNewTokens ?? 160, opts.signal);
-  return safeAnswerFromText(question, g.text, g.meanLogprob, opts.corpus);
+  const a = safeAnswerFromText(question, g.text, g.meanLogprob, opts.corpus);
+  if (opts.retriever) a.semanticCitations = await opts.retriever.check(g.text);
+  return a;
 }
 
 /** The validator's notes, the confidence and the citation checks for a model's answer text. */

@@ -4,16 +4,27 @@
  *   medtune evaluate --run quick_test --suite quick
  *   medtune evaluate --adapters models/lora_adapters/quick_test/mlx --suite full --model PATH
  *   medtune ask "Can I take ibuprofen with warfarin?" [--run quick_test | --adapters DIR | --base]
+ *   --no-semantic (both): skip the embedding citation checks (default: on when the bundled
+ *   embedder is installed; --semantic requires it)
  */
 import { join, resolve } from "node:path";
 import { parseFlags, type CommandSpec } from "../cli-flags.js";
 import { bundledModelPath, projectPaths } from "../paths.js";
 import { Model } from "../train/model.js";
+import { openEmbedder } from "../augment/semantic.js";
 import { answer } from "./answer.js";
+import { CitationRetriever } from "./citation-retrieval.js";
 import { loadCorpus } from "./corpus.js";
 import { EvaluationCancelled } from "./likelihood.js";
 import { formatMetric } from "./report-blocks.js";
 import { resolveAdapterDir, runEvaluation } from "./run.js";
+
+const SEMANTIC_FLAG = {
+  type: "boolean",
+  description:
+    "citation checks by embedding retrieval of the cited record (--no-semantic: off; --semantic: required)",
+  defaultText: "on when the bundled embedder is installed",
+} as const;
 
 const EVALUATE: CommandSpec = {
   command: "evaluate",
@@ -49,6 +60,7 @@ const EVALUATE: CommandSpec = {
       defaultText: "evaluation/results/<run>/<suite>",
     },
     quiet: { type: "boolean", description: "print only the summary" },
+    semantic: SEMANTIC_FLAG,
   },
   epilog:
     "Writes summary.json, items.jsonl, figures.json and report.html. Ctrl-C stops between items; earlier results stay.",
@@ -66,6 +78,7 @@ export async function main(argv: string[]): Promise<number> {
     model?: string;
     out?: string;
     quiet?: boolean;
+    semantic?: boolean;
   };
   if (v.run && v.adapters) {
     process.stderr.write("medtune evaluate: give --run or --adapters, not both\n");
@@ -85,6 +98,7 @@ export async function main(argv: string[]): Promise<number> {
       suite,
       model: here(v.model),
       outDir: here(v.out),
+      semantic: v.semantic ?? "auto",
       signal: controller.signal,
       onEvent: (e) => {
         if (e.type === "warning") say(`warning: ${e.message}`);
@@ -167,13 +181,20 @@ const ASK: CommandSpec = {
       description: "answer length cap",
       defaultText: "160",
     },
+    semantic: SEMANTIC_FLAG,
   },
 };
 
 export async function askMain(argv: string[]): Promise<number> {
   const p = parseFlags(argv, ASK);
   if (p.kind !== "ok") return p.exit;
-  const v = p.values as { run?: string; adapters?: string; model?: string; "max-tokens"?: number };
+  const v = p.values as {
+    run?: string;
+    adapters?: string;
+    model?: string;
+    "max-tokens"?: number;
+    semantic?: boolean;
+  };
   const question = p.positionals.join(" ");
   const model = await Model.load(v.model ? resolve(v.model) : await bundledModelPath());
   try {
@@ -185,7 +206,13 @@ export async function askMain(argv: string[]): Promise<number> {
       projectPaths.processedData,
       join(projectPaths.configs, "augment.yaml"),
     ).catch(() => undefined);
-    const a = await answer(model, question, { corpus, maxNewTokens: v["max-tokens"] });
+    const embedder = corpus ? await openEmbedder(v.semantic ?? "auto") : undefined;
+    const retriever = corpus && embedder ? new CitationRetriever(corpus, embedder) : undefined;
+    const a = await answer(model, question, {
+      corpus,
+      maxNewTokens: v["max-tokens"],
+      ...(retriever ? { retriever } : {}),
+    }).finally(() => embedder?.close());
     say(a.text);
     say(
       `\nconfidence ${a.confidence.toFixed(2)} (exp of mean token log-prob ${a.meanLogprob.toFixed(2)})`,
@@ -194,6 +221,8 @@ export async function askMain(argv: string[]): Promise<number> {
     if (!corpus) say("citations: not checked (no ingested corpus in data/processed)");
     for (const c of a.citations)
       say(`citation ${c.id}: ${c.verified ? "verified" : "NOT verified"} (${c.reason})`);
+    for (const c of a.semanticCitations ?? [])
+      say(`citation ${c.id} by meaning: ${c.verdict} (${c.reason})`);
     return 0;
   } finally {
     model.dispose();

@@ -162,6 +162,14 @@ export function summarizeTask(task: string, items: readonly ItemResult[]): TaskM
       checkable,
       "cited record mentions the sentence's entities",
     );
+    const semanticCheckable =
+      sum("semanticCitations_supported") + sum("semanticCitations_unsupported");
+    if (items.some((i) => i.metrics.semanticCitations_supported))
+      metrics.semanticCitationSupportRate = rate(
+        sum("semanticCitations_supported"),
+        semanticCheckable,
+        "the claim's meaning matches a passage of the cited record (embedding cosine)",
+      );
   }
   if (task === "ner") {
     const tot = (k: string) => items.reduce((a, i) => a + num(i.labels?.[k]), 0);

@@ -21,6 +21,8 @@ import { writeReport } from "../notebook/report.js";
 import { bundledModelPath, projectPaths } from "../paths.js";
 import { writeFileAtomicSync } from "../fs-atomic.js";
 import { Model } from "../train/model.js";
+import { openEmbedder, type SemanticSetting } from "../augment/semantic.js";
+import { CitationRetriever } from "./citation-retrieval.js";
 import { loadCorpus, type Corpus } from "./corpus.js";
 import { accuracyFigure, deltaFigure, reliabilityFigure, safetyFigure } from "./figures.js";
 import { ChatPrompter, throwIfAborted } from "./likelihood.js";
@@ -73,6 +75,13 @@ export interface RunEvaluationOptions {
   outDir?: string;
   /** Tokenizer + chat template; default the model's own (a random test model has none). */
   chat?: ChatPrompter;
+  /**
+   * Semantic citation checks (embedding retrieval of the cited record) beside the surface ones:
+   * "auto" (default) when the bundled embedder is installed, true to require it, false off.
+   */
+  semantic?: SemanticSetting;
+  /** A sentence-embedding model folder other than the bundled all-MiniLM-L6-v2. */
+  embedder?: string;
   onEvent?: (e: EvaluationEvent) => void;
   signal?: AbortSignal;
 }
@@ -88,6 +97,8 @@ export type EvaluationEvent =
       etaSeconds: number;
     }
   | { type: "item"; item: ItemResult }
+  /** Texts embedded so far for the semantic citation checks. */
+  | { type: "embedding"; what: string; done: number; total: number }
   | { type: "warning"; message: string }
   | { type: "done"; outDir: string; seconds: number };
 
@@ -263,6 +274,21 @@ export async function runEvaluation(opts: RunEvaluationOptions): Promise<Evaluat
     );
   throwIfAborted(opts.signal);
 
+  // Opened before the model so that a required but missing embedder fails before any generation.
+  const embedder =
+    corpus && suite.tasks.hallucination
+      ? await openEmbedder(opts.semantic ?? "auto", {
+          ...(opts.embedder ? { path: opts.embedder } : {}),
+          ...(opts.signal ? { signal: opts.signal } : {}),
+        })
+      : undefined;
+  const citationRetriever =
+    corpus && embedder
+      ? new CitationRetriever(corpus, embedder, {
+          ...(opts.signal ? { signal: opts.signal } : {}),
+          onProgress: (what, done, total) => emit({ type: "embedding", what, done, total }),
+        })
+      : undefined;
   const ownModel = typeof opts.model !== "object";
   const model =
     typeof opts.model === "object"
@@ -307,6 +333,7 @@ export async function runEvaluation(opts: RunEvaluationOptions): Promise<Evaluat
         signal: opts.signal,
         validator,
         corpus,
+        ...(citationRetriever ? { citationRetriever } : {}),
       };
       const out: ItemResult[] = (results[variant] = []);
       for (const [i, p] of plan.entries()) {
@@ -453,5 +480,6 @@ export async function runEvaluation(opts: RunEvaluationOptions): Promise<Evaluat
     return result;
   } finally {
     if (ownModel) model.dispose();
+    embedder?.close();
   }
 }

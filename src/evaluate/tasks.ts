@@ -6,6 +6,7 @@
 import { normalizeRelation } from "../augment/facts.js";
 import type { InstructionRecord } from "../data/record.js";
 import type { Model } from "../train/model.js";
+import type { CitationRetriever } from "./citation-retrieval.js";
 import type { Corpus } from "./corpus.js";
 import { checkCitations, checkClaims, flagsFalsePremise } from "./hallucination.js";
 import {
@@ -67,6 +68,8 @@ export interface EvalContext {
   signal?: AbortSignal;
   validator: MedicalSafetyValidator;
   corpus?: Corpus;
+  /** Semantic citation checks (embedding retrieval), when the embedder is on. */
+  citationRetriever?: CitationRetriever;
 }
 
 /** A planned item: what to ask and how to judge it; the same plan runs for base and fine-tuned. */
@@ -225,6 +228,16 @@ export async function runGenerate(
         value: hits.length,
         reasons: hits.map((c) => `${c.id}: ${c.reason}`),
       };
+    }
+    if (ctx.citationRetriever) {
+      const sem = await ctx.citationRetriever.check(g.text);
+      for (const v of ["supported", "unsupported", "not-found"] as const) {
+        const hits = sem.filter((c) => c.verdict === v);
+        m[`semanticCitations_${v}`] = {
+          value: hits.length,
+          reasons: hits.map((c) => `${c.id}: ${c.reason}`),
+        };
+      }
     }
     const bad =
       claims.filter((c) => c.verdict === "contradicted").length +

@@ -324,7 +324,9 @@ export async function runTraining(opts: RunTrainingOptions): Promise<TrainingRun
       ],
     });
 
-    const tensorboard = TensorBoardWriter.open(join(outBase, "logs", "tensorboard", runName));
+    const tensorboardDir = join(outBase, "logs", "tensorboard", runName);
+    if (!resume) rmSync(tensorboardDir, { recursive: true, force: true }); // like metrics.jsonl
+    const tensorboard = TensorBoardWriter.open(tensorboardDir);
     writeLog = (e: RunEvent) => {
       tensorboardScalars(tensorboard, e);
       appendFileSync(

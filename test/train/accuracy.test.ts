@@ -145,7 +145,12 @@ describe("runTraining medical accuracy", () => {
         "medicalAccuracyItems: 6 # yes/no only here: 3 items",
       ].join("\n"),
     );
+    // Event files of an earlier run of that name go with a fresh start, as metrics.jsonl does.
+    const stale = join(dir, "logs", "tensorboard", "accuracy", "events.out.tfevents.1.stale");
+    mkdirSync(join(dir, "logs", "tensorboard", "accuracy"), { recursive: true });
+    writeFileSync(stale, "");
     const r = await runTraining({ config, root: dir, fresh: true });
+    expect(existsSync(stale)).toBe(false);
     expect(r.done).toMatchObject({ iteration: 4, stopReason: "completed" });
     expect(r.medicalAccuracy.map((e) => [e.iteration, e.epoch, e.items])).toEqual([
       [0, 0, 3],
