@@ -1,6 +1,6 @@
 // Products against packed 4-bit and 8-bit weights (the MLX affine formats that GGUF Q4_0, Q4_1 and
 // Q8_0 load into) equal dequantize-then-matmul, forward and backward through the activations, for
-// the tiled CPU path and MLX's kernel, at odd shapes (a partial last tile, 1 to 37 rows). And a
+// the tiled CPU path, MLX's kernel and the CPU decode kernels (decode_cpu.cc), at odd shapes (a partial last tile, 1 to 37 rows). And a
 // whole model kept packed (MEDTUNE_CPU_QUANTIZED_MATMUL=tiled) gives the float32-expanded logits
 // and LoRA gradients.
 import { describe, expect, it } from "vitest";
@@ -33,7 +33,7 @@ describe("quantized matmul", () => {
       expect(ref.dx.shape).toEqual([c.rows, c.inDim]);
       const yScale = Math.max(...Array.from(yRef, Math.abs));
       const dxScale = Math.max(...Array.from(dxRef, Math.abs));
-      for (const mode of ["tiled", "kernel"] as const) {
+      for (const mode of ["tiled", "kernel", "decode"] as const) {
         const r = mlx.quantizedMatmul(x, w, { ...c, mode });
         expect(maxAbsDiff(r.y.toFloat32Array(), yRef) / yScale).toBeLessThan(1e-5);
         expect(maxAbsDiff(r.dx.toFloat32Array(), dxRef) / dxScale).toBeLessThan(1e-5);
