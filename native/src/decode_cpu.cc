@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <condition_variable>
 #include <cstdio>
@@ -160,6 +161,89 @@ MEDTUNE_AVX512_FN float dotPackedAvx512(const MatView& w, int o, const float* x)
   return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
 }
 
+// y[m, n] = w_n . x_m for NB rows of W and MB rows of x, as NB x MB register accumulators: each
+// loaded W vector serves MB rows and each x vector NB rows (a batched decode step's product).
+template <int NB, int MB>
+MEDTUNE_AVX512_FN void tileAvx512(const float* const* w, const float* x, int in, float* y,
+                                  int ldy) {
+  __m512 acc[NB][MB];
+  for (int n = 0; n < NB; ++n)
+    for (int m = 0; m < MB; ++m) acc[n][m] = _mm512_setzero_ps();
+  int i = 0;
+  for (; i + 16 <= in; i += 16) {
+    __m512 wv[NB];
+    for (int n = 0; n < NB; ++n) wv[n] = _mm512_loadu_ps(w[n] + i);
+    for (int m = 0; m < MB; ++m) {
+      const __m512 xv = _mm512_loadu_ps(x + static_cast<size_t>(m) * in + i);
+      for (int n = 0; n < NB; ++n) acc[n][m] = _mm512_fmadd_ps(wv[n], xv, acc[n][m]);
+    }
+  }
+  if (i < in) {
+    const __mmask16 k = static_cast<__mmask16>((1u << (in - i)) - 1);
+    __m512 wv[NB];
+    for (int n = 0; n < NB; ++n) wv[n] = _mm512_maskz_loadu_ps(k, w[n] + i);
+    for (int m = 0; m < MB; ++m) {
+      const __m512 xv = _mm512_maskz_loadu_ps(k, x + static_cast<size_t>(m) * in + i);
+      for (int n = 0; n < NB; ++n) acc[n][m] = _mm512_fmadd_ps(wv[n], xv, acc[n][m]);
+    }
+  }
+  for (int n = 0; n < NB; ++n)
+    for (int m = 0; m < MB; ++m)
+      y[static_cast<size_t>(m) * ldy + n] = _mm512_reduce_add_ps(acc[n][m]);
+}
+
+template <int NB>
+void tileRows(const float* const* w, const float* x, int M, int in, float* y, int ldy) {
+  int m = 0;
+  for (; m + 4 <= M; m += 4)
+    tileAvx512<NB, 4>(w, x + static_cast<size_t>(m) * in, in, y + static_cast<size_t>(m) * ldy,
+                      ldy);
+  const float* xm = x + static_cast<size_t>(m) * in;
+  float* ym = y + static_cast<size_t>(m) * ldy;
+  switch (M - m) {
+    case 3:
+      return tileAvx512<NB, 3>(w, xm, in, ym, ldy);
+    case 2:
+      return tileAvx512<NB, 2>(w, xm, in, ym, ldy);
+    case 1:
+      return tileAvx512<NB, 1>(w, xm, in, ym, ldy);
+  }
+}
+
+// Rows [o0, o1) of y (M, ldy) for M > 1: four rows of W at a time (dequantized into a buffer
+// when packed) against four rows of x.
+void matRowsBatchedAvx512(const MatView& w, const float* x, int M, float* y, int ldy, int o0,
+                          int o1) {
+  thread_local std::vector<float> buf;
+  if (w.q) buf.resize(4 * static_cast<size_t>(w.in));
+  for (int o = o0; o < o1; o += 4) {
+    const int nb = std::min(4, o1 - o);
+    const float* rows[4];
+    for (int n = 0; n < nb; ++n) {
+      if (w.q) {
+        dequantRowAvx512(w, o + n, buf.data() + static_cast<size_t>(n) * w.in);
+        rows[n] = buf.data() + static_cast<size_t>(n) * w.in;
+      } else {
+        rows[n] = w.w + static_cast<size_t>(o + n) * w.in;
+      }
+    }
+    switch (nb) {
+      case 4:
+        tileRows<4>(rows, x, M, w.in, y + o, ldy);
+        break;
+      case 3:
+        tileRows<3>(rows, x, M, w.in, y + o, ldy);
+        break;
+      case 2:
+        tileRows<2>(rows, x, M, w.in, y + o, ldy);
+        break;
+      default:
+        tileRows<1>(rows, x, M, w.in, y + o, ldy);
+        break;
+    }
+  }
+}
+
 #endif
 
 float dot(const float* a, const float* b, int n) {
@@ -171,6 +255,9 @@ float dot(const float* a, const float* b, int n) {
 
 // y[m, o] for o in [o0, o1): x is (M, in), already permuted when permutesInput(w).
 void matRows(const MatView& w, const float* x, int M, float* y, int ldy, int o0, int o1) {
+#if defined(MEDTUNE_AVX512)
+  if (M > 1 && haveAvx512()) return matRowsBatchedAvx512(w, x, M, y, ldy, o0, o1);
+#endif
   thread_local std::vector<float> rowBuf;
   if (w.q) rowBuf.resize(w.in);
   for (int o = o0; o < o1; ++o) {
@@ -485,7 +572,8 @@ std::optional<CpuDecoder> CpuDecoder::create(const Model& m) {
   return d;
 }
 
-std::optional<mx::array> CpuDecoder::step(const std::vector<int32_t>& tokens, KvCache& cache) {
+std::optional<mx::array> CpuDecoder::step(const std::vector<int32_t>& tokens, KvCache& cache,
+                                          PhaseTimes* profile) {
   const CpuDecodePlan& P = *plan_;
   const ModelConfig& c = P.model->config;
   const int B = static_cast<int>(tokens.size());
@@ -505,6 +593,13 @@ std::optional<mx::array> CpuDecoder::step(const std::vector<int32_t>& tokens, Kv
   }
   const size_t cap = static_cast<size_t>(cache.capacity);
   std::lock_guard<std::mutex> lock(poolLock());
+  auto last = std::chrono::steady_clock::now();
+  auto mark = [&](const char* phase) {
+    if (!profile) return;
+    const auto now = std::chrono::steady_clock::now();
+    (*profile)[phase] += std::chrono::duration<double>(now - last).count();
+    last = now;
+  };
 
   // (B, D) residual stream and scratch; q (B, H, hd), k/v (B, Hkv, hd), g/u (B, F).
   std::vector<float> x(static_cast<size_t>(B) * D), h(x.size()), o(x.size());
@@ -522,6 +617,7 @@ std::optional<mx::array> CpuDecoder::step(const std::vector<int32_t>& tokens, Kv
     }
     std::copy(row.begin(), row.end(), x.begin() + static_cast<size_t>(b) * D);
   }
+  mark("embed");
   // Row b's RoPE position and first visible key: left padding and the sliding window are masked.
   std::vector<int> ropePos(B), firstKey(B);
   for (int b = 0; b < B; ++b) {
@@ -535,7 +631,9 @@ std::optional<mx::array> CpuDecoder::step(const std::vector<int32_t>& tokens, Kv
   for (size_t l = 0; l < P.layers.size(); ++l) {
     const auto& L = P.layers[l];
     rmsNorm(x.data(), L.attnNorm, c.rmsNormEps, B, D, h.data());
+    mark("attention.rms_norm");
     project({&L.proj[0], &L.proj[1], &L.proj[2]}, h.data(), B, {q.data(), k.data(), v.data()});
+    mark("attention.qkv_proj");
     for (int b = 0; b < B; ++b) {
       for (int hh = 0; hh < H; ++hh)
         rope(q.data() + (static_cast<size_t>(b) * H + hh) * hd, hd, ropePos[b], P.invFreq);
@@ -547,6 +645,7 @@ std::optional<mx::array> CpuDecoder::step(const std::vector<int32_t>& tokens, Kv
         std::memcpy(vc[l] + dst, v.data() + src, hd * sizeof(float));
       }
     }
+    mark("attention.rope_and_cache_write");
     // Attention of each (row, head) over its visible keys [firstKey, pos].
     pool().run([&](int t) {
       const int T = pool().size();
@@ -573,16 +672,24 @@ std::optional<mx::array> CpuDecoder::step(const std::vector<int32_t>& tokens, Kv
         }
       }
     });
+    mark("attention.sdpa");
     project({&L.proj[3]}, att.data(), B, {o.data()});
     for (size_t i = 0; i < x.size(); ++i) x[i] += o[i];
+    mark("attention.o_proj_and_residual");
     rmsNorm(x.data(), L.mlpNorm, c.rmsNormEps, B, D, h.data());
+    mark("mlp.rms_norm");
     project({&L.proj[4], &L.proj[5]}, h.data(), B, {g.data(), u.data()});
+    mark("mlp.gate_up_proj");
     for (size_t i = 0; i < g.size(); ++i) g[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
+    mark("mlp.swiglu");
     project({&L.proj[6]}, g.data(), B, {o.data()});
     for (size_t i = 0; i < x.size(); ++i) x[i] += o[i];
+    mark("mlp.down_proj_and_residual");
   }
   rmsNorm(x.data(), P.norm, c.rmsNormEps, B, D, h.data());
+  mark("final_norm");
   project({&P.head}, h.data(), B, {logits.data()});
+  mark("lm_head");
   cache.offset += 1;
   return mx::array(logits.data(), {B, V}, mx::float32);
 }

@@ -26,7 +26,9 @@ class CpuDecoder {
   // tokens (B) at position cache.offset -> logits (B, V) float32; writes the cache in place and
   // advances its offset. The cache holds a prefilled prompt of the same B rows.
   // None when the cache cannot be written in place (then the MLX path decodes this step).
-  std::optional<mx::array> step(const std::vector<int32_t>& tokens, KvCache& cache);
+  // With `profile`, adds the wall seconds of each phase (no barriers needed: all is synchronous).
+  std::optional<mx::array> step(const std::vector<int32_t>& tokens, KvCache& cache,
+                                PhaseTimes* profile = nullptr);
 
  private:
   std::shared_ptr<CpuDecodePlan> plan_;
