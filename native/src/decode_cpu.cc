@@ -246,6 +246,135 @@ void matRowsBatchedAvx512(const MatView& w, const float* x, int M, float* y, int
 
 #endif
 
+// ---- int8 products (AVX-512 VNNI) for batch-1 decode over packed weights ----
+// As llama.cpp does on x86, x is quantized to int8 per 32 values (scale = max|x| / 127) and each
+// 4- or 8-bit row is multiplied with vpdpbusd, 64 products per instruction; the weight's group
+// offset term uses x's exact float sums. Logits move by ~1e-3 relative (so greedy output can
+// differ from the MLX path's at near ties).
+
+// x quantized for one packed layout: int8 values in the order the weight bytes unpack to.
+struct QuantX {
+  int bits = 0, group = 0;
+  std::vector<int8_t> q;         // (in)
+  std::vector<float> scale;      // (in/32)
+  std::vector<float> groupSums;  // (in/group) float sums of x
+};
+
+// Opt-in (MEDTUNE_DECODE_INT8=1, read when a decoder is created): the default float kernels keep
+// decoded logits equal to the MLX path's to float tolerance.
+bool int8Requested() {
+  const char* env = std::getenv("MEDTUNE_DECODE_INT8");
+  return env && std::string(env) == "1";
+}
+
+bool haveVnni() {
+#if defined(MEDTUNE_AVX512)
+  static const bool yes = haveAvx512() && __builtin_cpu_supports("avx512vnni");
+  return yes;
+#else
+  return false;
+#endif
+}
+
+#if defined(MEDTUNE_AVX512)
+#define MEDTUNE_VNNI_FN __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,fma")))
+
+// 4-bit: chunk pairs (c, c+1) unpack to [c even | c+1 even | c odd | c+1 odd] (16 values each),
+// a lone last chunk to [even | odd]; 8-bit: natural order.
+MEDTUNE_VNNI_FN void quantizeX(const float* x, int in, int bits, int group, QuantX& out) {
+  const int chunks = in / 32;
+  out.bits = bits;
+  out.group = group;
+  out.q.resize(in);
+  out.scale.resize(chunks);
+  out.groupSums.assign(in / group, 0.0f);
+  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+  for (int c = 0; c < chunks; ++c) {
+    const __m512 a = _mm512_loadu_ps(x + 32 * c), b = _mm512_loadu_ps(x + 32 * c + 16);
+    const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(a), _mm512_abs_ps(b)));
+    const float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
+    out.scale[c] = amax / 127.0f;
+    out.groupSums[32 * c / group] += _mm512_reduce_add_ps(_mm512_add_ps(a, b));
+    __m512 first = a, second = b;
+    int8_t* d0 = out.q.data() + 32 * c;
+    int8_t* d1 = d0 + 16;
+    if (bits == 4) {
+      first = _mm512_permutex2var_ps(a, even, b);
+      second = _mm512_permutex2var_ps(a, odd, b);
+      if (!(chunks % 2 == 1 && c == chunks - 1)) {
+        d0 = out.q.data() + 64 * (c / 2) + 16 * (c % 2);
+        d1 = d0 + 32;
+      }
+    }
+    const __m512 iv = _mm512_set1_ps(inv);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(d0),
+                     _mm512_cvtepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(first, iv))));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(d1),
+                     _mm512_cvtepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(second, iv))));
+  }
+}
+
+MEDTUNE_VNNI_FN inline int hsum8(__m256i v) {
+  const __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  const __m128i t = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
+  return _mm_cvtsi128_si32(_mm_add_epi32(t, _mm_shuffle_epi32(t, 0xb1)));
+}
+
+// Row o of a packed W times the quantized x: sum over chunks of s_w s_x (q_w . q_x), plus the
+// groups' offsets times x's float sums.
+MEDTUNE_VNNI_FN float dotVnni(const MatView& w, int o, const QuantX& xq) {
+  const uint8_t* row = reinterpret_cast<const uint8_t*>(w.q + o * w.rowWords());
+  const int groups = w.in / w.group;
+  const float* s = w.scales + static_cast<size_t>(o) * groups;
+  const float* b = w.biases + static_cast<size_t>(o) * groups;
+  const int chunks = w.in / 32, chunkBytes = w.bits * 4;
+  const int8_t* xv = xq.q.data();
+  const float* xs = xq.scale.data();
+  // dpbusd lane k sums bytes 4k..4k+3: which chunk of the pair each lane belongs to.
+  const __m512i lanes = w.bits == 4
+                            ? _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1)
+                            : _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+  const __m256i low4 = _mm256_set1_epi8(0x0F);
+  __m512 acc = _mm512_setzero_ps();
+  int c = 0;
+  for (; c + 2 <= chunks; c += 2) {
+    __m512i wq;
+    if (w.bits == 4) {
+      const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + 16 * c));
+      const __m256i lo = _mm256_and_si256(v, low4);
+      const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low4);
+      wq = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+    } else {
+      wq = _mm512_loadu_si512(row + 32 * c);
+    }
+    const __m512i dp =
+        _mm512_dpbusd_epi32(_mm512_setzero_si512(), wq, _mm512_loadu_si512(xv + 32 * c));
+    const __m128 sc = _mm_mul_ps(_mm_setr_ps(s[32 * c / w.group], s[32 * (c + 1) / w.group], 0, 0),
+                                 _mm_setr_ps(xs[c], xs[c + 1], 0, 0));
+    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dp),
+                          _mm512_permutexvar_ps(lanes, _mm512_castps128_ps512(sc)), acc);
+  }
+  float total = _mm512_reduce_add_ps(acc);
+  if (c < chunks) {
+    __m256i wq;
+    if (w.bits == 4) {
+      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(row + 16 * c));
+      const __m128i m = _mm_set1_epi8(0x0F);
+      wq = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_and_si128(v, m)),
+                                   _mm_and_si128(_mm_srli_epi16(v, 4), m), 1);
+    } else {
+      wq = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + chunkBytes * c));
+    }
+    const __m256i dp = _mm256_dpbusd_epi32(
+        _mm256_setzero_si256(), wq,
+        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xv + 32 * c)));
+    total += s[32 * c / w.group] * xs[c] * static_cast<float>(hsum8(dp));
+  }
+  return total + dotAvx512(b, xq.groupSums.data(), groups);
+}
+#endif
+
 float dot(const float* a, const float* b, int n) {
 #if defined(MEDTUNE_AVX512)
   if (haveAvx512()) return dotAvx512(a, b, n);
@@ -253,9 +382,15 @@ float dot(const float* a, const float* b, int n) {
   return dotScalar(a, b, n);
 }
 
-// y[m, o] for o in [o0, o1): x is (M, in), already permuted when permutesInput(w).
-void matRows(const MatView& w, const float* x, int M, float* y, int ldy, int o0, int o1) {
+// y[m, o] for o in [o0, o1): x is (M, in), already permuted when permutesInput(w); xq is x
+// quantized for the int8 kernels (batch 1, packed W), or null.
+void matRows(const MatView& w, const float* x, const QuantX* xq, int M, float* y, int ldy, int o0,
+             int o1) {
 #if defined(MEDTUNE_AVX512)
+  if (xq) {
+    for (int o = o0; o < o1; ++o) y[o] = dotVnni(w, o, *xq);
+    return;
+  }
   if (M > 1 && haveAvx512()) return matRowsBatchedAvx512(w, x, M, y, ldy, o0, o1);
 #endif
   thread_local std::vector<float> rowBuf;
@@ -360,20 +495,33 @@ std::mutex& poolLock() {
 // ys[j] (M, mats[j]->out) = x (M, in) W_j^T (+ bias, + LoRA) for projections sharing their input,
 // their output rows split evenly across the pool's threads in one parallel region.
 void project(const std::vector<const MatView*>& mats, const float* x, int M,
-             const std::vector<float*>& ys) {
+             const std::vector<float*>& ys, bool int8 = false) {
   const int in = mats[0]->in;
+  // How x must be prepared for a matrix: as is, permuted (4-bit rows), or quantized to int8.
+  auto layout = [M, int8](const MatView& w) {
+    if (int8 && M == 1 && w.q && haveVnni()) return 1000 * w.bits + w.group;
+    return permutesInput(w) ? 1 : 0;
+  };
   std::vector<float> permuted;
   const float* xin = x;
-  if (permutesInput(*mats[0])) {
+  if (permutesInput(*mats[0]) && layout(*mats[0]) < 1000) {
     permuted.resize(static_cast<size_t>(M) * in);
     for (int m = 0; m < M; ++m) permuteForQ4(x + m * in, in, permuted.data() + m * in);
     xin = permuted.data();
   }
+  thread_local QuantX quantized;
+  const QuantX* xq = nullptr;
+#if defined(MEDTUNE_AVX512)
+  if (layout(*mats[0]) >= 1000) {
+    quantizeX(x, in, mats[0]->bits, mats[0]->group, quantized);
+    xq = &quantized;
+  }
+#endif
   // A matrix with another layout than the first gets its own region.
   for (size_t j = 1; j < mats.size(); ++j) {
-    if (permutesInput(*mats[j]) != permutesInput(*mats[0])) {
-      project({mats.begin() + j, mats.end()}, x, M, {ys.begin() + j, ys.end()});
-      return project({mats.begin(), mats.begin() + j}, x, M, {ys.begin(), ys.begin() + j});
+    if (layout(*mats[j]) != layout(*mats[0])) {
+      project({mats.begin() + j, mats.end()}, x, M, {ys.begin() + j, ys.end()}, int8);
+      return project({mats.begin(), mats.begin() + j}, x, M, {ys.begin(), ys.begin() + j}, int8);
     }
   }
   int total = 0;
@@ -388,7 +536,7 @@ void project(const std::vector<const MatView*>& mats, const float* x, int M,
     int base = 0;
     for (size_t j = 0; j < mats.size(); ++j) {
       const int lo = std::max(r0, base), hi = std::min(r1, base + mats[j]->out);
-      if (lo < hi) matRows(*mats[j], xin, M, ys[j], mats[j]->out, lo - base, hi - base);
+      if (lo < hi) matRows(*mats[j], xin, xq, M, ys[j], mats[j]->out, lo - base, hi - base);
       base += mats[j]->out;
     }
   });
@@ -483,6 +631,7 @@ struct CpuDecodePlan {
   std::vector<Layer> layers;
   const float* norm = nullptr;
   std::vector<float> invFreq;  // (hd/2), positions pre-scaled (linear RoPE scaling)
+  bool int8 = false;           // int8 products for batch 1 (MEDTUNE_DECODE_INT8=1)
 };
 
 namespace {
@@ -522,6 +671,7 @@ std::optional<CpuDecoder> CpuDecoder::create(const Model& m) {
   }
   auto plan = std::make_shared<CpuDecodePlan>();
   plan->model = &m;
+  plan->int8 = int8Requested();
   auto& keep = plan->keep;
   auto embed = view(m.embed, keep);
   auto head = view(m.head(), keep);
@@ -632,7 +782,7 @@ std::optional<mx::array> CpuDecoder::step(const std::vector<int32_t>& tokens, Kv
     const auto& L = P.layers[l];
     rmsNorm(x.data(), L.attnNorm, c.rmsNormEps, B, D, h.data());
     mark("attention.rms_norm");
-    project({&L.proj[0], &L.proj[1], &L.proj[2]}, h.data(), B, {q.data(), k.data(), v.data()});
+    project({&L.proj[0], &L.proj[1], &L.proj[2]}, h.data(), B, {q.data(), k.data(), v.data()}, P.int8);
     mark("attention.qkv_proj");
     for (int b = 0; b < B; ++b) {
       for (int hh = 0; hh < H; ++hh)
@@ -673,22 +823,22 @@ std::optional<mx::array> CpuDecoder::step(const std::vector<int32_t>& tokens, Kv
       }
     });
     mark("attention.sdpa");
-    project({&L.proj[3]}, att.data(), B, {o.data()});
+    project({&L.proj[3]}, att.data(), B, {o.data()}, P.int8);
     for (size_t i = 0; i < x.size(); ++i) x[i] += o[i];
     mark("attention.o_proj_and_residual");
     rmsNorm(x.data(), L.mlpNorm, c.rmsNormEps, B, D, h.data());
     mark("mlp.rms_norm");
-    project({&L.proj[4], &L.proj[5]}, h.data(), B, {g.data(), u.data()});
+    project({&L.proj[4], &L.proj[5]}, h.data(), B, {g.data(), u.data()}, P.int8);
     mark("mlp.gate_up_proj");
     for (size_t i = 0; i < g.size(); ++i) g[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
     mark("mlp.swiglu");
-    project({&L.proj[6]}, g.data(), B, {o.data()});
+    project({&L.proj[6]}, g.data(), B, {o.data()}, P.int8);
     for (size_t i = 0; i < x.size(); ++i) x[i] += o[i];
     mark("mlp.down_proj_and_residual");
   }
   rmsNorm(x.data(), P.norm, c.rmsNormEps, B, D, h.data());
   mark("final_norm");
-  project({&P.head}, h.data(), B, {logits.data()});
+  project({&P.head}, h.data(), B, {logits.data()}, P.int8);
   mark("lm_head");
   cache.offset += 1;
   return mx::array(logits.data(), {B, V}, mx::float32);
@@ -703,7 +853,7 @@ mx::array cpuDecodeMatmul(const Linear& lin, const mx::array& x) {
   std::vector<float> y(static_cast<size_t>(M) * lin.outDim);
   {
     std::lock_guard<std::mutex> lock(poolLock());
-    project({&*w}, xp, M, {y.data()});
+    project({&*w}, xp, M, {y.data()}, int8Requested());
   }
   return mx::array(y.data(), {M, lin.outDim}, mx::float32);
 }
