@@ -366,9 +366,9 @@ MEDTUNE_VNNI_FN float dotVnni(const MatView& w, int o, const QuantX& xq) {
     } else {
       wq = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + chunkBytes * c));
     }
-    const __m256i dp = _mm256_dpbusd_epi32(
-        _mm256_setzero_si256(), wq,
-        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xv + 32 * c)));
+    const __m256i dp =
+        _mm256_dpbusd_epi32(_mm256_setzero_si256(), wq,
+                            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xv + 32 * c)));
     total += s[32 * c / w.group] * xs[c] * static_cast<float>(hsum8(dp));
   }
   return total + dotAvx512(b, xq.groupSums.data(), groups);
@@ -609,7 +609,7 @@ bool writableInPlace(mx::array& a) {
     return a.dtype() == mx::float32 && a.flags().row_contiguous && a.data_size() == a.size() &&
            a.is_donatable();
   };
-  mx::eval(a);
+  if (!a.is_available()) mx::eval(a);
   if (ok()) return true;
   if (std::getenv("MEDTUNE_DECODE_DEBUG")) std::fprintf(stderr, "decode_cpu: cache copy\n");
   a = mx::copy(a);
@@ -632,6 +632,7 @@ struct CpuDecodePlan {
   const float* norm = nullptr;
   std::vector<float> invFreq;  // (hd/2), positions pre-scaled (linear RoPE scaling)
   bool int8 = false;           // int8 products for batch 1 (MEDTUNE_DECODE_INT8=1)
+  std::vector<float> logits;   // (B, V) scratch, kept across steps
 };
 
 namespace {
@@ -756,7 +757,8 @@ std::optional<mx::array> CpuDecoder::step(const std::vector<int32_t>& tokens, Kv
   std::vector<float> q(static_cast<size_t>(B) * H * hd), att(q.size());
   std::vector<float> k(static_cast<size_t>(B) * Hkv * hd), v(k.size());
   std::vector<float> g(static_cast<size_t>(B) * F), u(g.size());
-  std::vector<float> logits(static_cast<size_t>(B) * V);
+  std::vector<float>& logits = plan_->logits;
+  logits.resize(static_cast<size_t>(B) * V);
   std::vector<float> row(D);
   for (int b = 0; b < B; ++b) {
     const MatView& e = P.embed;
@@ -782,7 +784,8 @@ std::optional<mx::array> CpuDecoder::step(const std::vector<int32_t>& tokens, Kv
     const auto& L = P.layers[l];
     rmsNorm(x.data(), L.attnNorm, c.rmsNormEps, B, D, h.data());
     mark("attention.rms_norm");
-    project({&L.proj[0], &L.proj[1], &L.proj[2]}, h.data(), B, {q.data(), k.data(), v.data()}, P.int8);
+    project({&L.proj[0], &L.proj[1], &L.proj[2]}, h.data(), B, {q.data(), k.data(), v.data()},
+            P.int8);
     mark("attention.qkv_proj");
     for (int b = 0; b < B; ++b) {
       for (int hh = 0; hh < H; ++hh)
