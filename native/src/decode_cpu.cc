@@ -19,7 +19,8 @@
 #include <string>
 #include <thread>
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+// MEDTUNE_NO_SIMD builds the scalar kernels only (as on CPUs and compilers without AVX-512).
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(MEDTUNE_NO_SIMD)
 #include <immintrin.h>
 #define MEDTUNE_AVX512 1
 #define MEDTUNE_AVX512_FN __attribute__((target("avx512f,avx512bw,avx512vl,fma")))
