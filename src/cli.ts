@@ -75,7 +75,7 @@ export const COMMANDS: Record<string, Command> = {
     load: async () => (await import("./workbench/cli.js")).reportMain,
   },
   "quick-test": {
-    summary: "the quick-test pipeline on bundled data and the bundled model (npm start)",
+    summary: "the stages in one process on bundled data and the bundled model, without notebooks",
     load: async () => (await import("./quick-test.js")).main,
   },
 };

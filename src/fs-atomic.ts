@@ -6,6 +6,9 @@
  *   await writeFileAtomic("data/processed/train.jsonl", lines);          // whole content
  *   const f = await AtomicFile.open(target); await f.write(text); await f.commit();   // streamed
  *
+ * A folder written whole (a merged model) is built in `tempPathFor(dir)` and put in place by
+ * `replaceSync`, which keeps the earlier folder until the new one is there.
+ *
  * A killed process leaves its temporary behind. The pid in the name says whose it was: opening a
  * target first removes the temporaries of that target whose process is gone (`removeStaleTemporaries`),
  * and `removeStaleTemporariesIn(dir)` does the same for a folder the native trainer writes into
@@ -15,6 +18,7 @@ import { randomBytes } from "node:crypto";
 import {
   closeSync,
   createWriteStream,
+  existsSync,
   fsyncSync,
   mkdirSync,
   openSync,
@@ -60,7 +64,8 @@ function isStale(name: string, target?: string): boolean {
 
 function removeStale(dir: string, names: string[], target?: string): string[] {
   const removed = names.filter((n) => isStale(n, target)).map((n) => join(dir, n));
-  for (const p of removed) rmSync(p, { force: true });
+  // recursive: a folder written whole (replaceSync) leaves a temporary folder.
+  for (const p of removed) rmSync(p, { recursive: true, force: true });
   return removed;
 }
 
@@ -232,4 +237,21 @@ export function writeFileAtomicSync(file: string, data: string | Uint8Array): vo
     rmSync(tmp, { force: true });
     throw e;
   }
+}
+
+/**
+ * Moves the finished `temp` (a file or a folder from `tempPathFor(target)`) to `target`. An earlier
+ * folder at `target` is moved aside first and put back if the move fails, so `target` is always
+ * either the old or the new content; the old one is deleted only after.
+ */
+export function replaceSync(temp: string, target: string): void {
+  const earlier = existsSync(target) ? tempPathFor(target) : undefined;
+  if (earlier) renameSync(target, earlier);
+  try {
+    renameSync(temp, target);
+  } catch (e) {
+    if (earlier) renameSync(earlier, target);
+    throw e;
+  }
+  if (earlier) rmSync(earlier, { recursive: true, force: true });
 }

@@ -37,5 +37,6 @@ export {
   toFrame,
 } from "./notebook/display.js";
 export { sampleRecords, tokenLengthFigure } from "./notebook/records.js";
+export { trainInNotebook, withInterruptAs, type NotebookTraining } from "./notebook/training.js";
 export { compareAnswers, type AnswerComparison } from "./workbench/answers.js";
 export * as workbench from "./workbench/presets.js";

@@ -1,5 +1,6 @@
 /**
- * `npm start` → `medtune quick-test`: the main job, on bundled data and the bundled model.
+ * `medtune quick-test`: the stages in one process, on bundled data and the bundled model, without
+ * notebooks (`npm start` runs the notebooks: `medtune run --preset quick_test`, src/workbench/).
  *
  *   native smoke → bundled model check → ingest (data/raw → data/processed) → augment (splits)
  *   → train (configs/training_configs/quick_test.yaml) → sample answers, base vs fine-tuned
@@ -26,7 +27,7 @@ const say = (s: string) => process.stdout.write(`${s}\n`);
 export const SPEC: CommandSpec = {
   command: "quick-test",
   summary:
-    "The main job (npm start): smoke, model check, ingest, augment, train, sample answers and an " +
+    "The stages in one process, without notebooks: smoke, model check, ingest, augment, train, sample answers and an " +
     "HTML report, on the bundled data and model. Writes data/processed, checkpoints/quick_test, " +
     "evaluation/results/quick_test/report.html.",
   flags: {
@@ -118,8 +119,8 @@ export async function main(argv: string[]): Promise<number> {
   // 4. Augment: clean, safety examples, dedup, splits.
   const augment = ingest
     ? await stage("augment", async () => {
-        const { augmentFiles } = await import("./augment/files.js");
-        const r = await augmentFiles({
+        const { runAugment } = await import("./augment/files.js");
+        const r = await runAugment({
           inDir: projectPaths.processedData,
           outDir: projectPaths.processedData,
           onEvent: (e) => {
@@ -141,9 +142,10 @@ export async function main(argv: string[]): Promise<number> {
     run = await stage("train", async () => {
       const { runTraining } = await import("./train/run.js");
       const { formatEvent } = await import("./train/cli.js");
-      return runTraining(join(projectPaths.configs, "training_configs", "quick_test.yaml"), {
+      return runTraining({
+        config: join(projectPaths.configs, "training_configs", "quick_test.yaml"),
         iters,
-        resume: false,
+        fresh: true,
         keepModel: true,
         onEvent: (e) => {
           const line = formatEvent(e);

@@ -2,7 +2,7 @@
 // the target, nothing visible until the rename, the previous file kept on failure, and the
 // temporaries of dead processes (ours or the native trainer's) removed by the next write.
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -11,6 +11,7 @@ import {
   processAlive,
   removeStaleTemporaries,
   removeStaleTemporariesIn,
+  replaceSync,
   tempPathFor,
   temporaryOwner,
   writeFileAtomic,
@@ -85,5 +86,28 @@ describe("fs-atomic", () => {
     expect(removeStaleTemporariesIn(d)).toEqual([join(d, names.nativeStale)]);
     expect(readdirSync(d).sort()).toEqual(["other.jsonl", names.live, names.unrelated].sort());
     expect(removeStaleTemporariesIn(join(d, "missing"))).toEqual([]);
+  });
+
+  it("replaces a folder whole, keeping the earlier one when the move fails", async () => {
+    const d = dir();
+    const target = join(d, "merged");
+    mkdirSync(target);
+    writeFileSync(join(target, "old.gguf"), "old");
+    const temp = tempPathFor(target);
+    mkdirSync(temp);
+    writeFileSync(join(temp, "new.gguf"), "new");
+    replaceSync(temp, target);
+    expect(readdirSync(target)).toEqual(["new.gguf"]);
+    expect(readdirSync(d)).toEqual(["merged"]);
+    // A temp that is not there: the move fails and the current folder is put back.
+    expect(() => replaceSync(join(d, "missing"), target)).toThrow(/ENOENT/);
+    expect(readdirSync(target)).toEqual(["new.gguf"]);
+    expect(readdirSync(d)).toEqual(["merged"]);
+    // A dead process's temporary folder goes with the next write of that target.
+    const stale = `merged.tmp-${deadPid()}-00aa11bb`;
+    mkdirSync(join(d, stale));
+    writeFileSync(join(d, stale, "half.gguf"), "x");
+    expect(await removeStaleTemporaries(target)).toEqual([join(d, stale)]);
+    expect(readdirSync(d)).toEqual(["merged"]);
   });
 });

@@ -21,12 +21,15 @@ struct Names {
   bool transposed;  // PEFT stores the transposes of our (in, r) / (r, out)
 };
 
-Names fileNames(const std::string& name, AdapterFormat fmt) {
+Names fileNames(const Model& m, const std::string& name, AdapterFormat fmt) {
+  // The module's path in the HF model: "model.layers.N.self_attn.q_proj" (llama family), or
+  // BioGPT's own "biogpt.layers.N.fc1" (see model_gpt2.cc), so PEFT reads our files as its own.
+  const std::string module =
+      isGpt2Family(m.config.architecture) ? gpt2ModulePath(name) : "model." + name;
   if (fmt == AdapterFormat::kMlx)
-    return {"model." + name + ".lora_a", "model." + name + ".lora_b", "model." + name + ".m",
-            false};
+    return {module + ".lora_a", module + ".lora_b", module + ".m", false};
   // PEFT's saved state dict drops the adapter name and DoRA's ".weight" suffix.
-  const std::string p = "base_model.model.model." + name;
+  const std::string p = "base_model.model." + module;
   return {p + ".lora_A.weight", p + ".lora_B.weight", p + ".lora_magnitude_vector", true};
 }
 
@@ -41,7 +44,7 @@ AdapterFormat parseAdapterFormat(const std::string& s) {
 std::unordered_map<std::string, mx::array> adapterTensors(const Model& m, AdapterFormat fmt) {
   std::unordered_map<std::string, mx::array> out;
   for (const auto& kv : m.adapters) {
-    Names n = fileNames(kv.first, fmt);
+    Names n = fileNames(m, kv.first, fmt);
     out.insert_or_assign(n.a,
                          n.transposed ? mx::contiguous(mx::transpose(kv.second.a)) : kv.second.a);
     out.insert_or_assign(n.b,
@@ -77,7 +80,7 @@ void loadAdapters(Model& m, const std::string& path, AdapterFormat fmt) {
   std::map<std::string, LoraParams> loaded;
   size_t used = 0;
   for (const auto& kv : m.adapters) {
-    Names n = fileNames(kv.first, fmt);
+    Names n = fileNames(m, kv.first, fmt);
     auto fa = t.find(n.a);
     auto fb = t.find(n.b);
     if (fa == t.end() || fb == t.end()) {
@@ -122,7 +125,7 @@ void loadAdapters(Model& m, const std::string& path, AdapterFormat fmt) {
     for (const auto& kv : t) {
       bool known = false;
       for (const auto& ad : m.adapters) {
-        Names n = fileNames(ad.first, fmt);
+        Names n = fileNames(m, ad.first, fmt);
         if (kv.first == n.a || kv.first == n.b || (m.dora() && kv.first == n.m)) known = true;
       }
       if (!known) {

@@ -1,13 +1,16 @@
-// The shared model skeleton for the decoder-only families we train (llama, mistral, qwen2): the
-// config, a frozen Linear that is either float or MLX-quantized, LoRA adapters over chosen Linears,
-// and the forward pass with optional KV cache. Loading lives in model_load.cc, the llama-family
-// forward in model_llama.cc, adapter files in lora.cc.
+// The shared model skeleton for the decoder-only families we train (llama, mistral, qwen2, and
+// GPT-2-style biogpt): the config, a frozen Linear that is either float or MLX-quantized, LoRA
+// adapters over chosen Linears, and the forward pass with optional KV cache. Loading lives in
+// model_load.cc, the llama-family forward in model_llama.cc, BioGPT's in model_gpt2.cc, adapter
+// files in lora.cc.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "mlx/mlx.h"
@@ -25,7 +28,7 @@ struct RopeScaling {
 };
 
 struct ModelConfig {
-  std::string architecture = "llama";  // llama | mistral | qwen2
+  std::string architecture = "llama";  // llama | mistral | qwen2 | biogpt
   int vocabSize = 0;
   int hiddenSize = 0;
   int intermediateSize = 0;
@@ -40,6 +43,11 @@ struct ModelConfig {
   int slidingWindow = 0;       // mistral; 0 = full causal attention
   int maxPositionEmbeddings = 2048;
   RopeScaling ropeScaling;
+  // GPT-2-style families (biogpt, model_gpt2.cc): the MLP activation ("gelu": erf GELU,
+  // "gelu_new" / "gelu_pytorch_tanh": its tanh form) and whether token embeddings are scaled by
+  // sqrt(hiddenSize) before the learned positions are added.
+  std::string hiddenAct = "silu";
+  bool scaleEmbedding = false;
 };
 
 // A frozen projection y = x W^T + b, W stored (out, in) either as floats or MLX-quantized.
@@ -79,6 +87,10 @@ struct Block {
   Linear q, k, v, o, gate, up, down;
   mx::array attnNorm = mx::array(0.0f);  // (D)
   mx::array mlpNorm = mx::array(0.0f);   // (D)
+  // LayerNorm biases (GPT-2-style blocks: biogpt); llama-family RMSNorm has none. BioGPT's
+  // fc1 / fc2 live in `up` / `down` (no gate), its out_proj in `o`.
+  std::optional<mx::array> attnNormBias;  // (D)
+  std::optional<mx::array> mlpNormBias;   // (D)
 };
 
 // Adapter modules, named as in mlx-lm without the "model." prefix, e.g. "self_attn.q_proj".
@@ -154,6 +166,12 @@ class Model {
   mx::Dtype dtype = mx::float32;       // activations
   std::optional<mx::array> ropeFreqs;  // (hd/2) per-dimension wavelengths when scaled
   std::string source;                  // file or directory the weights came from
+  // GPT-2-style families: the learned position table as stored, (maxPositions + offset, D), where
+  // position p reads row p + positionOffset (BioGPT keeps 2 unused rows in front), and the final
+  // LayerNorm's bias.
+  std::optional<mx::array> positions;
+  int positionOffset = 0;
+  std::optional<mx::array> normBias;  // (D)
 
   // Adapters: name "layers.<i>.<module>" -> params. Sorted so parameter order is stable.
   std::optional<LoraConfig> lora;
@@ -190,6 +208,41 @@ class Model {
   const Linear& module(int layer, const std::string& key) const;
   std::vector<mx::array> baseArrays() const;
 };
+
+// One adapted projection's tensors, for forwards outside model_llama.cc: A (in, r), B (r, out),
+// and with DoRA the magnitude m, ||W||^2 per row and (inference) ||V||_row, all (out).
+struct AdapterTensors {
+  mx::array a;
+  mx::array b;
+  std::optional<mx::array> m;
+  std::optional<mx::array> baseNormSq;
+  std::optional<mx::array> weightNorm;
+};
+// lin(x) plus its LoRA / DoRA term when `ad` is set, exactly as the llama-family blocks apply it
+// (`module` indexes kLoraModules and keys the dropout mask).
+mx::array adaptedProjection(const Linear& lin, const mx::array& x,
+                            const std::optional<AdapterTensors>& ad, int module, float scale,
+                            float dropout, bool training, uint64_t dropoutSeed);
+// Causal attention mask over a cache offset and left padding (none when plain causal will do),
+// and KV-cache growth: the llama forward's own helpers, shared.
+std::optional<mx::array> causalAttentionMask(int L, int offset, const std::vector<int>& padding);
+void reserveKvCache(KvCache& kc, int B, int Hkv, int hd, int needed, mx::Dtype dt);
+
+// GPT-2-style forward (model_gpt2.cc): Model::hidden dispatches here for architecture "biogpt".
+mx::array gpt2Hidden(const Model& m, const mx::array& ids, const std::vector<mx::array>* params,
+                     const ForwardOptions& opts);
+// True for the architectures gpt2Hidden serves.
+bool isGpt2Family(const std::string& architecture);
+// An adapter name ("layers.3.mlp.up_proj") as the module's path in the HF model
+// ("biogpt.layers.3.fc1"): adapter files use the names PEFT gives BioGPT's modules.
+std::string gpt2ModulePath(const std::string& adapterName);
+// BioGPT's Hugging Face tensors (biogpt.layers.N.fc1 ...) into a Model; `t` as loaded.
+void takeGpt2Weights(Model& m, std::unordered_map<std::string, mx::array>& t,
+                     const std::string& source);
+// The same names back, for export (floats only).
+std::unordered_map<std::string, mx::array> gpt2HfWeights(const Model& m);
+// Random weights of the GPT-2-style layout (tests).
+void randomGpt2Weights(Model& m, const std::function<mx::array(mx::Shape, float)>& normal);
 
 // Loading (model_load.cc).
 Model loadGguf(const std::string& path, mx::Dtype dtype);

@@ -122,7 +122,7 @@ mx::array Linear::rows(const mx::array& ids) const {
 }
 
 void Linear::quantize(int group, int nbits) {
-  if (quantized()) return;
+  if (quantized() || !weight) return;  // no weight: a projection the architecture lacks
   if (inDim % group != 0) {
     throw std::invalid_argument("cannot quantize a (" + std::to_string(outDim) + ", " +
                                 std::to_string(inDim) + ") weight with group size " +
@@ -179,7 +179,14 @@ const Linear& Model::module(int layer, const std::string& key) const {
   if (key == "self_attn.k_proj") return b.k;
   if (key == "self_attn.v_proj") return b.v;
   if (key == "self_attn.o_proj") return b.o;
-  if (key == "mlp.gate_proj") return b.gate;
+  if (key == "mlp.gate_proj") {
+    if (!b.gate.weight && !b.gate.quantized()) {
+      throw std::invalid_argument(config.architecture +
+                                  " has no mlp.gate_proj (its MLP is fc1 -> GELU -> fc2: adapt "
+                                  "mlp.up_proj for fc1, mlp.down_proj for fc2)");
+    }
+    return b.gate;
+  }
   if (key == "mlp.up_proj") return b.up;
   if (key == "mlp.down_proj") return b.down;
   throw std::invalid_argument("unknown LoRA module '" + key + "'");
@@ -305,6 +312,15 @@ std::vector<mx::array> Model::baseArrays() const {
   out.push_back(norm);
   if (lmHead) {
     for (auto& a : lmHead->arrays()) out.push_back(a);
+  }
+  // GPT-2-style extras: learned positions and LayerNorm biases.
+  for (const auto* a : {&positions, &normBias}) {
+    if (*a) out.push_back(**a);
+  }
+  for (const Block& b : layers) {
+    for (const auto* a : {&b.attnNormBias, &b.mlpNormBias}) {
+      if (*a) out.push_back(**a);
+    }
   }
   return out;
 }
@@ -494,6 +510,7 @@ mx::array mlp(const Block& blk, const mx::array& h, const Projection& proj, Mark
 
 mx::array Model::hidden(const mx::array& ids, const std::vector<mx::array>* params,
                         const ForwardOptions& opts) const {
+  if (isGpt2Family(config.architecture)) return gpt2Hidden(*this, ids, params, opts);
   const ModelConfig& c = config;
   const int B = ids.shape(0);
   const int L = ids.shape(1);
@@ -622,6 +639,22 @@ mx::array Model::lastLogits(const mx::array& h) const {
 mx::array Model::forward(const mx::array& ids, const std::vector<mx::array>* params,
                          const ForwardOptions& opts) const {
   return logits(hidden(ids, params, opts));
+}
+
+mx::array adaptedProjection(const Linear& lin, const mx::array& x,
+                            const std::optional<AdapterTensors>& ad, int module, float scale,
+                            float dropout, bool training, uint64_t dropoutSeed) {
+  BlockLora one;
+  if (ad) one.m[module] = ModuleLora{ad->a, ad->b, ad->m, ad->baseNormSq, ad->weightNorm};
+  return project(lin, x, one, module, scale, dropout, training, dropoutSeed);
+}
+
+std::optional<mx::array> causalAttentionMask(int L, int offset, const std::vector<int>& padding) {
+  return attentionMask(L, offset, 0, padding);
+}
+
+void reserveKvCache(KvCache& kc, int B, int Hkv, int hd, int needed, mx::Dtype dt) {
+  reserve(kc, B, Hkv, hd, needed, dt);
 }
 
 KvCache KvCache::empty(size_t layers) {

@@ -122,9 +122,10 @@ void checkConfig(const ModelConfig& c, const std::string& source) {
                                 ") is not a multiple of num_key_value_heads (" +
                                 std::to_string(c.numKvHeads) + ")");
   }
-  if (c.architecture != "llama" && c.architecture != "mistral" && c.architecture != "qwen2") {
+  if (c.architecture != "llama" && c.architecture != "mistral" && c.architecture != "qwen2" &&
+      !isGpt2Family(c.architecture)) {
     throw fileError(source, "unsupported architecture '" + c.architecture +
-                                "' (supported: llama, mistral, qwen2)");
+                                "' (supported: llama, mistral, qwen2, biogpt)");
   }
 }
 
@@ -441,6 +442,13 @@ Model loadHf(const ModelConfig& c, const std::vector<std::string>& files, mx::Dt
   m.config = c;
   m.dtype = dtype;
   m.source = source;
+  if (isGpt2Family(c.architecture)) {
+    takeGpt2Weights(m, tensors, source);
+    m.finalize();
+    evalModel(m);
+    prepareCompute(m);
+    return m;
+  }
   const int D = c.hiddenSize;
   m.embed = takeLinear(tensors, "model.embed_tokens", c.vocabSize, D, true, source, ".weight",
                        ".bias", dtype);
@@ -490,6 +498,12 @@ Model createRandomModel(const ModelConfig& c, uint64_t seed, mx::Dtype dtype) {
   };
   auto ones = [&](int n) { return mx::astype(mx::add(mx::array(1.0f), normal({n}, 0.1f)), dtype); };
   const int D = c.hiddenSize, F = c.intermediateSize, hd = c.headDim;
+  if (isGpt2Family(c.architecture)) {
+    randomGpt2Weights(m, normal);
+    evalModel(m);
+    prepareCompute(m);
+    return m;
+  }
   m.embed = lin(c.vocabSize, D, false);
   m.norm = ones(D);
   if (!c.tieWordEmbeddings) m.lmHead = lin(c.vocabSize, D, false);
@@ -547,6 +561,7 @@ size_t prepareCompute(Model& m) {
 }
 
 std::unordered_map<std::string, mx::array> hfWeights(const Model& m) {
+  if (isGpt2Family(m.config.architecture)) return gpt2HfWeights(m);
   std::unordered_map<std::string, mx::array> out;
   auto put = [&](const std::string& name, const Linear& l) {
     if (l.quantized()) throw std::invalid_argument("hfWeights: '" + name + "' is quantized");

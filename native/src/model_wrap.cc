@@ -149,6 +149,12 @@ ModelConfig readConfig(const Napi::Value& v) {
   c.attentionBias = boolean(o, "attentionBias", c.architecture == "qwen2");
   c.slidingWindow = static_cast<int>(num(o, "slidingWindow", 0));
   c.maxPositionEmbeddings = static_cast<int>(num(o, "maxPositionEmbeddings", 2048));
+  c.hiddenAct = str(o, "hiddenAct", isGpt2Family(c.architecture) ? "gelu" : "silu");
+  c.scaleEmbedding = boolean(o, "scaleEmbedding", c.architecture == "biogpt");
+  if (c.hiddenAct != "silu" && c.hiddenAct != "gelu" && c.hiddenAct != "gelu_new" &&
+      c.hiddenAct != "gelu_pytorch_tanh") {
+    throw ArgumentError("unsupported hiddenAct '" + c.hiddenAct + "'");
+  }
   Napi::Value rs = o.Get("ropeScaling");
   if (rs.IsObject()) {
     Napi::Object r = rs.As<Napi::Object>();
@@ -182,6 +188,8 @@ Napi::Object configToJs(Napi::Env env, const ModelConfig& c) {
   o.Set("attentionBias", c.attentionBias);
   o.Set("slidingWindow", c.slidingWindow);
   o.Set("maxPositionEmbeddings", c.maxPositionEmbeddings);
+  o.Set("hiddenAct", c.hiddenAct);
+  o.Set("scaleEmbedding", c.scaleEmbedding);
   Napi::Object r = Napi::Object::New(env);
   r.Set("type", c.ropeScaling.type);
   r.Set("factor", c.ropeScaling.factor);

@@ -1,5 +1,5 @@
 /**
- * `medtune augment`: flags → `augmentFiles` (src/augment/files.ts) → a printed summary.
+ * `medtune augment`: flags → `runAugment` (src/augment/files.ts) → a printed summary.
  *
  *   medtune augment [--in DIR] [--out DIR] [--seed N] [--config FILE] [--tokenizer PATH]
  *                   [--paraphrase-model PATH] [--decontaminate PATH...] [--export FORMAT...]
@@ -14,7 +14,7 @@ import { parseFlags, type CommandSpec } from "../cli-flags.js";
 import { FORMAT_NAMES, type FormatName } from "../data/formats.js";
 import { projectPaths } from "../paths.js";
 import { mergeConfig, type AugmentConfig } from "./config.js";
-import { augmentFiles, DEFAULT_CONFIG, resolveConfig, type AugmentFilesResult } from "./files.js";
+import { runAugment, DEFAULT_CONFIG, resolveConfig, type AugmentRunResult } from "./files.js";
 import { summarize } from "./report.js";
 
 export { DEFAULT_CONFIG };
@@ -115,9 +115,9 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   let shown = 0;
-  let r: AugmentFilesResult;
+  let r: AugmentRunResult;
   try {
-    r = await augmentFiles({
+    r = await runAugment({
       // Paths typed on the command line are relative to where the user is; defaults to the root.
       inDir: v.in !== undefined ? resolve(v.in as string) : projectPaths.processedData,
       outDir: v.out !== undefined ? resolve(v.out as string) : projectPaths.processedData,

@@ -1,9 +1,9 @@
 /**
  * The augment stage over files: the ingest JSONL in `inDir` → train/valid/test.jsonl,
  * augment-report.json and augment-events.jsonl in `outDir`. `medtune augment`, `medtune quick-test`
- * and notebooks call this; `runAugment` (pipeline.ts) is the same work on records in memory.
+ * and notebooks call this; `augmentRecords` (pipeline.ts) is the same work on records in memory.
  *
- *   const r = await augmentFiles({ inDir: "data/processed", outDir: "data/processed" });
+ *   const r = await runAugment({ inDir: "data/processed", outDir: "data/processed" });
  *   if (!r.ok) console.error(r.error);            // nothing was written
  *
  * Nothing lost: when the input has no valid record, when the splits hold less than
@@ -20,7 +20,7 @@ import { fromRoot, projectPaths } from "../paths.js";
 import { outputShortfall, type OutputGuardOptions } from "../stage-output.js";
 import { defaultConfig, loadConfig, type AugmentConfig } from "./config.js";
 import { loadModelParaphraser, type ModelParaphraser } from "./model-paraphraser.js";
-import { runAugment, type AugmentResult } from "./pipeline.js";
+import { augmentRecords, type AugmentRecordsResult } from "./pipeline.js";
 import {
   lengthHistogram,
   lengthRows,
@@ -39,12 +39,12 @@ export const DEFAULT_CONFIG = join(projectPaths.configs, "augment.yaml");
 /** Files that are outputs of this stage, never inputs. */
 const OUTPUT_RE = /^(?:train|valid|test)(?:\.[a-z]+)?\.jsonl$|^augment-/;
 
-export type AugmentFilesEvent =
+export type AugmentEvent =
   | { type: "malformed"; issue: LineIssue }
   | { type: "step"; report: StepReport }
   | { type: "done"; report: AugmentReport };
 
-export interface AugmentFilesOptions extends OutputGuardOptions {
+export interface RunAugmentOptions extends OutputGuardOptions {
   inDir?: string;
   outDir?: string;
   /** Settings; default: `configFile` loaded, else configs/augment.yaml, else built-in defaults. */
@@ -54,11 +54,11 @@ export interface AugmentFilesOptions extends OutputGuardOptions {
   tokenizer?: string;
   /** Model that proposes paraphrases besides the rules. */
   paraphraseModel?: string;
-  onEvent?: (e: AugmentFilesEvent) => void;
+  onEvent?: (e: AugmentEvent) => void;
   signal?: AbortSignal;
 }
 
-export type AugmentFilesResult =
+export type AugmentRunResult =
   | { ok: true; report: AugmentReport; outputs: Record<string, string> }
   | {
       ok: false;
@@ -67,8 +67,8 @@ export type AugmentFilesResult =
       input: AugmentReport["input"];
     };
 
-/** The settings `augmentFiles` uses for these options, and the file they came from. */
-export function resolveConfig(o: Pick<AugmentFilesOptions, "config" | "configFile">): {
+/** The settings `runAugment` uses for these options, and the file they came from. */
+export function resolveConfig(o: Pick<RunAugmentOptions, "config" | "configFile">): {
   config: AugmentConfig;
   configFile: string | null;
 } {
@@ -87,7 +87,7 @@ function issueReasons(issues: readonly LineIssue[]): Record<string, number> {
   return out;
 }
 
-export async function augmentFiles(o: AugmentFilesOptions = {}): Promise<AugmentFilesResult> {
+export async function runAugment(o: RunAugmentOptions = {}): Promise<AugmentRunResult> {
   const started = performance.now();
   const inDir = fromRoot(o.inDir ?? "data/processed");
   const outDir = fromRoot(o.outDir ?? "data/processed");
@@ -146,10 +146,13 @@ export async function augmentFiles(o: AugmentFilesOptions = {}): Promise<Augment
       );
     }
   }
-  let result: AugmentResult;
+  let result: AugmentRecordsResult;
   try {
-    result = await runAugment(records, config, {
-      onStep: (report) => o.onEvent?.({ type: "step", report }),
+    result = await augmentRecords(records, config, {
+      onStep: (report) => {
+        o.onEvent?.({ type: "step", report });
+        o.signal?.throwIfAborted(); // stops at a step boundary; nothing is written yet
+      },
       ...(paraphraser ? { generate: paraphraser.generate } : {}),
     });
   } finally {

@@ -1,8 +1,9 @@
 /**
  * The augment stage as a library: each step alone (for a notebook cell) and the pipeline.
  *
- *   import { dedup, phiGuard, runAugment } from "medtune/augment";
- *   const { records, report } = await dedup(records, { threshold: 0.8 });
+ *   import { dedup, runAugment } from "medtune/augment";
+ *   const { records, report } = await dedup(records, { threshold: 0.8 });   // one step
+ *   const r = await runAugment({ inDir: "data/processed", outDir: "data/processed" });   // the stage
  */
 export * from "./step.js";
 export * from "./text.js";
@@ -23,9 +24,9 @@ export * from "./config.js";
 export * from "./pipeline.js";
 export { syntheticRecords, type SyntheticOptions } from "./synthetic.js";
 export {
-  augmentFiles,
+  runAugment,
   resolveConfig,
-  type AugmentFilesOptions,
-  type AugmentFilesResult,
-  type AugmentFilesEvent,
+  type RunAugmentOptions,
+  type AugmentRunResult,
+  type AugmentEvent,
 } from "./files.js";

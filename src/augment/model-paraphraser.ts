@@ -1,6 +1,6 @@
 /**
  * A model paraphraser over the trainer's generate API (src/train/model.ts): the `generate` that
- * `paraphrase` and `runAugment` take, backed by a local model (GGUF file or Hugging Face folder)
+ * `paraphrase` and `augmentRecords` take, backed by a local model (GGUF file or Hugging Face folder)
  * prompted through its own chat template. Its replies go through the same checks as rule-based
  * paraphrases (every entity kept, ROUGE-L < 0.7), so a weak model costs time, never quality.
  *

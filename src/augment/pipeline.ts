@@ -6,7 +6,8 @@
  *
  * Privacy first (nothing downstream sees identifiers); dedup and decontamination before anything
  * is generated from the records; validation and the harmful filter after generation, so generated
- * records are checked like ingested ones. `runAugment` is what the CLI and notebooks call.
+ * records are checked like ingested ones. `augmentRecords` is the stage on records in memory; the
+ * stage over files (`runAugment`, files.ts) is what the CLI and notebooks call.
  */
 import type { InstructionRecord } from "../data/record.js";
 import type { AugmentConfig } from "./config.js";
@@ -40,7 +41,7 @@ export interface AugmentHooks {
   onStep?: (report: StepReport) => void;
 }
 
-export interface AugmentResult {
+export interface AugmentRecordsResult {
   splits: Splits;
   steps: StepReport[];
   events: RecordEvent[];
@@ -49,11 +50,11 @@ export interface AugmentResult {
   index: FactIndex;
 }
 
-export async function runAugment(
+export async function augmentRecords(
   input: readonly InstructionRecord[],
   config: AugmentConfig = defaultConfig(),
   hooks: AugmentHooks = {},
-): Promise<AugmentResult> {
+): Promise<AugmentRecordsResult> {
   const c = config;
   const steps: StepReport[] = [];
   const events: RecordEvent[] = [];

@@ -79,9 +79,9 @@ async function child(a: ChildArgs): Promise<Record<string, unknown>> {
     harmful: async () => (await import("../augment/harmful.js")).filterHarmful(recs),
     split: async () => (await import("../augment/split.js")).splitRecords(recs, { seed }),
     pipeline: async () => {
-      const { runAugment } = await import("../augment/pipeline.js");
+      const { augmentRecords } = await import("../augment/pipeline.js");
       const { defaultConfig } = await import("../augment/config.js");
-      const r = await runAugment(recs, { ...defaultConfig(), seed });
+      const r = await augmentRecords(recs, { ...defaultConfig(), seed });
       return { records: [...r.splits.train, ...r.splits.valid, ...r.splits.test] };
     },
   };

@@ -12,7 +12,8 @@ import { Model } from "../train/model.js";
 import { answer } from "./answer.js";
 import { loadCorpus } from "./corpus.js";
 import { EvaluationCancelled } from "./likelihood.js";
-import { formatMetric, resolveAdapterDir, runEvaluation } from "./run.js";
+import { formatMetric } from "./report-blocks.js";
+import { resolveAdapterDir, runEvaluation } from "./run.js";
 
 const EVALUATE: CommandSpec = {
   command: "evaluate",

@@ -16,9 +16,9 @@ export * from "./answer.js";
 export {
   runEvaluation,
   resolveAdapterDir,
-  formatMetric,
   type RunEvaluationOptions,
   type EvaluationEvent,
   type EvaluationResult,
   type SideBySide,
 } from "./run.js";
+export * from "./report-blocks.js";

@@ -17,13 +17,14 @@ import { isAbsolute, join, resolve } from "node:path";
 import { parseRecordLine } from "../data/jsonl.js";
 import type { InstructionRecord } from "../data/record.js";
 import type { PlotlyFigure } from "../notebook/report.js";
-import { writeReport, type ReportBlock } from "../notebook/report.js";
+import { writeReport } from "../notebook/report.js";
 import { bundledModelPath, projectPaths } from "../paths.js";
 import { writeFileAtomicSync } from "../fs-atomic.js";
 import { Model } from "../train/model.js";
 import { loadCorpus, type Corpus } from "./corpus.js";
 import { accuracyFigure, deltaFigure, reliabilityFigure, safetyFigure } from "./figures.js";
 import { ChatPrompter, throwIfAborted } from "./likelihood.js";
+import { evaluationReportBlocks } from "./report-blocks.js";
 import { compareVariants, summarizeTask, type Comparison, type TaskMetrics } from "./metrics.js";
 import {
   readMedHaltFake,
@@ -446,88 +447,11 @@ export async function runEvaluation(opts: RunEvaluationOptions): Promise<Evaluat
     writeReport(files.report, {
       title: `medtune evaluation: ${runName} / ${suite.name}`,
       subtitle: model.source,
-      blocks: reportBlocks(result),
+      blocks: evaluationReportBlocks(result),
     });
     emit({ type: "done", outDir, seconds });
     return result;
   } finally {
     if (ownModel) model.dispose();
   }
-}
-
-/** A plain-text line per metric: value, interval, chance. */
-export function formatMetric(
-  name: string,
-  m: { value: number; low?: number; high?: number; n: number; chance?: number },
-): string {
-  const f = (x: number) => (Number.isFinite(x) ? x.toFixed(3) : "n/a");
-  const ci = m.low !== undefined ? ` [${f(m.low)}, ${f(m.high!)}]` : "";
-  return `${name} ${f(m.value)}${ci} (n=${m.n}${m.chance !== undefined ? `, chance ${f(m.chance)}` : ""})`;
-}
-
-function reportBlocks(r: EvaluationResult): ReportBlock[] {
-  const b: ReportBlock[] = [];
-  b.push({ kind: "heading", text: "Metrics" });
-  const rows: (string | number | null)[][] = [];
-  for (const v of r.variants)
-    for (const t of r.tasks[v]!)
-      for (const [k, m] of Object.entries(t.metrics)) rows.push([v, t.task, formatMetric(k, m)]);
-  b.push({ kind: "table", columns: ["variant", "task", "metric"], rows });
-  if (r.comparisons.length) {
-    b.push({ kind: "heading", text: "Base vs fine-tuned" });
-    b.push({
-      kind: "table",
-      columns: ["task", "score", "n", "base", "fine-tuned", "delta [95% CI]", "McNemar p"],
-      rows: r.comparisons.map((c) => [
-        c.task,
-        c.score,
-        c.n,
-        c.base.toFixed(3),
-        c.fineTuned.toFixed(3),
-        `${c.delta.toFixed(3)} [${c.low.toFixed(3)}, ${c.high.toFixed(3)}]`,
-        c.mcnemarP?.toFixed(3) ?? "—",
-      ]),
-    });
-  }
-  for (const [name, fig] of Object.entries(r.figures))
-    b.push({ kind: "figure", figure: fig, caption: name });
-  for (const [title, scores] of [
-    ["Safety validator on hand-labelled answers (development set)", r.validator],
-    ["Safety validator on held-out labelled answers", r.validatorHeldOut],
-  ] as const) {
-    if (!scores.length) continue;
-    b.push({ kind: "heading", text: title });
-    b.push({
-      kind: "table",
-      columns: ["rule", "precision", "recall", "TP", "FP", "FN"],
-      rows: scores.map((v) => [
-        v.rule,
-        v.precision.toFixed(2),
-        v.recall.toFixed(2),
-        v.truePositives,
-        v.falsePositives,
-        v.falseNegatives,
-      ]),
-    });
-  }
-  if (r.sideBySide.length) {
-    b.push({ kind: "heading", text: "Side-by-side answers" });
-    b.push({
-      kind: "table",
-      columns: ["task", "question", "base", "fine-tuned"],
-      rows: r.sideBySide.map((s) => [s.task, s.question.slice(0, 300), s.base, s.fineTuned]),
-    });
-  }
-  b.push({ kind: "heading", text: "Timings" });
-  b.push({
-    kind: "table",
-    columns: ["task", "items", "seconds", "s/item"],
-    rows: r.timings.map((t) => [
-      t.task,
-      t.items,
-      t.seconds.toFixed(1),
-      t.secondsPerItem.toFixed(2),
-    ]),
-  });
-  return b;
 }

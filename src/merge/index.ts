@@ -15,13 +15,13 @@ import {
   mkdirSync,
   readdirSync,
   readFileSync,
-  renameSync,
   rmSync,
   statfsSync,
   statSync,
   writeFileSync,
 } from "node:fs";
 import { basename, dirname, isAbsolute, join, resolve } from "node:path";
+import { removeStaleTemporaries, replaceSync, tempPathFor } from "../fs-atomic.js";
 import { projectPaths } from "../paths.js";
 import { Model, type AdapterSpec } from "../train/model.js";
 import { loadTokenizer, type Tokenizer } from "../train/tokenizer.js";
@@ -197,7 +197,7 @@ export async function runMerge(o: MergeOptions): Promise<MergeResult> {
   const q = o.quantize ?? "none";
   const { runName, adapters, base } = resolveMergeInputs(o);
   const outDir = resolveFromRoot(o.outDir ?? join("models", "merged", runName));
-  const tmp = `${outDir}.tmp-${process.pid}-${Date.now()}`;
+  const tmp = tempPathFor(outDir);
   const hfDtype = { float16: "F16", bfloat16: "BF16", float32: "F32" }[o.hfDtype ?? "float16"] as
     "F16" | "BF16" | "F32";
 
@@ -229,6 +229,7 @@ export async function runMerge(o: MergeOptions): Promise<MergeResult> {
       formats.includes("gguf"),
     );
     checkDiskSpace(dirname(outDir), need);
+    await removeStaleTemporaries(outDir);
     mkdirSync(tmp, { recursive: true });
     tmpCreated = true;
     check();
@@ -331,17 +332,8 @@ export async function runMerge(o: MergeOptions): Promise<MergeResult> {
     check();
 
     emit({ type: "stage", stage: "commit", message: `moving into ${outDir}` });
-    const old = `${outDir}.old-${process.pid}-${Date.now()}`;
-    const hadEarlier = existsSync(outDir);
-    if (hadEarlier) renameSync(outDir, old);
-    try {
-      renameSync(tmp, outDir);
-    } catch (e) {
-      if (hadEarlier) renameSync(old, outDir); // the earlier export stays in place
-      throw e;
-    }
+    replaceSync(tmp, outDir); // an earlier export stays in place if this fails
     tmpCreated = false;
-    rmSync(old, { recursive: true, force: true });
     const list = (d: string): void => {
       for (const f of readdirSync(d).sort()) {
         const p = join(d, f);
@@ -404,7 +396,8 @@ export async function runConvert(o: ConvertOptions): Promise<{ out: string; byte
     dirname(out),
     dirBytesNeeded(plan, o.to === "hf", dtype === "F32" ? 4 : 2, o.to === "gguf"),
   );
-  const tmp = `${out}.tmp-${process.pid}-${Date.now()}`;
+  await removeStaleTemporaries(out);
+  const tmp = tempPathFor(out);
   const onTensor = (done: number, total: number, name: string) => {
     o.onEvent?.({ type: "progress", stage: o.to, done, total, name });
     if (o.signal?.aborted) throw abortError();
@@ -420,8 +413,7 @@ export async function runConvert(o: ConvertOptions): Promise<{ out: string; byte
       mkdirSync(tmp, { recursive: true });
       await writeHfExport(tmp, src, () => undefined, none, { dtype, onTensor });
     }
-    rmSync(out, { recursive: true, force: true });
-    renameSync(tmp, out);
+    replaceSync(tmp, out);
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }

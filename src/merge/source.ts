@@ -177,6 +177,9 @@ export function hfConfigJson(
   extra: { bosTokenId?: number; eosTokenId?: number; torchDtype?: string } = {},
 ): Record<string, unknown> {
   const arch = cfg.architecture;
+  if (arch === "biogpt") {
+    throw new Error("merge/export of BioGPT models is not supported (llama, mistral, qwen2 only)");
+  }
   const cls = {
     llama: "LlamaForCausalLM",
     mistral: "MistralForCausalLM",

@@ -29,7 +29,7 @@ export interface NativeTensor {
 
 /** Hyperparameters of a llama-family model, as the native side holds them (camelCase HF config). */
 export interface NativeModelConfig {
-  architecture: "llama" | "mistral" | "qwen2";
+  architecture: "llama" | "mistral" | "qwen2" | "biogpt";
   vocabSize: number;
   hiddenSize: number;
   intermediateSize: number;
@@ -47,6 +47,10 @@ export interface NativeModelConfig {
   /** Mistral sliding-window attention; 0 = full causal. */
   slidingWindow?: number;
   maxPositionEmbeddings?: number;
+  /** MLP activation of GPT-2-style models: "gelu" (erf) or its tanh form; default by architecture. */
+  hiddenAct?: "silu" | "gelu" | "gelu_new" | "gelu_pytorch_tanh";
+  /** BioGPT: token embeddings × sqrt(hiddenSize); defaults to architecture === "biogpt". */
+  scaleEmbedding?: boolean;
   ropeScaling?: {
     type: "none" | "linear" | "llama3";
     factor?: number;

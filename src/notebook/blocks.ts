@@ -8,9 +8,10 @@
  * `stageBlocks` recognises a result by its shape (each stage's result type has fields no other has).
  */
 import { readFileSync } from "node:fs";
-import type { AugmentFilesResult } from "../augment/files.js";
+import type { AugmentRunResult } from "../augment/files.js";
 import type { AugmentReport } from "../augment/report.js";
 import { stepCountsChart } from "../augment/report.js";
+import { evaluationReportBlocks } from "../evaluate/report-blocks.js";
 import type { EvaluationResult } from "../evaluate/run.js";
 import type { IngestResult } from "../ingest/index.js";
 import type { MergeResult } from "../merge/index.js";
@@ -20,6 +21,7 @@ import {
   funnelFigure,
   learningRateFigure,
   lossFigure,
+  medicalAccuracyFigure,
   memoryFigure,
   safetyProbeFigure,
   stackedBarFigure,
@@ -95,7 +97,7 @@ export function augmentFunnel(report: AugmentReport): { label: string; count: nu
   ];
 }
 
-/** The figures augmentFiles stored beside its report (token lengths, sources per split). */
+/** The figures runAugment stored beside its report (token lengths, sources per split). */
 function storedAugmentFigures(report: AugmentReport): Record<string, PlotlyFigure> {
   try {
     const file = report.outputs.report;
@@ -180,50 +182,14 @@ export function trainingBlocks(run: TrainingRunResult): ReportBlock[] {
     { kind: "figure", figure: learningRateFigure(run.events) },
     { kind: "figure", figure: tokensPerSecondFigure(run.events) },
     { kind: "figure", figure: memoryFigure(run.events) },
-    ...[safetyProbeFigure(run.events)]
+    ...[safetyProbeFigure(run.events), medicalAccuracyFigure(run.events)]
       .filter((f): f is PlotlyFigure => f !== undefined)
       .map((figure): ReportBlock => ({ kind: "figure", figure })),
   ];
 }
 
 export function evaluationBlocks(r: EvaluationResult): ReportBlock[] {
-  const metricRows: Cell[][] = [];
-  for (const v of r.variants)
-    for (const t of r.tasks[v] ?? [])
-      for (const [k, m] of Object.entries(t.metrics))
-        metricRows.push([v, t.task, k, fixed(m.value), fixed(m.low), fixed(m.high), m.n]);
-  return [
-    { kind: "heading", text: `Evaluation (suite ${r.suite})` },
-    table(
-      ["task", "score", "n", "base", "fine-tuned", "delta", "95% low", "95% high"],
-      r.comparisons.map((c) => [
-        c.task,
-        c.score,
-        c.n,
-        fixed(c.base),
-        fixed(c.fineTuned),
-        fixed(c.delta),
-        fixed(c.low),
-        fixed(c.high),
-      ]),
-      "base vs fine-tuned on the same items; interval: paired bootstrap",
-    ),
-    table(["variant", "task", "metric", "value", "95% low", "95% high", "n"], metricRows),
-    ...Object.entries(r.figures).map(([name, figure]): ReportBlock => ({
-      kind: "figure",
-      figure,
-      caption: name,
-    })),
-    ...(r.sideBySide.length
-      ? [
-          table(
-            ["task", "question", "base", "fine-tuned"],
-            r.sideBySide.map((s) => [s.task, s.question.slice(0, 300), s.base, s.fineTuned]),
-            "side-by-side answers",
-          ),
-        ]
-      : []),
-  ];
+  return [{ kind: "heading", text: `Evaluation (suite ${r.suite})` }, ...evaluationReportBlocks(r)];
 }
 
 export function mergeBlocks(r: MergeResult): ReportBlock[] {
@@ -305,16 +271,16 @@ export function answerBlocks(answers: readonly AnswerComparison[]): ReportBlock[
 const has = (x: unknown, ...keys: string[]) =>
   typeof x === "object" && x !== null && keys.every((k) => k in x);
 
-/** Blocks for any stage's result (or an augmentFiles result, or a list of sample answers). */
+/** Blocks for any stage's result (runIngest, runAugment, … compareAnswers' list of sample answers). */
 export function stageBlocks(result: unknown): ReportBlock[] {
   if (Array.isArray(result) && result.every((a) => has(a, "fineTuned", "reference")))
     return answerBlocks(result as AnswerComparison[]);
   if (has(result, "auditLog", "sources")) return ingestBlocks(result as IngestResult);
   if (
     has(result, "ok", "report") &&
-    has((result as AugmentFilesResult & { ok: true }).report, "steps")
+    has((result as AugmentRunResult & { ok: true }).report, "steps")
   )
-    return augmentBlocks((result as AugmentFilesResult & { ok: true }).report);
+    return augmentBlocks((result as AugmentRunResult & { ok: true }).report);
   if (has(result, "ok", "error", "input"))
     return [{ kind: "pre", text: (result as { error: string }).error }];
   if (has(result, "steps", "splits", "tokens")) return augmentBlocks(result as AugmentReport);
@@ -323,6 +289,6 @@ export function stageBlocks(result: unknown): ReportBlock[] {
     return evaluationBlocks(result as EvaluationResult);
   if (has(result, "adapter", "quantize", "files")) return mergeBlocks(result as MergeResult);
   throw new TypeError(
-    "stageBlocks: not a stage result (expected what runIngest, augmentFiles, runTraining, runEvaluation, runMerge or compareAnswers returns)",
+    "stageBlocks: not a stage result (expected what runIngest, runAugment, runTraining, runEvaluation, runMerge or compareAnswers returns)",
   );
 }

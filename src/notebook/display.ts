@@ -5,6 +5,7 @@
  * renders them with the plotly wheel's extension, offline); tables as HTML. tslab sends one MIME
  * type per display call, and is imported lazily so this module loads outside a kernel too.
  */
+import type { MonitorEvent } from "../train/monitor.js";
 import type { TrainEvent } from "../train/trainer.js";
 import { stageBlocks } from "./blocks.js";
 import type { PlotlyFigure, ReportBlock } from "./report.js";
@@ -81,7 +82,7 @@ export async function showBlocks(blocks: readonly ReportBlock[]): Promise<void> 
 }
 
 /**
- * Render anything a cell produces: a stage result (runIngest, augmentFiles, runTraining,
+ * Render anything a cell produces: a stage result (runIngest, runAugment, runTraining,
  * runEvaluation, runMerge, compareAnswers), a DataFrame, a Plotly figure, or report blocks.
  */
 export async function show(x: unknown, opts: { maxRows?: number; caption?: string } = {}) {
@@ -104,10 +105,17 @@ export async function showTable(columns: string[], rows: (string | number | null
 /** One line of the live display: a bar with ETA, loss, tokens/s and memory against its limit. */
 export function trainingProgressHtml(
   e: Extract<TrainEvent, { type: "progress" }>,
-  o: { totalSteps: number; elapsedSeconds: number; memoryLimitBytes?: number; validLoss?: number },
+  o: {
+    totalSteps: number;
+    elapsedSeconds: number;
+    /** The trainer's own estimate (monitor events), else one from the elapsed time. */
+    etaSeconds?: number;
+    memoryLimitBytes?: number;
+    validLoss?: number;
+  },
 ): string {
   const frac = Math.min(1, e.iteration / Math.max(1, o.totalSteps));
-  const eta = frac > 0 ? (o.elapsedSeconds * (1 - frac)) / frac : NaN;
+  const eta = o.etaSeconds ?? (frac > 0 ? (o.elapsedSeconds * (1 - frac)) / frac : NaN);
   const mib = (b: number) => `${(b / 2 ** 20).toFixed(0)} MiB`;
   const memFrac = o.memoryLimitBytes ? Math.min(1, e.peakMemoryBytes / o.memoryLimitBytes) : 0;
   const bar = (f: number, color: string) =>
@@ -125,10 +133,12 @@ export function trainingProgressHtml(
 }
 
 /**
- * A display that a training cell updates in place (throttled), for `onEvent` of runTraining:
+ * A display that a training cell updates in place (throttled), for `onEvent` of runTraining. The
+ * run's monitor events say its total steps and ETA (a config by epochs has no `iters`), so
+ * `totalSteps` is only what shows before the first of them:
  *
  *   const live = await liveTraining({ totalSteps: 20 });
- *   const run = await runTraining(cfg, { onEvent: live.onEvent });
+ *   const run = await runTraining({ config: cfg, onEvent: live.onEvent });
  *   live.finish();
  */
 export async function liveTraining(o: {
@@ -142,12 +152,17 @@ export async function liveTraining(o: {
   let last = 0;
   let latest: Extract<TrainEvent, { type: "progress" }> | undefined;
   let validLoss: number | undefined;
+  let totalSteps = o.totalSteps;
+  let etaSeconds: number | undefined;
+  let drawnStep: number | undefined;
   const draw = () => {
     if (!latest) return;
+    drawnStep = latest.iteration;
     display.html(
       trainingProgressHtml(latest, {
-        totalSteps: o.totalSteps,
+        totalSteps,
         elapsedSeconds: (performance.now() - started) / 1000,
+        etaSeconds,
         memoryLimitBytes: o.memoryLimitBytes,
         validLoss,
       }),
@@ -157,10 +172,14 @@ export async function liveTraining(o: {
   return {
     onEvent: (e) => {
       if (e.type === "eval") validLoss = (e as Extract<TrainEvent, { type: "eval" }>).validLoss;
-      if (e.type !== "progress") return;
-      latest = e as Extract<TrainEvent, { type: "progress" }>;
+      else if (e.type === "progress") latest = e as Extract<TrainEvent, { type: "progress" }>;
+      else if (e.type === "monitor") {
+        ({ totalSteps, etaSeconds } = e as MonitorEvent);
+        // Completes the line just drawn for its step (the monitor follows each progress event).
+        if (drawnStep === latest?.iteration) return draw();
+      } else return;
       const now = performance.now();
-      if (now - last >= (o.intervalMs ?? 500)) {
+      if (e.type === "progress" && now - last >= (o.intervalMs ?? 500)) {
         last = now;
         draw();
       }

@@ -172,3 +172,51 @@ export function safetyProbeFigure(events: RunEvents): PlotlyFigure | undefined {
     },
   };
 }
+
+/** Medical accuracy on the run's fixed validation items at each epoch end and at the end. */
+export function medicalAccuracyFigure(events: RunEvents): PlotlyFigure | undefined {
+  const points = events.filter(
+    (
+      e,
+    ): e is {
+      type: "accuracy";
+      iteration: number;
+      epoch: number;
+      items: number;
+      accuracy: number;
+      accuracyNormalized: number;
+      meanGoldProbability: number;
+    } => e.type === "accuracy",
+  );
+  if (points.length === 0) return undefined;
+  const x = points.map((e) => e.iteration);
+  const line = (name: string, y: number[]) => ({
+    type: "scatter",
+    mode: "lines+markers",
+    name,
+    x,
+    y,
+    text: points.map((e) => `epoch ${e.epoch.toFixed(2)}, ${e.items} items`),
+  });
+  return {
+    data: [
+      line(
+        "accuracy (total log-prob)",
+        points.map((e) => e.accuracy),
+      ),
+      line(
+        "accuracy (per-token log-prob)",
+        points.map((e) => e.accuracyNormalized),
+      ),
+      line(
+        "mean gold-option probability",
+        points.map((e) => e.meanGoldProbability),
+      ),
+    ],
+    layout: {
+      title: { text: "Medical accuracy (multiple-choice validation items)" },
+      xaxis: { title: { text: "step" }, tickformat: "d" },
+      yaxis: { range: [0, 1.05] },
+    },
+  };
+}

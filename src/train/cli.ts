@@ -95,6 +95,12 @@ export function formatEvent(e: RunEvent): string | undefined {
       return `step ${String(e.iteration).padStart(5)}  micro-batch ${e.fromBatchSize} → ${e.batchSize}, accumulation ${e.gradAccumulationSteps} (${e.reason === "estimate" ? "estimated" : "peak"} ${mib(e.peakMemoryBytes)} > memoryLimitBytes ${mib(e.budgetBytes)})`;
     case "checkpoint":
       return `step ${String(e.iteration).padStart(5)}  checkpoint ${e.adapterFile}`;
+    case "accuracy":
+      return `step ${String(e.iteration).padStart(5)}  medical accuracy ${e.correct}/${e.items} = ${e.accuracy.toFixed(3)} (per-token ${e.accuracyNormalized.toFixed(3)}, gold p ${e.meanGoldProbability.toFixed(3)}; epoch ${e.epoch}, ${e.seconds.toFixed(1)} s)`;
+    case "cache":
+      return `tokenized ${e.split}: cache ${e.status} (${e.examples} examples, ${e.seconds.toFixed(2)} s) ${e.file}`;
+    case "warning":
+      return `warning: ${e.message}`;
     default:
       return undefined;
   }
@@ -150,8 +156,9 @@ export async function main(argv: string[]): Promise<number> {
   }
   const fresh = Boolean(p.values.fresh);
   process.stdout.write(`${deviceSummary()}\n`);
-  const r = await runTraining(cfg, {
-    resume: !fresh,
+  const r = await runTraining({
+    config: cfg,
+    fresh,
     onEvent: (e) => {
       const line = formatEvent(e);
       if (line) process.stdout.write(`${line}\n`);

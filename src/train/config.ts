@@ -86,6 +86,10 @@ export interface TrainingConfig {
   patience: number | null;
   /** Run the evaluate module's safety probe every this many steps; null = never. */
   safetyProbeEvery: number | null;
+  /** Validation multiple-choice items scored for medical accuracy (src/train/accuracy.ts); 0 = never. */
+  medicalAccuracyItems: number;
+  /** Measure medical accuracy at every epoch end too (always at the end of the run). */
+  medicalAccuracyEveryEpoch: boolean;
   reportEvery: number;
   seed: number;
   gradCheckpointing: boolean;
@@ -200,6 +204,8 @@ const DEFAULTS: Omit<TrainingConfig, "model" | "trainData"> = {
   keepCheckpoints: 3,
   patience: null,
   safetyProbeEvery: null,
+  medicalAccuracyItems: 32,
+  medicalAccuracyEveryEpoch: true,
   reportEvery: 10,
   seed: 0,
   gradCheckpointing: false,
@@ -258,6 +264,8 @@ const CHECKS: Record<keyof TrainingConfig, Check> = {
   keepCheckpoints: int(1),
   patience: nullable(int(1)),
   safetyProbeEvery: nullable(int(1)),
+  medicalAccuracyItems: int(0),
+  medicalAccuracyEveryEpoch: bool,
   reportEvery: int(1),
   seed: int(0, 2 ** 32 - 1),
   gradCheckpointing: bool,
@@ -272,6 +280,7 @@ export const BOOLEAN_KEYS: readonly (keyof TrainingConfig)[] = [
   "rsLora",
   "dora",
   "gradCheckpointing",
+  "medicalAccuracyEveryEpoch",
 ];
 /** The keys whose value is a list. */
 export const LIST_KEYS: readonly (keyof TrainingConfig)[] = ["loraKeys", "datasets"];
@@ -481,10 +490,18 @@ export interface ModelConfig {
   name: string;
   /** Hugging Face repository id of the weights this file describes. */
   hfId: string;
-  /** HF config.json model_type: llama | mistral | qwen2 … (one native model file per type). */
-  modelType: "llama" | "mistral" | "qwen2";
-  /** Where the chat template comes from: "gguf" (tokenizer.chat_template) or "tokenizer_config". */
-  chatTemplateSource: "gguf" | "tokenizer_config" | "chat_template.jinja";
+  /** HF config.json model_type: llama | mistral | qwen2 | biogpt (one native model file per type). */
+  modelType: "llama" | "mistral" | "qwen2" | "biogpt";
+  /**
+   * Where the chat template comes from: "gguf" (tokenizer.chat_template), "tokenizer_config", or,
+   * for a model that ships none (BioGPT), medtune's own configs/templates/<name>.jinja.
+   */
+  chatTemplateSource:
+    "gguf" | "tokenizer_config" | "chat_template.jinja" | `configs/templates/${string}.jinja`;
+  /** Token texts that end an answer (generation stops on them); null = the tokenizer's EOS. */
+  stopTokens: string[] | null;
+  /** Estimated peak bytes of one LoRA training step, with its arithmetic in the file's comments. */
+  memoryEstimateBytes: number | null;
   /** GGUF file of the model for local runs, if one is used (relative to the repo root). */
   gguf: string | null;
   parameters: string;
@@ -501,8 +518,16 @@ const MODEL_CHECKS: Record<keyof ModelConfig, Check> = {
     typeof v === "string" && /^[\w.-]+\/[\w.-]+$/.test(v)
       ? null
       : `expected "owner/name", got ${show(v)}`,
-  modelType: oneOf("llama", "mistral", "qwen2"),
-  chatTemplateSource: oneOf("gguf", "tokenizer_config", "chat_template.jinja"),
+  modelType: oneOf("llama", "mistral", "qwen2", "biogpt"),
+  chatTemplateSource: (v) =>
+    typeof v === "string" && /^configs\/templates\/[\w.-]+\.jinja$/.test(v)
+      ? null
+      : oneOf("gguf", "tokenizer_config", "chat_template.jinja")(v),
+  stopTokens: (v) =>
+    v === null || (Array.isArray(v) && v.length > 0 && v.every((t) => typeof t === "string"))
+      ? null
+      : `expected a non-empty list of token texts or null, got ${show(v)}`,
+  memoryEstimateBytes: nullable(int(1)),
   gguf: nullable(str),
   parameters: str,
   contextLength: int(1),
@@ -522,7 +547,13 @@ export async function loadModelConfig(file: string): Promise<ModelConfig> {
   }
   const { values, lineOf } = parseYaml(text, file);
   const issues: ConfigIssue[] = [];
-  const merged: Record<string, unknown> = { gguf: null, notes: null, ...values };
+  const merged: Record<string, unknown> = {
+    gguf: null,
+    notes: null,
+    stopTokens: null,
+    memoryEstimateBytes: null,
+    ...values,
+  };
   for (const key of Object.keys(values)) {
     if (!(key in MODEL_CHECKS)) {
       const near = closest(key, Object.keys(MODEL_CHECKS));

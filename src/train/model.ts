@@ -41,12 +41,44 @@ const SHORT_KEYS: Record<string, LoraModule> = {
   gate_proj: "mlp.gate_proj",
   up_proj: "mlp.up_proj",
   down_proj: "mlp.down_proj",
+  // BioGPT's names (PEFT target_modules and its module paths): out_proj is the attention output,
+  // fc1 / fc2 the MLP's up and down projections.
+  out_proj: "self_attn.o_proj",
+  "self_attn.out_proj": "self_attn.o_proj",
+  fc1: "mlp.up_proj",
+  fc2: "mlp.down_proj",
 };
+
+/** BioGPT's module path for each projection it has; it has no gate (its MLP is fc1 → GELU → fc2). */
+const BIOGPT_MODULES: Partial<Record<LoraModule, string>> = {
+  "self_attn.q_proj": "self_attn.q_proj",
+  "self_attn.k_proj": "self_attn.k_proj",
+  "self_attn.v_proj": "self_attn.v_proj",
+  "self_attn.o_proj": "self_attn.out_proj",
+  "mlp.up_proj": "fc1",
+  "mlp.down_proj": "fc2",
+};
+
+/** The LoRA targets an architecture has: all seven for the llama family, six for BioGPT. */
+export function loraModulesOf(architecture: string): LoraModule[] {
+  return architecture === "biogpt"
+    ? (Object.keys(BIOGPT_MODULES) as LoraModule[])
+    : [...LORA_MODULES];
+}
+
+/** A target as the architecture's own model names it (adapter_config.json keys, PEFT names). */
+function hfModuleName(target: LoraModule, architecture: string): string {
+  return architecture === "biogpt" ? BIOGPT_MODULES[target]! : target;
+}
 
 export function loraModule(name: string): LoraModule {
   const full =
     SHORT_KEYS[name] ?? ((LORA_MODULES as readonly string[]).includes(name) ? name : undefined);
-  if (!full) throw new RangeError(`unknown LoRA target "${name}" (use q, k, v, o, gate, up, down)`);
+  if (!full) {
+    throw new RangeError(
+      `unknown LoRA target "${name}" (use q, k, v, o, gate, up, down; BioGPT: out_proj, fc1, fc2)`,
+    );
+  }
   return full as LoraModule;
 }
 
@@ -56,7 +88,10 @@ export interface LoraOptions {
   alpha?: number;
   rsLora?: boolean;
   dropout?: number;
-  /** Short (q, k, v, o, gate, up, down) or full (self_attn.q_proj) names; default all seven. */
+  /**
+   * Short (q, k, v, o, gate, up, down) or full (self_attn.q_proj) names; default all seven. As in
+   * PEFT, targets the architecture lacks are skipped (BioGPT has no gate_proj) unless none is left.
+   */
   targets?: string[];
   /** Adapt the last N blocks; default all. */
   numLayers?: number;
@@ -147,9 +182,14 @@ export function hfConfigToNative(
   file = "config.json",
 ): NativeModelConfig {
   const modelType = String(json.model_type ?? "");
-  if (modelType !== "llama" && modelType !== "mistral" && modelType !== "qwen2") {
+  if (
+    modelType !== "llama" &&
+    modelType !== "mistral" &&
+    modelType !== "qwen2" &&
+    modelType !== "biogpt"
+  ) {
     throw new RangeError(
-      `${file}: model_type "${modelType}" is not supported (llama, mistral, qwen2)`,
+      `${file}: model_type "${modelType}" is not supported (llama, mistral, qwen2, biogpt)`,
     );
   }
   const num = (k: string, d?: number): number => {
@@ -160,6 +200,33 @@ export function hfConfigToNative(
   };
   const heads = num("num_attention_heads");
   const hidden = num("hidden_size");
+  if (modelType === "biogpt") {
+    // GPT-2-style: learned positions, LayerNorm, no GQA. HF builds its LayerNorms without
+    // config.layer_norm_eps (PyTorch's 1e-5 always), and ties the LM head unless told otherwise.
+    const act = String(json.hidden_act ?? "gelu");
+    if (act !== "gelu" && act !== "gelu_new" && act !== "gelu_pytorch_tanh") {
+      throw new RangeError(
+        `${file}: hidden_act "${act}" is not supported for biogpt (gelu, gelu_new, gelu_pytorch_tanh)`,
+      );
+    }
+    return {
+      architecture: "biogpt",
+      vocabSize: num("vocab_size"),
+      hiddenSize: hidden,
+      intermediateSize: num("intermediate_size"),
+      numLayers: num("num_hidden_layers"),
+      numHeads: heads,
+      numKvHeads: heads,
+      headDim: hidden / heads,
+      rmsNormEps: 1e-5,
+      tieWordEmbeddings: json.tie_word_embeddings !== false,
+      attentionBias: true,
+      slidingWindow: 0,
+      maxPositionEmbeddings: num("max_position_embeddings", 1024),
+      hiddenAct: act,
+      scaleEmbedding: json.scale_embedding !== false,
+    };
+  }
   const cfg: NativeModelConfig = {
     architecture: modelType,
     vocabSize: num("vocab_size"),
@@ -278,13 +345,21 @@ export class Model {
   addAdapters(opts: LoraOptions): AdapterSpec {
     const alpha = opts.alpha ?? 2 * opts.rank;
     const rsLora = opts.rsLora ?? false;
+    const available = loraModulesOf(this.config.architecture);
+    const wanted = (opts.targets ?? LORA_MODULES).map(loraModule);
+    const targets = wanted.filter((t) => available.includes(t));
+    if (targets.length === 0) {
+      throw new RangeError(
+        `none of the LoRA targets ${wanted.join(", ")} exists in this ${this.config.architecture} model (it has ${available.join(", ")})`,
+      );
+    }
     const spec: AdapterSpec = {
       rank: opts.rank,
       alpha,
       rsLora,
       scale: rsLora ? alpha / Math.sqrt(opts.rank) : alpha / opts.rank,
       dropout: opts.dropout ?? 0,
-      targets: (opts.targets ?? LORA_MODULES).map(loraModule),
+      targets,
       numLayers: opts.numLayers ?? -1,
       dora: opts.dora ?? false,
     };
@@ -505,7 +580,7 @@ export function adapterConfigJson(
         rank: spec.rank,
         scale: spec.scale,
         dropout: spec.dropout,
-        keys: spec.targets,
+        keys: spec.targets.map((t) => hfModuleName(t, config.architecture)),
       },
       // Ours, ignored by mlx-lm: restores alpha / rsLoRA exactly.
       medtune: { alpha: spec.alpha, rs_lora: spec.rsLora, base_model: basename(source) },
@@ -521,7 +596,7 @@ export function adapterConfigJson(
     lora_dropout: spec.dropout,
     use_rslora: spec.rsLora,
     use_dora: spec.dora,
-    target_modules: spec.targets.map((t) => t.split(".")[1]),
+    target_modules: spec.targets.map((t) => hfModuleName(t, config.architecture).split(".").pop()),
     layers_to_transform:
       numLayers === config.numLayers
         ? null

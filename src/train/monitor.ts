@@ -23,6 +23,8 @@ export interface MonitorEvent {
   temperatureCelsius: number | "unavailable";
   tokensPerSecond: number;
   supervisedTokensPerSecond: number;
+  /** Steps the run will have done at its end (the config's iters, or its epochs in steps). */
+  totalSteps: number;
   /** Wall-clock seconds to the last step at the pace since this process started training. */
   etaSeconds: number;
 }
@@ -75,6 +77,7 @@ export class Monitor {
       tokensPerSecond: e.tokensPerSecond,
       supervisedTokensPerSecond:
         windowTokens > 0 ? (e.tokensPerSecond * e.supervisedTokens) / windowTokens : 0,
+      totalSteps: this.o.totalSteps,
       etaSeconds: Math.max(0, this.o.totalSteps - e.iteration) * secondsPerStep,
     };
   }

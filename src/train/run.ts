@@ -2,7 +2,13 @@
  * One training run from a preset: config → model → tokenized splits → LoRA steps → adapters,
  * checkpoints and a metrics log, in the run layout of the README ("Layout").
  *
+ *   const run = await runTraining({ config: "configs/training_configs/quick_test.yaml", onEvent });
  *   medtune train --config configs/training_configs/quick_test.yaml [--iters N] [--fresh]
+ *
+ * Tokenized splits are cached in data/cache/tokenized/ (src/train/cache.ts; a "cache" event says
+ * hit or miss and the file). Medical accuracy (src/train/accuracy.ts) is measured on fixed
+ * validation items at each epoch end and at the end, the way the safety probe is run: the trainer
+ * stops at a step boundary with a checkpoint, the model is scored, the trainer resumes exactly.
  *
  * Writes checkpoints/<run>/ (step-named adapters + optimizer state), models/lora_adapters/<run>/
  * (final adapters in mlx-lm and PEFT layouts) and logs/training_logs/<run>/metrics.jsonl (one
@@ -32,6 +38,14 @@ import {
   type TrainingRecord,
   type TruncationReport,
 } from "./batches.js";
+import { EvaluationCancelled, ChatPrompter } from "../evaluate/likelihood.js";
+import {
+  epochEndSteps,
+  measureMedicalAccuracy,
+  planMedicalAccuracy,
+  type AccuracyEvent,
+} from "./accuracy.js";
+import { tokenizeCached, type CacheInfo } from "./cache.js";
 import { ChatTemplate } from "./chat-template.js";
 import { loadTrainingConfig, type TrainingConfig } from "./config.js";
 import { CheckpointBook, EarlyStopping, type CheckpointState } from "./checkpoints.js";
@@ -45,22 +59,42 @@ import { loadTokenizer, type Tokenizer } from "./tokenizer.js";
 import { listCheckpoints, Trainer, type TrainEvent } from "./trainer.js";
 
 export interface RunTrainingOptions {
+  /** A preset: a TrainingConfig, or a YAML file (relative paths: against `root`). */
+  config: TrainingConfig | string;
   /** Override the preset's iteration count (e.g. a shorter smoke run). */
   iters?: number;
-  /** Continue from checkpoints/<run>/ when it has a checkpoint (default true). */
-  resume?: boolean;
-  /** Resolve relative paths in the config against this directory (default: the project root). */
-  baseDir?: string;
+  /** Start over: remove checkpoints/<run>/ and the metrics log instead of resuming (default false). */
+  fresh?: boolean;
+  /**
+   * Where relative paths of the config resolve and checkpoints/, logs/, models/lora_adapters/ and
+   * data/cache/ are (default: the project root, src/paths.ts; tests pass a temp folder).
+   */
+  root?: string;
   onEvent?: (e: RunEvent) => void;
-  /** Keep the model loaded and return it (for generation after training). */
-  keepModel?: boolean;
   /** Stops the run at the next step boundary, with a checkpoint (like SIGINT and SIGTERM). */
   signal?: AbortSignal;
+  /** Keep the model loaded and return it (for generation after training). */
+  keepModel?: boolean;
+  /** Read and write the tokenized cache in data/cache/tokenized/ (default true). */
+  tokenizedCache?: boolean;
   /**
    * Fit the micro-batch to memoryLimitBytes by estimate before the first step (default true);
    * false leaves it to the trainer's out-of-memory error (what tests of that path use).
    */
   memoryEstimate?: boolean;
+  /** Pause and resume at step boundaries with the model kept loaded (what startTraining uses). */
+  control?: RunControl;
+}
+
+/**
+ * How startTraining pauses a run in place: `pauseRequested` is read when the trainer stopped at a
+ * step boundary; `paused` then waits (the model stays loaded) and resolves true to go on from
+ * that checkpoint, false to stop there. runTraining sets `interrupt` while a trainer runs.
+ */
+export interface RunControl {
+  pauseRequested(): boolean;
+  paused(iteration: number): Promise<boolean>;
+  interrupt?: () => void;
 }
 
 /** The micro-batch was halved (and accumulation doubled) to stay inside memoryLimitBytes. */
@@ -87,7 +121,25 @@ export interface SafetyEvent {
   seconds: number;
 }
 
-export type RunEvent = TrainEvent | BatchEvent | MonitorEvent | SafetyEvent;
+/** The tokenized cache of a split was read (hit) or written (miss; rebuilt: the file was damaged). */
+export interface CacheEvent {
+  type: "cache";
+  split: "train" | "valid";
+  status: CacheInfo["status"];
+  file: string;
+  examples: number;
+  /** Reading the file (hit), or tokenizing and writing it (miss, rebuilt). */
+  seconds: number;
+}
+
+/** Something the run worked around and went on (a damaged cache file, no accuracy items). */
+export interface WarningEvent {
+  type: "warning";
+  message: string;
+}
+
+export type RunEvent =
+  TrainEvent | BatchEvent | MonitorEvent | SafetyEvent | AccuracyEvent | CacheEvent | WarningEvent;
 
 export interface TrainingRunResult {
   config: TrainingConfig;
@@ -105,6 +157,8 @@ export interface TrainingRunResult {
   adapterDirs: { mlx: string; peft: string };
   metricsFile: string;
   resumedFromStep: number | null;
+  /** Medical accuracy at each epoch end and at the end of the run (this call's measurements). */
+  medicalAccuracy: AccuracyEvent[];
   /** What stopped the run early, if anything did. */
   stoppedBy?: "SIGINT" | "SIGTERM" | "abort" | "early-stopping";
   model?: Model;
@@ -146,12 +200,12 @@ export function readTrainingRecords(file: string, requireRecords = false): Train
 
 const inDir = (base: string, p: string) => (isAbsolute(p) ? p : resolve(base, p));
 
-export async function runTraining(
-  config: TrainingConfig | string,
-  opts: RunTrainingOptions = {},
-): Promise<TrainingRunResult> {
-  const base = opts.baseDir ?? projectPaths.root;
-  const cfg = typeof config === "string" ? await loadTrainingConfig(inDir(base, config)) : config;
+export async function runTraining(opts: RunTrainingOptions): Promise<TrainingRunResult> {
+  const base = opts.root ?? projectPaths.root;
+  const cfg =
+    typeof opts.config === "string"
+      ? await loadTrainingConfig(inDir(base, opts.config))
+      : opts.config;
   const iters = opts.iters ?? cfg.iters;
   const runName = cfg.runName;
   const checkpointDir = join(base, "checkpoints", runName);
@@ -169,13 +223,34 @@ export async function runTraining(
   const modelPath = inDir(base, cfg.model);
   const tokenizer = await loadTokenizer(modelPath);
   const template = ChatTemplate.fromTokenizer(tokenizer);
-  const tokenize = (records: TrainingRecord[]) =>
-    tokenizeDataset(records, tokenizer, template, {
-      maxSeqLength: cfg.maxSeqLength,
-      systemPrompt: cfg.systemPrompt ?? undefined,
-    });
-  const train = tokenize(trainRecords);
-  const valid = validRecords ? tokenize(validRecords) : undefined;
+
+  // Events before the log folder is set up (after the model loads) wait in `pending` for it.
+  const events: RunEvent[] = [];
+  const pending: RunEvent[] = [];
+  let writeLog: ((e: RunEvent) => void) | undefined;
+  const emit = (e: RunEvent) => {
+    events.push(e);
+    if (writeLog) writeLog(e);
+    else pending.push(e);
+    opts.onEvent?.(e);
+  };
+
+  const tokenizeOptions = {
+    maxSeqLength: cfg.maxSeqLength,
+    systemPrompt: cfg.systemPrompt ?? undefined,
+  };
+  const cacheDir = join(base, "data", "cache", "tokenized");
+  const tokenize = (records: TrainingRecord[], split: CacheEvent["split"]) => {
+    if (opts.tokenizedCache === false)
+      return tokenizeDataset(records, tokenizer, template, tokenizeOptions);
+    const r = tokenizeCached(records, tokenizer, template, tokenizeOptions, cacheDir);
+    if (r.cache.problem) emit({ type: "warning", message: r.cache.problem });
+    const { status, file, seconds } = r.cache;
+    emit({ type: "cache", split, status, file, examples: r.examples.length, seconds });
+    return r;
+  };
+  const train = tokenize(trainRecords, "train");
+  const valid = validRecords ? tokenize(validRecords, "valid") : undefined;
   if (train.examples.length === 0)
     throw new Error(
       `${trainFile}: none of its ${trainRecords.length} records has a trainable token within maxSeqLength ${cfg.maxSeqLength}`,
@@ -194,6 +269,21 @@ export async function runTraining(
   );
   const validBatches =
     valid && valid.examples.length > 0 ? validOrder(valid.examples, cfg) : undefined;
+
+  // Medical accuracy: the same seeded validation items at each epoch end and at the end.
+  const accuracyItems = validRecords
+    ? planMedicalAccuracy(validRecords, cfg.medicalAccuracyItems, cfg.seed)
+    : [];
+  if (cfg.medicalAccuracyItems > 0 && accuracyItems.length === 0)
+    emit({
+      type: "warning",
+      message: `medical accuracy not measured: ${validFile ?? "validData (null)"} has no multiple-choice item (instruction records with facts) for the selected datasets`,
+    });
+  const chat = new ChatPrompter(tokenizer, template, cfg.systemPrompt ?? undefined);
+  const epochEnds =
+    accuracyItems.length > 0 && cfg.medicalAccuracyEveryEpoch
+      ? epochEndSteps(schedule.batchesPerEpoch, cfg.gradAccumulationSteps, totalIters)
+      : [];
 
   const model = await Model.load(
     modelPath,
@@ -216,7 +306,7 @@ export async function runTraining(
     // Temporaries of a run that was killed mid-write (the trainer's and ours).
     for (const d of [checkpointDir, logDir, join(adapterRoot, "mlx"), join(adapterRoot, "peft")])
       removeStaleTemporariesIn(d);
-    const resume = (opts.resume ?? true) && listCheckpoints(checkpointDir).length > 0;
+    const resume = !opts.fresh && listCheckpoints(checkpointDir).length > 0;
     const resumedFromStep = resume ? listCheckpoints(checkpointDir).at(-1)!.step : null;
     if (!resume) rmSync(checkpointDir, { recursive: true, force: true });
     mkdirSync(logDir, { recursive: true });
@@ -231,17 +321,15 @@ export async function runTraining(
       ],
     });
 
-    const events: RunEvent[] = [];
     const tensorboard = TensorBoardWriter.open(join(base, "logs", "tensorboard", runName));
-    const emit = (e: RunEvent) => {
-      events.push(e);
+    writeLog = (e: RunEvent) => {
       tensorboardScalars(tensorboard, e);
       appendFileSync(
         metricsFile,
         `${JSON.stringify({ run: runName, time: new Date().toISOString(), ...e })}\n`,
       );
-      opts.onEvent?.(e);
     };
+    for (const e of pending.splice(0)) writeLog(e);
 
     // Dynamic micro-batch: one example with no supervised token completes a split of a
     // one-example micro-batch without changing loss or gradient (src/train/memory.ts).
@@ -329,15 +417,33 @@ export async function runTraining(
     process.once("SIGINT", onSigint);
     process.once("SIGTERM", onSigterm);
     opts.signal?.addEventListener("abort", onAbort, { once: true });
+    const control = opts.control;
+    if (control) control.interrupt = () => trainer?.cancel();
     let done: NativeDoneEvent | undefined;
-    // The safety probe needs the model, which a running trainer holds: the trainer is cancelled at
-    // a step boundary (writing a checkpoint), probed, and resumed from that checkpoint — exactly.
+    // The safety probe and medical accuracy need the model, which a running trainer holds: the
+    // trainer is cancelled at a step boundary (writing a checkpoint), measured, and resumed from
+    // that checkpoint — exactly. A pause from startTraining waits at the same place.
     const probeEvery = cfg.safetyProbeEvery;
     let nextProbe =
       probeEvery === null
         ? Infinity
         : (Math.floor((resumedFromStep ?? 0) / probeEvery) + 1) * probeEvery;
     let probeDue = false;
+    const nextEpochEnd = (after: number) => epochEnds.find((s) => s > after) ?? Infinity;
+    let nextAccuracy = nextEpochEnd(resumedFromStep ?? 0);
+    let accuracyDue = false;
+    const medicalAccuracy: AccuracyEvent[] = [];
+    const measureAccuracy = async (iteration: number) => {
+      const epoch = (iteration * cfg.gradAccumulationSteps) / schedule.batchesPerEpoch;
+      const at = { iteration, epoch: Math.round(epoch * 1000) / 1000 };
+      try {
+        const e = await measureMedicalAccuracy(model, chat, accuracyItems, at, opts.signal);
+        medicalAccuracy.push(e);
+        emit(e);
+      } catch (err) {
+        if (!(err instanceof EvaluationCancelled)) throw err; // aborted: stoppedBy says so
+      }
+    };
     try {
       while (done === undefined) {
         // A fresh run removed the folder above, so any checkpoint here is this run's.
@@ -376,19 +482,19 @@ export async function runTraining(
           memoryLimitBytes: budget ?? undefined,
           resumeFrom: fromCheckpoint ? checkpointDir : undefined,
         });
-        if (opts.signal?.aborted) onAbort();
         let lastStep = listCheckpoints(checkpointDir).at(-1)?.step ?? 0;
         const running = trainer;
         const monitor = new Monitor({ totalSteps: totalIters, startStep: lastStep });
         try {
-          done = await trainer.run((e) => {
+          const finished = trainer.run((e) => {
             emit(e);
             if (e.type === "progress") {
               lastStep = e.iteration;
               emit(monitor.sample(e));
-              if (e.iteration >= nextProbe && e.iteration < totalIters && !probeDue) {
-                probeDue = true;
-                running.cancel();
+              if (e.iteration < totalIters) {
+                probeDue ||= e.iteration >= nextProbe;
+                accuracyDue ||= e.iteration >= nextAccuracy;
+                if (probeDue || accuracyDue) running.cancel();
               }
             }
             if (e.type === "eval" && early.evaluated(e.validLoss, e.iteration)) {
@@ -412,23 +518,38 @@ export async function runTraining(
               book.prune(e.iteration);
             }
           });
-          if (probeDue && done.stopReason === "cancelled" && !stoppedBy && probeEvery !== null) {
-            const t0 = Date.now();
-            const { safetyProbe } = await import("../evaluate/answer.js");
-            const r = await safetyProbe(model, undefined, {
-              maxNewTokens: 48,
-              signal: opts.signal,
-            });
-            emit({
-              type: "safety",
-              iteration: done.iteration,
-              refusalRate: r.refusalRate,
-              meanSafetyScore: r.meanSafetyScore,
-              seconds: (Date.now() - t0) / 1000,
-            });
-            nextProbe = (Math.floor(done.iteration / probeEvery) + 1) * probeEvery;
-            probeDue = false;
-            done = undefined; // go on from the checkpoint the cancel wrote
+          // After run() started the native job: a cancel before it would be reset by the job's start.
+          if (opts.signal?.aborted) onAbort();
+          if (control?.pauseRequested()) running.cancel();
+          done = await finished;
+          // Cancelled with no stop asked for: a measurement is due or startTraining pauses.
+          if (done.stopReason === "cancelled" && !stoppedBy) {
+            const at = done.iteration;
+            if (probeDue && probeEvery !== null) {
+              const t0 = Date.now();
+              const { safetyProbe } = await import("../evaluate/answer.js");
+              const r = await safetyProbe(model, undefined, {
+                maxNewTokens: 48,
+                signal: opts.signal,
+              });
+              emit({
+                type: "safety",
+                iteration: at,
+                refusalRate: r.refusalRate,
+                meanSafetyScore: r.meanSafetyScore,
+                seconds: (Date.now() - t0) / 1000,
+              });
+              nextProbe = (Math.floor(at / probeEvery) + 1) * probeEvery;
+              probeDue = false;
+            }
+            if (accuracyDue) {
+              await measureAccuracy(at);
+              nextAccuracy = nextEpochEnd(at);
+              accuracyDue = false;
+            }
+            if (control?.pauseRequested() && !stoppedBy && !(await control.paused(at)))
+              stoppedBy = "abort";
+            if (!stoppedBy) done = undefined; // go on from the checkpoint the cancel wrote
           }
         } catch (e) {
           if (!isOutOfMemory(e) || budget === null) throw e;
@@ -455,6 +576,7 @@ export async function runTraining(
         }
       }
     } finally {
+      if (control) control.interrupt = undefined;
       process.removeListener("SIGINT", onSigint);
       process.removeListener("SIGTERM", onSigterm);
       opts.signal?.removeEventListener("abort", onAbort);
@@ -464,6 +586,9 @@ export async function runTraining(
     mkdirSync(adapterDirs.peft, { recursive: true });
     model.saveAdapters(adapterDirs.mlx, "mlx");
     model.saveAdapters(adapterDirs.peft, "peft");
+    const ended = done.stopReason === "completed" || stoppedBy === "early-stopping";
+    if (accuracyItems.length > 0 && ended && medicalAccuracy.at(-1)?.iteration !== done.iteration)
+      await measureAccuracy(done.iteration);
     return {
       config: cfg,
       runName,
@@ -479,6 +604,7 @@ export async function runTraining(
       adapterDirs,
       metricsFile,
       resumedFromStep,
+      medicalAccuracy,
       ...(stoppedBy ? { stoppedBy } : {}),
       model: opts.keepModel ? model : undefined,
       tokenizer,
@@ -499,6 +625,12 @@ function tensorboardScalars(tb: TensorBoardWriter, e: RunEvent): void {
       "optimizer/learning_rate": e.learningRate,
     });
   else if (e.type === "eval") tb.scalars(e.iteration, { "loss/valid": e.validLoss });
+  else if (e.type === "accuracy")
+    tb.scalars(e.iteration, {
+      "accuracy/medical": e.accuracy,
+      "accuracy/medical_normalized": e.accuracyNormalized,
+      "accuracy/gold_option_probability": e.meanGoldProbability,
+    });
   else if (e.type === "safety")
     tb.scalars(e.iteration, {
       "safety/refusal_rate": e.refusalRate,

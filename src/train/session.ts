@@ -1,21 +1,26 @@
 /**
- * Training under a notebook's control: `startTraining(cfg)` starts a run and returns its events as
- * an async iterator, with pause() (a checkpoint at the next step boundary, then the model is
- * released), resume() (continues from that checkpoint, same data order) and stop(); an AbortSignal
- * stops it too. `result` resolves with the run's result when it completes or is stopped.
+ * Training under a notebook's control: `startTraining(options)` starts a run and returns its
+ * events as an async iterator, with pause() (the trainer stops at the next step boundary with a
+ * checkpoint; the model stays loaded), resume() (continues from that checkpoint, same data order,
+ * nothing reloaded from disk) and stop(); an AbortSignal stops it too. `result` resolves with the
+ * run's result when it completes or is stopped.
  *
- *   const run = startTraining("configs/training_configs/quick_test.yaml");
+ *   const run = startTraining({ config: "configs/training_configs/quick_test.yaml" });
  *   for await (const e of run.events) if (e.type === "eval") { console.log(e.validLoss); run.pause(); }
  *
- * runTraining is the same loop without the controls; both resume through the checkpoint folder.
+ * Options are runTraining's (src/train/run.ts); a preset path or TrainingConfig alone is accepted
+ * too (a TrainingConfig never has a `config` key, so the three cannot be confused).
  */
 import type { TrainingConfig } from "./config.js";
 import {
   runTraining,
+  type RunControl,
   type RunEvent,
   type RunTrainingOptions,
   type TrainingRunResult,
 } from "./run.js";
+
+export type StartTrainingOptions = Omit<RunTrainingOptions, "control">;
 
 /** A run's events, plus where the controls took it. */
 export type SessionEvent =
@@ -27,7 +32,7 @@ export interface TrainingSession {
   readonly events: AsyncIterable<SessionEvent>;
   readonly result: Promise<TrainingRunResult>;
   readonly state: SessionState;
-  /** Checkpoint at the next step boundary and release the model until resume(). */
+  /** Checkpoint at the next step boundary and wait (model loaded) until resume() or stop(). */
   pause(): void;
   resume(): void;
   /** Stop at the next step boundary (with a checkpoint); result resolves with stoppedBy "abort". */
@@ -64,55 +69,46 @@ class EventQueue<T> implements AsyncIterable<T> {
 }
 
 export function startTraining(
-  config: TrainingConfig | string,
-  opts: Omit<RunTrainingOptions, "keepModel"> = {},
+  options: StartTrainingOptions | TrainingConfig | string,
 ): TrainingSession {
+  const opts: StartTrainingOptions =
+    typeof options === "string" || !("config" in options) ? { config: options } : options;
   const queue = new EventQueue<SessionEvent>();
   let state: SessionState = "running";
-  let current: AbortController | undefined;
-  let wake: (() => void) | undefined;
-  let lastStep = 0;
+  let pausedAt = 0;
+  let wake: ((goOn: boolean) => void) | undefined;
+  const abort = new AbortController();
 
   const stop = () => {
     if (state === "done" || state === "failed" || state === "stopped") return;
     state = "stopped";
-    current?.abort();
-    wake?.();
+    abort.abort();
+    wake?.(false);
   };
-  if (opts.signal?.aborted) state = "stopped";
+  if (opts.signal?.aborted) stop();
   opts.signal?.addEventListener("abort", stop, { once: true });
 
-  const loop = async (): Promise<TrainingRunResult> => {
-    let first = true;
-    let result: TrainingRunResult | undefined;
-    for (;;) {
-      current = new AbortController();
-      if (state === "stopped") current.abort();
-      result = await runTraining(config, {
-        ...opts,
-        resume: first ? opts.resume : true,
-        signal: current.signal,
-        onEvent: (e) => {
-          if (e.type === "progress") lastStep = e.iteration;
-          opts.onEvent?.(e);
-          queue.push(e);
-        },
-      });
-      first = false;
-      if (state !== "pausing" || result.done.stopReason !== "cancelled") break;
+  const control: RunControl = {
+    pauseRequested: () => state === "pausing",
+    paused: (iteration) => {
       state = "paused";
-      queue.push({ type: "paused", iteration: result.done.iteration });
-      await new Promise<void>((resolve) => (wake = resolve));
-      wake = undefined;
-      if ((state as SessionState) !== "running") break; // stopped while paused
-      queue.push({ type: "resumed", iteration: lastStep });
-    }
-    if (state === "running" || state === "pausing") state = "done";
-    return result;
+      pausedAt = iteration;
+      queue.push({ type: "paused", iteration });
+      return new Promise<boolean>((resolve) => (wake = resolve)).finally(() => (wake = undefined));
+    },
   };
 
-  const result = loop().then(
+  const result = runTraining({
+    ...opts,
+    signal: abort.signal,
+    control,
+    onEvent: (e) => {
+      opts.onEvent?.(e);
+      queue.push(e);
+    },
+  }).then(
     (r) => {
+      if (state === "running" || state === "pausing") state = "done";
       opts.signal?.removeEventListener("abort", stop);
       queue.close();
       return r;
@@ -136,12 +132,14 @@ export function startTraining(
     pause() {
       if (state !== "running") return;
       state = "pausing";
-      current?.abort();
+      control.interrupt?.();
     },
     resume() {
+      if (state === "pausing") state = "running"; // not stopped yet: it just goes on
       if (state !== "paused") return;
       state = "running";
-      wake?.();
+      queue.push({ type: "resumed", iteration: pausedAt });
+      wake?.(true);
     },
     stop,
   };

@@ -15,11 +15,14 @@
  *     scores in descending order does the same, with byte fallback for characters not in vocab.
  * Tests check ids against llama.cpp itself (test/train/tokenizer.test.ts).
  */
+import { createHash } from "node:crypto";
 import { readFile, stat } from "node:fs/promises";
 import path from "node:path";
 
 import { gguf } from "@huggingface/gguf";
 import { Tokenizer as HfTokenizer } from "@huggingface/tokenizers";
+
+import { isBioGptTokenizerDir, loadBioGptTokenizer } from "./tokenizer-biogpt.js";
 
 export interface EncodeOptions {
   /**
@@ -55,6 +58,12 @@ export interface Tokenizer {
   readonly chatTemplate: string | null;
   /** Where the tokenizer came from (file or directory), for error messages and reports. */
   readonly source: string;
+  /**
+   * SHA-256 of everything that decides the ids: vocabulary, merges, pre-tokenizer, normalizer,
+   * added tokens and the tokenizer config (what the tokenized cache is keyed by; without it the
+   * cache hashes the vocabulary and the tokenizer files of `source`, src/train/cache.ts).
+   */
+  readonly checksum?: string;
 }
 
 /** Thrown when a tokenizer cannot be built; names the file and the key that was wrong. */
@@ -72,7 +81,11 @@ export class TokenizerLoadError extends Error {
 export async function loadTokenizer(source: string): Promise<Tokenizer> {
   const info = await stat(source).catch(() => null);
   if (info === null) throw new TokenizerLoadError(source, "no such file or directory");
-  if (info.isDirectory()) return loadHfTokenizer(source);
+  if (info.isDirectory()) {
+    return (await isBioGptTokenizerDir(source))
+      ? loadBioGptTokenizer(source)
+      : loadHfTokenizer(source);
+  }
   if (source.toLowerCase().endsWith(".gguf")) return loadGgufTokenizer(source);
   throw new TokenizerLoadError(source, "expected a .gguf file or a Hugging Face model directory");
 }
@@ -184,6 +197,7 @@ async function loadHfTokenizer(dir: string): Promise<Tokenizer> {
 
   return new WrappedTokenizer(inner, {
     source: dir,
+    checksum: tokenizerChecksum(tokenizerJson, config),
     bos,
     eos,
     padId: pad?.id ?? null,
@@ -562,6 +576,7 @@ export function tokenizerFromGgufMetadata(meta: Metadata, file: string): Tokeniz
   const tokens = meta["tokenizer.ggml.tokens"] as string[];
   return new WrappedTokenizer(inner, {
     source: file,
+    checksum: tokenizerChecksum(tokenizerJson, tokenizerConfig),
     bos:
       bosToken === null
         ? null
@@ -588,8 +603,18 @@ async function loadGgufTokenizer(file: string): Promise<Tokenizer> {
 
 // ---------------------------------------------------------------------------------------------
 
+/** The checksum of a tokenizer's two JSON documents (as parsed, so key order is the file's). */
+function tokenizerChecksum(tokenizerJson: unknown, config: unknown): string {
+  return createHash("sha256")
+    .update(JSON.stringify(tokenizerJson))
+    .update("\0")
+    .update(JSON.stringify(config))
+    .digest("hex");
+}
+
 interface WrappedFields {
   source: string;
+  checksum: string;
   bos: { token: string; id: number } | null;
   eos: { token: string; id: number };
   padId: number | null;
@@ -608,12 +633,14 @@ class WrappedTokenizer implements Tokenizer {
   readonly vocabSize: number;
   readonly chatTemplate: string | null;
   readonly source: string;
+  readonly checksum: string;
 
   constructor(
     private readonly inner: HfTokenizer,
     f: WrappedFields,
   ) {
     this.source = f.source;
+    this.checksum = f.checksum;
     this.bosId = f.bos?.id ?? null;
     this.bosToken = f.bos?.token ?? null;
     this.eosId = f.eos.id;

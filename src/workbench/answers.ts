@@ -3,7 +3,7 @@
  * model with its adapters off, then on. A quick look after training (03_train, `medtune run`), not
  * an evaluation — runEvaluation scores answers with intervals.
  *
- *   const run = await runTraining("configs/training_configs/quick_test.yaml", { keepModel: true });
+ *   const run = await runTraining({ config: "configs/training_configs/quick_test.yaml", keepModel: true });
  *   const answers = await compareAnswers({ run, records: "data/processed/test.jsonl", count: 3 });
  */
 import type { InstructionRecord } from "../data/record.js";

@@ -141,13 +141,36 @@ export async function runWorkbench(o: RunWorkbenchOptions): Promise<WorkbenchRun
         total: names.length,
         output: join(dir, executed),
       });
+      const t0 = performance.now();
+      let lastCell: { index: number; firstLine: string } | undefined;
       const r = await runNotebook({
         notebook: join("notebooks", `${name}.ipynb`),
         output: join(dir, executed),
         parameters: parameters[name],
         cellTimeoutSeconds: o.cellTimeoutSeconds ?? preset.cellTimeoutSeconds,
-        onEvent: (event) => o.onEvent?.({ type: "runner", name, event }),
+        onEvent: (event) => {
+          if (event.type === "cell") lastCell = event;
+          o.onEvent?.({ type: "runner", name, event });
+        },
         signal: o.signal,
+      }).catch((e: unknown) => {
+        // Interrupted (Ctrl-C, SIGTERM): the runner saved the notebook so far; run.json says so.
+        if (existsSync(join(dir, executed)))
+          record.notebooks.push({
+            name,
+            ok: false,
+            seconds: Number(((performance.now() - t0) / 1000).toFixed(1)),
+            executed,
+            parameters: parameters[name],
+            failure: {
+              index: lastCell?.index ?? -1,
+              cellId: undefined,
+              firstLine: lastCell?.firstLine ?? "",
+              error: (e as Error).message,
+              timedOut: false,
+            },
+          });
+        throw e;
       });
       record.notebooks.push({
         name,

@@ -10,7 +10,8 @@
  * said to be missing, never filled in.
  */
 import type { Comparison } from "../evaluate/metrics.js";
-import { existsSync, readFileSync } from "node:fs";
+import { comparisonTable } from "../evaluate/report-blocks.js";
+import { existsSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { PLOTLY_MIME } from "../notebook/display.js";
 import { writeReport, type PlotlyFigure, type ReportBlock } from "../notebook/report.js";
@@ -47,9 +48,33 @@ function lastEvents(file: string): Record<string, Record<string, unknown>> {
   return out;
 }
 
-/** Summary blocks from run.json and the stages' own output files. */
+/**
+ * Why a stage's output file cannot speak for this run, or undefined when it can: the stages write
+ * to shared places (data/processed, logs/training_logs/<run> …), so a file last written before the
+ * run started is an earlier run's, and one written after it finished is a later run's.
+ */
+export function notFromRun(file: string, run: RunRecord): string | undefined {
+  let written: number;
+  try {
+    written = statSync(file).mtimeMs;
+  } catch {
+    return `${file} is missing`;
+  }
+  const slackMs = 2000; // filesystem timestamps and run.json's clock
+  if (written < Date.parse(run.startedAt) - slackMs)
+    return `${file} is from an earlier run (written ${new Date(written).toISOString()})`;
+  if (run.finishedAt && written > Date.parse(run.finishedAt) + slackMs)
+    return `${file} was rewritten by a later run (at ${new Date(written).toISOString()})`;
+  return undefined;
+}
+
+/** Summary blocks from run.json and the stages' own output files (those this run wrote). */
 export function runSummaryBlocks(run: RunRecord): ReportBlock[] {
   const a = run.artifacts;
+  const stale = (file: string): ReportBlock | undefined => {
+    const why = notFromRun(file, run);
+    return why ? { kind: "text", text: `Not shown: ${why}.` } : undefined;
+  };
   const b: ReportBlock[] = [
     { kind: "heading", text: "Summary" },
     {
@@ -80,79 +105,71 @@ export function runSummaryBlocks(run: RunRecord): ReportBlock[] {
     ],
   });
 
+  const augmentFile = join(a.dataDir, "augment-report.json");
   const augment = readJson<{
     input: { records: number; files: string[] };
     splits: Record<string, number>;
     leaks: number;
-  }>(join(a.dataDir, "augment-report.json"));
+  }>(augmentFile);
   b.push({ kind: "heading", text: "Data", level: 3 });
   b.push(
-    augment
-      ? {
-          kind: "table",
-          columns: ["ingested records", "train", "valid", "test", "leaked keys"],
-          rows: [
-            [
-              augment.input.records,
-              augment.splits.train ?? 0,
-              augment.splits.valid ?? 0,
-              augment.splits.test ?? 0,
-              augment.leaks,
+    stale(augmentFile) ??
+      (augment
+        ? {
+            kind: "table",
+            columns: ["ingested records", "train", "valid", "test", "leaked keys"],
+            rows: [
+              [
+                augment.input.records,
+                augment.splits.train ?? 0,
+                augment.splits.valid ?? 0,
+                augment.splits.test ?? 0,
+                augment.leaks,
+              ],
             ],
-          ],
-          caption: `from ${augment.input.files.length} ingest files in ${a.dataDir}`,
-        }
-      : { kind: "text", text: `No augment report in ${a.dataDir} (02_augment did not finish).` },
+            caption: `from ${augment.input.files.length} ingest files in ${a.dataDir}`,
+          }
+        : { kind: "text", text: `No augment report in ${a.dataDir} (02_augment did not finish).` }),
   );
 
   const last = lastEvents(a.trainingMetrics);
   const done = last.done;
   b.push({ kind: "heading", text: "Training", level: 3 });
   b.push(
-    done
-      ? {
-          kind: "table",
-          columns: [
-            "steps",
-            "final train loss",
-            "final valid loss",
-            "trained tokens",
-            "peak memory",
-            "tokens/s (last step)",
-          ],
-          rows: [
-            [
-              Number(done.iteration),
-              fixed(done.trainLoss),
-              fixed(done.validLoss),
-              Number(done.trainedTokens),
-              `${(Number(done.peakMemoryBytes) / 2 ** 20).toFixed(0)} MiB`,
-              fixed(last.progress?.tokensPerSecond, 1),
+    stale(a.trainingMetrics) ??
+      (done
+        ? {
+            kind: "table",
+            columns: [
+              "steps",
+              "final train loss",
+              "final valid loss",
+              "trained tokens",
+              "peak memory",
+              "tokens/s (last step)",
             ],
-          ],
-          caption: a.trainingMetrics,
-        }
-      : { kind: "text", text: `No finished training in ${a.trainingMetrics}.` },
+            rows: [
+              [
+                Number(done.iteration),
+                fixed(done.trainLoss),
+                fixed(done.validLoss),
+                Number(done.trainedTokens),
+                `${(Number(done.peakMemoryBytes) / 2 ** 20).toFixed(0)} MiB`,
+                fixed(last.progress?.tokensPerSecond, 1),
+              ],
+            ],
+            caption: a.trainingMetrics,
+          }
+        : { kind: "text", text: `No finished training in ${a.trainingMetrics}.` }),
   );
 
   const evaluation = readJson<{ comparisons: Comparison[] }>(a.evaluationSummary);
   b.push({ kind: "heading", text: "Base vs fine-tuned", level: 3 });
   b.push(
-    evaluation
-      ? {
-          kind: "table",
-          columns: ["task", "score", "n", "base", "fine-tuned", "delta [95% CI]"],
-          rows: evaluation.comparisons.map((c) => [
-            c.task,
-            c.score,
-            c.n,
-            fixed(c.base),
-            fixed(c.fineTuned),
-            `${fixed(c.delta)} [${fixed(c.low)}, ${fixed(c.high)}]`,
-          ]),
-          caption: a.evaluationSummary,
-        }
-      : { kind: "text", text: `No evaluation summary at ${a.evaluationSummary}.` },
+    stale(a.evaluationSummary) ??
+      (evaluation
+        ? comparisonTable(evaluation.comparisons, a.evaluationSummary)
+        : { kind: "text", text: `No evaluation summary at ${a.evaluationSummary}.` }),
   );
   return b;
 }

@@ -283,6 +283,54 @@ export async function startJupyterServer(
   return { url, token, pid, stop };
 }
 
+type KernelConnection = NonNullable<
+  Awaited<ReturnType<import("@jupyterlab/services").SessionManager["startNew"]>>["kernel"]
+>;
+
+/** A kernel of `server` in a session on `path` (relative to its root_dir: the kernel's folder). */
+export interface KernelSession {
+  kernel: KernelConnection;
+  /** Shuts the kernel down (5 s at most) and drops the connections; the server keeps running. */
+  close(): Promise<void>;
+}
+
+export async function openKernelSession(
+  server: JupyterServer,
+  path: string,
+  kernelName: string,
+): Promise<KernelSession> {
+  // Loaded here: @jupyterlab/services is only needed by the runner.
+  const { ServerConnection, KernelManager, SessionManager } = await import("@jupyterlab/services");
+  const serverSettings = ServerConnection.makeSettings({
+    baseUrl: `${server.url}/`,
+    wsUrl: `${server.url.replace(/^http/, "ws")}/`,
+    token: server.token,
+    appendToken: true,
+  });
+  const kernelManager = new KernelManager({ serverSettings });
+  const sessionManager = new SessionManager({ serverSettings, kernelManager });
+  let session: Awaited<ReturnType<typeof sessionManager.startNew>> | undefined;
+  const close = async () => {
+    await Promise.race([session?.shutdown().catch(() => undefined), sleep(5000)]);
+    session?.dispose();
+    sessionManager.dispose();
+    kernelManager.dispose();
+  };
+  try {
+    session = await sessionManager.startNew({
+      path,
+      name: basename(path),
+      type: "notebook",
+      kernel: { name: kernelName },
+    });
+    if (!session.kernel) throw new Error(`no kernel "${kernelName}" started for ${path}`);
+    return { kernel: session.kernel, close };
+  } catch (e) {
+    await close();
+    throw e;
+  }
+}
+
 /** The `Name: message` line of a stack trace that tslab printed to stderr (it sends no traceback). */
 export function stderrError(stderr: string): string | undefined {
   const lines = stderr.split("\n");
@@ -398,26 +446,10 @@ export async function runNotebook(o: RunNotebookOptions): Promise<NotebookRunRes
   const save = () => writeFileAtomicSync(output, `${JSON.stringify(nb, null, 1)}\n`);
   const server = await startJupyterServer(dirname(input), o.signal);
   o.onEvent?.({ type: "server", url: server.url, pid: server.pid });
-  // Loaded here: @jupyterlab/services is only needed by the runner.
-  const { ServerConnection, KernelManager, SessionManager } = await import("@jupyterlab/services");
-  const serverSettings = ServerConnection.makeSettings({
-    baseUrl: `${server.url}/`,
-    wsUrl: `${server.url.replace(/^http/, "ws")}/`,
-    token: server.token,
-    appendToken: true,
-  });
-  const kernelManager = new KernelManager({ serverSettings });
-  const sessionManager = new SessionManager({ serverSettings, kernelManager });
-  let session: Awaited<ReturnType<typeof sessionManager.startNew>> | undefined;
+  let kernelSession: KernelSession | undefined;
   try {
-    session = await sessionManager.startNew({
-      path: basename(input),
-      name: basename(input),
-      type: "notebook",
-      kernel: { name: kernelName },
-    });
-    const kernel = session.kernel;
-    if (!kernel) throw new Error(`no kernel "${kernelName}" started for ${input}`);
+    kernelSession = await openKernelSession(server, basename(input), kernelName);
+    const kernel = kernelSession.kernel;
     const recorder = new OutputRecorder([]);
     const code = nb.cells.filter((c) => c.cell_type === "code");
     for (const [index, cell] of nb.cells.entries()) {
@@ -447,9 +479,12 @@ export async function runNotebook(o: RunNotebookOptions): Promise<NotebookRunRes
       const timedOut = new Promise<"timeout">(
         (r) => (timer = setTimeout(() => r("timeout"), timeoutMs)),
       );
-      const aborted = new Promise<"abort">((r) =>
-        o.signal?.addEventListener("abort", () => r("abort"), { once: true }),
-      );
+      // One listener per cell, removed when the cell ends (a run of many cells shares the signal).
+      let onAbort: (() => void) | undefined;
+      const aborted = new Promise<"abort">((r) => {
+        onAbort = () => r("abort");
+        o.signal?.addEventListener("abort", onAbort, { once: true });
+      });
       let outcome: "ok" | "error" | "timeout" | "abort";
       let replyError: string | undefined;
       try {
@@ -472,6 +507,7 @@ export async function runNotebook(o: RunNotebookOptions): Promise<NotebookRunRes
         replyError = (e as Error).message;
       } finally {
         clearTimeout(timer);
+        if (onAbort) o.signal?.removeEventListener("abort", onAbort);
       }
       if (outcome === "timeout" || outcome === "abort") {
         // Interrupt (the kernel's SIGINT), give it a moment to reply, then give up on the cell.
@@ -517,10 +553,7 @@ export async function runNotebook(o: RunNotebookOptions): Promise<NotebookRunRes
       ...(failure ? { failure } : {}),
     };
     save();
-    await Promise.race([session?.shutdown().catch(() => undefined), sleep(5000)]);
-    session?.dispose();
-    sessionManager.dispose();
-    kernelManager.dispose();
+    await kernelSession?.close();
     await server.stop();
   }
   const seconds = (performance.now() - started) / 1000;

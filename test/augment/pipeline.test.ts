@@ -4,7 +4,7 @@ import path, { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { main } from "../../src/augment/cli.js";
 import { defaultConfig, loadConfig } from "../../src/augment/config.js";
-import { runAugment } from "../../src/augment/pipeline.js";
+import { augmentRecords } from "../../src/augment/pipeline.js";
 import {
   approxTokens,
   lengthRows,
@@ -21,7 +21,7 @@ import { rec, repoRoot, sharedDatasets } from "./helpers.js";
 describe("pipeline", () => {
   it("chains the steps, reports each, and leaves no PHI, leaks or harmful records", async () => {
     const { records } = syntheticRecords({ count: 2000, seed: 5 });
-    const res = await runAugment(records, { ...defaultConfig(), seed: 5 });
+    const res = await augmentRecords(records, { ...defaultConfig(), seed: 5 });
     expect(res.steps.map((s) => s.step)).toEqual([
       "phi",
       "dedup",

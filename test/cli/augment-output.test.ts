@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { main } from "../../src/augment/cli.js";
-import { augmentFiles } from "../../src/augment/files.js";
+import { runAugment } from "../../src/augment/files.js";
 import { runIngest } from "../../src/ingest/index.js";
 import { projectPaths } from "../../src/paths.js";
 import { captured } from "./capture.js";
@@ -76,7 +76,7 @@ describe("augment: nothing lost", () => {
     expect(r.err).toMatch(/The previous output is kept/);
     unchanged();
 
-    const result = await augmentFiles({ inDir: dir, outDir: out });
+    const result = await runAugment({ inDir: dir, outDir: out });
     expect(result.ok).toBe(false);
     if (!result.ok) expect(result.input.malformedLines).toHaveLength(8);
     unchanged();

@@ -1,5 +1,5 @@
 /**
- * Malformed-input suite, second half: augment's JSONL input (through `augmentFiles` into a folder
+ * Malformed-input suite, second half: augment's JSONL input (through `runAugment` into a folder
  * holding good previous splits), the model files (GGUF through `Model.load`, safetensors through the
  * native validator), YAML configs, and the exit status of `medtune ingest` and `medtune augment`
  * on a bad input. Each case: truncated, garbage, empty and oversized; the error names the file and,
@@ -14,7 +14,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { defaultConfig, loadConfig } from "../../src/augment/config.js";
 import { loadEvalFile } from "../../src/augment/decontam.js";
-import { augmentFiles } from "../../src/augment/files.js";
+import { runAugment } from "../../src/augment/files.js";
 import { loadNative } from "../../src/native/loader.js";
 import { loadTrainingConfig } from "../../src/train/config.js";
 import { Model } from "../../src/train/model.js";
@@ -80,7 +80,7 @@ describe("augment input (JSON Lines of records)", () => {
       const outDir = path.join(root, "out");
       const [input] = writeFiles(inDir, { "drugbank.jsonl": c.text });
       const previous = previousOutputs(outDir, SPLITS);
-      const r = await augmentFiles({ inDir, outDir, config: defaultConfig() });
+      const r = await runAugment({ inDir, outDir, config: defaultConfig() });
       expect(r.ok).toBe(false);
       if (r.ok) return;
       expect(r.error).toContain(inDir);

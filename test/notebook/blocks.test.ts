@@ -1,13 +1,19 @@
 // Report blocks shared by show() and `medtune report`: which stage result becomes which tables and
 // figures, the markdown subset of notebook cells (escaped, never raw HTML), executed-notebook outputs.
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import type { IngestResult } from "../../src/ingest/index.js";
 import { augmentFunnel, ingestFunnel, stageBlocks } from "../../src/notebook/blocks.js";
-import { frameBlock, trainingProgressHtml } from "../../src/notebook/display.js";
-import { safetyProbeFigure } from "../../src/notebook/figures.js";
+import { frameBlock, liveTraining, trainingProgressHtml } from "../../src/notebook/display.js";
+import { medicalAccuracyFigure, safetyProbeFigure } from "../../src/notebook/figures.js";
 import { markdownHtml, renderReportHtml } from "../../src/notebook/report.js";
-import { notebookBlocks, outputBlocks } from "../../src/workbench/run-report.js";
+import { mkdtempSync, utimesSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { RunRecord } from "../../src/workbench/pipeline.js";
+import { notebookBlocks, notFromRun, outputBlocks } from "../../src/workbench/run-report.js";
 import type { AugmentReport } from "../../src/augment/report.js";
+import { comparisonTable, evaluationReportBlocks } from "../../src/evaluate/report-blocks.js";
+import type { EvaluationResult } from "../../src/evaluate/run.js";
 
 const ingest: IngestResult = {
   ok: true,
@@ -70,7 +76,60 @@ describe("stage blocks", () => {
     expect(() => stageBlocks({ foo: 1 })).toThrow(/not a stage result/);
   });
 
-  it("a failed augmentFiles result shows its reasons", () => {
+  it("evaluation: show() draws evaluate's own report tables, and the run summary its comparison table", () => {
+    const comparison = {
+      task: "pubmedqa",
+      score: "accuracy",
+      n: 4,
+      base: 0.25,
+      fineTuned: 0.75,
+      delta: 0.5,
+      low: 0,
+      high: 1,
+      mcnemarP: 0.5,
+    };
+    const r = {
+      suite: "quick",
+      variants: ["base", "fineTuned"],
+      tasks: {
+        base: [
+          {
+            task: "pubmedqa",
+            metrics: { accuracy: { value: 0.25, low: 0.05, high: 0.7, n: 4, chance: 1 / 3 } },
+          },
+        ],
+        fineTuned: [{ task: "pubmedqa", metrics: { accuracy: { value: 0.75, n: 4 } } }],
+      },
+      comparisons: [comparison],
+      figures: { accuracy: { data: [{ type: "bar", x: ["a"], y: [1] }], layout: {} } },
+      validator: [],
+      validatorHeldOut: [],
+      sideBySide: [{ task: "pubmedqa", id: "q1", question: "Q?", base: "no", fineTuned: "yes" }],
+      timings: [{ task: "pubmedqa", items: 4, seconds: 2, secondsPerItem: 0.5 }],
+    } as unknown as EvaluationResult;
+    const shown = stageBlocks(r);
+    expect(shown[0]).toEqual({ kind: "heading", text: "Evaluation (suite quick)" });
+    expect(shown.slice(1)).toEqual(evaluationReportBlocks(r));
+    const table = comparisonTable([comparison]);
+    expect(shown).toContainEqual(table);
+    expect(table.kind === "table" && table.rows[0]).toEqual([
+      "pubmedqa",
+      "accuracy",
+      4,
+      "0.250",
+      "0.750",
+      "0.500 [0.000, 1.000]",
+      "0.500",
+    ]);
+    const metrics = shown.find((b) => b.kind === "table" && b.columns.includes("chance"));
+    expect(metrics?.kind === "table" && metrics.rows).toEqual([
+      ["base", "pubmedqa", "accuracy", "0.250", "0.050", "0.700", 4, "0.333"],
+      ["fineTuned", "pubmedqa", "accuracy", "0.750", "—", "—", 4, "—"],
+    ]);
+    expect(shown.filter((b) => b.kind === "figure")).toHaveLength(1);
+  });
+
+  it("a failed runAugment result shows its reasons", () => {
     expect(stageBlocks({ ok: false, error: "no input", input: {} })).toEqual([
       { kind: "pre", text: "no input" },
     ]);
@@ -93,6 +152,38 @@ describe("training figures", () => {
       [
         [10, 20],
         [0.8, 0.9],
+      ],
+    ]);
+  });
+});
+
+describe("medical accuracy figure", () => {
+  it("draws the per-epoch measurements only when the run measured them", () => {
+    expect(medicalAccuracyFigure([{ type: "progress" }])).toBeUndefined();
+    const at = (iteration: number, accuracy: number) => ({
+      type: "accuracy",
+      iteration,
+      epoch: iteration / 10,
+      items: 8,
+      correct: accuracy * 8,
+      accuracy,
+      accuracyNormalized: accuracy / 2,
+      meanGoldProbability: 0.4,
+      seconds: 3,
+    });
+    const fig = medicalAccuracyFigure([at(10, 0.25), { type: "progress" }, at(20, 0.5)] as never);
+    expect(fig!.data.map((t) => [t.x, t.y])).toEqual([
+      [
+        [10, 20],
+        [0.25, 0.5],
+      ],
+      [
+        [10, 20],
+        [0.125, 0.25],
+      ],
+      [
+        [10, 20],
+        [0.4, 0.4],
       ],
     ]);
   });
@@ -142,6 +233,32 @@ describe("notebook display pieces", () => {
     expect(html).toContain("321 tokens/s");
     expect(html).toContain("peak 1024 MiB of 2048 MiB");
     expect(html).toContain("width:25.0%");
+  });
+
+  it("the live display takes a run's total steps and ETA from its monitor events", async () => {
+    const drawn: string[] = [];
+    vi.doMock("tslab", () => ({
+      display: {},
+      newDisplay: () => ({ html: (h: string) => drawn.push(h) }),
+    }));
+    const live = await liveTraining({ totalSteps: 0 }); // a config by epochs has no iters
+    const progress = (iteration: number) => ({
+      type: "progress",
+      iteration,
+      trainLoss: 3,
+      learningRate: 1e-4,
+      tokensPerSecond: 100,
+      trainedTokens: 10,
+      supervisedTokens: 5,
+      peakMemoryBytes: 2 ** 20,
+      activeMemoryBytes: 2 ** 20,
+      cacheBytes: 0,
+    });
+    live.onEvent(progress(1) as never);
+    live.onEvent({ type: "monitor", iteration: 1, totalSteps: 24, etaSeconds: 92 } as never);
+    expect(drawn.at(-1)).toContain("step 1 / 24");
+    expect(drawn.at(-1)).toContain("ETA 92 s");
+    vi.doUnmock("tslab");
   });
 });
 
@@ -207,5 +324,26 @@ describe("executed notebooks in the report", () => {
     const html = renderReportHtml({ title: "t", blocks });
     expect(html).toContain('Plotly.newPlot("figure-1"');
     expect(html.match(/plotly\.js v3\./g)?.length).toBe(1);
+  });
+});
+
+describe("run report summary", () => {
+  it("shows a stage's shared output only when this run wrote it", () => {
+    const dir = mkdtempSync(join(tmpdir(), "medtune-run-report-"));
+    const file = join(dir, "metrics.jsonl");
+    writeFileSync(file, `${JSON.stringify({ type: "done", iteration: 3 })}\n`);
+    const at = (iso: string) => new Date(iso);
+    const run = {
+      startedAt: "2026-01-01T10:00:00.000Z",
+      finishedAt: "2026-01-01T10:30:00.000Z",
+    } as RunRecord;
+    utimesSync(file, at("2026-01-01T10:10:00Z"), at("2026-01-01T10:10:00Z"));
+    expect(notFromRun(file, run)).toBeUndefined();
+    utimesSync(file, at("2026-01-01T09:00:00Z"), at("2026-01-01T09:00:00Z"));
+    expect(notFromRun(file, run)).toMatch(/from an earlier run/);
+    utimesSync(file, at("2026-01-01T11:00:00Z"), at("2026-01-01T11:00:00Z"));
+    expect(notFromRun(file, run)).toMatch(/rewritten by a later run/);
+    expect(notFromRun(file, { ...run, finishedAt: null })).toBeUndefined(); // still running
+    expect(notFromRun(join(dir, "none.json"), run)).toMatch(/missing/);
   });
 });

@@ -1,6 +1,7 @@
 // The headless runner on small notebooks written here, through the real jupyter_server and tslab
 // kernel of the venv: parameter injection, a failing cell, a timeout, and no process left behind.
 import { spawnSync } from "node:child_process";
+import { getEventListeners } from "node:events";
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -14,6 +15,7 @@ import {
   type NotebookRunResult,
 } from "../../src/workbench/runner.js";
 import { projectPaths } from "../../src/paths.js";
+import { runWorkbench } from "../../src/workbench/pipeline.js";
 
 const HAVE_KERNEL = existsSync(
   join(projectPaths.venv(), "share", "jupyter", "kernels", "tslab", "kernel.json"),
@@ -100,11 +102,13 @@ describe.skipIf(!HAVE_KERNEL)("runNotebook through jupyter_server and tslab", ()
       ]),
     );
     let serverPid = 0;
+    const abort = new AbortController();
     const r = await runNotebook({
       notebook: input,
       output: input.replace(/\.ipynb$/, ".out.ipynb"),
       parameters: { n: 5, label: "from CLI" },
       cellTimeoutSeconds: 120,
+      signal: abort.signal,
       onEvent: (e) => {
         if (e.type === "server") serverPid = e.pid;
       },
@@ -124,6 +128,8 @@ describe.skipIf(!HAVE_KERNEL)("runNotebook through jupyter_server and tslab", ()
     expect(nb.cells[2]!.metadata.medtune).toMatchObject({ status: "ok" });
     expect(nb.cells[2]!.execution_count).toBeGreaterThan(0);
     expect(nb.metadata.medtune).toMatchObject({ ok: false, parameters: { n: 5 } });
+    // Each cell's abort listener went with the cell (medtune run shares one signal across notebooks).
+    expect(getEventListeners(abort.signal, "abort")).toEqual([]);
     // Nothing left behind: the server and its kernel are gone.
     expect(serverPid).toBeGreaterThan(0);
     expect(descendants(serverPid)).toEqual([]);
@@ -148,4 +154,29 @@ describe.skipIf(!HAVE_KERNEL)("runNotebook through jupyter_server and tslab", ()
     expect(textOf(r, 1)).toContain("CellTimeout");
     expect(jupyterProcesses().length).toBeLessThanOrEqual(before);
   }, 180_000);
+
+  it("medtune run, interrupted in a notebook: run.json names it, the cell it was in, and the error", async () => {
+    const runsDir = mkdtempSync(join(tmpdir(), "medtune-runs-"));
+    const abort = new AbortController();
+    await expect(
+      runWorkbench({
+        preset: "tiny",
+        id: "stopped",
+        runsDir,
+        notebooks: ["01_ingest"],
+        signal: abort.signal,
+        onEvent: (e) => {
+          if (e.type === "runner" && e.event.type === "cell" && e.event.index >= 2)
+            abort.abort(new Error("interrupted"));
+        },
+      }),
+    ).rejects.toThrow(/interrupted/);
+    const record = JSON.parse(readFileSync(join(runsDir, "stopped", "run.json"), "utf8"));
+    expect(record.ok).toBe(false);
+    expect(record.finishedAt).toEqual(expect.any(String));
+    expect(record.notebooks).toMatchObject([
+      { name: "01_ingest", ok: false, failure: { index: 2, error: "interrupted" } },
+    ]);
+    expect(existsSync(join(runsDir, "stopped", "01_ingest.ipynb"))).toBe(true);
+  }, 300_000);
 });

@@ -77,6 +77,7 @@ describe("presets", () => {
   it("every model config loads, and every preset's modelConfig exists", async () => {
     const files = readdirSync(MODELS).filter((f) => f.endsWith(".yaml"));
     expect(files.sort()).toEqual([
+      "biogpt.yaml",
       "llama-3.2-1b.yaml",
       "mistral-7b-instruct.yaml",
       "qwen2.5-0.5b.yaml",

@@ -124,11 +124,12 @@ describe("runTraining with memoryLimitBytes", () => {
       memoryLimitBytes,
       runName,
     });
-    const roomy = await runTraining(config(2, null, "roomy"), { baseDir: dir });
-    const single = await runTraining(config(1, null, "single"), { baseDir: dir });
+    const roomy = await runTraining({ config: config(2, null, "roomy"), root: dir });
+    const single = await runTraining({ config: config(1, null, "single"), root: dir });
     const budget = Math.round((roomy.done.peakMemoryBytes + single.done.peakMemoryBytes) / 2);
-    const tight = await runTraining(config(2, budget, "tight"), {
-      baseDir: dir,
+    const tight = await runTraining({
+      config: config(2, budget, "tight"),
+      root: dir,
       memoryEstimate: false,
     });
     const batch = tight.events.filter((e) => e.type === "batch");
@@ -145,7 +146,7 @@ describe("runTraining with memoryLimitBytes", () => {
 
     // The estimate alone: a budget below one sequence's step fails at micro-batch 1, naming the key.
     await expect(
-      runTraining(config(2, single.done.peakMemoryBytes - 2 ** 20, "tiny"), { baseDir: dir }),
+      runTraining({ config: config(2, single.done.peakMemoryBytes - 2 ** 20, "tiny"), root: dir }),
     ).rejects.toThrow(/memoryLimitBytes/);
   }, 600_000);
 });
@@ -194,5 +195,7 @@ function baseConfig(model: string): TrainingConfig {
     seed: 0,
     gradCheckpointing: false,
     memoryLimitBytes: null,
+    medicalAccuracyItems: 0,
+    medicalAccuracyEveryEpoch: true,
   };
 }

@@ -3,7 +3,8 @@
  * torch + transformers + peft) are well-formed: every safetensors file parses (8-byte header
  * length, JSON header, contiguous float32 data that ends at the file's end), tensor shapes agree
  * with config.json, inputs and logits have the advertised shapes, and the PEFT adapter is
- * nonzero. The logits comparison itself lives with the native model's tests.
+ * nonzero. The logits comparison itself lives with the native model's tests. The biogpt case has
+ * BioGPT's own tensor names and layout (learned positions, LayerNorms with biases, fc1/fc2).
  *
  *   npx vitest run test/train/parity-fixtures.test.ts
  */
@@ -72,7 +73,38 @@ interface HfConfig {
   tie_word_embeddings: boolean;
 }
 
+/** BioGptForCausalLM's tensors; output_projection is tied to the embedding and not stored. */
+function expectedBioGptShapes(c: HfConfig & { max_position_embeddings: number }) {
+  const H = c.hidden_size;
+  const I = c.intermediate_size;
+  const m = new Map<string, number[]>([
+    ["biogpt.embed_tokens.weight", [c.vocab_size, H]],
+    ["biogpt.embed_positions.weight", [c.max_position_embeddings + 2, H]],
+    ["biogpt.layer_norm.weight", [H]],
+    ["biogpt.layer_norm.bias", [H]],
+  ]);
+  const linear = (name: string, out: number, inp: number) => {
+    m.set(`${name}.weight`, [out, inp]);
+    m.set(`${name}.bias`, [out]);
+  };
+  for (let l = 0; l < c.num_hidden_layers; l++) {
+    const p = `biogpt.layers.${l}.`;
+    for (const proj of ["q_proj", "k_proj", "v_proj", "out_proj"])
+      linear(`${p}self_attn.${proj}`, H, H);
+    linear(`${p}fc1`, I, H);
+    linear(`${p}fc2`, H, I);
+    for (const norm of ["self_attn_layer_norm", "final_layer_norm"]) {
+      m.set(`${p}${norm}.weight`, [H]);
+      m.set(`${p}${norm}.bias`, [H]);
+    }
+  }
+  return m;
+}
+
 function expectedShapes(c: HfConfig): Map<string, number[]> {
+  if (c.model_type === "biogpt") {
+    return expectedBioGptShapes(c as HfConfig & { max_position_embeddings: number });
+  }
   const H = c.hidden_size;
   const D = c.head_dim ?? H / c.num_attention_heads;
   const q = c.num_attention_heads * D;
@@ -113,8 +145,9 @@ const manifest = JSON.parse(readFileSync(path.join(DIR, "manifest.json"), "utf8"
 };
 
 describe("parity fixtures", () => {
-  it("cover llama, llama3 rope scaling, mistral with a sliding window, qwen2 — under 1 MB", () => {
+  it("cover llama, llama3 rope scaling, mistral with a sliding window, qwen2, biogpt — under 1 MB", () => {
     expect(Object.keys(manifest.cases).sort()).toEqual([
+      "biogpt",
       "llama",
       "llama3_rope",
       "mistral",
@@ -134,6 +167,12 @@ describe("parity fixtures", () => {
 
       it("config.json uses the published (transformers 4.x) keys", () => {
         expect(config.model_type).toBe(info.model_type);
+        if (name === "biogpt") {
+          // GPT-2-style: no RoPE, no GQA; scaled, tied embeddings as microsoft/biogpt.
+          expect(config.rope_theta).toBeUndefined();
+          expect(config).toMatchObject({ scale_embedding: true, tie_word_embeddings: true });
+          return;
+        }
         expect(typeof config.rope_theta).toBe("number");
         expect(config.num_attention_heads % config.num_key_value_heads).toBe(0);
         if (name === "mistral") expect(config.sliding_window).toBeLessThan(manifest.seq_len);
@@ -184,20 +223,31 @@ describe("parity fixtures", () => {
           ]);
           const tensors = readSafetensors(path.join(dir, "adapter", "adapter_model.safetensors"));
           const want = expectedShapes(config);
-          const modules = [
-            "self_attn.q_proj",
-            "self_attn.k_proj",
-            "self_attn.v_proj",
-            "self_attn.o_proj",
-            "mlp.gate_proj",
-            "mlp.up_proj",
-            "mlp.down_proj",
-          ];
+          const biogpt = config.model_type === "biogpt";
+          const modules = biogpt
+            ? [
+                "self_attn.q_proj",
+                "self_attn.k_proj",
+                "self_attn.v_proj",
+                "self_attn.out_proj",
+                "fc1",
+                "fc2",
+              ]
+            : [
+                "self_attn.q_proj",
+                "self_attn.k_proj",
+                "self_attn.v_proj",
+                "self_attn.o_proj",
+                "mlp.gate_proj",
+                "mlp.up_proj",
+                "mlp.down_proj",
+              ];
+          const prefix = biogpt ? "biogpt.layers" : "model.layers";
           expect(tensors.size).toBe(config.num_hidden_layers * modules.length * 2);
           for (let l = 0; l < config.num_hidden_layers; l++) {
             for (const mod of modules) {
-              const [out, inp] = want.get(`model.layers.${l}.${mod}.weight`) as [number, number];
-              const key = `base_model.model.model.layers.${l}.${mod}`;
+              const [out, inp] = want.get(`${prefix}.${l}.${mod}.weight`) as [number, number];
+              const key = `base_model.model.${prefix}.${l}.${mod}`;
               const a = tensors.get(`${key}.lora_A.weight`);
               const b = tensors.get(`${key}.lora_B.weight`);
               expect(a?.shape, `${key}.lora_A`).toEqual([cfg.r, inp]);

@@ -18,7 +18,13 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { bundledModelPath, projectPaths } from "../../src/paths.js";
 import { parseTrainingConfig } from "../../src/train/config.js";
-import { readTrainingRecords, runTraining, type SafetyEvent } from "../../src/train/run.js";
+import type { NativeProgressEvent as ProgressEvent } from "../../src/native/binding.js";
+import {
+  readTrainingRecords,
+  runTraining,
+  type CacheEvent,
+  type SafetyEvent,
+} from "../../src/train/run.js";
 
 const record = (id: string, q: string, a: string) =>
   JSON.stringify({
@@ -99,7 +105,7 @@ memoryLimitBytes: null
 describe("runTraining", () => {
   it("trains, writes adapters in both layouts, checkpoints and metrics, then resumes", async () => {
     const { dir, config } = await workspace();
-    const first = await runTraining(config, { baseDir: dir, resume: false });
+    const first = await runTraining({ config, root: dir, fresh: true });
     expect(first.done.iteration).toBe(2);
     expect(first.trainExamples).toBe(4);
     expect(Number.isFinite(first.done.trainLoss)).toBe(true);
@@ -115,19 +121,24 @@ describe("runTraining", () => {
     expect(lines.some((l) => l.type === "eval")).toBe(true);
     expect(lines.every((l) => l.run === "unit")).toBe(true);
 
-    const resumed = await runTraining(config, { baseDir: dir, iters: 3 });
+    const resumed = await runTraining({ config, root: dir, iters: 3 });
     expect(resumed.resumedFromStep).toBe(2);
     expect(resumed.done.iteration).toBe(3);
-    const progress = resumed.events.filter((e) => e.type === "progress");
+    const progress = resumed.events.filter((e): e is ProgressEvent => e.type === "progress");
+    // The second run read both splits from the tokenized cache the first one wrote.
+    const cache = (r: typeof first) => r.events.filter((e): e is CacheEvent => e.type === "cache");
+    expect(cache(first).map((e) => `${e.split} ${e.status}`)).toEqual(["train miss", "valid miss"]);
+    expect(cache(resumed).map((e) => `${e.split} ${e.status}`)).toEqual(["train hit", "valid hit"]);
     expect(progress.map((e) => e.iteration)).toEqual([3]);
   });
 
   it("runs the safety probe between steps and resumes where it stopped", async () => {
     const { dir, config } = await workspace();
-    const r = await runTraining(
-      { ...config, runName: "probe", iters: 3, safetyProbeEvery: 1, validData: null },
-      { baseDir: dir, resume: false },
-    );
+    const r = await runTraining({
+      config: { ...config, runName: "probe", iters: 3, safetyProbeEvery: 1, validData: null },
+      root: dir,
+      fresh: true,
+    });
     expect(r.done.iteration).toBe(3);
     expect(r.done.stopReason).toBe("completed");
     const safety = r.events.filter((e): e is SafetyEvent => e.type === "safety");
@@ -138,14 +149,16 @@ describe("runTraining", () => {
       expect(s.meanSafetyScore).toBeLessThanOrEqual(1);
     }
     // Every step trained exactly once across the probe's stop and resume.
-    const steps = r.events.filter((e) => e.type === "progress").map((e) => e.iteration);
+    const steps = r.events
+      .filter((e): e is ProgressEvent => e.type === "progress")
+      .map((e) => e.iteration);
     expect(steps).toEqual([1, 2, 3]);
   }, 900_000);
 
   it("says how to make missing training data", async () => {
     const { dir, config } = await workspace();
     await expect(
-      runTraining({ ...config, trainData: "data/nope.jsonl" }, { baseDir: dir }),
+      runTraining({ config: { ...config, trainData: "data/nope.jsonl" }, root: dir }),
     ).rejects.toThrow(/nope\.jsonl: training data not found — run `medtune ingest`/);
   });
 
@@ -162,7 +175,10 @@ describe("runTraining", () => {
     const { dir, config } = await workspace();
     writeFileSync(join(dir, "data", "train.jsonl"), "\n");
     // A model path that does not exist: the data error must come first.
-    const run = runTraining({ ...config, model: join(dir, "no-model.gguf") }, { baseDir: dir });
+    const run = runTraining({
+      config: { ...config, model: join(dir, "no-model.gguf") },
+      root: dir,
+    });
     await expect(run).rejects.toThrow(/train\.jsonl: no training records \(the file is empty\)/);
     await expect(run).rejects.toThrow(/medtune augment/);
     expect(existsSync(join(dir, "checkpoints"))).toBe(false);
@@ -180,7 +196,7 @@ describe("runTraining", () => {
     for (const f of leftovers) writeFileSync(join(ckpt, f), "partial");
     const live = `adapter_config.json.tmp-${process.pid}-feedbeef`;
     writeFileSync(join(ckpt, live), "being written");
-    await runTraining({ ...config, iters: 1, evalEvery: 0 }, { baseDir: dir, resume: false });
+    await runTraining({ config: { ...config, iters: 1, evalEvery: 0 }, root: dir, fresh: true });
     const names = readdirSync(ckpt);
     for (const f of leftovers) expect(names).not.toContain(f);
     expect(names).toContain("0000001_adapters.safetensors");

@@ -9,6 +9,7 @@ import { describe, expect, it } from "vitest";
 import { bundledModelPath } from "../../src/paths.js";
 import { parseTrainingConfig } from "../../src/train/config.js";
 import { readTemperature, type MonitorEvent } from "../../src/train/monitor.js";
+import type { NativeProgressEvent as ProgressEvent } from "../../src/native/binding.js";
 import type { RunInfo } from "../../src/train/run-info.js";
 import { startTraining, type SessionEvent } from "../../src/train/session.js";
 
@@ -70,7 +71,7 @@ describe("startTraining", () => {
         "reportEvery: 1",
       ].join("\n"),
     );
-    const run = startTraining(cfg, { baseDir: dir, resume: false });
+    const run = startTraining({ config: cfg, root: dir, fresh: true });
     const seen: SessionEvent[] = [];
     for await (const e of run.events) {
       seen.push(e);
@@ -87,8 +88,12 @@ describe("startTraining", () => {
     const paused = seen.find((e) => e.type === "paused");
     expect(paused).toBeDefined();
     expect(seen.some((e) => e.type === "resumed")).toBe(true);
+    // Paused in place: the data was loaded (and the model with it) once, not again on resume.
+    expect(seen.filter((e) => e.type === "cache")).toHaveLength(1);
     // Every step trained once: progress 1, (pause), then the rest.
-    const steps = seen.filter((e) => e.type === "progress").map((e) => e.iteration);
+    const steps = seen
+      .filter((e): e is ProgressEvent => e.type === "progress")
+      .map((e) => e.iteration);
     expect(new Set(steps)).toEqual(new Set([1, 2, 3]));
     const monitors = seen.filter((e): e is MonitorEvent => e.type === "monitor");
     expect(monitors.length).toBe(steps.length);
