@@ -664,7 +664,9 @@ std::optional<MatView> view(const Linear& l, std::vector<mx::array>& keep) {
 std::optional<CpuDecoder> CpuDecoder::create(const Model& m) {
   const char* env = std::getenv("MEDTUNE_CPU_DECODE");
   if (env && std::string(env) == "mlx") return std::nullopt;
-  if (mx::default_device() != mx::Device::cpu || m.dtype != mx::float32 || m.dora()) {
+  // The llama family's block only (GPT-2-style models decode through MLX).
+  if (mx::default_device() != mx::Device::cpu || m.dtype != mx::float32 || m.dora() ||
+      isGpt2Family(m.config.architecture)) {
     return std::nullopt;
   }
   const ModelConfig& c = m.config;
@@ -733,7 +735,7 @@ std::optional<mx::array> CpuDecoder::step(const std::vector<int32_t>& tokens, Kv
   const int F = c.intermediateSize, V = c.vocabSize;
   const int pos = cache.offset;  // this token's position in the cache (pad included)
   if (!cache.padding.empty() && static_cast<int>(cache.padding.size()) != B) return std::nullopt;
-  cache.reserve(B, Hkv, hd, pos + 1, mx::float32);
+  reserveKvCache(cache, B, Hkv, hd, pos + 1, mx::float32);
   std::vector<float*> kc(P.layers.size()), vc(P.layers.size());
   for (size_t l = 0; l < P.layers.size(); ++l) {
     for (auto [side, ptrs] : {std::pair{&cache.keys, &kc}, std::pair{&cache.values, &vc}}) {

@@ -5,8 +5,8 @@
 // packed bytes split across threads, and RMSNorm, RoPE, the cache write and attention over the
 // cache run in place. Prefill and training keep the MLX path. MEDTUNE_CPU_DECODE=mlx turns it
 // off (A/B and tests); MEDTUNE_DECODE_INT8=1 quantizes x to int8 for batch-1 products over packed
-// weights (AVX-512 VNNI, as llama.cpp does: faster, logits ~1e-3 off); MEDTUNE_DECODE_THREADS (else OMP_NUM_THREADS) sets its thread count
-// (default: the cores, at most 8).
+// weights (AVX-512 VNNI, as llama.cpp does: faster, logits ~1e-3 off); MEDTUNE_DECODE_THREADS (else
+// OMP_NUM_THREADS) sets its thread count (default: the cores, at most 8).
 #pragma once
 
 #include <memory>

@@ -138,9 +138,6 @@ struct KvCache {
   void keepRows(const std::vector<int>& rows);
   // Repeat a batch-1 cache n times (a shared prompt prefix for n continuations).
   KvCache repeated(int n) const;
-  // Grows every block's cache to hold `needed` positions (in steps of growBy), keeping what is
-  // written. Growth copies; a write within capacity does not.
-  void reserve(int B, int Hkv, int hd, int needed, mx::Dtype dt);
   static constexpr int growBy = 256;
 };
 

@@ -550,7 +550,7 @@ mx::array Model::hidden(const mx::array& ids, const std::vector<mx::array>* para
       throw std::logic_error("KV cache padding does not match the batch");
     }
     ctx.offset = kc.offset;
-    kc.reserve(B, c.numKvHeads, c.headDim, kc.offset + L, dtype);
+    reserveKvCache(kc, B, c.numKvHeads, c.headDim, kc.offset + L, dtype);
     if (!kc.padding.empty()) {
       // Row b's first real token sits at padding[b]: shift its positions so it sees 0, 1, ...
       std::vector<int32_t> pos(B);
@@ -653,10 +653,6 @@ std::optional<mx::array> causalAttentionMask(int L, int offset, const std::vecto
   return attentionMask(L, offset, 0, padding);
 }
 
-void reserveKvCache(KvCache& kc, int B, int Hkv, int hd, int needed, mx::Dtype dt) {
-  reserve(kc, B, Hkv, hd, needed, dt);
-}
-
 KvCache KvCache::empty(size_t layers) {
   KvCache kc;
   for (size_t l = 0; l < layers; ++l) {
@@ -666,8 +662,9 @@ KvCache KvCache::empty(size_t layers) {
   return kc;
 }
 
-void KvCache::reserve(int B, int Hkv, int hd, int needed, mx::Dtype dt) {
-  KvCache& kc = *this;
+// Grows every block's cache to hold `needed` positions (in steps of KvCache::growBy), keeping
+// what is written. Growth copies; a write within capacity does not.
+void reserveKvCache(KvCache& kc, int B, int Hkv, int hd, int needed, mx::Dtype dt) {
   if (kc.capacity >= needed) return;
   const int cap = (needed + KvCache::growBy - 1) / KvCache::growBy * KvCache::growBy;
   for (auto* side : {&kc.keys, &kc.values}) {
