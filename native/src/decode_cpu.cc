@@ -595,7 +595,8 @@ void rope(float* v, int hd, float pos, const std::vector<float>& invFreq) {
 template <typename T>
 const T* pointer(const mx::array& a, mx::Dtype dt, std::vector<mx::array>& keep) {
   mx::array c = a.dtype() == dt ? a : mx::astype(a, dt);
-  mx::eval(c);
+  // An eval even of a computed array costs a scheduler round trip: only when needed.
+  if (!c.is_available()) mx::eval(c);
   if (!c.flags().row_contiguous || c.data_size() != c.size()) {
     c = mx::contiguous(c);
     mx::eval(c);

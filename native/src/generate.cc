@@ -132,8 +132,10 @@ BatchStats decode(const Model& m, std::vector<SequenceState>& st, const Sampling
   std::iota(active.begin(), active.end(), 0);
   bool first = true;
   auto t1 = t0;
-  // Decoded tokens go through the CPU decode path when the model's layout allows it.
-  std::optional<CpuDecoder> cpuDecoder = CpuDecoder::create(m);
+  // Decoded tokens go through the CPU decode path when the model's layout allows it (set up
+  // after the prompt, so that its set-up is not booked as prompt time).
+  std::optional<CpuDecoder> cpuDecoder;
+  bool cpuDecoderTried = false;
   while (!active.empty()) {
     // Next token per active row: argmax on the device (greedy: no vocabulary copy, no sort), or
     // the rows on the host for sampling and repetition penalties.
@@ -194,6 +196,10 @@ BatchStats decode(const Model& m, std::vector<SequenceState>& st, const Sampling
       std::vector<int> still;
       for (int r : keep) still.push_back(active[r]);
       active = std::move(still);
+    }
+    if (!cpuDecoderTried) {
+      cpuDecoder = CpuDecoder::create(m);
+      cpuDecoderTried = true;
     }
     std::optional<mx::array> fast = cpuDecoder ? cpuDecoder->step(feed, cache) : std::nullopt;
     if (fast) {
