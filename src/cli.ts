@@ -11,6 +11,7 @@
  *   medtune run              notebooks 01-05 into runs/<id>/, then its HTML report (`npm start`)
  *   medtune report           the offline HTML report of a run folder
  *   medtune quick-test       the stages in one process, without notebooks
+ *   medtune models           list models/ (architecture, quantization, size, checksum)
  *
  * Each stage lives in its own module and is loaded only when asked for, so a stage that fails to
  * load (a missing native binary, say) does not take the others down. Every command parses its
@@ -73,6 +74,10 @@ export const COMMANDS: Record<string, Command> = {
   report: {
     summary: "one offline HTML report of a run folder (summary + executed notebooks)",
     load: async () => (await import("./workbench/cli.js")).reportMain,
+  },
+  models: {
+    summary: "list the models in models/: architecture, quantization, parameters, size, sha256",
+    load: async () => (await import("./models/cli.js")).main,
   },
   "quick-test": {
     summary: "the stages in one process on bundled data and the bundled model, without notebooks",

@@ -163,6 +163,7 @@ class Model {
   mx::Dtype dtype = mx::float32;       // activations
   std::optional<mx::array> ropeFreqs;  // (hd/2) per-dimension wavelengths when scaled
   std::string source;                  // file or directory the weights came from
+  std::vector<std::string> loadNotes;  // per tensor type: kept quantized / dequantized (GGUF)
   // GPT-2-style families: the learned position table as stored, (maxPositions + offset, D), where
   // position p reads row p + positionOffset (BioGPT keeps 2 unused rows in front), and the final
   // LayerNorm's bias.

@@ -1,6 +1,7 @@
-// Building a Model from files: GGUF (F32, F16, Q4_0, Q4_1, Q8_0 via mx::load_gguf, hyperparameters
-// from <arch>.* metadata) and Hugging Face safetensors (config parsed by TypeScript), plus random
-// tiny models for tests, QLoRA base quantization, and safe safetensors read/write.
+// Building a Model from files: GGUF (F32, F16, Q4_0, Q4_1, Q8_0 via mx::load_gguf; Q5_0, Q5_1 and
+// the K-quants through kquants.cc; hyperparameters from <arch>.* metadata) and Hugging Face
+// safetensors (config parsed by TypeScript), plus random tiny models for tests, QLoRA base
+// quantization, and safe safetensors read/write.
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -11,6 +12,7 @@
 #include <functional>
 #include <stdexcept>
 
+#include "kquants.h"
 #include "model.h"
 
 namespace medtune {
@@ -206,9 +208,10 @@ const char* ggmlTypeName(uint32_t t) {
 }
 
 // The tensor types whose loading we have verified against dequantized references
-// (test/train/gguf-types.test.ts), as (elements, bytes) per block. mx::load_gguf turns any other
-// type into float16 through gguflib or fails with a message that names neither the tensor nor
-// the type, so those are refused up front.
+// (test/train/gguf-types.test.ts; K-quants and Q5_0/Q5_1, read by kquants.cc:
+// test/native/kquants.test.ts), as (elements, bytes) per block. mx::load_gguf turns any other type
+// into float16 through gguflib or fails with a message that names neither the tensor nor the
+// type, so those are refused up front.
 bool ggmlBlock(uint32_t t, uint64_t& elems, uint64_t& bytes) {
   switch (t) {
     case 0:
@@ -227,7 +230,7 @@ bool ggmlBlock(uint32_t t, uint64_t& elems, uint64_t& bytes) {
       elems = 32, bytes = 34;
       return true;  // Q8_0: f16 d, 32 int8
     default:
-      return false;
+      return kquantBlock(t, elems, bytes);  // Q5_0, Q5_1, Q2_K … Q6_K (kquants.cc)
   }
 }
 
@@ -312,8 +315,10 @@ void checkGgufTensors(const std::string& path) {
     const uint64_t offset = u64();
     uint64_t elems = 0, bytes = 0;
     if (!ggmlBlock(type, elems, bytes)) {
-      throw fail("tensor '" + name + "' has type " + ggmlTypeName(type) + " (" +
-                 std::to_string(type) + "), which is not supported (F32, F16, Q4_0, Q4_1, Q8_0)");
+      throw fail(
+          "tensor '" + name + "' has type " + ggmlTypeName(type) + " (" + std::to_string(type) +
+          "), which is not supported (F32, F16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, "
+          "Q5_K, Q6_K)");
     }
     infos.push_back({std::move(name), offset, count / elems * bytes});
   }
@@ -332,9 +337,10 @@ void checkGgufTensors(const std::string& path) {
 
 Model loadGguf(const std::string& path, mx::Dtype dtype) {
   checkGgufTensors(path);
+  std::vector<std::string> loadNotes;
   mx::GGUFLoad loaded = [&]() {
     try {
-      return mx::load_gguf(path);
+      return loadGgufTensors(path, dtype, loadNotes);
     } catch (const std::exception& e) {
       throw fileError(path, e.what());
     }
@@ -387,6 +393,7 @@ Model loadGguf(const std::string& path, mx::Dtype dtype) {
   m.config = c;
   m.dtype = dtype;
   m.source = path;
+  m.loadNotes = std::move(loadNotes);
   const int D = c.hiddenSize, hd = c.headDim;
   m.embed =
       takeLinear(tensors, "token_embd", c.vocabSize, D, true, path, ".weight", ".bias", dtype);

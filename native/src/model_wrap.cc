@@ -307,6 +307,7 @@ void NativeModel::Init(Napi::Env env, Napi::Object exports) {
                       InstanceAccessor<&NativeModel::Config>("config"),
                       InstanceAccessor<&NativeModel::AdaptersEnabled>("adaptersEnabled"),
                       InstanceAccessor<&NativeModel::Busy>("busy"),
+                      InstanceAccessor<&NativeModel::LoadNotes>("loadNotes"),
                       InstanceMethod<&NativeModel::Quantize>("quantize"),
                       InstanceMethod<&NativeModel::AddAdapters>("addAdapters"),
                       InstanceMethod<&NativeModel::RemoveAdapters>("removeAdapters"),
@@ -366,6 +367,15 @@ Napi::Value NativeModel::Config(const Napi::CallbackInfo& info) {
 
 Napi::Value NativeModel::Busy(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), busy_->load());
+}
+
+Napi::Value NativeModel::LoadNotes(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), [&]() -> Napi::Value {
+    const auto& notes = model().loadNotes;
+    Napi::Array a = Napi::Array::New(info.Env(), notes.size());
+    for (size_t i = 0; i < notes.size(); ++i) a.Set(i, notes[i]);
+    return a;
+  });
 }
 
 Napi::Value NativeModel::AdaptersEnabled(const Napi::CallbackInfo& info) {

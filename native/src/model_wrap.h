@@ -51,6 +51,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
   Napi::Value Train(const Napi::CallbackInfo& info);
   Napi::Value Cancel(const Napi::CallbackInfo& info);
   Napi::Value Busy(const Napi::CallbackInfo& info);
+  Napi::Value LoadNotes(const Napi::CallbackInfo& info);
   Napi::Value Dispose(const Napi::CallbackInfo& info);
 
   std::shared_ptr<Model> model_;

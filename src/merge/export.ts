@@ -1,5 +1,5 @@
 /**
- * Writers for merged models: a GGUF file (F16, Q8_0, Q4_0, Q4_1 or Q4_K_M, with the source's
+ * Writers for merged models: a GGUF file (F16, Q8_0, Q4_0, Q4_1, Q4_K_M or Q5_K_M, with the source's
  * architecture, tokenizer and chat template metadata) and a Hugging Face directory (config.json,
  * model.safetensors or shards + index, tokenizer.json, tokenizer_config.json with the chat
  * template, generation_config.json).
@@ -8,8 +8,9 @@
  * the requested type; untouched tensors that the source already stores quantized keep their bytes
  * (requantizing them would only add error) unless `requantizeAll`; 1-D tensors (norms, biases)
  * stay F32. Q4_K_M follows llama.cpp's recipe: Q6_K for the output matrix (the token embedding
- * when tied) and for attn_v / ffn_down in the layers that "use more bits", Q4_K elsewhere; rows
- * that are not a multiple of 256 fall back to Q5_0 (for Q4_K) and Q8_0 (for Q6_K) as llama.cpp does.
+ * when tied) and for attn_v / ffn_down in the layers that "use more bits", Q4_K elsewhere (Q5_K
+ * for Q5_K_M); rows that are not a multiple of 256 fall back to Q5_0 (for Q4_K), Q5_1 (for Q5_K)
+ * and Q8_0 (for Q6_K) as llama.cpp does.
  */
 import { copyFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -35,11 +36,25 @@ import {
 import { hfTokenizerToGguf } from "./tokenizer-gguf.js";
 
 export type MergeFormat = "hf" | "gguf";
-export type QuantizeType = "none" | "q8_0" | "q4_0" | "q4_1" | "q4_k_m";
-export const QUANTIZE_TYPES: readonly QuantizeType[] = ["none", "q8_0", "q4_0", "q4_1", "q4_k_m"];
+export type QuantizeType = "none" | "q8_0" | "q4_0" | "q4_1" | "q4_k_m" | "q5_k_m";
+export const QUANTIZE_TYPES: readonly QuantizeType[] = [
+  "none",
+  "q8_0",
+  "q4_0",
+  "q4_1",
+  "q4_k_m",
+  "q5_k_m",
+];
 
 /** llama.cpp's LLAMA_FTYPE for general.file_type. */
-const FILE_TYPE: Record<QuantizeType, number> = { none: 1, q8_0: 7, q4_0: 2, q4_1: 3, q4_k_m: 15 };
+const FILE_TYPE: Record<QuantizeType, number> = {
+  none: 1,
+  q8_0: 7,
+  q4_0: 2,
+  q4_1: 3,
+  q4_k_m: 15,
+  q5_k_m: 17,
+};
 
 /** Float32 weights (HF layout) of a tensor the adapter changed, or undefined when untouched. */
 export type FusedLookup = (t: SourceTensor) => Float32Array | undefined;
@@ -56,6 +71,7 @@ export function useMoreBits(layer: number, layers: number): boolean {
 function fallback(type: GgmlTypeName, rowLength: number): GgmlTypeName {
   if (rowLength % GGML[type].block === 0) return type;
   if (type === "Q4_K") return rowLength % 32 === 0 ? "Q5_0" : "F16";
+  if (type === "Q5_K") return rowLength % 32 === 0 ? "Q5_1" : "F16";
   if (type === "Q6_K") return rowLength % 32 === 0 ? "Q8_0" : "F16";
   return rowLength % GGML[type].block === 0 ? type : "F16";
 }
@@ -64,14 +80,14 @@ function fallback(type: GgmlTypeName, rowLength: number): GgmlTypeName {
 export function targetType(t: SourceTensor, q: QuantizeType, src: ModelSource): GgmlTypeName {
   const row = t.shape[t.shape.length - 1]!;
   if (q === "none") return isFloat(t.type) ? t.type : "F16";
-  if (q !== "q4_k_m") return fallback(q.toUpperCase() as GgmlTypeName, row);
+  if (q !== "q4_k_m" && q !== "q5_k_m") return fallback(q.toUpperCase() as GgmlTypeName, row);
   const layers = src.config.numLayers;
   const layer = /^blk\.(\d+)\./.exec(t.ggufName);
   const isOutput =
     t.ggufName === "output.weight" ||
     (t.ggufName === "token_embd.weight" &&
       !src.tensors.some((x) => x.ggufName === "output.weight"));
-  let type: GgmlTypeName = "Q4_K";
+  let type: GgmlTypeName = q === "q4_k_m" ? "Q4_K" : "Q5_K";
   if (isOutput) type = "Q6_K";
   else if (
     layer &&
@@ -110,7 +126,7 @@ export function planGgufTypes(
     // llama.cpp's Q5_0 fallback assumes a float source. A fused tensor of a ≤ 5-bit base is
     // already on a coarse grid, and a second 5-bit rounding cost +15% perplexity on the bundled
     // model in llama.cpp (measured: README, merge); Q8_0 keeps it within noise.
-    if (fused && type === "Q5_0" && !isFloat(t.type)) type = "Q8_0";
+    if (fused && (type === "Q5_0" || type === "Q5_1") && !isFloat(t.type)) type = "Q8_0";
     return { tensor: t, type, copied: false, fused };
   });
 }

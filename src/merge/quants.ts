@@ -1,6 +1,6 @@
 /**
- * ggml block formats in TypeScript: dequantize F32/F16/BF16/Q8_0/Q4_0/Q4_1/Q5_0/Q4_K/Q6_K to float32
- * and quantize float32 to them, with the block layouts of ggml's quantization reference
+ * ggml block formats in TypeScript: dequantize F32/F16/BF16/Q8_0/Q4_0/Q4_1/Q5_0/Q5_1 and the
+ * K-quants Q2_K/Q3_K/Q4_K/Q5_K/Q6_K to float32 and quantize float32 to them, with the block layouts of ggml's quantization reference
  * (ggml-common.h / ggml-quants.c, read for the layouts and rounding rules only).
  *
  *   const bytes = quantize("Q4_K", row); const back = dequantize("Q4_K", bytes, row.length);
@@ -92,7 +92,11 @@ export const DEQUANTIZABLE: readonly GgmlTypeName[] = [
   "Q4_0",
   "Q4_1",
   "Q5_0",
+  "Q5_1",
+  "Q2_K",
+  "Q3_K",
   "Q4_K",
+  "Q5_K",
   "Q6_K",
 ];
 /** Types this module writes. */
@@ -157,20 +161,57 @@ export function dequantize(type: GgmlTypeName, bytes: Uint8Array, n: number): Fl
         }
       }
       return out;
+    case "Q5_1":
+      for (let b = 0, o = 0; b < n / 32; b++, o += 24) {
+        const d = fromHalf(v.getUint16(o, true));
+        const m = fromHalf(v.getUint16(o + 2, true));
+        const qh = v.getUint32(o + 4, true);
+        for (let j = 0; j < 16; j++) {
+          const q = bytes[o + 8 + j]!;
+          out[b * 32 + j] = d * ((q & 15) | (((qh >>> j) & 1) << 4)) + m;
+          out[b * 32 + j + 16] = d * ((q >> 4) | (((qh >>> (j + 16)) & 1) << 4)) + m;
+        }
+      }
+      return out;
     case "Q4_K":
-      for (let b = 0, o = 0; b < n / 256; b++, o += 144) {
+    case "Q5_K": {
+      // d, dmin, 12 bytes of 6-bit scales/mins, [qh[32] (Q5_K),] qs[128]: sub-block g (32 values)
+      // takes nibble g%2 of qs[32·(g/2) + l] and, for Q5_K, bit g of qh[l] as its fifth bit.
+      const five = type === "Q5_K";
+      const qsAt = five ? 48 : 16;
+      for (let b = 0, o = 0; b < n / 256; b++, o += g.bytes) {
         const d = fromHalf(v.getUint16(o, true));
         const dmin = fromHalf(v.getUint16(o + 2, true));
         const sc = bytes.subarray(o + 4, o + 16);
-        for (let j = 0; j < 4; j++) {
-          const [s0, m0] = scaleMinK4(2 * j, sc);
-          const [s1, m1] = scaleMinK4(2 * j + 1, sc);
-          const base = b * 256 + 64 * j;
+        for (let sub = 0; sub < 8; sub++) {
+          const [s, m] = scaleMinK4(sub, sc);
+          const shift = 4 * (sub % 2);
           for (let l = 0; l < 32; l++) {
-            const q = bytes[o + 16 + 32 * j + l]!;
-            out[base + l] = d * s0 * (q & 15) - dmin * m0;
-            out[base + 32 + l] = d * s1 * (q >> 4) - dmin * m1;
+            let q = (bytes[o + qsAt + 32 * (sub >> 1) + l]! >> shift) & 15;
+            if (five) q |= ((bytes[o + 16 + l]! >> sub) & 1) << 4;
+            out[b * 256 + 32 * sub + l] = d * s * q - dmin * m;
           }
+        }
+      }
+      return out;
+    }
+    case "Q2_K":
+      for (let b = 0, o = 0; b < n / 256; b++, o += 84) {
+        const d = fromHalf(v.getUint16(o + 80, true));
+        const dmin = fromHalf(v.getUint16(o + 82, true));
+        for (let e = 0; e < 256; e++) {
+          const sc = bytes[o + (e >> 4)]!;
+          out[b * 256 + e] = d * (sc & 15) * low2(bytes, o + 16, e) - dmin * (sc >> 4);
+        }
+      }
+      return out;
+    case "Q3_K":
+      for (let b = 0, o = 0; b < n / 256; b++, o += 110) {
+        const d = fromHalf(v.getUint16(o + 108, true));
+        const scales = q3kScales(bytes.subarray(o + 96, o + 108));
+        for (let e = 0; e < 256; e++) {
+          const high = (bytes[o + (e & 31)]! >> (e >> 5)) & 1;
+          out[b * 256 + e] = d * scales[e >> 4]! * (low2(bytes, o + 32, e) - (high ? 0 : 4));
         }
       }
       return out;
@@ -205,7 +246,24 @@ export function dequantize(type: GgmlTypeName, bytes: Uint8Array, n: number): Fl
   }
 }
 
-/** The 6-bit scale and min of sub-block j of a Q4_K super-block (12 packed bytes). */
+/** Q2_K / Q3_K: the 2 low bits of value e (0..255): shift 2·(j%4) of qs[32·(j/4) + e%32], j = e/32. */
+function low2(bytes: Uint8Array, qs: number, e: number): number {
+  const j = e >> 5;
+  return (bytes[qs + 32 * (j >> 2) + (e & 31)]! >> (2 * (j & 3))) & 3;
+}
+
+/** Q3_K: the 16 signed 6-bit sub-block scales (offset 32) packed in 12 bytes. */
+function q3kScales(s: Uint8Array): Int8Array {
+  const out = new Int8Array(16);
+  for (let i = 0; i < 16; i++) {
+    const low = (i < 8 ? s[i]! : s[i - 8]! >> 4) & 15;
+    const high = (s[8 + (i & 3)]! >> (2 * (i >> 2))) & 3;
+    out[i] = (low | (high << 4)) - 32;
+  }
+  return out;
+}
+
+/** The 6-bit scale and min of sub-block j of a Q4_K / Q5_K super-block (12 packed bytes). */
 function scaleMinK4(j: number, q: Uint8Array): [number, number] {
   if (j < 4) return [q[j]! & 63, q[j + 4]! & 63];
   return [(q[j + 4]! & 15) | ((q[j - 4]! >> 6) << 4), (q[j + 4]! >> 4) | ((q[j]! >> 6) << 4)];
@@ -288,9 +346,41 @@ export function quantize(type: GgmlTypeName, x: Float32Array): Uint8Array {
           bytes[o + 4 + j] = q(x[b * 32 + j]!) | (q(x[b * 32 + j + 16]!) << 4);
       }
       return bytes;
+    case "Q5_1":
+      for (let b = 0, o = 0; b < n / 32; b++, o += 24) {
+        let min = Infinity;
+        let max = -Infinity;
+        for (let j = 0; j < 32; j++) {
+          min = Math.min(min, x[b * 32 + j]!);
+          max = Math.max(max, x[b * 32 + j]!);
+        }
+        const d = (max - min) / 31;
+        const id = d ? 1 / d : 0;
+        v.setUint16(o, toHalf(d), true);
+        v.setUint16(o + 2, toHalf(min), true);
+        const q = (t: number) => Math.min(31, Math.trunc(Math.fround((t - min) * id) + 0.5));
+        let qh = 0;
+        for (let j = 0; j < 16; j++) {
+          const a = q(x[b * 32 + j]!);
+          const c = q(x[b * 32 + j + 16]!);
+          bytes[o + 8 + j] = (a & 15) | ((c & 15) << 4);
+          qh |= ((a >> 4) << j) | ((c >> 4) << (j + 16));
+        }
+        v.setUint32(o + 4, qh >>> 0, true);
+      }
+      return bytes;
     case "Q4_K":
+    case "Q5_K":
       for (let b = 0; b < n / 256; b++)
-        quantizeQ4KBlock(x.subarray(b * 256, b * 256 + 256), bytes, b * 144);
+        quantizeQ45KBlock(x.subarray(b * 256, b * 256 + 256), bytes, b * g.bytes, type === "Q5_K");
+      return bytes;
+    case "Q2_K":
+      for (let b = 0; b < n / 256; b++)
+        quantizeQ2KBlock(x.subarray(b * 256, b * 256 + 256), bytes, b * 84);
+      return bytes;
+    case "Q3_K":
+      for (let b = 0; b < n / 256; b++)
+        quantizeQ3KBlock(x.subarray(b * 256, b * 256 + 256), bytes, b * 110);
       return bytes;
     case "Q6_K":
       for (let b = 0; b < n / 256; b++)
@@ -302,42 +392,48 @@ export function quantize(type: GgmlTypeName, x: Float32Array): Uint8Array {
 }
 
 /**
- * Scale and (non-positive) offset for 32 values on levels 0..15, x ≈ scale·l + min: a handful of
- * candidate scales around (max-min)/15, each refined by weighted least squares, the best kept.
- * Weights favour large magnitudes (as llama.cpp's av_x + |x|), where rounding costs most.
+ * Scale and (non-positive) offset for the values of x on levels 0..nmax, x ≈ scale·l + min: a
+ * handful of candidate scales around (max-min)/nmax, each refined by weighted least squares, the
+ * best kept. Weights favour large magnitudes (as llama.cpp's av_x + |x|), where rounding costs most.
  */
-function fitScaleMin(x: Float32Array, w: Float32Array): [number, number] {
+function fitScaleMin(x: Float32Array, w: Float32Array, nmax: number): [number, number] {
+  const n = x.length;
   let min = Infinity;
   let max = -Infinity;
-  for (const t of x) {
+  for (let i = 0; i < n; i++) {
+    const t = x[i]!;
     if (t < min) min = t;
     if (t > max) max = t;
   }
   if (min > 0) min = 0;
   if (max === min) return [0, min];
-  let bestScale = (max - min) / 15;
+  let bestScale = (max - min) / nmax;
   let bestMin = min;
   let bestErr = Infinity;
-  const l = new Uint8Array(32);
+  // Levels are non-negative, so rounding is floor(v + 0.5) (Math.round's rule), clamped.
+  const level = (v: number) => {
+    const q = Math.floor(v + 0.5);
+    return q < 0 ? 0 : q > nmax ? nmax : q;
+  };
   for (let step = -4; step <= 12; step++) {
-    const iscale = (15 + 0.1 * step) / (max - min);
-    let sw = 0,
-      sl = 0,
-      sll = 0,
-      sx = 0,
-      slx = 0;
-    for (let i = 0; i < 32; i++) {
-      const q = Math.max(0, Math.min(15, Math.round(iscale * (x[i]! - min))));
-      l[i] = q;
+    const iscale = (nmax + 0.1 * step) / (max - min);
+    let sw = 0;
+    let sl = 0;
+    let sll = 0;
+    let sx = 0;
+    let slx = 0;
+    for (let i = 0; i < n; i++) {
+      const t = x[i]!;
+      const q = level(iscale * (t - min));
       const wi = w[i]!;
       sw += wi;
       sl += wi * q;
       sll += wi * q * q;
-      sx += wi * x[i]!;
-      slx += wi * q * x[i]!;
+      sx += wi * t;
+      slx += wi * q * t;
     }
     const det = sw * sll - sl * sl;
-    let scale = (max - min) / 15;
+    let scale = (max - min) / nmax;
     let off = min;
     if (det > 0) {
       scale = (sw * slx - sx * sl) / det;
@@ -347,19 +443,27 @@ function fitScaleMin(x: Float32Array, w: Float32Array): [number, number] {
         scale = sll > 0 ? slx / sll : scale;
       }
     }
+    if (!(scale > 0)) continue;
+    const inv = 1 / scale;
     let err = 0;
-    for (let i = 0; i < 32; i++) {
-      const q = Math.max(0, Math.min(15, Math.round((x[i]! - off) / (scale || 1))));
-      const e = scale * q + off - x[i]!;
+    for (let i = 0; i < n; i++) {
+      const t = x[i]!;
+      const e = scale * level((t - off) * inv) + off - t;
       err += w[i]! * e * e;
     }
-    if (err < bestErr && scale > 0) [bestErr, bestScale, bestMin] = [err, scale, off];
+    if (err < bestErr) {
+      bestErr = err;
+      bestScale = scale;
+      bestMin = off;
+    }
   }
   return [bestScale, bestMin];
 }
 
-function quantizeQ4KBlock(x: Float32Array, bytes: Uint8Array, o: number): void {
+/** Q4_K / Q5_K: 8 sub-blocks of 32 on levels 0..15 (0..31), 6-bit scales and mins under d, dmin. */
+function quantizeQ45KBlock(x: Float32Array, bytes: Uint8Array, o: number, five: boolean): void {
   const v = view(bytes);
+  const nmax = five ? 31 : 15;
   const scales = new Float32Array(8);
   const mins = new Float32Array(8);
   const w = new Float32Array(32);
@@ -369,7 +473,7 @@ function quantizeQ4KBlock(x: Float32Array, bytes: Uint8Array, o: number): void {
     for (const t of sub) s2 += t * t;
     const av = Math.sqrt(s2 / 32);
     for (let i = 0; i < 32; i++) w[i] = av + Math.abs(sub[i]!);
-    const [s, m] = fitScaleMin(sub, w);
+    const [s, m] = fitScaleMin(sub, w, nmax);
     scales[j] = s;
     mins[j] = -m;
   }
@@ -397,12 +501,104 @@ function quantizeQ4KBlock(x: Float32Array, bytes: Uint8Array, o: number): void {
     const m = dmin * lm[j]!;
     for (let i = 0; i < 32; i++) {
       const t = x[32 * j + i]!;
-      L[32 * j + i] = s ? Math.max(0, Math.min(15, Math.round((t + m) / s))) : 0;
+      L[32 * j + i] = s ? Math.max(0, Math.min(nmax, Math.round((t + m) / s))) : 0;
     }
   }
+  // Q5_K: qh[32] after the scales, bit j of qh[l] the fifth bit of L[32j + l]; qs follow.
+  const qs = o + (five ? 48 : 16);
+  if (five) bytes.fill(0, o + 16, o + 48);
   for (let j = 0; j < 4; j++)
-    for (let l = 0; l < 32; l++)
-      bytes[o + 16 + 32 * j + l] = L[64 * j + l]! | (L[64 * j + 32 + l]! << 4);
+    for (let l = 0; l < 32; l++) {
+      const a = L[64 * j + l]!;
+      const c = L[64 * j + 32 + l]!;
+      bytes[qs + 32 * j + l] = (a & 15) | ((c & 15) << 4);
+      if (five) bytes[o + 16 + l] |= ((a >> 4) << (2 * j)) | ((c >> 4) << (2 * j + 1));
+    }
+}
+
+/** Q2_K / Q3_K: put the 2 low bits of each level where low2() reads them (qs[64] at `qs`). */
+function writeLow2(L: Uint8Array, bytes: Uint8Array, qs: number): void {
+  bytes.fill(0, qs, qs + 64);
+  for (let e = 0; e < 256; e++) {
+    const j = e >> 5;
+    bytes[qs + 32 * (j >> 2) + (e & 31)] |= (L[e]! & 3) << (2 * (j & 3));
+  }
+}
+
+/** Q2_K: 16 sub-blocks of 16 on levels 0..3, 4-bit scale and min each under f16 d and dmin. */
+function quantizeQ2KBlock(x: Float32Array, bytes: Uint8Array, o: number): void {
+  const v = view(bytes);
+  const scales = new Float32Array(16);
+  const mins = new Float32Array(16);
+  const w = new Float32Array(16);
+  for (let j = 0; j < 16; j++) {
+    const sub = x.subarray(16 * j, 16 * j + 16);
+    for (let i = 0; i < 16; i++) w[i] = Math.abs(sub[i]!) + 1e-12;
+    const [s, m] = fitScaleMin(sub, w, 3);
+    scales[j] = s;
+    mins[j] = -m;
+  }
+  const maxScale = Math.max(...scales);
+  const maxMin = Math.max(...mins);
+  const dh = toHalf(maxScale / 15);
+  const dminh = toHalf(maxMin / 15);
+  const d = fromHalf(dh);
+  const dmin = fromHalf(dminh);
+  const L = new Uint8Array(256);
+  for (let j = 0; j < 16; j++) {
+    const ls = d ? Math.min(15, Math.round(scales[j]! / d)) : 0;
+    const lm = dmin ? Math.min(15, Math.round(mins[j]! / dmin)) : 0;
+    bytes[o + j] = ls | (lm << 4);
+    const s = d * ls;
+    const m = dmin * lm;
+    for (let i = 0; i < 16; i++)
+      L[16 * j + i] = s ? Math.max(0, Math.min(3, Math.round((x[16 * j + i]! + m) / s))) : 0;
+  }
+  writeLow2(L, bytes, o + 16);
+  v.setUint16(o + 80, dh, true);
+  v.setUint16(o + 82, dminh, true);
+}
+
+/**
+ * Q3_K: 16 sub-blocks of 16 on signed levels -4..3 (2 low bits in qs, the third in hmask), a
+ * signed 6-bit scale each (stored +32) under an f16 d. Each sub-block's scale maps its value of
+ * largest magnitude to level -4, as ggml's symmetric quantizers do.
+ */
+function quantizeQ3KBlock(x: Float32Array, bytes: Uint8Array, o: number): void {
+  const v = view(bytes);
+  const scales = new Float32Array(16);
+  let maxAbs = 0;
+  let maxScale = 0;
+  for (let j = 0; j < 16; j++) {
+    let amax = 0;
+    let mx = 0;
+    for (let i = 0; i < 16; i++) {
+      const t = x[16 * j + i]!;
+      if (Math.abs(t) > amax) [amax, mx] = [Math.abs(t), t];
+    }
+    scales[j] = mx / -4;
+    if (Math.abs(scales[j]!) > maxAbs) [maxAbs, maxScale] = [Math.abs(scales[j]!), scales[j]!];
+  }
+  bytes.fill(0, o, o + 110);
+  const L = new Uint8Array(256).fill(4);
+  let d = 0;
+  if (maxAbs > 0) {
+    const iscale = -32 / maxScale;
+    const dh = toHalf(1 / iscale);
+    d = fromHalf(dh);
+    v.setUint16(o + 108, dh, true);
+  }
+  for (let j = 0; j < 16; j++) {
+    const ls = d ? Math.max(-32, Math.min(31, roundf(scales[j]! / d))) : 0;
+    const stored = ls + 32;
+    bytes[o + 96 + (j & 7)] |= (stored & 15) << (j < 8 ? 0 : 4);
+    bytes[o + 96 + 8 + (j & 3)] |= (stored >> 4) << (2 * (j >> 2));
+    const s = d * ls;
+    for (let i = 0; i < 16; i++)
+      L[16 * j + i] = (s ? Math.max(-4, Math.min(3, roundf(x[16 * j + i]! / s))) : 0) + 4;
+  }
+  writeLow2(L, bytes, o + 32);
+  for (let e = 0; e < 256; e++) if (L[e]! >= 4) bytes[o + (e & 31)] |= 1 << (e >> 5);
 }
 
 function quantizeQ6KBlock(x: Float32Array, bytes: Uint8Array, o: number): void {

@@ -98,7 +98,21 @@ export function perplexityData(
     : { sequences: fallback, source: "the fixed prompts" };
 }
 
-const MODEL_LOADABLE = new Set(["F32", "F16", "Q4_0", "Q4_1", "Q8_0"]);
+// Every type the native GGUF loader reads (mx::load_gguf plus native/src/kquants.cc).
+const MODEL_LOADABLE = new Set([
+  "F32",
+  "F16",
+  "Q4_0",
+  "Q4_1",
+  "Q5_0",
+  "Q5_1",
+  "Q8_0",
+  "Q2_K",
+  "Q3_K",
+  "Q4_K",
+  "Q5_K",
+  "Q6_K",
+]);
 
 export interface VerifyInputs {
   model: Model;

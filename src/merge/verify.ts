@@ -1,8 +1,8 @@
 /**
  * Checks that an export still behaves like base + adapter: logits on fixed prompts (max |Δ| and
  * top-1 agreement per position), perplexity over a slice of the valid split, and the same prompts
- * through llama.cpp (node-llama-cpp's prebuilt binary) on the exported GGUF — the one check for
- * types our native loader cannot read (Q4_K, Q6_K, Q5_0).
+ * through llama.cpp (node-llama-cpp's prebuilt binary) on the exported GGUF — a check of the
+ * exported file that does not depend on our own loader.
  */
 import type { Token } from "node-llama-cpp";
 import { Model } from "../train/model.js";

@@ -290,6 +290,11 @@ export interface NativeModelHandle {
   readonly config: ResolvedModelConfig;
   readonly adaptersEnabled: boolean;
   readonly busy: boolean;
+  /**
+   * GGUF loads: one line per tensor type, e.g. "Q4_K: 30 tensors kept quantized (MLX affine, 4 bits,
+   * group 32)" or "Q6_K: 1 tensor dequantized to float32 (no exact MLX layout)"; empty otherwise.
+   */
+  readonly loadNotes: string[];
   /** QLoRA: quantize the frozen float base (affine, MLX format). */
   quantize(opts?: { groupSize?: 32 | 64 | 128; bits?: 2 | 3 | 4 | 6 | 8 }): void;
   addAdapters(opts: NativeLoraOptions): void;
@@ -364,6 +369,54 @@ export interface NativeModelHandle {
   dispose(): void;
 }
 
+/** Hyperparameters of a BERT-family encoder (camelCase of its config.json). */
+export interface NativeBertConfig {
+  vocabSize: number;
+  hiddenSize: number;
+  intermediateSize: number;
+  numLayers: number;
+  numHeads: number;
+  /** Default 512. */
+  maxPositionEmbeddings?: number;
+  /** Default 2. */
+  typeVocabSize?: number;
+  /** Default 1e-12. */
+  layerNormEps?: number;
+  /** "gelu" (erf, the default) or the tanh approximation ("gelu_new", "gelu_pytorch_tanh"). */
+  hiddenAct?: "gelu" | "gelu_new" | "gelu_pytorch_tanh";
+}
+
+export interface NativeBertEncodeOptions {
+  /** Token ids, row-major (batch, length). */
+  ids: Int32Array;
+  /** 1 for real tokens, 0 for padding, (batch, length). */
+  mask: Uint8Array | Float32Array;
+  /** Segment ids, (batch, length); all 0 when omitted. */
+  typeIds?: Int32Array;
+  shape: [number, number];
+  /** How token states become one vector: mean over the mask, the [CLS] state, or none. */
+  pooling: "mean" | "cls" | "none";
+  /** L2-normalise the pooled vectors. */
+  normalize: boolean;
+  /** Also return the last hidden state (batch, length, hiddenSize), e.g. for parity tests. */
+  returnHidden?: boolean;
+}
+
+export interface NativeBertEncodeResult {
+  /** (batch, hiddenSize) row-major; empty with pooling "none". */
+  embeddings: Float32Array;
+  hidden?: Float32Array;
+}
+
+/** A loaded BERT encoder (native/src/embedder_wrap.cc). encode() runs on its own thread. */
+export interface NativeBertHandle {
+  config(): Required<NativeBertConfig> & { source: string };
+  /** One call at a time per handle: a second call while one runs throws. */
+  encode(opts: NativeBertEncodeOptions): Promise<NativeBertEncodeResult>;
+  busy(): boolean;
+  dispose(): void;
+}
+
 export interface NativeBinding {
   version(): string;
   backend(): "cpu" | "metal" | "cuda";
@@ -396,7 +449,14 @@ export interface NativeBinding {
     },
   ): { y: NativeTensor; dx: NativeTensor };
   /**
-   * GGUF (F32, F16, Q4_0, Q4_1, Q8_0; llama / qwen2). On CPU, quantized projections get a float32
+   * One ggml tensor (`rows` × `cols`, ggml type id) to float32 through exactly the conversion
+   * loadGguf applies: repacked into MLX's affine layout and dequantized by MLX for the per-32 affine
+   * types (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K), decoded directly for Q2_K, Q3_K and Q6_K.
+   */
+  ggmlToFloat32(typeId: number, bytes: Uint8Array, rows: number, cols: number): Float32Array;
+  /**
+   * GGUF (F32, F16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K … Q6_K; llama / qwen2); loadNotes says which
+   * types stayed quantized. On CPU, quantized projections get a float32
    * copy for BLAS (decoded tokens still read the packed bytes); with the environment variable
    * MEDTUNE_CPU_QUANTIZED_MATMUL=tiled they stay packed only (weight memory ≈ the file size) and
    * multiply through dequantized tiles; =1 uses MLX's quantized kernel for every product.
@@ -415,6 +475,12 @@ export interface NativeBinding {
   ): NativeModelHandle;
   /** Throws (naming the file) when a safetensors header or size is inconsistent. */
   validateSafetensors(path: string): void;
+  /** A BERT encoder from one safetensors file (BertModel names, with or without "bert."). */
+  loadBert(
+    config: NativeBertConfig,
+    file: string,
+    opts?: { dtype?: WeightDtype; source?: string },
+  ): NativeBertHandle;
 }
 
 /** Names every NativeBinding member, so tests can check the loaded module against the declaration. */
@@ -431,8 +497,10 @@ export const NATIVE_FUNCTIONS = [
   "fromFloat32",
   "matmul",
   "quantizedMatmul",
+  "ggmlToFloat32",
   "loadGguf",
   "loadHf",
   "createRandomModel",
   "validateSafetensors",
+  "loadBert",
 ] as const satisfies readonly (keyof NativeBinding)[];

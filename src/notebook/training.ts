@@ -67,10 +67,11 @@ export interface NotebookTraining {
   /** Steps done when an interrupt paused the run; undefined when it is not paused. */
   readonly pausedAt: number | undefined;
   /**
-   * Starts the run (first call) and awaits it with a live display in this cell; resolves with the
-   * result, or with undefined when an interrupt paused it (said in the cell's output).
+   * Starts the run (first call) and awaits it with a live display in this cell, until it ends or an
+   * interrupt pauses it (the cell's output says which). Resolves with nothing, so a cell ending in
+   * `await training.wait()` prints no result object; `finish()` gives the result.
    */
-  wait(): Promise<TrainingRunResult | undefined>;
+  wait(): Promise<void>;
   /** Resumes a paused run and awaits it as wait() does; the result. Paused again: an error that says so. */
   finish(): Promise<TrainingRunResult>;
 }
@@ -146,7 +147,7 @@ export function trainInNotebook(o: StartTrainingOptions): NotebookTraining {
       return pausedAt;
     },
     async wait() {
-      if (result) return result;
+      if (result) return;
       session ??= startTraining({
         ...o,
         onEvent: (e) => {
@@ -156,8 +157,8 @@ export function trainInNotebook(o: StartTrainingOptions): NotebookTraining {
           o.onEvent?.(e);
         },
       });
-      if (session.state === "paused") return undefined;
-      return awaitRun(session);
+      if (session.state === "paused") return;
+      await awaitRun(session);
     },
     async finish() {
       if (result) return result;

@@ -3,7 +3,8 @@
  * scored exactly as `medtune evaluate` scores its knowledge task (src/evaluate/tasks.ts: yes/no
  * questions and list questions against same-template distractors, the option with the highest
  * log-prob under the chat template wins). run.ts measures it at each epoch end and at the end of
- * the run (config keys medicalAccuracyItems, medicalAccuracyEveryEpoch).
+ * the run, and before the first step of a fresh run (config keys medicalAccuracyItems,
+ * medicalAccuracyEveryEpoch).
  *
  *   const items = planMedicalAccuracy(validRecords, 16, seed);
  *   const r = await measureMedicalAccuracy(model, chat, items, signal);   // r.accuracy in [0, 1]

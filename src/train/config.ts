@@ -88,7 +88,7 @@ export interface TrainingConfig {
   safetyProbeEvery: number | null;
   /** Validation multiple-choice items scored for medical accuracy (src/train/accuracy.ts); 0 = never. */
   medicalAccuracyItems: number;
-  /** Measure medical accuracy at every epoch end too (always at the end of the run). */
+  /** Measure medical accuracy before the first step and at every epoch end too (always at the end). */
   medicalAccuracyEveryEpoch: boolean;
   reportEvery: number;
   seed: number;
@@ -204,7 +204,7 @@ const DEFAULTS: Omit<TrainingConfig, "model" | "trainData"> = {
   keepCheckpoints: 3,
   patience: null,
   safetyProbeEvery: null,
-  medicalAccuracyItems: 32,
+  medicalAccuracyItems: 16,
   medicalAccuracyEveryEpoch: true,
   reportEvery: 10,
   seed: 0,

@@ -338,6 +338,11 @@ export class Model {
     return this.native.config;
   }
 
+  /** GGUF loads: per tensor type, kept quantized or dequantized (see NativeModelHandle). */
+  get loadNotes(): string[] {
+    return this.native.loadNotes;
+  }
+
   get adapters(): AdapterSpec | undefined {
     return this.spec;
   }

@@ -274,10 +274,10 @@ export async function runTraining(opts: RunTrainingOptions): Promise<TrainingRun
   const accuracyItems = validRecords
     ? planMedicalAccuracy(validRecords, cfg.medicalAccuracyItems, cfg.seed)
     : [];
-  if (cfg.medicalAccuracyItems > 0 && accuracyItems.length === 0)
+  if (validFile && cfg.medicalAccuracyItems > 0 && accuracyItems.length === 0)
     emit({
       type: "warning",
-      message: `medical accuracy not measured: ${validFile ?? "validData (null)"} has no multiple-choice item (instruction records with facts) for the selected datasets`,
+      message: `medical accuracy not measured: ${validFile} has no multiple-choice item (instruction records with facts) for the selected datasets`,
     });
   const chat = new ChatPrompter(tokenizer, template, cfg.systemPrompt ?? undefined);
   const epochEnds =
@@ -445,6 +445,9 @@ export async function runTraining(opts: RunTrainingOptions): Promise<TrainingRun
       }
     };
     try {
+      // The curve's starting point: the base model with fresh adapters, before the first step.
+      if (accuracyItems.length > 0 && cfg.medicalAccuracyEveryEpoch && resumedFromStep === null)
+        await measureAccuracy(0);
       while (done === undefined) {
         // A fresh run removed the folder above, so any checkpoint here is this run's.
         const fromCheckpoint = listCheckpoints(checkpointDir).length > 0;

@@ -56,6 +56,9 @@ describe.skipIf(!READY)("notebooks 01-05 on the tiny preset", () => {
         .filter(Boolean) as { data?: Record<string, unknown>[] }[];
       expect(figures.length, n.name).toBeGreaterThanOrEqual(MIN_FIGURES[n.name]!);
       expect(figures.filter((f) => !hasData(f)).length, `${n.name}: figures without data`).toBe(0);
+      // Cells print summaries, never a whole result object (tslab prints a cell's last value).
+      const printed = outputs.map((o) => String(o.text ?? "")).join("");
+      expect(printed, n.name).not.toMatch(/^\s*config: \{/m);
       // Every code cell ran and was timed.
       for (const c of nb.cells.filter((x) => x.cell_type === "code"))
         expect(c.metadata.medtune, n.name).toMatchObject({ status: "ok" });

@@ -61,6 +61,7 @@ describe("setup", () => {
       "node-deps",
       "python-venv",
       "model",
+      "embedder",
       "native-addon",
       "typescript",
       "tslab-kernel",

@@ -1,7 +1,7 @@
 // Medical accuracy during training (src/train/accuracy.ts, src/train/run.ts): epoch-end steps, the
 // fixed seeded item subset, a measurement on the bundled model checked against option scores
-// computed here, and a two-epoch run that measures at the first epoch's end and at the end, logs
-// the figures to metrics.jsonl and TensorBoard, and trains every step exactly once.
+// computed here, and a two-epoch run that measures before step 1, at the first epoch's end and at
+// the end, logs the figures to metrics.jsonl and TensorBoard, and trains every step exactly once.
 //   npx vitest run test/train/accuracy.test.ts
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
@@ -11,14 +11,16 @@ import { describe, expect, it } from "vitest";
 import type { InstructionRecord } from "../../src/data/record.js";
 import { ChatPrompter, scoreOptions } from "../../src/evaluate/likelihood.js";
 import type { NativeProgressEvent } from "../../src/native/binding.js";
-import { bundledModelPath } from "../../src/paths.js";
+import { bundledModelPath, projectPaths } from "../../src/paths.js";
 import {
   epochEndSteps,
   measureMedicalAccuracy,
   planMedicalAccuracy,
   type AccuracyEvent,
 } from "../../src/train/accuracy.js";
-import { parseTrainingConfig } from "../../src/train/config.js";
+import { parseFlags } from "../../src/cli-flags.js";
+import { overridesFromFlags, SPEC } from "../../src/train/cli.js";
+import { loadTrainingConfig, parseTrainingConfig } from "../../src/train/config.js";
 import { Model } from "../../src/train/model.js";
 import { runTraining } from "../../src/train/run.js";
 
@@ -69,6 +71,23 @@ describe("planMedicalAccuracy", () => {
   });
 });
 
+describe("medical accuracy settings", () => {
+  it("are preset keys with a range, and a --no- flag turns the per-epoch measurement off", async () => {
+    expect(() =>
+      parseTrainingConfig("model: m\ntrainData: t\niters: 1\nmedicalAccuracyItems: -2", "p.yaml"),
+    ).toThrow(/p\.yaml:4 medicalAccuracyItems: expected an integer ≥ 0, got -2/);
+    const preset = await loadTrainingConfig(
+      join(projectPaths.configs, "training_configs", "quick_test.yaml"),
+    );
+    expect(preset.medicalAccuracyItems).toBe(16);
+    expect(preset.medicalAccuracyEveryEpoch).toBe(true);
+    const p = parseFlags(["--preset", "quick_test", "--no-medical-accuracy-every-epoch"], SPEC);
+    expect(p.kind).toBe("ok");
+    if (p.kind === "ok")
+      expect(overridesFromFlags(p.values)).toEqual({ medicalAccuracyEveryEpoch: false });
+  });
+});
+
 describe("measureMedicalAccuracy", () => {
   it("counts an item correct when its gold option has the highest log-prob", async () => {
     const model = await Model.load(await bundledModelPath());
@@ -97,7 +116,7 @@ describe("measureMedicalAccuracy", () => {
 });
 
 describe("runTraining medical accuracy", () => {
-  it("measures at the first epoch's end and at the end, in the result, metrics and TensorBoard", async () => {
+  it("measures before training, at the first epoch's end and at the end, in the result, metrics and TensorBoard", async () => {
     const dir = mkdtempSync(join(tmpdir(), "medtune-accuracy-"));
     mkdirSync(join(dir, "data"));
     const train = [
@@ -129,6 +148,7 @@ describe("runTraining medical accuracy", () => {
     const r = await runTraining({ config, root: dir, fresh: true });
     expect(r.done).toMatchObject({ iteration: 4, stopReason: "completed" });
     expect(r.medicalAccuracy.map((e) => [e.iteration, e.epoch, e.items])).toEqual([
+      [0, 0, 3],
       [2, 1, 3],
       [4, 2, 3],
     ]);
@@ -162,7 +182,7 @@ describe("runTraining medical accuracy", () => {
       );
       expect(read.status, read.stderr).toBe(0);
       const points = JSON.parse(read.stdout.trim().split("\n").at(-1)!) as number[][];
-      expect(points.map((p) => p[0])).toEqual([2, 4]);
+      expect(points.map((p) => p[0])).toEqual([0, 2, 4]);
       points.forEach((p, i) => expect(p[1]).toBeCloseTo(r.medicalAccuracy[i]!.accuracy, 5));
     }
   }, 600_000);

@@ -14,21 +14,9 @@ import { tokenizeCached, tokenizerChecksum } from "../../src/train/cache.js";
 import { ChatTemplate } from "../../src/train/chat-template.js";
 import { loadTokenizer, type Tokenizer } from "../../src/train/tokenizer.js";
 import { packDataset } from "../../src/train/trainer.js";
+import { hetionetRecord } from "./records.js";
 
-const record = (id: string, q: string, a: string): TrainingRecord => ({
-  id,
-  instruction: q,
-  input: "",
-  output: a,
-  metadata: {
-    source: "hetionet",
-    task: "hetionet.CtD",
-    confidence: 1,
-    citations: ["Hetionet:CtD"],
-    license: "CC0-1.0",
-    provenance: {},
-  },
-});
+const record = hetionetRecord;
 
 const records: TrainingRecord[] = [
   record("a", "What does metformin treat?", "Metformin treats type 2 diabetes mellitus."),

@@ -25,22 +25,9 @@ import {
   type CacheEvent,
   type SafetyEvent,
 } from "../../src/train/run.js";
+import { hetionetRecord } from "./records.js";
 
-const record = (id: string, q: string, a: string) =>
-  JSON.stringify({
-    id,
-    instruction: q,
-    input: "",
-    output: a,
-    metadata: {
-      source: "hetionet",
-      task: "hetionet.CtD",
-      confidence: 1,
-      citations: ["Hetionet:CtD"],
-      license: "CC0-1.0",
-      provenance: {},
-    },
-  });
+const record = (id: string, q: string, a: string) => JSON.stringify(hetionetRecord(id, q, a));
 
 async function workspace() {
   const dir = mkdtempSync(join(tmpdir(), "medtune-run-"));
@@ -226,12 +213,12 @@ describe("medtune train and SIGTERM", () => {
         .replace("evalEvery: 2", "evalEvery: 100000"),
     );
     const cli = ["--import", "tsx", join(projectPaths.root, "src", "cli.ts"), "train"];
+    let out = "";
     try {
       const child = spawn(process.execPath, [...cli, "--config", file, "--fresh"], {
         cwd: projectPaths.root,
         stdio: ["ignore", "pipe", "pipe"],
       });
-      let out = "";
       let err = "";
       child.stderr.on("data", (d: Buffer) => (err += d.toString()));
       const exited = new Promise<number | null>((resolve) => child.on("exit", resolve));
@@ -265,6 +252,9 @@ describe("medtune train and SIGTERM", () => {
       expect(again.stdout).toMatch(new RegExp(`completed: ${step + 1} steps`));
     } finally {
       for (const d of made) rmSync(d, { recursive: true, force: true });
+      // The tokenized cache files it wrote into data/cache/tokenized (named in its cache lines).
+      for (const m of out.matchAll(/tokenized \w+: cache \w+ .* (\S+\.tok)$/gm))
+        rmSync(m[1]!, { force: true });
     }
   }, 600_000);
 });
