@@ -12,6 +12,8 @@
 #include <stdexcept>
 #include <unordered_set>
 
+#include "decode_cpu.h"
+
 namespace medtune {
 
 namespace {
@@ -97,6 +99,7 @@ struct SequenceState {
 struct BatchStats {
   double prefillSecs = 0, decodeSecs = 0;
   int64_t promptTokens = 0, generated = 0;
+  int64_t cpuDecodeSteps = 0;  // steps the CPU decode path computed (the rest: MLX)
 };
 
 // The one decoding loop behind generate() and generateBatch(). `onToken(seq, token, index)`.
@@ -129,11 +132,21 @@ BatchStats decode(const Model& m, std::vector<SequenceState>& st, const Sampling
   std::iota(active.begin(), active.end(), 0);
   bool first = true;
   auto t1 = t0;
+  // Decoded tokens go through the CPU decode path when the model's layout allows it (set up
+  // after the prompt, so that its set-up is not booked as prompt time).
+  std::optional<CpuDecoder> cpuDecoder;
+  bool cpuDecoderTried = false;
   while (!active.empty()) {
     // Next token per active row: argmax on the device (greedy: no vocabulary copy, no sort), or
     // the rows on the host for sampling and repetition penalties.
     std::vector<int32_t> next(active.size());
-    if (deviceArgmax) {
+    if (deviceArgmax && logits.is_available() && logits.flags().row_contiguous) {
+      // Logits from the CPU decode path are already on the host: no MLX round trip.
+      const int V = logits.shape(1);
+      const float* d = logits.data<float>();
+      for (size_t r = 0; r < active.size(); ++r)
+        next[r] = static_cast<int32_t>(std::max_element(d + r * V, d + (r + 1) * V) - (d + r * V));
+    } else if (deviceArgmax) {
       mx::array a = mx::astype(mx::argmax(logits, -1), mx::int32);
       mx::eval(a);
       std::copy(a.data<int32_t>(), a.data<int32_t>() + active.size(), next.begin());
@@ -184,6 +197,16 @@ BatchStats decode(const Model& m, std::vector<SequenceState>& st, const Sampling
       for (int r : keep) still.push_back(active[r]);
       active = std::move(still);
     }
+    if (!cpuDecoderTried) {
+      cpuDecoder = CpuDecoder::create(m);
+      cpuDecoderTried = true;
+    }
+    std::optional<mx::array> fast = cpuDecoder ? cpuDecoder->step(feed, cache) : std::nullopt;
+    if (fast) {
+      logits = *fast;
+      ++stats.cpuDecodeSteps;
+      continue;
+    }
     ForwardOptions fo;
     fo.cache = &cache;
     mx::array step(feed.data(), {static_cast<int>(feed.size()), 1}, mx::int32);
@@ -229,6 +252,7 @@ Event generate(const Model& m, const GenerateOptions& o, const Emit& emit,
       .num("promptTokens", static_cast<double>(o.prompt.size()))
       .num("promptTokensPerSecond", s.prefillSecs > 0 ? s.promptTokens / s.prefillSecs : 0.0)
       .num("tokensPerSecond", s.decodeSecs > 0 ? s.generated / s.decodeSecs : 0.0)
+      .num("cpuDecodeSteps", static_cast<double>(s.cpuDecodeSteps))
       .num("peakMemoryBytes", static_cast<double>(mx::get_peak_memory()));
   return r;
 }
@@ -260,6 +284,7 @@ Event generateBatch(const Model& m, const std::vector<SequenceRequest>& seqs,
       .num("generatedTokens", static_cast<double>(s.generated))
       .num("promptTokensPerSecond", s.prefillSecs > 0 ? s.promptTokens / s.prefillSecs : 0.0)
       .num("tokensPerSecond", s.decodeSecs > 0 ? s.generated / s.decodeSecs : 0.0)
+      .num("cpuDecodeSteps", static_cast<double>(s.cpuDecodeSteps))
       .num("peakMemoryBytes", static_cast<double>(mx::get_peak_memory()));
   return r;
 }

@@ -448,25 +448,6 @@ std::optional<mx::array> attentionMask(int L, int offset, int window,
   return mx::expand_dims(mx::logical_and(allowed, real), 1);  // (B, 1, L, Lk)
 }
 
-// Grows every block's cache to hold `needed` positions (in steps of KvCache::growBy), keeping
-// what is written. Growth copies; a write within capacity does not.
-void reserve(KvCache& kc, int B, int Hkv, int hd, int needed, mx::Dtype dt) {
-  if (kc.capacity >= needed) return;
-  const int cap = (needed + KvCache::growBy - 1) / KvCache::growBy * KvCache::growBy;
-  for (auto* side : {&kc.keys, &kc.values}) {
-    for (auto& a : *side) {
-      mx::array fresh = mx::zeros({B, Hkv, cap, hd}, dt);
-      if (kc.offset > 0) {
-        const mx::Shape start{0, 0, 0, 0}, stop{B, Hkv, kc.offset, hd};
-        fresh = mx::slice_update(fresh, mx::slice(a, start, stop), start, stop);
-      }
-      a = fresh;
-    }
-    mx::eval(*side);
-  }
-  kc.capacity = cap;
-}
-
 using Projection = std::function<mx::array(const Linear&, const mx::array&, int)>;
 
 // Self-attention of block `layer`: h (B, L, D), already normalised -> (B, L, D) before the
@@ -569,7 +550,7 @@ mx::array Model::hidden(const mx::array& ids, const std::vector<mx::array>* para
       throw std::logic_error("KV cache padding does not match the batch");
     }
     ctx.offset = kc.offset;
-    reserve(kc, B, c.numKvHeads, c.headDim, kc.offset + L, dtype);
+    reserveKvCache(kc, B, c.numKvHeads, c.headDim, kc.offset + L, dtype);
     if (!kc.padding.empty()) {
       // Row b's first real token sits at padding[b]: shift its positions so it sees 0, 1, ...
       std::vector<int32_t> pos(B);
@@ -672,10 +653,6 @@ std::optional<mx::array> causalAttentionMask(int L, int offset, const std::vecto
   return attentionMask(L, offset, 0, padding);
 }
 
-void reserveKvCache(KvCache& kc, int B, int Hkv, int hd, int needed, mx::Dtype dt) {
-  reserve(kc, B, Hkv, hd, needed, dt);
-}
-
 KvCache KvCache::empty(size_t layers) {
   KvCache kc;
   for (size_t l = 0; l < layers; ++l) {
@@ -683,6 +660,25 @@ KvCache KvCache::empty(size_t layers) {
     kc.values.push_back(mx::zeros({0}));
   }
   return kc;
+}
+
+// Grows every block's cache to hold `needed` positions (in steps of KvCache::growBy), keeping
+// what is written. Growth copies; a write within capacity does not.
+void reserveKvCache(KvCache& kc, int B, int Hkv, int hd, int needed, mx::Dtype dt) {
+  if (kc.capacity >= needed) return;
+  const int cap = (needed + KvCache::growBy - 1) / KvCache::growBy * KvCache::growBy;
+  for (auto* side : {&kc.keys, &kc.values}) {
+    for (auto& a : *side) {
+      mx::array fresh = mx::zeros({B, Hkv, cap, hd}, dt);
+      if (kc.offset > 0) {
+        const mx::Shape start{0, 0, 0, 0}, stop{B, Hkv, kc.offset, hd};
+        fresh = mx::slice_update(fresh, mx::slice(a, start, stop), start, stop);
+      }
+      a = fresh;
+    }
+    mx::eval(*side);
+  }
+  kc.capacity = cap;
 }
 
 void KvCache::keepRows(const std::vector<int>& rows) {

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <numeric>
 
+#include "decode_cpu.h"
 #include "train.h"
 
 namespace medtune {
@@ -168,6 +169,21 @@ Event profileDecodeStep(const Model& m, const std::vector<int32_t>& prompt, int 
     mx::eval(logits);
     step["lm_head"] += since(t0);
     for (const auto& kv : step) t["forward." + kv.first] += kv.second;
+  }
+  // The CPU decode path (decode_cpu.cc) over the same cache: its own phases and total.
+  if (std::optional<CpuDecoder> cpu = CpuDecoder::create(m)) {
+    for (int i = 0; i < tokens; ++i) {
+      mx::array a = mx::astype(mx::argmax(logits, -1), mx::int32);
+      mx::eval(a);
+      tok = a.item<int32_t>();
+      t0 = Clock::now();
+      PhaseTimes step;
+      std::optional<mx::array> l = cpu->step({tok}, cache, &step);
+      if (!l) break;
+      logits = *l;
+      t["total.cpu_path.decode_step"] += since(t0);
+      for (const auto& kv : step) t["cpu_path." + kv.first] += kv.second;
+    }
   }
   Event e = toEvent(t, tokens, "decode");
   e.num("promptTokens", static_cast<double>(prompt.size()))

@@ -4,6 +4,7 @@
 #include <sstream>
 #include <string>
 
+#include "decode_cpu.h"
 #include "errors.h"
 #include "model.h"
 
@@ -135,7 +136,8 @@ namespace medtune {
 // quantizedMatmul(x (N, in), w (out, in), {bits, groupSize, mode}): x W^T with W quantized
 // (MLX affine, the format GGUF Q4_0 / Q4_1 / Q8_0 load into) and, for the backward through
 // activations, dX for the cotangent cos(0, 1, 2, ...) of Y. mode: "tiled" (dequantized tiles +
-// BLAS), "kernel" (MLX's quantized_matmul) or "dequantized" (the whole W dequantized first).
+// BLAS), "kernel" (MLX's quantized_matmul), "dequantized" (the whole W dequantized first) or
+// "decode" (the CPU decode kernels of decode_cpu.cc; float W when bits is 0).
 Napi::Value QuantizedMatmul(const Napi::CallbackInfo& info) {
   return guard(info.Env(), [&]() -> Napi::Value {
     if (info.Length() < 3 || !info[2].IsObject())
@@ -154,14 +156,15 @@ Napi::Value QuantizedMatmul(const Napi::CallbackInfo& info) {
     lin.inDim = w.shape(1);
     lin.weight = mx::astype(w, mx::float32);
     lin.quantize(group, bits);
-    if (mode == "tiled") {
+    if (mode == "tiled" || mode == "decode") {
       lin.tiled = true;
     } else if (mode == "dequantized") {
       lin.dense = lin.denseWeight();
     } else if (mode != "kernel") {
-      throw ArgumentError("quantizedMatmul: mode must be tiled, kernel or dequantized");
+      throw ArgumentError("quantizedMatmul: mode must be tiled, kernel, dequantized or decode");
     }
-    mx::array y = lin.matmul(x);
+    // The decode kernels have no backward: dx is then the tiled path's.
+    mx::array y = mode == "decode" ? cpuDecodeMatmul(lin, x) : lin.matmul(x);
     mx::array cot = mx::cos(
         mx::reshape(mx::astype(mx::arange(static_cast<int>(y.size())), mx::float32), y.shape()));
     auto [outs, dx] = mx::vjp(

@@ -5,7 +5,7 @@
  * memory; llama.cpp (node-llama-cpp, same GGUF, same threads) decodes in the same rounds.
  *   npx tsx src/bench/native-ab.ts --a OLD.node --b native/build/Release/medtune_native.node
  *     [--rounds 2] [--steps 3] [--batch 4] [--seq 512] [--rank 16] [--prompt 64] [--new 128]
- *     [--parallel 16] [--threads 2] [--no-train] [--no-llama]
+ *     [--parallel 16] [--threads 2] [--no-train] [--no-llama] [--a-env K=V,...] [--b-env K=V,...]
  * Each measurement runs in its own process (MEDTUNE_NATIVE_ADDON selects the addon).
  */
 import { spawnSync } from "node:child_process";
@@ -131,6 +131,18 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 }
 
+/** "K=V,K2=V2" as an environment object (--a-env / --b-env). */
+function envList(v: unknown): Record<string, string> {
+  if (typeof v !== "string" || v === "") return {};
+  return Object.fromEntries(
+    v.split(",").map((kv) => {
+      const i = kv.indexOf("=");
+      if (i <= 0) throw new Error(`native-ab: expected K=V in '${kv}'`);
+      return [kv.slice(0, i), kv.slice(i + 1)];
+    }),
+  );
+}
+
 export async function main(argv: string[]): Promise<number> {
   if (argv[0] === "--child") {
     const j = JSON.parse(argv[1]!) as Job;
@@ -163,6 +175,12 @@ export async function main(argv: string[]): Promise<number> {
         defaultText: "16",
       },
       threads: { type: "int", min: 1, description: "llama.cpp threads", defaultText: "2" },
+      "a-env": {
+        type: "string",
+        value: "K=V,...",
+        description: "environment for A only (e.g. MEDTUNE_CPU_QUANTIZED_MATMUL=tiled)",
+      },
+      "b-env": { type: "string", value: "K=V,...", description: "environment for B only" },
       "no-train": { type: "boolean", description: "skip training" },
       "no-llama": { type: "boolean", description: "skip llama.cpp" },
     },
@@ -184,15 +202,15 @@ export async function main(argv: string[]): Promise<number> {
     parallel: (f.parallel as number) ?? 16,
     threads: (f.threads as number) ?? 2,
   };
-  const subjects: [string, string | null][] = [
-    ["A", f.a],
-    ["B", f.b],
+  const subjects: [string, string | null, Record<string, string>][] = [
+    ["A", f.a, envList(f["a-env"])],
+    ["B", f.b, envList(f["b-env"])],
   ];
-  if (f["no-llama"] !== true) subjects.push(["llama.cpp", null]);
+  if (f["no-llama"] !== true) subjects.push(["llama.cpp", null, {}]);
   const results: Record<string, Record<string, number[]>> = {};
   const self = fileURLToPath(import.meta.url);
   for (let round = 0; round < ((f.rounds as number) ?? 2); round++) {
-    for (const [name, addon] of subjects) {
+    for (const [name, addon, env] of subjects) {
       const child = spawnSync(
         process.execPath,
         [
@@ -209,6 +227,7 @@ export async function main(argv: string[]): Promise<number> {
             ...process.env,
             ...(addon ? { MEDTUNE_NATIVE_ADDON: addon } : {}),
             OMP_NUM_THREADS: String(job.threads),
+            ...env,
           },
           maxBuffer: 1 << 26,
         },

@@ -4,7 +4,8 @@
  * step (all seven modules) and of one decoded token goes, per operation and phase, on the bundled
  * model. The native side times each phase around an mx::eval barrier (native/src/profile.cc), so
  * the forward's per-op rows add up to more than the unbarriered `total.*` rows: barriers cost MLX
- * its cross-op fusion and add a scheduling round per op. `--quick` uses 1×128 tokens and 4 decoded
+ * its cross-op fusion and add a scheduling round per op. The CPU decode path (decode_cpu.cc) gets
+ * its own table: it runs no MLX ops, so its phases need no barriers. `--quick` uses 1×128 tokens and 4 decoded
  * tokens. Without a build: `npx tsx src/bench/profile.ts --quick`.
  */
 import { join } from "node:path";
@@ -23,8 +24,25 @@ function tokenIds(count: number, vocab: number, seed: number): Int32Array {
   });
 }
 
+/**
+ * The decode profile's two paths apart: the MLX forward (barriered per op) and the CPU decode path
+ * (native/src/decode_cpu.cc, rows `cpu_path.*`), which the native side times over the same cache.
+ */
+export function splitDecodePaths(p: NativeProfile): { mlx: NativeProfile; cpu: NativeProfile } {
+  const cpuRow = (phase: string) => phase.includes("cpu_path.");
+  return {
+    mlx: { ...p, phases: p.phases.filter((r) => !cpuRow(r.phase)) },
+    cpu: {
+      ...p,
+      phases: p.phases
+        .filter((r) => cpuRow(r.phase))
+        .map((r) => ({ ...r, phase: r.phase.replace("cpu_path.", "") })),
+    },
+  };
+}
+
 /** The profile as an aligned table, largest phase first, with each phase's share of the total. */
-export function profileTable(p: NativeProfile, unit: string): string {
+export function profileTable(p: NativeProfile, unit: string, title: string = p.type): string {
   const rows = [...p.phases].sort((a, b) => b.seconds - a.seconds);
   // Totals and reference rows (the full-logits head training no longer runs) are beside the sum.
   const aside = (phase: string) => phase.startsWith("total.") || phase.includes("reference");
@@ -33,7 +51,7 @@ export function profileTable(p: NativeProfile, unit: string): string {
     const share = aside(r.phase) ? "" : `${((100 * r.seconds) / barriered).toFixed(1)}%`;
     return `  ${r.phase.padEnd(58)} ${(r.seconds * 1000).toFixed(2).padStart(10)} ms ${share.padStart(7)}`;
   });
-  return [`${p.type} (ms per ${unit}; % of the barriered phases)`, ...lines].join("\n");
+  return [`${title} (ms per ${unit}; % of the barriered phases)`, ...lines].join("\n");
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -118,11 +136,15 @@ export async function main(argv: string[]): Promise<number> {
     );
     return 0;
   }
+  const paths = splitDecodePaths(decode);
   process.stdout.write(
     `profile: ${modelPath}\n  training: ${batch}×${seq} tokens, LoRA rank ${rank} on all seven modules, ${repeats} step(s) averaged\n  decode: ${decodePrompt}-token prompt (prefill ${((decode.prefillSeconds ?? 0) * 1000).toFixed(0)} ms), ${decodeTokens} tokens averaged\n\n` +
       profileTable(training, "step") +
       "\n\n" +
-      profileTable(decode, "token") +
+      profileTable(paths.mlx, "token") +
+      (paths.cpu.phases.length > 0
+        ? "\n\n" + profileTable(paths.cpu, "token", "decode, CPU path")
+        : "") +
       "\n",
   );
   return 0;

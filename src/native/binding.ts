@@ -217,6 +217,8 @@ export interface NativeGenerateResult {
   promptTokens: number;
   promptTokensPerSecond: number;
   tokensPerSecond: number;
+  /** Decode steps computed by the CPU decode path (native/src/decode_cpu.cc); the rest ran in MLX. */
+  cpuDecodeSteps: number;
   peakMemoryBytes: number;
 }
 
@@ -250,6 +252,8 @@ export interface NativeGenerateBatchResult {
   promptTokensPerSecond: number;
   /** All sequences' generated tokens per second of decoding. */
   tokensPerSecond: number;
+  /** Decode steps computed by the CPU decode path (native/src/decode_cpu.cc); the rest ran in MLX. */
+  cpuDecodeSteps: number;
   peakMemoryBytes: number;
 }
 
@@ -444,13 +448,18 @@ export interface NativeBinding {
   /**
    * x (N, in) times W (out, in)^T with W quantized in MLX's affine format (what GGUF Q4_0, Q4_1
    * and Q8_0 load into), computed by `mode`: "tiled" (dequantized tiles + BLAS, the CPU path of
-   * MEDTUNE_CPU_QUANTIZED_MATMUL=tiled), "kernel" (MLX's quantized_matmul) or "dequantized" (all of
-   * W dequantized first, the reference). dx: the backward through x for the cotangent cos(0, 1, ...).
+   * MEDTUNE_CPU_QUANTIZED_MATMUL=tiled), "kernel" (MLX's quantized_matmul), "dequantized" (all of
+   * W dequantized first, the reference) or "decode" (the CPU decode kernels; CPU only, dx then comes
+   * from the tiled path). dx: the backward through x for the cotangent cos(0, 1, ...).
    */
   quantizedMatmul(
     x: NativeTensor,
     w: NativeTensor,
-    opts: { bits: 4 | 8; groupSize: 32 | 64 | 128; mode: "tiled" | "kernel" | "dequantized" },
+    opts: {
+      bits: 4 | 8;
+      groupSize: 32 | 64 | 128;
+      mode: "tiled" | "kernel" | "dequantized" | "decode";
+    },
   ): { y: NativeTensor; dx: NativeTensor };
   /**
    * One ggml tensor (`rows` × `cols`, ggml type id) to float32 through exactly the conversion

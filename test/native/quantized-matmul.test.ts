@@ -1,6 +1,6 @@
 // Products against packed 4-bit and 8-bit weights (the MLX affine formats that GGUF Q4_0, Q4_1 and
 // Q8_0 load into) equal dequantize-then-matmul, forward and backward through the activations, for
-// the tiled CPU path and MLX's kernel, at odd shapes (a partial last tile, 1 to 37 rows). And a
+// the tiled CPU path, MLX's kernel and the CPU decode kernels (decode_cpu.cc), at odd shapes (a partial last tile, 1 to 37 rows). And a
 // whole model kept packed (MEDTUNE_CPU_QUANTIZED_MATMUL=tiled) gives the float32-expanded logits
 // and LoRA gradients.
 import { describe, expect, it } from "vitest";
@@ -33,7 +33,7 @@ describe("quantized matmul", () => {
       expect(ref.dx.shape).toEqual([c.rows, c.inDim]);
       const yScale = Math.max(...Array.from(yRef, Math.abs));
       const dxScale = Math.max(...Array.from(dxRef, Math.abs));
-      for (const mode of ["tiled", "kernel"] as const) {
+      for (const mode of ["tiled", "kernel", "decode"] as const) {
         const r = mlx.quantizedMatmul(x, w, { ...c, mode });
         expect(maxAbsDiff(r.y.toFloat32Array(), yRef) / yScale).toBeLessThan(1e-5);
         expect(maxAbsDiff(r.dx.toFloat32Array(), dxRef) / dxScale).toBeLessThan(1e-5);
@@ -46,6 +46,31 @@ describe("quantized matmul", () => {
       expect(maxAbsDiff(exact.toFloat32Array(), yRef)).toBeGreaterThan(0);
     });
   }
+
+  it("the opt-in int8 decode products (MEDTUNE_DECODE_INT8=1) stay within int8 rounding of the reference", () => {
+    // x rounded to int8 per 32 values moves each product by at most ~sum|w| * max|x| / 254.
+    const shapes = [
+      { bits: 4, groupSize: 32, inDim: 64, out: 33 },
+      { bits: 4, groupSize: 32, inDim: 96, out: 40 }, // an odd number of 32-value chunks
+      { bits: 4, groupSize: 64, inDim: 128, out: 50 },
+      { bits: 8, groupSize: 32, inDim: 96, out: 30 },
+      { bits: 8, groupSize: 64, inDim: 192, out: 600 },
+    ] as const;
+    try {
+      for (const c of shapes) {
+        const x = mlx.fromFloat32(values(c.inDim, 1), [1, c.inDim]);
+        const w = mlx.fromFloat32(values(c.out * c.inDim, 2), [c.out, c.inDim]);
+        const ref = mlx.quantizedMatmul(x, w, { ...c, mode: "dequantized" }).y.toFloat32Array();
+        process.env.MEDTUNE_DECODE_INT8 = "1";
+        const int8 = mlx.quantizedMatmul(x, w, { ...c, mode: "decode" }).y.toFloat32Array();
+        delete process.env.MEDTUNE_DECODE_INT8;
+        const scale = Math.max(...Array.from(ref, Math.abs));
+        expect(maxAbsDiff(int8, ref) / scale).toBeLessThan(5e-3);
+      }
+    } finally {
+      delete process.env.MEDTUNE_DECODE_INT8;
+    }
+  });
 
   it("a model kept packed (tiled) equals its float32 expansion: logits and LoRA gradients", () => {
     const config = { ...TINY, hiddenSize: 128, intermediateSize: 256, vocabSize: 300 };

@@ -1,0 +1,868 @@
+// See decode_cpu.h. Layouts read here (all row-major, float32 unless said):
+//   packed W (out, in*bits/32) uint32, value i of a row at bits [i*bits, (i+1)*bits) counted
+//   little-endian across the words (MLX affine: w = scale * q + bias per group of `group` values);
+//   KV cache (B, Hkv, capacity, hd); LoRA A (in, r), B (r, out).
+// The x86 kernels use AVX-512 through function target attributes, chosen at run time, so the
+// addon still builds and runs (scalar loops) on CPUs and compilers without it.
+#include "decode_cpu.h"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+
+// MEDTUNE_NO_SIMD builds the scalar kernels only (as on CPUs and compilers without AVX-512).
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(MEDTUNE_NO_SIMD)
+#include <immintrin.h>
+#define MEDTUNE_AVX512 1
+#define MEDTUNE_AVX512_FN __attribute__((target("avx512f,avx512bw,avx512vl,fma")))
+#endif
+
+namespace medtune {
+
+namespace {
+
+// One frozen projection as raw pointers into evaluated MLX arrays (the plan keeps them alive).
+struct MatView {
+  int in = 0, out = 0, bits = 0, group = 0;
+  const uint32_t* q = nullptr;    // packed (out, in*bits/32), or null for float W
+  const float* scales = nullptr;  // (out, in/group)
+  const float* biases = nullptr;  // (out, in/group)
+  const float* w = nullptr;       // float W (out, in)
+  const float* bias = nullptr;    // (out) or null
+  const float* loraA = nullptr;   // (in, r) or null
+  const float* loraB = nullptr;   // (r, out)
+  int rank = 0;
+  float loraScale = 0.0f;
+  size_t rowWords() const { return static_cast<size_t>(in) * bits / 32; }
+};
+
+bool haveAvx512() {
+#if defined(MEDTUNE_AVX512)
+  static const bool yes = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                          __builtin_cpu_supports("avx512vl");
+  return yes;
+#else
+  return false;
+#endif
+}
+
+// 4-bit rows under AVX-512 are read 32 values (16 bytes) at a time as low nibbles (even values)
+// then high nibbles (odd values); x is permuted once per product to the same order.
+bool permutesInput(const MatView& w) { return haveAvx512() && w.q && w.bits == 4; }
+
+void permuteForQ4(const float* x, int in, float* xp) {
+  for (int c = 0; c < in; c += 32) {
+    for (int k = 0; k < 16; ++k) {
+      xp[c + k] = x[c + 2 * k];
+      xp[c + 16 + k] = x[c + 2 * k + 1];
+    }
+  }
+}
+
+// ---- scalar kernels (any CPU) ----
+
+void dequantRowScalar(const MatView& w, int o, float* dst) {
+  const uint32_t* row = w.q + o * w.rowWords();
+  const float* s = w.scales + static_cast<size_t>(o) * (w.in / w.group);
+  const float* b = w.biases + static_cast<size_t>(o) * (w.in / w.group);
+  const uint32_t mask = (1u << w.bits) - 1;
+  for (int i = 0; i < w.in; ++i) {
+    const size_t bit = static_cast<size_t>(i) * w.bits;
+    const uint32_t v = (row[bit / 32] >> (bit % 32)) & mask;
+    dst[i] = s[i / w.group] * static_cast<float>(v) + b[i / w.group];
+  }
+}
+
+float dotScalar(const float* a, const float* b, int n) {
+  float s = 0.0f;
+  for (int i = 0; i < n; ++i) s += a[i] * b[i];
+  return s;
+}
+
+// ---- AVX-512 kernels ----
+
+#if defined(MEDTUNE_AVX512)
+
+MEDTUNE_AVX512_FN float dotAvx512(const float* a, const float* b, int n) {
+  __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+  int i = 0;
+  for (; i + 32 <= n; i += 32) {
+    acc0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), acc0);
+    acc1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16), acc1);
+  }
+  for (; i + 16 <= n; i += 16) {
+    acc0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), acc0);
+  }
+  if (i < n) {
+    const __mmask16 m = static_cast<__mmask16>((1u << (n - i)) - 1);
+    acc1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + i), _mm512_maskz_loadu_ps(m, b + i), acc1);
+  }
+  return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+}
+
+// Sixteen packed bytes -> sixteen int32 lanes.
+MEDTUNE_AVX512_FN inline __m512i bytes16(const uint8_t* p) {
+  return _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+
+// Row o of W dequantized, 4-bit values in the permuted order of permuteForQ4.
+MEDTUNE_AVX512_FN void dequantRowAvx512(const MatView& w, int o, float* dst) {
+  const uint8_t* row = reinterpret_cast<const uint8_t*>(w.q + o * w.rowWords());
+  const float* s = w.scales + static_cast<size_t>(o) * (w.in / w.group);
+  const float* b = w.biases + static_cast<size_t>(o) * (w.in / w.group);
+  const __m512i low4 = _mm512_set1_epi32(15);
+  for (int c = 0; c < w.in; c += 32) {
+    const __m512 sv = _mm512_set1_ps(s[c / w.group]), bv = _mm512_set1_ps(b[c / w.group]);
+    __m512i v0, v1;
+    if (w.bits == 4) {
+      const __m512i v = bytes16(row + c / 2);
+      v0 = _mm512_and_si512(v, low4);
+      v1 = _mm512_srli_epi32(v, 4);
+    } else {
+      v0 = bytes16(row + c);
+      v1 = bytes16(row + c + 16);
+    }
+    _mm512_storeu_ps(dst + c, _mm512_fmadd_ps(_mm512_cvtepi32_ps(v0), sv, bv));
+    _mm512_storeu_ps(dst + c + 16, _mm512_fmadd_ps(_mm512_cvtepi32_ps(v1), sv, bv));
+  }
+}
+
+// Row o of W times one x row, reading the packed bytes once (the batch-1 decode case).
+MEDTUNE_AVX512_FN float dotPackedAvx512(const MatView& w, int o, const float* x) {
+  const uint8_t* row = reinterpret_cast<const uint8_t*>(w.q + o * w.rowWords());
+  const float* s = w.scales + static_cast<size_t>(o) * (w.in / w.group);
+  const float* b = w.biases + static_cast<size_t>(o) * (w.in / w.group);
+  const __m512i low4 = _mm512_set1_epi32(15);
+  __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+  for (int c = 0; c < w.in; c += 32) {
+    const __m512 sv = _mm512_set1_ps(s[c / w.group]), bv = _mm512_set1_ps(b[c / w.group]);
+    __m512i v0, v1;
+    if (w.bits == 4) {
+      const __m512i v = bytes16(row + c / 2);
+      v0 = _mm512_and_si512(v, low4);
+      v1 = _mm512_srli_epi32(v, 4);
+    } else {
+      v0 = bytes16(row + c);
+      v1 = bytes16(row + c + 16);
+    }
+    acc0 = _mm512_fmadd_ps(_mm512_fmadd_ps(_mm512_cvtepi32_ps(v0), sv, bv), _mm512_loadu_ps(x + c),
+                           acc0);
+    acc1 = _mm512_fmadd_ps(_mm512_fmadd_ps(_mm512_cvtepi32_ps(v1), sv, bv),
+                           _mm512_loadu_ps(x + c + 16), acc1);
+  }
+  return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+}
+
+// y[m, n] = w_n . x_m for NB rows of W and MB rows of x, as NB x MB register accumulators: each
+// loaded W vector serves MB rows and each x vector NB rows (a batched decode step's product).
+template <int NB, int MB>
+MEDTUNE_AVX512_FN void tileAvx512(const float* const* w, const float* x, int in, float* y,
+                                  int ldy) {
+  __m512 acc[NB][MB];
+  for (int n = 0; n < NB; ++n)
+    for (int m = 0; m < MB; ++m) acc[n][m] = _mm512_setzero_ps();
+  int i = 0;
+  for (; i + 16 <= in; i += 16) {
+    __m512 wv[NB];
+    for (int n = 0; n < NB; ++n) wv[n] = _mm512_loadu_ps(w[n] + i);
+    for (int m = 0; m < MB; ++m) {
+      const __m512 xv = _mm512_loadu_ps(x + static_cast<size_t>(m) * in + i);
+      for (int n = 0; n < NB; ++n) acc[n][m] = _mm512_fmadd_ps(wv[n], xv, acc[n][m]);
+    }
+  }
+  if (i < in) {
+    const __mmask16 k = static_cast<__mmask16>((1u << (in - i)) - 1);
+    __m512 wv[NB];
+    for (int n = 0; n < NB; ++n) wv[n] = _mm512_maskz_loadu_ps(k, w[n] + i);
+    for (int m = 0; m < MB; ++m) {
+      const __m512 xv = _mm512_maskz_loadu_ps(k, x + static_cast<size_t>(m) * in + i);
+      for (int n = 0; n < NB; ++n) acc[n][m] = _mm512_fmadd_ps(wv[n], xv, acc[n][m]);
+    }
+  }
+  for (int n = 0; n < NB; ++n)
+    for (int m = 0; m < MB; ++m)
+      y[static_cast<size_t>(m) * ldy + n] = _mm512_reduce_add_ps(acc[n][m]);
+}
+
+template <int NB>
+void tileRows(const float* const* w, const float* x, int M, int in, float* y, int ldy) {
+  int m = 0;
+  for (; m + 4 <= M; m += 4)
+    tileAvx512<NB, 4>(w, x + static_cast<size_t>(m) * in, in, y + static_cast<size_t>(m) * ldy,
+                      ldy);
+  const float* xm = x + static_cast<size_t>(m) * in;
+  float* ym = y + static_cast<size_t>(m) * ldy;
+  switch (M - m) {
+    case 3:
+      return tileAvx512<NB, 3>(w, xm, in, ym, ldy);
+    case 2:
+      return tileAvx512<NB, 2>(w, xm, in, ym, ldy);
+    case 1:
+      return tileAvx512<NB, 1>(w, xm, in, ym, ldy);
+  }
+}
+
+// Rows [o0, o1) of y (M, ldy) for M > 1: four rows of W at a time (dequantized into a buffer
+// when packed) against four rows of x.
+void matRowsBatchedAvx512(const MatView& w, const float* x, int M, float* y, int ldy, int o0,
+                          int o1) {
+  thread_local std::vector<float> buf;
+  if (w.q) buf.resize(4 * static_cast<size_t>(w.in));
+  for (int o = o0; o < o1; o += 4) {
+    const int nb = std::min(4, o1 - o);
+    const float* rows[4];
+    for (int n = 0; n < nb; ++n) {
+      if (w.q) {
+        dequantRowAvx512(w, o + n, buf.data() + static_cast<size_t>(n) * w.in);
+        rows[n] = buf.data() + static_cast<size_t>(n) * w.in;
+      } else {
+        rows[n] = w.w + static_cast<size_t>(o + n) * w.in;
+      }
+    }
+    switch (nb) {
+      case 4:
+        tileRows<4>(rows, x, M, w.in, y + o, ldy);
+        break;
+      case 3:
+        tileRows<3>(rows, x, M, w.in, y + o, ldy);
+        break;
+      case 2:
+        tileRows<2>(rows, x, M, w.in, y + o, ldy);
+        break;
+      default:
+        tileRows<1>(rows, x, M, w.in, y + o, ldy);
+        break;
+    }
+  }
+}
+
+#endif
+
+// ---- int8 products (AVX-512 VNNI) for batch-1 decode over packed weights ----
+// As llama.cpp does on x86, x is quantized to int8 per 32 values (scale = max|x| / 127) and each
+// 4- or 8-bit row is multiplied with vpdpbusd, 64 products per instruction; the weight's group
+// offset term uses x's exact float sums. Logits move by ~1e-3 relative (so greedy output can
+// differ from the MLX path's at near ties).
+
+// x quantized for one packed layout: int8 values in the order the weight bytes unpack to.
+struct QuantX {
+  int bits = 0, group = 0;
+  std::vector<int8_t> q;         // (in)
+  std::vector<float> scale;      // (in/32)
+  std::vector<float> groupSums;  // (in/group) float sums of x
+};
+
+// Opt-in (MEDTUNE_DECODE_INT8=1, read when a decoder is created): the default float kernels keep
+// decoded logits equal to the MLX path's to float tolerance.
+bool int8Requested() {
+  const char* env = std::getenv("MEDTUNE_DECODE_INT8");
+  return env && std::string(env) == "1";
+}
+
+bool haveVnni() {
+#if defined(MEDTUNE_AVX512)
+  static const bool yes = haveAvx512() && __builtin_cpu_supports("avx512vnni");
+  return yes;
+#else
+  return false;
+#endif
+}
+
+#if defined(MEDTUNE_AVX512)
+#define MEDTUNE_VNNI_FN __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,fma")))
+
+// 4-bit: chunk pairs (c, c+1) unpack to [c even | c+1 even | c odd | c+1 odd] (16 values each),
+// a lone last chunk to [even | odd]; 8-bit: natural order.
+MEDTUNE_VNNI_FN void quantizeX(const float* x, int in, int bits, int group, QuantX& out) {
+  const int chunks = in / 32;
+  out.bits = bits;
+  out.group = group;
+  out.q.resize(in);
+  out.scale.resize(chunks);
+  out.groupSums.assign(in / group, 0.0f);
+  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+  for (int c = 0; c < chunks; ++c) {
+    const __m512 a = _mm512_loadu_ps(x + 32 * c), b = _mm512_loadu_ps(x + 32 * c + 16);
+    const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(a), _mm512_abs_ps(b)));
+    const float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
+    out.scale[c] = amax / 127.0f;
+    out.groupSums[32 * c / group] += _mm512_reduce_add_ps(_mm512_add_ps(a, b));
+    __m512 first = a, second = b;
+    int8_t* d0 = out.q.data() + 32 * c;
+    int8_t* d1 = d0 + 16;
+    if (bits == 4) {
+      first = _mm512_permutex2var_ps(a, even, b);
+      second = _mm512_permutex2var_ps(a, odd, b);
+      if (!(chunks % 2 == 1 && c == chunks - 1)) {
+        d0 = out.q.data() + 64 * (c / 2) + 16 * (c % 2);
+        d1 = d0 + 32;
+      }
+    }
+    const __m512 iv = _mm512_set1_ps(inv);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(d0),
+                     _mm512_cvtepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(first, iv))));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(d1),
+                     _mm512_cvtepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(second, iv))));
+  }
+}
+
+MEDTUNE_VNNI_FN inline int hsum8(__m256i v) {
+  const __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  const __m128i t = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
+  return _mm_cvtsi128_si32(_mm_add_epi32(t, _mm_shuffle_epi32(t, 0xb1)));
+}
+
+// Row o of a packed W times the quantized x: sum over chunks of s_w s_x (q_w . q_x), plus the
+// groups' offsets times x's float sums.
+MEDTUNE_VNNI_FN float dotVnni(const MatView& w, int o, const QuantX& xq) {
+  const uint8_t* row = reinterpret_cast<const uint8_t*>(w.q + o * w.rowWords());
+  const int groups = w.in / w.group;
+  const float* s = w.scales + static_cast<size_t>(o) * groups;
+  const float* b = w.biases + static_cast<size_t>(o) * groups;
+  const int chunks = w.in / 32, chunkBytes = w.bits * 4;
+  const int8_t* xv = xq.q.data();
+  const float* xs = xq.scale.data();
+  // dpbusd lane k sums bytes 4k..4k+3: which chunk of the pair each lane belongs to.
+  const __m512i lanes = w.bits == 4
+                            ? _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1)
+                            : _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+  const __m256i low4 = _mm256_set1_epi8(0x0F);
+  __m512 acc = _mm512_setzero_ps();
+  int c = 0;
+  for (; c + 2 <= chunks; c += 2) {
+    __m512i wq;
+    if (w.bits == 4) {
+      const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + 16 * c));
+      const __m256i lo = _mm256_and_si256(v, low4);
+      const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low4);
+      wq = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+    } else {
+      wq = _mm512_loadu_si512(row + 32 * c);
+    }
+    const __m512i dp =
+        _mm512_dpbusd_epi32(_mm512_setzero_si512(), wq, _mm512_loadu_si512(xv + 32 * c));
+    const __m128 sc = _mm_mul_ps(_mm_setr_ps(s[32 * c / w.group], s[32 * (c + 1) / w.group], 0, 0),
+                                 _mm_setr_ps(xs[c], xs[c + 1], 0, 0));
+    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dp),
+                          _mm512_permutexvar_ps(lanes, _mm512_castps128_ps512(sc)), acc);
+  }
+  float total = _mm512_reduce_add_ps(acc);
+  if (c < chunks) {
+    __m256i wq;
+    if (w.bits == 4) {
+      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(row + 16 * c));
+      const __m128i m = _mm_set1_epi8(0x0F);
+      wq = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_and_si128(v, m)),
+                                   _mm_and_si128(_mm_srli_epi16(v, 4), m), 1);
+    } else {
+      wq = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + chunkBytes * c));
+    }
+    const __m256i dp =
+        _mm256_dpbusd_epi32(_mm256_setzero_si256(), wq,
+                            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xv + 32 * c)));
+    total += s[32 * c / w.group] * xs[c] * static_cast<float>(hsum8(dp));
+  }
+  return total + dotAvx512(b, xq.groupSums.data(), groups);
+}
+#endif
+
+float dot(const float* a, const float* b, int n) {
+#if defined(MEDTUNE_AVX512)
+  if (haveAvx512()) return dotAvx512(a, b, n);
+#endif
+  return dotScalar(a, b, n);
+}
+
+// y[m, o] for o in [o0, o1): x is (M, in), already permuted when permutesInput(w); xq is x
+// quantized for the int8 kernels (batch 1, packed W), or null.
+void matRows(const MatView& w, const float* x, const QuantX* xq, int M, float* y, int ldy, int o0,
+             int o1) {
+#if defined(MEDTUNE_AVX512)
+  if (xq) {
+    for (int o = o0; o < o1; ++o) y[o] = dotVnni(w, o, *xq);
+    return;
+  }
+  if (M > 1 && haveAvx512()) return matRowsBatchedAvx512(w, x, M, y, ldy, o0, o1);
+#endif
+  thread_local std::vector<float> rowBuf;
+  if (w.q) rowBuf.resize(w.in);
+  for (int o = o0; o < o1; ++o) {
+    const float* row = w.w ? w.w + static_cast<size_t>(o) * w.in : nullptr;
+#if defined(MEDTUNE_AVX512)
+    if (w.q && haveAvx512()) {
+      if (M == 1) {
+        y[o] = dotPackedAvx512(w, o, x);
+        continue;
+      }
+      dequantRowAvx512(w, o, rowBuf.data());
+      row = rowBuf.data();
+    }
+#endif
+    if (!row) {
+      dequantRowScalar(w, o, rowBuf.data());
+      row = rowBuf.data();
+    }
+    for (int m = 0; m < M; ++m) {
+      y[static_cast<size_t>(m) * ldy + o] = dot(row, x + static_cast<size_t>(m) * w.in, w.in);
+    }
+  }
+}
+
+// ---- threads ----
+
+// A fixed set of workers that run one function per thread index and spin briefly between the
+// parallel regions of a decode step (the regions are tens of microseconds apart), then sleep.
+class Pool {
+ public:
+  explicit Pool(int threads) : size_(std::max(1, threads)) {
+    for (int t = 1; t < size_; ++t) std::thread([this, t] { work(t); }).detach();
+  }
+  int size() const { return size_; }
+  // fn(t) for every t in [0, size()), t = 0 on the calling thread.
+  void run(const std::function<void(int)>& fn) {
+    if (size_ == 1) return fn(0);
+    task_ = &fn;
+    pending_.store(size_ - 1, std::memory_order_relaxed);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      gen_.fetch_add(1, std::memory_order_release);
+    }
+    cv_.notify_all();
+    fn(0);
+    for (int spins = 0; pending_.load(std::memory_order_acquire) > 0; ++spins) relax(spins);
+  }
+
+ private:
+  static void relax(int spins) {
+#if defined(MEDTUNE_AVX512)
+    if (spins < 2000) return _mm_pause();
+#endif
+    std::this_thread::yield();
+  }
+  void work(int t) {
+    uint64_t seen = 0;
+    for (;;) {
+      for (int spins = 0; gen_.load(std::memory_order_acquire) == seen; ++spins) {
+        if (spins < 20000) {
+          relax(spins);
+          continue;
+        }
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait(lock, [&] { return gen_.load(std::memory_order_acquire) != seen; });
+      }
+      seen = gen_.load(std::memory_order_acquire);
+      (*task_)(t);
+      pending_.fetch_sub(1, std::memory_order_acq_rel);
+    }
+  }
+  const int size_;
+  const std::function<void(int)>* task_ = nullptr;
+  std::atomic<uint64_t> gen_{0};
+  std::atomic<int> pending_{0};
+  std::mutex mu_;
+  std::condition_variable cv_;
+};
+
+int decodeThreads() {
+  // The same knob BLAS and llama.cpp read, unless MEDTUNE_DECODE_THREADS says otherwise.
+  for (const char* name : {"MEDTUNE_DECODE_THREADS", "OMP_NUM_THREADS"}) {
+    const char* s = std::getenv(name);
+    const int n = s ? std::atoi(s) : 0;
+    if (n > 0) return std::min(n, 64);
+  }
+  return std::clamp(static_cast<int>(std::thread::hardware_concurrency()), 1, 8);
+}
+
+// Process-wide: workers live as long as the addon. One decode step at a time holds it.
+Pool& pool() {
+  static Pool* p = new Pool(decodeThreads());
+  return *p;
+}
+std::mutex& poolLock() {
+  static std::mutex mu;
+  return mu;
+}
+
+// ys[j] (M, mats[j]->out) = x (M, in) W_j^T (+ bias, + LoRA) for projections sharing their input,
+// their output rows split evenly across the pool's threads in one parallel region.
+void project(const std::vector<const MatView*>& mats, const float* x, int M,
+             const std::vector<float*>& ys, bool int8 = false) {
+  const int in = mats[0]->in;
+  // How x must be prepared for a matrix: as is, permuted (4-bit rows), or quantized to int8.
+  auto layout = [M, int8](const MatView& w) {
+    if (int8 && M == 1 && w.q && haveVnni()) return 1000 * w.bits + w.group;
+    return permutesInput(w) ? 1 : 0;
+  };
+  std::vector<float> permuted;
+  const float* xin = x;
+  if (permutesInput(*mats[0]) && layout(*mats[0]) < 1000) {
+    permuted.resize(static_cast<size_t>(M) * in);
+    for (int m = 0; m < M; ++m) permuteForQ4(x + m * in, in, permuted.data() + m * in);
+    xin = permuted.data();
+  }
+  thread_local QuantX quantized;
+  const QuantX* xq = nullptr;
+#if defined(MEDTUNE_AVX512)
+  if (layout(*mats[0]) >= 1000) {
+    quantizeX(x, in, mats[0]->bits, mats[0]->group, quantized);
+    xq = &quantized;
+  }
+#endif
+  // A matrix with another layout than the first gets its own region.
+  for (size_t j = 1; j < mats.size(); ++j) {
+    if (layout(*mats[j]) != layout(*mats[0])) {
+      project({mats.begin() + j, mats.end()}, x, M, {ys.begin() + j, ys.end()}, int8);
+      return project({mats.begin(), mats.begin() + j}, x, M, {ys.begin(), ys.begin() + j}, int8);
+    }
+  }
+  int total = 0;
+  for (const MatView* w : mats) total += w->out;
+  Pool& p = pool();
+  const int T = p.size();
+  p.run([&](int t) {
+    // Rows [r0, r1) of the concatenated outputs, in 16-row units so threads share no cache line.
+    const int units = (total + 15) / 16;
+    const int r0 = std::min(total, units * t / T * 16),
+              r1 = std::min(total, units * (t + 1) / T * 16);
+    int base = 0;
+    for (size_t j = 0; j < mats.size(); ++j) {
+      const int lo = std::max(r0, base), hi = std::min(r1, base + mats[j]->out);
+      if (lo < hi) matRows(*mats[j], xin, xq, M, ys[j], mats[j]->out, lo - base, hi - base);
+      base += mats[j]->out;
+    }
+  });
+  for (size_t j = 0; j < mats.size(); ++j) {
+    const MatView& w = *mats[j];
+    float* y = ys[j];
+    if (w.bias) {
+      for (int m = 0; m < M; ++m)
+        for (int o = 0; o < w.out; ++o) y[m * w.out + o] += w.bias[o];
+    }
+    if (w.loraA) {
+      // y += scale * (x A) B, (M, in) (in, r) (r, out).
+      std::vector<float> xa(w.rank);
+      for (int m = 0; m < M; ++m) {
+        std::fill(xa.begin(), xa.end(), 0.0f);
+        const float* xm = x + static_cast<size_t>(m) * in;
+        for (int i = 0; i < in; ++i) {
+          const float* arow = w.loraA + static_cast<size_t>(i) * w.rank;
+          for (int r = 0; r < w.rank; ++r) xa[r] += xm[i] * arow[r];
+        }
+        float* ym = y + static_cast<size_t>(m) * w.out;
+        for (int r = 0; r < w.rank; ++r) {
+          const float c = w.loraScale * xa[r];
+          const float* brow = w.loraB + static_cast<size_t>(r) * w.out;
+          for (int o = 0; o < w.out; ++o) ym[o] += c * brow[o];
+        }
+      }
+    }
+  }
+}
+
+void rmsNorm(const float* x, const float* weight, float eps, int M, int D, float* out) {
+  for (int m = 0; m < M; ++m) {
+    const float* xm = x + static_cast<size_t>(m) * D;
+    float ss = 0.0f;
+    for (int i = 0; i < D; ++i) ss += xm[i] * xm[i];
+    const float r = 1.0f / std::sqrt(ss / D + eps);
+    for (int i = 0; i < D; ++i) out[static_cast<size_t>(m) * D + i] = xm[i] * r * weight[i];
+  }
+}
+
+// Non-interleaved RoPE (fast::rope with traditional = false) of one head vector at `pos`.
+void rope(float* v, int hd, float pos, const std::vector<float>& invFreq) {
+  const int half = hd / 2;
+  for (int i = 0; i < half; ++i) {
+    const float theta = pos * invFreq[i];
+    const float c = std::cos(theta), s = std::sin(theta);
+    const float a = v[i], b = v[i + half];
+    v[i] = a * c - b * s;
+    v[i + half] = a * s + b * c;
+  }
+}
+
+// A float32, row-contiguous, evaluated version of `a` (a copy only when needed), kept alive.
+template <typename T>
+const T* pointer(const mx::array& a, mx::Dtype dt, std::vector<mx::array>& keep) {
+  mx::array c = a.dtype() == dt ? a : mx::astype(a, dt);
+  // An eval even of a computed array costs a scheduler round trip: only when needed.
+  if (!c.is_available()) mx::eval(c);
+  if (!c.flags().row_contiguous || c.data_size() != c.size()) {
+    c = mx::contiguous(c);
+    mx::eval(c);
+  }
+  keep.push_back(c);
+  return c.data<T>();
+}
+
+// The cache arrays written in place must be float32, contiguous and referenced by nothing else.
+bool writableInPlace(mx::array& a) {
+  auto ok = [&] {
+    return a.dtype() == mx::float32 && a.flags().row_contiguous && a.data_size() == a.size() &&
+           a.is_donatable();
+  };
+  if (!a.is_available()) mx::eval(a);
+  if (ok()) return true;
+  if (std::getenv("MEDTUNE_DECODE_DEBUG")) std::fprintf(stderr, "decode_cpu: cache copy\n");
+  a = mx::copy(a);
+  mx::eval(a);
+  return ok();
+}
+
+}  // namespace
+
+struct CpuDecodePlan {
+  const Model* model = nullptr;
+  std::vector<mx::array> keep;
+  MatView embed, head;
+  struct Layer {
+    MatView proj[7];  // kLoraModules order: q, k, v, o, gate, up, down
+    const float* attnNorm = nullptr;
+    const float* mlpNorm = nullptr;
+  };
+  std::vector<Layer> layers;
+  const float* norm = nullptr;
+  std::vector<float> invFreq;  // (hd/2), positions pre-scaled (linear RoPE scaling)
+  bool int8 = false;           // int8 products for batch 1 (MEDTUNE_DECODE_INT8=1)
+  std::vector<float> logits;   // (B, V) scratch, kept across steps
+};
+
+namespace {
+
+std::optional<MatView> view(const Linear& l, std::vector<mx::array>& keep) {
+  MatView v;
+  v.in = l.inDim;
+  v.out = l.outDim;
+  if (l.quantized()) {
+    if ((l.bits != 4 && l.bits != 8) || l.groupSize % 32 != 0 || l.inDim % 32 != 0 || !l.qbiases)
+      return std::nullopt;
+    if (l.qweight->dtype() != mx::uint32) return std::nullopt;
+    v.bits = l.bits;
+    v.group = l.groupSize;
+    v.q = pointer<uint32_t>(*l.qweight, mx::uint32, keep);
+    v.scales = pointer<float>(*l.scales, mx::float32, keep);
+    v.biases = pointer<float>(*l.qbiases, mx::float32, keep);
+  } else {
+    if (!l.weight || l.weight->dtype() != mx::float32) return std::nullopt;
+    v.w = pointer<float>(*l.weight, mx::float32, keep);
+  }
+  if (l.bias) v.bias = pointer<float>(*l.bias, mx::float32, keep);
+  return v;
+}
+
+}  // namespace
+
+std::optional<CpuDecoder> CpuDecoder::create(const Model& m) {
+  const char* env = std::getenv("MEDTUNE_CPU_DECODE");
+  if (env && std::string(env) == "mlx") return std::nullopt;
+  // The llama family's block only (GPT-2-style models decode through MLX).
+  if (mx::default_device() != mx::Device::cpu || m.dtype != mx::float32 || m.dora() ||
+      isGpt2Family(m.config.architecture)) {
+    return std::nullopt;
+  }
+  const ModelConfig& c = m.config;
+  if (c.headDim % 2 != 0 || c.numKvHeads <= 0 || c.numHeads % c.numKvHeads != 0) {
+    return std::nullopt;
+  }
+  auto plan = std::make_shared<CpuDecodePlan>();
+  plan->model = &m;
+  plan->int8 = int8Requested();
+  auto& keep = plan->keep;
+  auto embed = view(m.embed, keep);
+  auto head = view(m.head(), keep);
+  if (!embed || !head) return std::nullopt;
+  plan->embed = *embed;
+  plan->head = *head;
+  for (const Block& b : m.layers) {
+    CpuDecodePlan::Layer L;
+    const Linear* lins[7] = {&b.q, &b.k, &b.v, &b.o, &b.gate, &b.up, &b.down};
+    for (int i = 0; i < 7; ++i) {
+      auto v = view(*lins[i], keep);
+      if (!v) return std::nullopt;
+      L.proj[i] = *v;
+    }
+    L.attnNorm = pointer<float>(b.attnNorm, mx::float32, keep);
+    L.mlpNorm = pointer<float>(b.mlpNorm, mx::float32, keep);
+    plan->layers.push_back(L);
+  }
+  plan->norm = pointer<float>(m.norm, mx::float32, keep);
+  if (m.adaptersEnabled && m.lora && !m.adapters.empty()) {
+    for (const auto& kv : m.adapters) {
+      const LoraParams& p = kv.second;
+      MatView& v = plan->layers.at(p.layer).proj[p.module];
+      v.loraA = pointer<float>(p.a, mx::float32, keep);
+      v.loraB = pointer<float>(p.b, mx::float32, keep);
+      v.rank = p.a.shape(1);
+      v.loraScale = m.lora->scale;
+    }
+  }
+  // RoPE inverse frequencies as fast::rope derives them: base^(-2i/hd), or 1 / freqs when the
+  // model carries scaled wavelengths; linear scaling multiplies positions.
+  const int half = c.headDim / 2;
+  const float posScale = c.ropeScaling.type == "linear" ? 1.0f / c.ropeScaling.factor : 1.0f;
+  std::vector<float> freqs;
+  if (m.ropeFreqs) {
+    const float* f = pointer<float>(*m.ropeFreqs, mx::float32, keep);
+    freqs.assign(f, f + half);
+  }
+  for (int i = 0; i < half; ++i) {
+    const float inv =
+        m.ropeFreqs
+            ? 1.0f / freqs[i]
+            : std::exp(-static_cast<float>(i) * (std::log(c.ropeTheta) / static_cast<float>(half)));
+    plan->invFreq.push_back(inv * posScale);
+  }
+  CpuDecoder d;
+  d.plan_ = std::move(plan);
+  return d;
+}
+
+std::optional<mx::array> CpuDecoder::step(const std::vector<int32_t>& tokens, KvCache& cache,
+                                          PhaseTimes* profile) {
+  const CpuDecodePlan& P = *plan_;
+  const ModelConfig& c = P.model->config;
+  const int B = static_cast<int>(tokens.size());
+  const int D = c.hiddenSize, H = c.numHeads, Hkv = c.numKvHeads, hd = c.headDim;
+  const int F = c.intermediateSize, V = c.vocabSize;
+  const int pos = cache.offset;  // this token's position in the cache (pad included)
+  if (!cache.padding.empty() && static_cast<int>(cache.padding.size()) != B) return std::nullopt;
+  reserveKvCache(cache, B, Hkv, hd, pos + 1, mx::float32);
+  std::vector<float*> kc(P.layers.size()), vc(P.layers.size());
+  for (size_t l = 0; l < P.layers.size(); ++l) {
+    for (auto [side, ptrs] : {std::pair{&cache.keys, &kc}, std::pair{&cache.values, &vc}}) {
+      mx::array& a = (*side)[l];
+      if (a.ndim() != 4 || a.shape(0) != B || a.shape(2) != cache.capacity || !writableInPlace(a))
+        return std::nullopt;
+      (*ptrs)[l] = a.data<float>();
+    }
+  }
+  const size_t cap = static_cast<size_t>(cache.capacity);
+  std::lock_guard<std::mutex> lock(poolLock());
+  auto last = std::chrono::steady_clock::now();
+  auto mark = [&](const char* phase) {
+    if (!profile) return;
+    const auto now = std::chrono::steady_clock::now();
+    (*profile)[phase] += std::chrono::duration<double>(now - last).count();
+    last = now;
+  };
+
+  // (B, D) residual stream and scratch; q (B, H, hd), k/v (B, Hkv, hd), g/u (B, F).
+  std::vector<float> x(static_cast<size_t>(B) * D), h(x.size()), o(x.size());
+  std::vector<float> q(static_cast<size_t>(B) * H * hd), att(q.size());
+  std::vector<float> k(static_cast<size_t>(B) * Hkv * hd), v(k.size());
+  std::vector<float> g(static_cast<size_t>(B) * F), u(g.size());
+  std::vector<float>& logits = plan_->logits;
+  logits.resize(static_cast<size_t>(B) * V);
+  std::vector<float> row(D);
+  for (int b = 0; b < B; ++b) {
+    const MatView& e = P.embed;
+    if (e.q) {
+      dequantRowScalar(e, tokens[b], row.data());
+    } else {
+      std::memcpy(row.data(), e.w + static_cast<size_t>(tokens[b]) * D, D * sizeof(float));
+    }
+    std::copy(row.begin(), row.end(), x.begin() + static_cast<size_t>(b) * D);
+  }
+  mark("embed");
+  // Row b's RoPE position and first visible key: left padding and the sliding window are masked.
+  std::vector<int> ropePos(B), firstKey(B);
+  for (int b = 0; b < B; ++b) {
+    const int pad = cache.padding.empty() ? 0 : cache.padding[b];
+    ropePos[b] = pos - pad;
+    firstKey[b] = std::max(pad, c.slidingWindow > 0 ? pos - c.slidingWindow + 1 : 0);
+  }
+  const float attnScale = 1.0f / std::sqrt(static_cast<float>(hd));
+  const int group = H / Hkv;
+
+  for (size_t l = 0; l < P.layers.size(); ++l) {
+    const auto& L = P.layers[l];
+    rmsNorm(x.data(), L.attnNorm, c.rmsNormEps, B, D, h.data());
+    mark("attention.rms_norm");
+    project({&L.proj[0], &L.proj[1], &L.proj[2]}, h.data(), B, {q.data(), k.data(), v.data()},
+            P.int8);
+    mark("attention.qkv_proj");
+    for (int b = 0; b < B; ++b) {
+      for (int hh = 0; hh < H; ++hh)
+        rope(q.data() + (static_cast<size_t>(b) * H + hh) * hd, hd, ropePos[b], P.invFreq);
+      for (int hh = 0; hh < Hkv; ++hh) {
+        const size_t src = (static_cast<size_t>(b) * Hkv + hh) * hd;
+        rope(k.data() + src, hd, ropePos[b], P.invFreq);
+        const size_t dst = ((static_cast<size_t>(b) * Hkv + hh) * cap + pos) * hd;
+        std::memcpy(kc[l] + dst, k.data() + src, hd * sizeof(float));
+        std::memcpy(vc[l] + dst, v.data() + src, hd * sizeof(float));
+      }
+    }
+    mark("attention.rope_and_cache_write");
+    // Attention of each (row, head) over its visible keys [firstKey, pos].
+    pool().run([&](int t) {
+      const int T = pool().size();
+      std::vector<float> p(pos + 1);
+      for (int bh = t; bh < B * H; bh += T) {
+        const int b = bh / H, hh = bh % H;
+        const float* qv = q.data() + static_cast<size_t>(bh) * hd;
+        const size_t base = (static_cast<size_t>(b) * Hkv + hh / group) * cap * hd;
+        const float* keys = kc[l] + base;
+        const float* vals = vc[l] + base;
+        float peak = -INFINITY;
+        for (int j = firstKey[b]; j <= pos; ++j) {
+          p[j] = dot(qv, keys + static_cast<size_t>(j) * hd, hd) * attnScale;
+          peak = std::max(peak, p[j]);
+        }
+        float sum = 0.0f;
+        for (int j = firstKey[b]; j <= pos; ++j) sum += p[j] = std::exp(p[j] - peak);
+        float* out = att.data() + static_cast<size_t>(bh) * hd;
+        std::fill(out, out + hd, 0.0f);
+        for (int j = firstKey[b]; j <= pos; ++j) {
+          const float w = p[j] / sum;
+          const float* vr = vals + static_cast<size_t>(j) * hd;
+          for (int i = 0; i < hd; ++i) out[i] += w * vr[i];
+        }
+      }
+    });
+    mark("attention.sdpa");
+    project({&L.proj[3]}, att.data(), B, {o.data()}, P.int8);
+    for (size_t i = 0; i < x.size(); ++i) x[i] += o[i];
+    mark("attention.o_proj_and_residual");
+    rmsNorm(x.data(), L.mlpNorm, c.rmsNormEps, B, D, h.data());
+    mark("mlp.rms_norm");
+    project({&L.proj[4], &L.proj[5]}, h.data(), B, {g.data(), u.data()}, P.int8);
+    mark("mlp.gate_up_proj");
+    for (size_t i = 0; i < g.size(); ++i) g[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
+    mark("mlp.swiglu");
+    project({&L.proj[6]}, g.data(), B, {o.data()}, P.int8);
+    for (size_t i = 0; i < x.size(); ++i) x[i] += o[i];
+    mark("mlp.down_proj_and_residual");
+  }
+  rmsNorm(x.data(), P.norm, c.rmsNormEps, B, D, h.data());
+  mark("final_norm");
+  project({&P.head}, h.data(), B, {logits.data()}, P.int8);
+  mark("lm_head");
+  cache.offset += 1;
+  return mx::array(logits.data(), {B, V}, mx::float32);
+}
+
+mx::array cpuDecodeMatmul(const Linear& lin, const mx::array& x) {
+  std::vector<mx::array> keep;
+  auto w = view(lin, keep);
+  if (!w) throw std::invalid_argument("cpuDecodeMatmul: unsupported weight layout");
+  const int M = static_cast<int>(x.size() / lin.inDim);
+  const float* xp = pointer<float>(x, mx::float32, keep);
+  std::vector<float> y(static_cast<size_t>(M) * lin.outDim);
+  {
+    std::lock_guard<std::mutex> lock(poolLock());
+    project({&*w}, xp, M, {y.data()}, int8Requested());
+  }
+  return mx::array(y.data(), {M, lin.outDim}, mx::float32);
+}
+
+}  // namespace medtune

@@ -1,0 +1,41 @@
+// The CPU decode path: one generated token for B rows computed in plain C++ over the model's
+// packed weights (MLX affine 4/8-bit, float32), without building an MLX graph. A decode step is
+// ~700 tiny MLX ops (each a scheduler round trip) around matrix-vector products that MLX's CPU
+// quantized kernel runs as a scalar loop; here each projection is one AVX-512 pass over the
+// packed bytes split across threads, and RMSNorm, RoPE, the cache write and attention over the
+// cache run in place. Prefill and training keep the MLX path. MEDTUNE_CPU_DECODE=mlx turns it
+// off (A/B and tests); MEDTUNE_DECODE_INT8=1 quantizes x to int8 for batch-1 products over packed
+// weights (AVX-512 VNNI, as llama.cpp does: faster, logits ~1e-3 off); MEDTUNE_DECODE_THREADS (else
+// OMP_NUM_THREADS) sets its thread count (default: the cores, at most 8).
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "model.h"
+
+namespace medtune {
+
+struct CpuDecodePlan;
+
+class CpuDecoder {
+ public:
+  // A decoder for `m` when every tensor it reads has a supported layout (float32 activations on
+  // the CPU device; weights float32 or 4/8-bit with groups of 32k; LoRA without DoRA), else none.
+  static std::optional<CpuDecoder> create(const Model& m);
+  // tokens (B) at position cache.offset -> logits (B, V) float32; writes the cache in place and
+  // advances its offset. The cache holds a prefilled prompt of the same B rows.
+  // None when the cache cannot be written in place (then the MLX path decodes this step).
+  // With `profile`, adds the wall seconds of each phase (no barriers needed: all is synchronous).
+  std::optional<mx::array> step(const std::vector<int32_t>& tokens, KvCache& cache,
+                                PhaseTimes* profile = nullptr);
+
+ private:
+  std::shared_ptr<CpuDecodePlan> plan_;
+};
+
+// y (M, out) = x (M, in) W^T through the decode kernels (tests compare it with MLX).
+mx::array cpuDecodeMatmul(const Linear& w, const mx::array& x);
+
+}  // namespace medtune
