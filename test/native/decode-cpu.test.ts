@@ -23,7 +23,7 @@ async function greedy(m: Model, prompts: Int32Array[], maxTokens: number, mode: 
 }
 
 function withLora(m: Model): Model {
-  m.addAdapters({ rank: 4, alpha: 8, seed: 5 });
+  m.addAdapters({ loraRank: 4, loraAlpha: 8, seed: 5 });
   // Non-zero B, so the adapters change every projection's output.
   const set: Record<string, { b: Float32Array }> = {};
   for (const [name, v] of Object.entries(m.native.getAdapterWeights()))
