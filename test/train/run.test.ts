@@ -117,7 +117,7 @@ describe("runTraining", () => {
     expect(cache(first).map((e) => `${e.split} ${e.status}`)).toEqual(["train miss", "valid miss"]);
     expect(cache(resumed).map((e) => `${e.split} ${e.status}`)).toEqual(["train hit", "valid hit"]);
     expect(progress.map((e) => e.iteration)).toEqual([3]);
-  });
+  }, 600_000); // two model loads and three steps: minutes on a loaded 2-core machine
 
   it("runs the safety probe between steps and resumes where it stopped", async () => {
     const { dir, config } = await workspace();
