@@ -17,6 +17,7 @@ import {
   type RankExit,
 } from "../../src/train/distributed.js";
 import { readSafetensors } from "./weights-io.js";
+import { hetionetRecord } from "./records.js";
 
 const CHILD = [process.execPath, "--import", "tsx", "test/train/distributed-child.ts"];
 
@@ -173,21 +174,7 @@ describe("distributed training (ring backend, localhost)", () => {
   it("`medtune train --ranks 2` on the bundled model equals the same command run alone", async () => {
     const dir = mkdtempSync(join(tmpdir(), "medtune-dist-cli-"));
     mkdirSync(join(dir, "data"));
-    const rec = (id: string, q: string, a: string) =>
-      JSON.stringify({
-        id,
-        instruction: q,
-        input: "",
-        output: a,
-        metadata: {
-          source: "hetionet",
-          task: "hetionet.CtD",
-          confidence: 1,
-          citations: ["Hetionet:CtD"],
-          license: "CC0-1.0",
-          provenance: {},
-        },
-      });
+    const rec = (id: string, q: string, a: string) => JSON.stringify(hetionetRecord(id, q, a));
     writeFileSync(
       join(dir, "data", "train.jsonl"),
       [
