@@ -512,8 +512,13 @@ function quantizeQ45KBlock(x: Float32Array, bytes: Uint8Array, o: number, five: 
       const a = L[64 * j + l]!;
       const c = L[64 * j + 32 + l]!;
       bytes[qs + 32 * j + l] = (a & 15) | ((c & 15) << 4);
-      if (five) bytes[o + 16 + l] |= ((a >> 4) << (2 * j)) | ((c >> 4) << (2 * j + 1));
+      if (five) orByte(bytes, o + 16 + l, ((a >> 4) << (2 * j)) | ((c >> 4) << (2 * j + 1)));
     }
+}
+
+/** bytes[i] |= bits, spelled so that the compiler's index checks see a defined value. */
+function orByte(bytes: Uint8Array, i: number, bits: number): void {
+  bytes[i] = bytes[i]! | bits;
 }
 
 /** Q2_K / Q3_K: put the 2 low bits of each level where low2() reads them (qs[64] at `qs`). */
@@ -521,7 +526,7 @@ function writeLow2(L: Uint8Array, bytes: Uint8Array, qs: number): void {
   bytes.fill(0, qs, qs + 64);
   for (let e = 0; e < 256; e++) {
     const j = e >> 5;
-    bytes[qs + 32 * (j >> 2) + (e & 31)] |= (L[e]! & 3) << (2 * (j & 3));
+    orByte(bytes, qs + 32 * (j >> 2) + (e & 31), (L[e]! & 3) << (2 * (j & 3)));
   }
 }
 
@@ -591,14 +596,14 @@ function quantizeQ3KBlock(x: Float32Array, bytes: Uint8Array, o: number): void {
   for (let j = 0; j < 16; j++) {
     const ls = d ? Math.max(-32, Math.min(31, roundf(scales[j]! / d))) : 0;
     const stored = ls + 32;
-    bytes[o + 96 + (j & 7)] |= (stored & 15) << (j < 8 ? 0 : 4);
-    bytes[o + 96 + 8 + (j & 3)] |= (stored >> 4) << (2 * (j >> 2));
+    orByte(bytes, o + 96 + (j & 7), (stored & 15) << (j < 8 ? 0 : 4));
+    orByte(bytes, o + 96 + 8 + (j & 3), (stored >> 4) << (2 * (j >> 2)));
     const s = d * ls;
     for (let i = 0; i < 16; i++)
       L[16 * j + i] = (s ? Math.max(-4, Math.min(3, roundf(x[16 * j + i]! / s))) : 0) + 4;
   }
   writeLow2(L, bytes, o + 32);
-  for (let e = 0; e < 256; e++) if (L[e]! >= 4) bytes[o + (e & 31)] |= 1 << (e >> 5);
+  for (let e = 0; e < 256; e++) if (L[e]! >= 4) orByte(bytes, o + (e & 31), 1 << (e >> 5));
 }
 
 function quantizeQ6KBlock(x: Float32Array, bytes: Uint8Array, o: number): void {
