@@ -149,7 +149,7 @@ export async function liveTraining(o: {
 }): Promise<{ onEvent: (e: { type: string } | TrainEvent) => void; finish: () => void }> {
   const display = (await tslab()).newDisplay();
   const started = performance.now();
-  let last = 0;
+  let last = -Infinity; // the first progress event always draws
   let latest: Extract<TrainEvent, { type: "progress" }> | undefined;
   let validLoss: number | undefined;
   let totalSteps = o.totalSteps;
