@@ -342,7 +342,10 @@ Model loadGguf(const std::string& path, mx::Dtype dtype) {
     try {
       return loadGgufTensors(path, dtype, loadNotes);
     } catch (const std::exception& e) {
-      throw fileError(path, e.what());
+      // The K-quant reader's messages already start with the file.
+      const std::string what = e.what();
+      if (what.rfind(path + ": ", 0) == 0) throw std::runtime_error(what);
+      throw fileError(path, what);
     }
   }();
   auto& tensors = loaded.first;

@@ -249,12 +249,26 @@ describe("GGUF tensor types against transformers", () => {
   });
 
   it("an unsupported tensor type is an error naming the tensor and the type", async () => {
-    const file = path.join(tmp, "llama-q5k.gguf");
-    // Bytes stay Q8_0-sized; the type check must come before any data is read.
-    toGguf("llama", "Q8_0", file, { tensor: "blk.1.ffn_down.weight", typeId: 13 });
+    const file = path.join(tmp, "llama-iq2.gguf");
+    // Bytes stay Q8_0-sized; the type check must come before any data is read. IQ2_XXS (16) is
+    // one of the i-quants no loader here reads.
+    toGguf("llama", "Q8_0", file, { tensor: "blk.1.ffn_down.weight", typeId: 16 });
     await expect(Model.load(file)).rejects.toThrow(
-      /llama-q5k\.gguf: tensor 'blk\.1\.ffn_down\.weight' has type Q5_K \(13\)/,
+      /llama-iq2\.gguf: tensor 'blk\.1\.ffn_down\.weight' has type IQ2_XXS \(16\)/,
     );
+  });
+
+  it("a K-quant tensor whose rows are not whole 256-value blocks names the file once, the tensor and why", async () => {
+    const file = path.join(tmp, "llama-q5k.gguf");
+    toGguf("llama", "Q8_0", file, { tensor: "blk.1.ffn_down.weight", typeId: 13 });
+    const err = await Model.load(file).then(
+      () => undefined,
+      (e: unknown) => String((e as Error).message),
+    );
+    expect(err).toMatch(
+      /llama-q5k\.gguf: tensor 'blk\.1\.ffn_down\.weight' \(Q5_K\): row length 64 is not a multiple of its block \(256\)/,
+    );
+    expect(err!.split(file).length - 1).toBe(1);
   });
 
   it("a truncated GGUF is an error naming the file and tensor, not a crash", async () => {
