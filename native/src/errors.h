@@ -17,7 +17,8 @@ struct ArgumentError : std::invalid_argument {
   using std::invalid_argument::invalid_argument;
 };
 
-// Classifies an exception message into the codes documented in src/native/errors.ts.
+// Classifies an exception message into the codes the TypeScript side reads (src/native/binding.ts,
+// src/train/memory.ts).
 inline const char* errorCode(const std::exception& e) {
   if (dynamic_cast<const std::bad_alloc*>(&e)) return "MEDTUNE_OUT_OF_MEMORY";
   const std::string msg = e.what();

@@ -10,12 +10,6 @@ namespace medtune {
 
 namespace {
 
-std::string shapeStr(const mx::Shape& s) {
-  std::string out = "[";
-  for (size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
-  return out + "]";
-}
-
 struct Names {
   std::string a, b, m;
   bool transposed;  // PEFT stores the transposes of our (in, r) / (r, out)

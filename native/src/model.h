@@ -9,6 +9,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -272,5 +273,16 @@ void saveSafetensorsAtomic(const std::string& path,
 std::unordered_map<std::string, mx::array> hfWeights(const Model& m);
 
 uint64_t mixSeed(uint64_t a, uint64_t b);
+
+// "<file>: <what>", the form every load error takes.
+inline std::runtime_error fileError(const std::string& file, const std::string& what) {
+  return std::runtime_error(file + ": " + what);
+}
+// "[2, 3, 4]" for error messages.
+inline std::string shapeStr(const mx::Shape& s) {
+  std::string out = "[";
+  for (size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
+  return out + "]";
+}
 
 }  // namespace medtune

@@ -13,16 +13,6 @@ namespace {
 
 using TensorMap = std::unordered_map<std::string, mx::array>;
 
-std::runtime_error fileError(const std::string& file, const std::string& what) {
-  return std::runtime_error(file + ": " + what);
-}
-
-std::string shapeStr(const mx::Shape& s) {
-  std::string out = "[";
-  for (size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
-  return out + "]";
-}
-
 // Looks tensors up by their BertModel name, under the prefix the checkpoint uses ("" or "bert.").
 struct TensorReader {
   TensorMap& tensors;

@@ -24,10 +24,6 @@ constexpr float kLayerNormEps = 1e-5f;
 // Indices in kLoraModules of the six projections a BioGPT block has.
 enum Module { kQ = 0, kK = 1, kV = 2, kOut = 3, kFc1 = 5, kFc2 = 6 };
 
-std::runtime_error fileError(const std::string& file, const std::string& what) {
-  return std::runtime_error(file + ": " + what);
-}
-
 std::vector<mx::array> geluErfFn(const std::vector<mx::array>& in) {
   // 0.5 x (1 + erf(x / sqrt 2)): PyTorch's exact GELU ("gelu").
   const mx::array& x = in[0];

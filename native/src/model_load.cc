@@ -19,16 +19,6 @@ namespace medtune {
 
 namespace {
 
-std::runtime_error fileError(const std::string& file, const std::string& what) {
-  return std::runtime_error(file + ": " + what);
-}
-
-std::string shapeStr(const mx::Shape& s) {
-  std::string out = "[";
-  for (size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
-  return out + "]";
-}
-
 using TensorMap = std::unordered_map<std::string, mx::array>;
 
 // Takes `<prefix>.weight` (+ scales/biases when quantized, + bias) as a Linear of (out, in).
