@@ -4,6 +4,8 @@
 // cblas_cgemm. Defining them here, in the addon, makes the dynamic linker bind libmlx's calls to
 // these definitions (the addon precedes libmlx's own dependencies in the lookup scope), and each
 // forwards to the prefixed entry point of the scipy-openblas32 wheel (32-bit integers, as CBLAS).
+// medtune::sgemm (packed_matmul.cc's GEMMs over dequantized blocks) goes to the same BLAS.
+// CBLAS constants: row-major 101, no transpose 111, transpose 112.
 #if defined(MEDTUNE_OPENBLAS_SHIM)
 
 extern "C" {
@@ -46,12 +48,27 @@ __attribute__((visibility("default"))) void cblas_cgemm(int layout, int transa, 
 
 namespace medtune {
 const char* blasName() { return scipy_openblas_get_config(); }
+void sgemm(bool transA, bool transB, int M, int N, int K, float alpha, const float* A, int lda,
+           const float* B, int ldb, float beta, float* C, int ldc) {
+  scipy_cblas_sgemm(101, transA ? 112 : 111, transB ? 112 : 111, M, N, K, alpha, A, lda, B, ldb,
+                    beta, C, ldc);
+}
 }  // namespace medtune
 
 #else
 
+// The BLAS libmlx links (a reference BLAS, or Accelerate on macOS) provides cblas_sgemm.
+extern "C" void cblas_sgemm(int layout, int transa, int transb, int m, int n, int k, float alpha,
+                            const float* a, int lda, const float* b, int ldb, float beta, float* c,
+                            int ldc);
+
 namespace medtune {
 const char* blasName() { return "the MLX wheel's own BLAS"; }
+void sgemm(bool transA, bool transB, int M, int N, int K, float alpha, const float* A, int lda,
+           const float* B, int ldb, float beta, float* C, int ldc) {
+  cblas_sgemm(101, transA ? 112 : 111, transB ? 112 : 111, M, N, K, alpha, A, lda, B, ldb, beta, C,
+              ldc);
+}
 }  // namespace medtune
 
 #endif

@@ -65,8 +65,8 @@ struct Linear {
   // CPU only: the quantized W expanded once to float32 for compute (see prepareCompute).
   std::optional<mx::array> dense;  // (out, in) float32
   // CPU only, instead of `dense`: W stays packed; products with more than a few rows dequantize
-  // it tile by tile into float32 blocks for BLAS (forward and backward), so weight memory is
-  // the packed size. Fewer rows (decode) use MLX's quantized kernel directly.
+  // it block by block into float32 for BLAS (forward and backward, packed_matmul.h), so weight
+  // memory is the packed size. Fewer rows (decode) use MLX's quantized kernel directly.
   bool tiled = false;
 
   bool quantized() const { return qweight.has_value(); }
@@ -258,11 +258,6 @@ void quantizeBase(Model& m, int groupSize, int bits);
 // tiles (Linear::tiled): weight memory about the file size.
 size_t prepareCompute(Model& m);
 
-// x (..., in) times a quantized W (out, in) through dequantized row tiles, with a VJP that
-// re-dequantizes in the backward instead of keeping float tiles alive (see Linear::tiled).
-mx::array tiledQuantizedMatmul(const Linear& lin, const mx::array& x);
-// g (..., out) times the same W: (..., in).
-mx::array tiledQuantizedMatmulTransposed(const Linear& lin, const mx::array& g);
 // Checks a safetensors file's header against its size, throwing an error that names the file.
 void validateSafetensors(const std::string& path);
 // Atomic write: temp file in the same directory, then rename.

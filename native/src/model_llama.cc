@@ -9,6 +9,7 @@
 #include <stdexcept>
 
 #include "model.h"
+#include "packed_matmul.h"
 
 namespace medtune {
 
@@ -26,57 +27,12 @@ uint64_t mixSeed(uint64_t a, uint64_t b) {
 
 namespace {
 
-// Rows of W per dequantized tile: 256 x in float32 is 0.5-2 MB, cache-sized for BLAS.
-constexpr int kDequantTileRows = 256;
 // Products with at most this many rows (decode) read the packed weight with MLX's kernel.
 constexpr int kKernelMaxRows = 4;
-
-// W[o0:o1] as float32. (o1 - o0, in)
-mx::array dequantizedRows(const Linear& l, int o0, int o1) {
-  auto rows = [&](const mx::array& a) { return mx::slice(a, {o0, 0}, {o1, a.shape(1)}); };
-  return mx::astype(
-      mx::dequantize(rows(*l.qweight), rows(*l.scales),
-                     l.qbiases ? std::optional<mx::array>(rows(*l.qbiases)) : std::nullopt,
-                     l.groupSize, l.bits),
-      mx::float32);
-}
 
 int leadingRows(const mx::array& x) { return static_cast<int>(x.size() / x.shape(-1)); }
 
 }  // namespace
-
-mx::array tiledQuantizedMatmulTransposed(const Linear& l, const mx::array& g) {
-  // g W = sum over row tiles of g[..., o0:o1] W[o0:o1]. (..., in)
-  std::optional<mx::array> acc;
-  for (int o0 = 0; o0 < l.outDim; o0 += kDequantTileRows) {
-    const int o1 = std::min(l.outDim, o0 + kDequantTileRows);
-    mx::Shape start(g.ndim(), 0), stop = g.shape();
-    start.back() = o0;
-    stop.back() = o1;
-    mx::array part = mx::matmul(mx::slice(g, start, stop), dequantizedRows(l, o0, o1));
-    acc = acc ? mx::add(*acc, part) : part;
-  }
-  return mx::astype(*acc, g.dtype());
-}
-
-mx::array tiledQuantizedMatmul(const Linear& l, const mx::array& x) {
-  const Linear* lp = &l;
-  auto fn = [lp](const std::vector<mx::array>& in) -> std::vector<mx::array> {
-    // x W^T, one column block per row tile of W. (..., out)
-    std::vector<mx::array> parts;
-    for (int o0 = 0; o0 < lp->outDim; o0 += kDequantTileRows) {
-      const int o1 = std::min(lp->outDim, o0 + kDequantTileRows);
-      parts.push_back(mx::matmul(in[0], mx::transpose(dequantizedRows(*lp, o0, o1))));
-    }
-    mx::array y = parts.size() == 1 ? parts[0] : mx::concatenate(parts, -1);
-    return {mx::astype(y, in[0].dtype())};
-  };
-  auto vjp = [lp](const std::vector<mx::array>&, const std::vector<mx::array>& cot,
-                  const std::vector<mx::array>&) -> std::vector<mx::array> {
-    return {tiledQuantizedMatmulTransposed(*lp, cot[0])};
-  };
-  return mx::custom_vjp(fn, vjp)({x})[0];
-}
 
 mx::array Linear::matmul(const mx::array& x) const {
   // The 4-bit weight is used as is (QLoRA keeps the base quantized, also through the backward),
@@ -88,14 +44,14 @@ mx::array Linear::matmul(const mx::array& x) const {
   if (quantized() && fewRows) {
     return mx::quantized_matmul(x, *qweight, *scales, qbiases, true, groupSize, bits);
   }
-  if (tiled) return tiledQuantizedMatmul(*this, x);
+  if (tiled) return packedMatmul(*this, x);
   return dense         ? mx::matmul(x, mx::transpose(*dense))
          : quantized() ? mx::quantized_matmul(x, *qweight, *scales, qbiases, true, groupSize, bits)
                        : mx::matmul(x, mx::transpose(*weight));
 }
 
 mx::array Linear::matmulTransposed(const mx::array& g) const {
-  if (tiled && leadingRows(g) > kKernelMaxRows) return tiledQuantizedMatmulTransposed(*this, g);
+  if (tiled && leadingRows(g) > kKernelMaxRows) return packedMatmulTransposed(*this, g);
   return dense         ? mx::matmul(g, *dense)
          : quantized() ? mx::quantized_matmul(g, *qweight, *scales, qbiases, false, groupSize, bits)
                        : mx::matmul(g, *weight);

@@ -7,6 +7,7 @@
 #include "decode_cpu.h"
 #include "errors.h"
 #include "model.h"
+#include "packed_matmul.h"
 
 namespace mx = mlx::core;
 
@@ -135,9 +136,9 @@ namespace medtune {
 
 // quantizedMatmul(x (N, in), w (out, in), {bits, groupSize, mode}): x W^T with W quantized
 // (MLX affine, the format GGUF Q4_0 / Q4_1 / Q8_0 load into) and, for the backward through
-// activations, dX for the cotangent cos(0, 1, 2, ...) of Y. mode: "tiled" (dequantized tiles +
-// BLAS), "kernel" (MLX's quantized_matmul), "dequantized" (the whole W dequantized first) or
-// "decode" (the CPU decode kernels of decode_cpu.cc; float W when bits is 0).
+// activations, dX for the cotangent cos(0, 1, 2, ...) of Y. mode: "tiled" (dequantized blocks +
+// BLAS, packed_matmul.cc), "kernel" (MLX's quantized_matmul), "dequantized" (the whole W
+// dequantized first) or "decode" (the CPU decode kernels of decode_cpu.cc; float W when bits is 0).
 Napi::Value QuantizedMatmul(const Napi::CallbackInfo& info) {
   return guard(info.Env(), [&]() -> Napi::Value {
     if (info.Length() < 3 || !info[2].IsObject())
@@ -163,13 +164,17 @@ Napi::Value QuantizedMatmul(const Napi::CallbackInfo& info) {
     } else if (mode != "kernel") {
       throw ArgumentError("quantizedMatmul: mode must be tiled, kernel, dequantized or decode");
     }
-    // The decode kernels have no backward: dx is then the tiled path's.
-    mx::array y = mode == "decode" ? cpuDecodeMatmul(lin, x) : lin.matmul(x);
+    // "tiled" goes through the packed primitive at any row count (Linear::matmul would hand a
+    // few rows to MLX's kernel). The decode kernels have no backward: dx is then the tiled path's.
+    auto product = [&lin, &mode](const mx::array& a) {
+      return mode == "tiled" ? packedMatmul(lin, a) : lin.matmul(a);
+    };
+    mx::array y = mode == "decode" ? cpuDecodeMatmul(lin, x) : product(x);
     mx::array cot = mx::cos(
         mx::reshape(mx::astype(mx::arange(static_cast<int>(y.size())), mx::float32), y.shape()));
     auto [outs, dx] = mx::vjp(
-        [&lin](const std::vector<mx::array>& in) {
-          return std::vector<mx::array>{lin.matmul(in[0])};
+        [&product](const std::vector<mx::array>& in) {
+          return std::vector<mx::array>{product(in[0])};
         },
         {x}, {cot});
     mx::eval(y, dx[0]);

@@ -1,0 +1,283 @@
+// y = x W^T and dx = g W with W packed (MLX affine 4/8-bit), as one MLX primitive each (see
+// packed_matmul.h). Why blocks of rows: a block of 128-512 dequantized rows is a few hundred KB to
+// a few MB of float32, cache-sized, and a GEMM over it still runs at BLAS speed for the hundreds of
+// activation rows of a training step; dequantizing costs ~1 operation per weight against 2M
+// (M activation rows) for the GEMM.
+#include "packed_matmul.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdlib>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "mlx/backend/cpu/encoder.h"
+#include "mlx/primitives.h"
+
+// MEDTUNE_NO_SIMD builds the scalar kernel only (as on CPUs and compilers without AVX-512).
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(MEDTUNE_NO_SIMD)
+#include <immintrin.h>
+#define MEDTUNE_PACKED_AVX512 1
+#define MEDTUNE_PACKED_AVX512_FN __attribute__((target("avx512f,avx512bw,avx512vl,fma")))
+#endif
+
+namespace medtune {
+
+namespace {
+
+// The packed weight as raw pointers into evaluated, row-contiguous MLX arrays.
+struct PackedView {
+  int in = 0, out = 0, bits = 0, group = 0;
+  const uint32_t* q = nullptr;    // (out, in * bits / 32)
+  const float* scales = nullptr;  // (out, in / group)
+  const float* biases = nullptr;  // (out, in / group)
+};
+
+// Float rows of W per block: about 1 MB of float32 (an L2's worth), 32 to 512 rows, a multiple
+// of 16. MEDTUNE_PACKED_TILE_ROWS overrides it (measurements).
+int blockRows(int in) {
+  static const int forced = [] {
+    const char* e = std::getenv("MEDTUNE_PACKED_TILE_ROWS");
+    return e ? std::atoi(e) : 0;
+  }();
+  if (forced > 0) return forced;
+  return std::clamp((262144 / std::max(in, 1)) / 16 * 16, 32, 512);
+}
+
+// ---- dequantization of rows [o0, o1) into dst ((o1 - o0), in) ----
+
+void dequantRowsScalar(const PackedView& w, int o0, int o1, float* dst) {
+  const size_t words = static_cast<size_t>(w.in) * w.bits / 32, groups = w.in / w.group;
+  const uint32_t mask = (1u << w.bits) - 1;
+  for (int o = o0; o < o1; ++o) {
+    const uint32_t* row = w.q + o * words;
+    const float* s = w.scales + o * groups;
+    const float* b = w.biases + o * groups;
+    float* d = dst + static_cast<size_t>(o - o0) * w.in;
+    for (int i = 0; i < w.in; ++i) {
+      const size_t bit = static_cast<size_t>(i) * w.bits;
+      d[i] = s[i / w.group] * static_cast<float>((row[bit / 32] >> (bit % 32)) & mask) +
+             b[i / w.group];
+    }
+  }
+}
+
+bool haveAvx512() {
+#if defined(MEDTUNE_PACKED_AVX512)
+  static const bool yes = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                          __builtin_cpu_supports("avx512vl");
+  return yes;
+#else
+  return false;
+#endif
+}
+
+#if defined(MEDTUNE_PACKED_AVX512)
+
+// 32 values from 16 bytes (4-bit: byte j holds value 2j in its low nibble, 2j+1 in its high one)
+// or 32 bytes (8-bit), in their natural order, times the group's scale plus its bias.
+MEDTUNE_PACKED_AVX512_FN inline void dequant32(const uint8_t* p, int bits, __m512 s, __m512 b,
+                                               float* d) {
+  __m512i v0, v1;
+  if (bits == 4) {
+    const __m512i v = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+    const __m512i lo = _mm512_and_si512(v, _mm512_set1_epi32(15));  // values 0, 2, 4, ...
+    const __m512i hi = _mm512_srli_epi32(v, 4);                     // values 1, 3, 5, ...
+    // Interleave: lanes 0..15 of the result come from lo[0], hi[0], lo[1], hi[1], ...
+    const __m512i first = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+    const __m512i second =
+        _mm512_set_epi32(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8);
+    v0 = _mm512_permutex2var_epi32(lo, first, hi);
+    v1 = _mm512_permutex2var_epi32(lo, second, hi);
+  } else {
+    v0 = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+    v1 = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16)));
+  }
+  _mm512_storeu_ps(d, _mm512_fmadd_ps(_mm512_cvtepi32_ps(v0), s, b));
+  _mm512_storeu_ps(d + 16, _mm512_fmadd_ps(_mm512_cvtepi32_ps(v1), s, b));
+}
+
+MEDTUNE_PACKED_AVX512_FN void dequantRowsAvx512(const PackedView& w, int o0, int o1, float* dst) {
+  const size_t rowBytes = static_cast<size_t>(w.in) * w.bits / 8, groups = w.in / w.group;
+  const int chunkBytes = 32 * w.bits / 8;
+  for (int o = o0; o < o1; ++o) {
+    const uint8_t* row = reinterpret_cast<const uint8_t*>(w.q) + o * rowBytes;
+    const float* s = w.scales + o * groups;
+    const float* b = w.biases + o * groups;
+    float* d = dst + static_cast<size_t>(o - o0) * w.in;
+    for (int c = 0; c < w.in; c += 32) {
+      dequant32(row + (c / 32) * chunkBytes, w.bits, _mm512_set1_ps(s[c / w.group]),
+                _mm512_set1_ps(b[c / w.group]), d + c);
+    }
+  }
+}
+
+#endif
+
+void dequantRows(const PackedView& w, int o0, int o1, float* dst) {
+#if defined(MEDTUNE_PACKED_AVX512)
+  // Whole 32-value chunks inside one group: every layout GGUF Q4_0 / Q4_1 / Q8_0 loads into.
+  if (haveAvx512() && (w.bits == 4 || w.bits == 8) && w.group % 32 == 0) {
+    dequantRowsAvx512(w, o0, o1, dst);
+    return;
+  }
+#endif
+  dequantRowsScalar(w, o0, o1, dst);
+}
+
+// The float block buffer, one per thread (MLX's CPU stream runs these on its own thread).
+float* blockBuffer(size_t floats) {
+  thread_local std::vector<float> buf;
+  if (buf.size() < floats) buf.resize(floats);
+  return buf.data();
+}
+
+// y (M, out) = x (M, in) W^T, one BLAS call per block of W's rows into y's matching columns.
+void forwardBlocks(const PackedView& w, const float* x, int M, float* y) {
+  const int T = blockRows(w.in);
+  float* buf = blockBuffer(static_cast<size_t>(T) * w.in);
+  for (int o0 = 0; o0 < w.out; o0 += T) {
+    const int o1 = std::min(w.out, o0 + T);
+    dequantRows(w, o0, o1, buf);  // (o1 - o0, in)
+    sgemm(false, true, M, o1 - o0, w.in, 1.0f, x, w.in, buf, w.in, 0.0f, y + o0, w.out);
+  }
+}
+
+// dx (M, in) = g (M, out) W, summed over blocks of W's rows: dx += g[:, o0:o1] W[o0:o1].
+void transposedBlocks(const PackedView& w, const float* g, int M, float* dx) {
+  const int T = blockRows(w.in);
+  float* buf = blockBuffer(static_cast<size_t>(T) * w.in);
+  for (int o0 = 0; o0 < w.out; o0 += T) {
+    const int o1 = std::min(w.out, o0 + T);
+    dequantRows(w, o0, o1, buf);  // (o1 - o0, in)
+    sgemm(false, false, M, w.in, o1 - o0, 1.0f, g + o0, w.out, buf, w.in, o0 == 0 ? 0.0f : 1.0f, dx,
+          w.in);
+  }
+}
+
+// Inputs: a (M, K) float32, the packed weight (out, in) uint32, scales and biases (out, in / group)
+// float32. Forward: K = in, output (M, out); transposed: K = out, output (M, in).
+class PackedMatmul : public mx::UnaryPrimitive {
+ public:
+  PackedMatmul(mx::Stream s, int in, int out, int bits, int group, bool transposed)
+      : mx::UnaryPrimitive(s),
+        in_(in),
+        out_(out),
+        bits_(bits),
+        group_(group),
+        transposed_(transposed) {}
+
+  void eval_cpu(const std::vector<mx::array>& inputs, mx::array& output) override {
+    for (const mx::array& a : inputs) {
+      if (!a.flags().row_contiguous)
+        throw std::runtime_error("packed matmul: an input is not row-contiguous");
+    }
+    output.set_data(mx::allocator::malloc(output.nbytes()));
+    PackedView w{in_,
+                 out_,
+                 bits_,
+                 group_,
+                 inputs[1].data<uint32_t>(),
+                 inputs[2].data<float>(),
+                 inputs[3].data<float>()};
+    const float* a = inputs[0].data<float>();
+    float* y = output.data<float>();
+    const int M = inputs[0].shape(0);
+    auto& encoder = mx::cpu::get_command_encoder(stream());
+    for (const mx::array& in : inputs) encoder.set_input_array(in);
+    encoder.set_output_array(output);
+    encoder.dispatch([w, a, y, M, transposed = transposed_]() {
+      if (M == 0) return;
+      if (transposed) {
+        transposedBlocks(w, a, M, y);
+      } else {
+        forwardBlocks(w, a, M, y);
+      }
+    });
+  }
+
+  void eval_gpu(const std::vector<mx::array>&, mx::array&) override {
+    throw std::runtime_error("packed matmul: CPU only (GPUs keep MLX's quantized kernels)");
+  }
+
+  // The backward through a (input 0) is the other direction over the same W; W is frozen.
+  std::vector<mx::array> vjp(const std::vector<mx::array>& primals,
+                             const std::vector<mx::array>& cotangents,
+                             const std::vector<int>& argnums,
+                             const std::vector<mx::array>&) override {
+    std::vector<mx::array> grads;
+    for (int i : argnums) {
+      if (i != 0) throw std::invalid_argument("packed matmul: the packed weight is frozen");
+      grads.push_back(apply(cotangents[0], primals, !transposed_));
+    }
+    return grads;
+  }
+
+  const char* name() const override { return "MedtunePackedMatmul"; }
+  bool is_equivalent(const mx::Primitive& other) const override {
+    const auto& o = static_cast<const PackedMatmul&>(other);
+    return in_ == o.in_ && out_ == o.out_ && bits_ == o.bits_ && group_ == o.group_ &&
+           transposed_ == o.transposed_;
+  }
+  std::vector<mx::Shape> output_shapes(const std::vector<mx::array>& inputs) override {
+    return {{inputs[0].shape(0), transposed_ ? in_ : out_}};
+  }
+
+  // a (M, K) float32 with the weight arrays of `primals` -> (M, in or out) float32.
+  mx::array apply(const mx::array& a, const std::vector<mx::array>& primals,
+                  bool transposed) const {
+    auto p = std::make_shared<PackedMatmul>(mx::to_stream(mx::Device::cpu), in_, out_, bits_,
+                                            group_, transposed);
+    return mx::array({a.shape(0), transposed ? in_ : out_}, mx::float32, p,
+                     {mx::contiguous(a), primals[1], primals[2], primals[3]});
+  }
+
+ private:
+  int in_, out_, bits_, group_;
+  bool transposed_;
+};
+
+// The weight arrays the primitive reads: row-contiguous, scales and biases as float32.
+std::vector<mx::array> packedInputs(const Linear& lin) {
+  if (!lin.quantized() || !lin.qbiases)
+    throw std::invalid_argument("packed matmul: the weight is not MLX affine-quantized");
+  if (lin.bits != 4 && lin.bits != 8)
+    throw std::invalid_argument("packed matmul: " + std::to_string(lin.bits) +
+                                "-bit weights are not supported (4 or 8)");
+  auto prepared = [](const mx::array& a, mx::Dtype dt) {
+    return mx::contiguous(a.dtype() == dt ? a : mx::astype(a, dt));
+  };
+  return {prepared(*lin.qweight, mx::uint32), prepared(*lin.scales, mx::float32),
+          prepared(*lin.qbiases, mx::float32)};
+}
+
+// a (..., K) -> (..., in or out) through the primitive, in a's dtype.
+mx::array packedProduct(const Linear& lin, const mx::array& a, bool transposed) {
+  const int K = transposed ? lin.outDim : lin.inDim;
+  if (a.ndim() < 1 || a.shape(-1) != K)
+    throw std::invalid_argument("packed matmul: input " + shapeStr(a.shape()) + " needs a last " +
+                                "axis of " + std::to_string(K));
+  const int M = static_cast<int>(a.size() / K);
+  mx::array a2 = mx::contiguous(mx::reshape(mx::astype(a, mx::float32), {M, K}));  // (M, K)
+  std::vector<mx::array> w = packedInputs(lin);
+  auto p = std::make_shared<PackedMatmul>(mx::to_stream(mx::Device::cpu), lin.inDim, lin.outDim,
+                                          lin.bits, lin.groupSize, transposed);
+  mx::array y(mx::Shape{M, transposed ? lin.inDim : lin.outDim}, mx::float32, p,
+              {a2, w[0], w[1], w[2]});  // (M, in or out)
+  mx::Shape shape = a.shape();
+  shape.back() = transposed ? lin.inDim : lin.outDim;
+  return mx::astype(mx::reshape(y, shape), a.dtype());
+}
+
+}  // namespace
+
+mx::array packedMatmul(const Linear& lin, const mx::array& x) {
+  return packedProduct(lin, x, false);
+}
+
+mx::array packedMatmulTransposed(const Linear& lin, const mx::array& g) {
+  return packedProduct(lin, g, true);
+}
+
+}  // namespace medtune
