@@ -249,13 +249,16 @@ Model loadHf(const ModelConfig& cfg, const std::vector<std::string>& files, mx::
              const std::string& source);
 Model createRandomModel(const ModelConfig& cfg, uint64_t seed, mx::Dtype dtype);
 void quantizeBase(Model& m, int groupSize, int bits);
-// On the CPU device, give every quantized projection a float32 compute copy: MLX's CPU
-// quantized_matmul is a scalar loop, while a float GEMM goes to OpenBLAS (blas_shim.cc) — ~10x
-// faster for the same values. Metal and CUDA keep their quantized kernels. Set
-// MEDTUNE_CPU_QUANTIZED_MATMUL=1 to keep the 4-bit kernel on CPU too (less memory, slower).
-// Returns the bytes the copies take.
-// MEDTUNE_CPU_QUANTIZED_MATMUL=tiled keeps the packed weights and multiplies through dequantized
-// tiles (Linear::tiled): weight memory about the file size.
+// How products with a quantized base run on the CPU device (MEDTUNE_CPU_QUANTIZED_MATMUL):
+// Packed (default): W stays packed and multiplies through dequantized row blocks + BLAS
+// (packed_matmul.h; Linear::tiled), so weight memory is about the file size; Expand: a float32
+// copy once at load (~8x the 4-bit bytes; what the CPU did before the packed primitive); Kernel:
+// MLX's quantized_matmul for every product (a scalar loop on CPU: slow). Metal and CUDA always
+// use MLX's quantized kernels. Throws on an unknown value.
+enum class CpuQuantizedCompute { Packed, Expand, Kernel };
+CpuQuantizedCompute cpuQuantizedCompute();
+// Prepares the quantized projections of `m` for CPU compute as cpuQuantizedCompute() says.
+// Returns the bytes of the float32 copies it made.
 size_t prepareCompute(Model& m);
 
 // Checks a safetensors file's header against its size, throwing an error that names the file.

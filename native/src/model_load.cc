@@ -536,14 +536,27 @@ void quantizeBase(Model& m, int groupSize, int bits) {
   prepareCompute(m);
 }
 
+// How CPU products read a quantized base: MEDTUNE_CPU_QUANTIZED_MATMUL = packed (default; also
+// "tiled", its earlier name), expand (a float32 copy) or kernel (also "1": MLX's kernel).
+CpuQuantizedCompute cpuQuantizedCompute() {
+  const char* e = std::getenv("MEDTUNE_CPU_QUANTIZED_MATMUL");
+  const std::string v = e ? e : "";
+  if (v.empty() || v == "packed" || v == "tiled") return CpuQuantizedCompute::Packed;
+  if (v == "expand") return CpuQuantizedCompute::Expand;
+  if (v == "kernel" || v == "1") return CpuQuantizedCompute::Kernel;
+  throw std::invalid_argument("MEDTUNE_CPU_QUANTIZED_MATMUL='" + v +
+                              "': expected packed, expand or kernel");
+}
+
 size_t prepareCompute(Model& m) {
-  const char* keep = std::getenv("MEDTUNE_CPU_QUANTIZED_MATMUL");
-  if (mx::default_device() != mx::Device::cpu || (keep && std::string(keep) == "1")) return 0;
-  const bool tiled = keep && std::string(keep) == "tiled";
+  if (mx::default_device() != mx::Device::cpu) return 0;
+  const CpuQuantizedCompute how = cpuQuantizedCompute();
+  if (how == CpuQuantizedCompute::Kernel) return 0;
   size_t bytes = 0;
   auto expand = [&](Linear& l) {
     if (!l.quantized() || l.dense) return;
-    if (tiled) {
+    // The packed primitive reads 4- and 8-bit weights; other widths get the float32 copy.
+    if (how == CpuQuantizedCompute::Packed && (l.bits == 4 || l.bits == 8) && l.qbiases) {
       l.tiled = true;
       return;
     }
