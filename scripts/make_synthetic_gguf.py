@@ -7,7 +7,8 @@ full multi-head attention), ~540 MB on disk:
 
     /work/main/.venv-bench/bin/python scripts/make_synthetic_gguf.py --out /tmp/synthetic-1b.Q4_0.gguf
 
-(any Python with numpy and gguf==0.19.0). Not a fixture to commit: write it to /tmp or models/.
+(any Python with numpy and gguf==0.19.0); it prints one JSON line with the path and the
+parameter count. Not a fixture to commit: write it to /tmp or models/.
 Every projection, the embedding and the output head are Q4_0 (blocks of 32 weights: an f16 scale
 d and 16 bytes of 4-bit levels q, w = d·(q − 8)); the bytes are random, with d set so that the
 weights of a row of width n have a standard deviation of about 1/√n, as an initialised model's.
@@ -17,6 +18,7 @@ The norms are F32 ones. There is no tokenizer: the benchmark feeds random token 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 
 import gguf
@@ -92,7 +94,8 @@ def main() -> None:
     w.write_tensors_to_file()
     w.close()
     params = 2 * a.vocab * D + a.layers * (2 * H * hd * D + 2 * KV * hd * D + 3 * F * D)
-    print(f"{a.out}: {params / 1e9:.2f}B parameters in Q4_0")
+    # One JSON line, as the benchmark's children print (src/bench/packed.ts reads it).
+    print(json.dumps({"ok": True, "path": a.out, "parameters": params}))
 
 
 if __name__ == "__main__":

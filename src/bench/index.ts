@@ -28,6 +28,7 @@ const SUITES: Record<string, () => Promise<SuiteModule>> = {
   matmul: () => import("./matmul.js"),
   generate: () => import("./generate.js"),
   train: () => import("./train.js"),
+  packed: () => import("./packed.js"),
   ingest: () => import("./ingest.js"),
   augment: () => import("./augment.js"),
   profile: () => import("./profile.js").then((m) => m.main),

@@ -30,6 +30,8 @@ export interface BenchOptions {
   promptTokens: number;
   maxTokens: number;
   parallel: number;
+  /** packed: the quantized GGUF to train kept packed and expanded; undefined = the synthetic 1B. */
+  packedModel: string | undefined;
   /** An HF directory for mlx-lm instead of one exported from the GGUF. */
   hfDir: string | undefined;
   out: string;
@@ -54,7 +56,7 @@ export const BENCH_SPEC: CommandSpec = {
       name: "suite",
       variadic: true,
       description:
-        "matmul, generate, train, ingest, augment (or profile alone); all comparison suites when absent",
+        "matmul, generate, train, packed, ingest, augment (or profile alone); all comparison suites when absent",
     },
   ],
   flags: {
@@ -149,6 +151,12 @@ export const BENCH_SPEC: CommandSpec = {
       description: "generate: prompts in the batched run",
       defaultText: "16",
     },
+    "packed-model": {
+      type: "string",
+      value: "GGUF",
+      description: "packed: a quantized GGUF to train kept packed and expanded to float32",
+      defaultText: "a synthetic ~1B Q4_0 llama written once into data/cache/bench",
+    },
     "hf-dir": {
       type: "string",
       value: "DIR",
@@ -193,6 +201,7 @@ export function benchOptions(v: Record<string, FlagValue>): BenchOptions {
     promptTokens: int("prompt-tokens", 64),
     maxTokens: int("max-tokens", 128),
     parallel: int("parallel", 16),
+    packedModel: str("packed-model") === undefined ? undefined : fromRoot(str("packed-model")!),
     hfDir: str("hf-dir") === undefined ? undefined : fromRoot(str("hf-dir")!),
     out: fromRoot(str("out") ?? join("evaluation", "benchmarks")),
     keep: (v.keep as boolean | undefined) ?? false,

@@ -119,6 +119,17 @@ describe("quantized matmul", () => {
       expect(maxAbsDiff(gp.grads[name]!, g) / scale).toBeLessThan(1e-4);
     }
   });
+
+  it("an unknown MEDTUNE_CPU_QUANTIZED_MATMUL value is an error that names the variable", () => {
+    process.env.MEDTUNE_CPU_QUANTIZED_MATMUL = "tile";
+    try {
+      expect(() => Model.random({ ...TINY }, 1, { quantize: { bits: 4, groupSize: 32 } })).toThrow(
+        /MEDTUNE_CPU_QUANTIZED_MATMUL='tile': expected packed, expand or kernel/,
+      );
+    } finally {
+      delete process.env.MEDTUNE_CPU_QUANTIZED_MATMUL;
+    }
+  });
 });
 
 function maxAbs(a: Float32Array): number {
