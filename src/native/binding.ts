@@ -462,6 +462,17 @@ export interface NativeBinding {
     },
   ): { y: NativeTensor; dx: NativeTensor };
   /**
+   * Causal attention of q (B, H, L, hd) over k, v (B, Hkv, Lk >= L, hd), float32 on the CPU, mask
+   * aligned bottom-right; dq, dk, dv: the backward for the cotangent cos(0, 1, ...) of o. "fused":
+   * medtune's CPU kernels (native/src/attention_cpu.cc); "mlx": MLX's sdpa and its VJP.
+   */
+  causalAttention(
+    q: NativeTensor,
+    k: NativeTensor,
+    v: NativeTensor,
+    opts: { scale: number; mode: "fused" | "mlx" },
+  ): { o: NativeTensor; dq: NativeTensor; dk: NativeTensor; dv: NativeTensor };
+  /**
    * One ggml tensor (`rows` × `cols`, ggml type id) to float32 through exactly the conversion
    * loadGguf applies: repacked into MLX's affine layout and dequantized by MLX for the per-32 affine
    * types (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K), decoded directly for Q2_K, Q3_K and Q6_K.
@@ -523,6 +534,7 @@ export const NATIVE_FUNCTIONS = [
   "fromFloat32",
   "matmul",
   "quantizedMatmul",
+  "causalAttention",
   "ggmlToFloat32",
   "loadGguf",
   "loadHf",

@@ -1,0 +1,88 @@
+// A small fixed pool of worker threads for medtune's CPU kernels that run inside one MLX
+// primitive (attention_cpu.cc): parallelFor(n, fn) hands out task indices [0, n) dynamically, so
+// tasks of uneven cost (causal attention rows) balance across the threads. The calling thread
+// works too. Workers spin briefly after a region (regions of one training step are close
+// together), then sleep on a condition variable. One region at a time: callers serialise through
+// run()'s lock.
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <cstdlib>
+#include <functional>
+#include <mutex>
+#include <thread>
+
+namespace medtune {
+
+class ThreadPool {
+ public:
+  explicit ThreadPool(int threads) : size_(std::max(1, threads)) {
+    for (int t = 1; t < size_; ++t) std::thread([this, t] { work(t); }).detach();
+  }
+  int size() const { return size_; }
+
+  // fn(task, thread) for every task in [0, tasks), each exactly once; thread in [0, size()).
+  void parallelFor(int tasks, const std::function<void(int, int)>& fn) {
+    std::lock_guard<std::mutex> region(regionMu_);
+    if (size_ == 1 || tasks <= 1) {
+      for (int i = 0; i < tasks; ++i) fn(i, 0);
+      return;
+    }
+    next_.store(0, std::memory_order_relaxed);
+    tasks_ = tasks;
+    fn_ = &fn;
+    pending_.store(size_ - 1, std::memory_order_relaxed);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      gen_.fetch_add(1, std::memory_order_release);
+    }
+    cv_.notify_all();
+    drain(0);
+    while (pending_.load(std::memory_order_acquire) > 0) std::this_thread::yield();
+  }
+
+ private:
+  void drain(int thread) {
+    for (int i; (i = next_.fetch_add(1, std::memory_order_relaxed)) < tasks_;) (*fn_)(i, thread);
+  }
+  void work(int thread) {
+    uint64_t seen = 0;
+    for (;;) {
+      for (int spins = 0; gen_.load(std::memory_order_acquire) == seen; ++spins) {
+        if (spins < 4000) {
+          std::this_thread::yield();
+          continue;
+        }
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait(lock, [&] { return gen_.load(std::memory_order_acquire) != seen; });
+      }
+      seen = gen_.load(std::memory_order_acquire);
+      drain(thread);
+      pending_.fetch_sub(1, std::memory_order_acq_rel);
+    }
+  }
+
+  const int size_;
+  std::mutex regionMu_;
+  const std::function<void(int, int)>* fn_ = nullptr;
+  int tasks_ = 0;
+  std::atomic<int> next_{0};
+  std::atomic<uint64_t> gen_{0};
+  std::atomic<int> pending_{0};
+  std::mutex mu_;
+  std::condition_variable cv_;
+};
+
+// Threads for medtune's own CPU kernels: OMP_NUM_THREADS (the knob BLAS reads too), else the
+// hardware's, at most 16.
+inline int cpuKernelThreads() {
+  const char* s = std::getenv("OMP_NUM_THREADS");
+  const int n = s ? std::atoi(s) : 0;
+  if (n > 0) return std::min(n, 64);
+  return std::clamp(static_cast<int>(std::thread::hardware_concurrency()), 1, 16);
+}
+
+}  // namespace medtune
