@@ -47,8 +47,9 @@ describe("fused CPU causal attention", () => {
         const r = ref[key].toFloat32Array();
         const g = got[key].toFloat32Array();
         if (c.Lk === 1 && (key === "dq" || key === "dk")) {
-          // One key: its probability is 1 whatever q and k are, so both gradients vanish.
-          expect(maxAbs(g), key).toBe(0);
+          // One key: its probability is 1 whatever q and k are, so both gradients vanish (up to
+          // rounding of exp(s - lse)).
+          expect(maxAbs(g), key).toBeLessThan(1e-5);
           continue;
         }
         expect(maxAbs(r)).toBeGreaterThan(0);
