@@ -18,15 +18,21 @@
 #include <string>
 #include <vector>
 
+#include "errors.h"
 #include "mlx/backend/cpu/encoder.h"
 #include "mlx/primitives.h"
-#include "errors.h"
 #include "tensor.h"
 #include "thread_pool.h"
 
 // MEDTUNE_NO_SIMD builds the scalar kernels only (as on CPUs and compilers without AVX-512).
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(MEDTUNE_NO_SIMD)
+// GCC 12's _mm512_max_ps / _mm512_min_ps read an undefined vector on purpose: a false
+// -Wuninitialized (GCC bug 105593).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
+#pragma GCC diagnostic pop
 #define MEDTUNE_AVX512 1
 #define MEDTUNE_AVX512_FN __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma")))
 #endif
@@ -128,8 +134,8 @@ void gradRowScalar(float* s, float* dp, int limit, float lse, float dsum) {
 #if defined(MEDTUNE_AVX512)
 
 bool haveAvx512() {
-  static const bool yes = __builtin_cpu_supports("avx512f") &&
-                          __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
+  static const bool yes = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+                          __builtin_cpu_supports("avx512vl");
   return yes;
 }
 
@@ -191,19 +197,26 @@ MEDTUNE_AVX512_FN inline void tile4(const float* A, int64_t sam, int64_t sak, co
 }
 
 // M a multiple of 4, N of 16 (callers pad blocks to both).
-MEDTUNE_AVX512_FN void gemmAvx512(const float* A, int64_t sam, int64_t sak, const float* B,
-                                  int ldb, float* C, int ldc, int M, int N, int K,
-                                  bool accumulate) {
+MEDTUNE_AVX512_FN void gemmAvx512(const float* A, int64_t sam, int64_t sak, const float* B, int ldb,
+                                  float* C, int ldc, int M, int N, int K, bool accumulate) {
   for (int n0 = 0; n0 < N; n0 += 64) {
     const int nv = std::min(4, (N - n0) / 16);
     for (int m = 0; m < M; m += 4) {
       const float* a = A + m * sam;
       float* c = C + static_cast<int64_t>(m) * ldc + n0;
       switch (nv) {
-        case 4: tile4<4>(a, sam, sak, B + n0, ldb, c, ldc, K, accumulate); break;
-        case 3: tile4<3>(a, sam, sak, B + n0, ldb, c, ldc, K, accumulate); break;
-        case 2: tile4<2>(a, sam, sak, B + n0, ldb, c, ldc, K, accumulate); break;
-        default: tile4<1>(a, sam, sak, B + n0, ldb, c, ldc, K, accumulate); break;
+        case 4:
+          tile4<4>(a, sam, sak, B + n0, ldb, c, ldc, K, accumulate);
+          break;
+        case 3:
+          tile4<3>(a, sam, sak, B + n0, ldb, c, ldc, K, accumulate);
+          break;
+        case 2:
+          tile4<2>(a, sam, sak, B + n0, ldb, c, ldc, K, accumulate);
+          break;
+        default:
+          tile4<1>(a, sam, sak, B + n0, ldb, c, ldc, K, accumulate);
+          break;
       }
     }
   }
@@ -216,15 +229,16 @@ MEDTUNE_AVX512_FN float softmaxRowAvx512(float* s, int limit, float& m, float& l
   }
   __m512 mv = _mm512_set1_ps(kNegInf);
   for (int c = 0; c < kBlock; c += 16) {
-    mv = _mm512_max_ps(mv, _mm512_mask_loadu_ps(_mm512_set1_ps(kNegInf), laneMask(limit, c), s + c));
+    mv =
+        _mm512_max_ps(mv, _mm512_mask_loadu_ps(_mm512_set1_ps(kNegInf), laneMask(limit, c), s + c));
   }
   const float mNew = std::max(m, _mm512_reduce_max_ps(mv));
   const float alpha = std::exp(m - mNew);
   const __m512 shift = _mm512_set1_ps(mNew);
   __m512 sum = _mm512_setzero_ps();
   for (int c = 0; c < kBlock; c += 16) {
-    const __m512 p =
-        _mm512_maskz_mov_ps(laneMask(limit, c), exp16(_mm512_sub_ps(_mm512_loadu_ps(s + c), shift)));
+    const __m512 p = _mm512_maskz_mov_ps(laneMask(limit, c),
+                                         exp16(_mm512_sub_ps(_mm512_loadu_ps(s + c), shift)));
     _mm512_storeu_ps(s + c, p);
     sum = _mm512_add_ps(sum, p);
   }
@@ -459,9 +473,8 @@ void backwardGroup(const BackwardArgs& a, const Kernels& kn, int b, int kvh) {
 
 void runBackward(const BackwardArgs& a) {
   const Kernels kn = kernelsFor(a.d.hd);
-  attentionPool().parallelFor(a.d.B * a.d.Hkv, [&](int i, int) {
-    backwardGroup(a, kn, i / a.d.Hkv, i % a.d.Hkv);
-  });
+  attentionPool().parallelFor(a.d.B * a.d.Hkv,
+                              [&](int i, int) { backwardGroup(a, kn, i / a.d.Hkv, i % a.d.Hkv); });
 }
 
 // ---- MLX primitives ----
@@ -533,11 +546,11 @@ class CausalAttention : public mx::Primitive {
                              const std::vector<int>& argnums,
                              const std::vector<mx::array>& outputs) override {
     const mx::array dout = mx::astype(cotangents[0], mx::float32, stream());
-    auto grads = mx::array::make_arrays(
-        {primals[0].shape(), primals[1].shape(), primals[2].shape()},
-        {mx::float32, mx::float32, mx::float32},
-        std::make_shared<CausalAttentionGrad>(stream(), scale_),
-        {primals[0], primals[1], primals[2], outputs[0], outputs[1], dout});
+    auto grads =
+        mx::array::make_arrays({primals[0].shape(), primals[1].shape(), primals[2].shape()},
+                               {mx::float32, mx::float32, mx::float32},
+                               std::make_shared<CausalAttentionGrad>(stream(), scale_),
+                               {primals[0], primals[1], primals[2], outputs[0], outputs[1], dout});
     std::vector<mx::array> out;
     for (int i : argnums) out.push_back(grads[i]);
     return out;
@@ -576,8 +589,9 @@ bool cpuAttentionApplies(const mx::array& q, const mx::array& k, const mx::array
 mx::array cpuCausalAttention(const mx::array& q, const mx::array& k, const mx::array& v,
                              float scale) {
   if (!cpuAttentionApplies(q, k, v)) {
-    throw std::invalid_argument("cpuCausalAttention: expected float32 q (B, H, L, hd), k and v "
-                                "(B, Hkv, Lk >= L, hd) on the CPU device");
+    throw std::invalid_argument(
+        "cpuCausalAttention: expected float32 q (B, H, L, hd), k and v "
+        "(B, Hkv, Lk >= L, hd) on the CPU device");
   }
   const mx::Stream s = mx::default_stream(mx::Device::cpu);
   auto outs = mx::array::make_arrays({q.shape(), {q.shape(0), q.shape(1), q.shape(2)}},

@@ -487,10 +487,10 @@ mx::array attention(const Block& blk, const ModelConfig& c, int layer, const mx:
   // cache or mask (training, scoring) the CPU runs the fused kernels of attention_cpu.cc, which
   // never materialise the (B, H, L, L) scores; MLX's sdpa on the CPU would.
   const bool fused = !ctx.mask && !ctx.cache && L > 1 && cpuAttentionApplies(q, k, v);
+  const std::string maskMode = ctx.mask || L == 1 ? "" : "causal";
   mx::array o =
-      fused      ? cpuCausalAttention(q, k, v, attnScale)
-      : ctx.mask ? mx::fast::scaled_dot_product_attention(q, k, v, attnScale, "", ctx.mask)
-                 : mx::fast::scaled_dot_product_attention(q, k, v, attnScale, L > 1 ? "causal" : "");
+      fused ? cpuCausalAttention(q, k, v, attnScale)
+            : mx::fast::scaled_dot_product_attention(q, k, v, attnScale, maskMode, ctx.mask);
   mark("attention.sdpa", o);
   // (B, H, L, hd) -> (B, L, D)
   o = mx::reshape(mx::transpose(o, {0, 2, 1, 3}), {B, L, H * hd});

@@ -1,9 +1,9 @@
 // A small fixed pool of worker threads for medtune's CPU kernels that run inside one MLX
 // primitive (attention_cpu.cc): parallelFor(n, fn) hands out task indices [0, n) dynamically, so
 // tasks of uneven cost (causal attention rows) balance across the threads. The calling thread
-// works too. Workers spin briefly after a region (regions of one training step are close
+// works too. Workers poll briefly after a region (regions of one training step are close
 // together), then sleep on a condition variable. One region at a time: callers serialise through
-// run()'s lock.
+// parallelFor's lock.
 #pragma once
 
 #include <algorithm>
@@ -25,54 +25,74 @@ class ThreadPool {
   int size() const { return size_; }
 
   // fn(task, thread) for every task in [0, tasks), each exactly once; thread in [0, size()).
+  // Returns once every task is done. A worker that wakes after the caller has claimed every task
+  // stays out of the region, so a busy machine's late wake-ups never stall the caller.
   void parallelFor(int tasks, const std::function<void(int, int)>& fn) {
     std::lock_guard<std::mutex> region(regionMu_);
     if (size_ == 1 || tasks <= 1) {
       for (int i = 0; i < tasks; ++i) fn(i, 0);
       return;
     }
-    next_.store(0, std::memory_order_relaxed);
-    tasks_ = tasks;
-    fn_ = &fn;
-    pending_.store(size_ - 1, std::memory_order_relaxed);
     {
       std::lock_guard<std::mutex> lock(mu_);
-      gen_.fetch_add(1, std::memory_order_release);
+      next_.store(0, std::memory_order_relaxed);
+      tasks_ = tasks;
+      fn_ = &fn;
+      open_ = true;
+      ++gen_;
     }
     cv_.notify_all();
     drain(0);
-    while (pending_.load(std::memory_order_acquire) > 0) std::this_thread::yield();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      open_ = false;
+    }
+    while (active_.load(std::memory_order_acquire) > 0) std::this_thread::yield();
   }
 
  private:
   void drain(int thread) {
     for (int i; (i = next_.fetch_add(1, std::memory_order_relaxed)) < tasks_;) (*fn_)(i, thread);
   }
+  // Joins the region of generation `gen` if it is still open.
+  bool join(uint64_t gen) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!open_ || gen_ != gen) return false;
+    active_.fetch_add(1, std::memory_order_acq_rel);
+    return true;
+  }
   void work(int thread) {
     uint64_t seen = 0;
     for (;;) {
-      for (int spins = 0; gen_.load(std::memory_order_acquire) == seen; ++spins) {
+      uint64_t gen = seen;
+      for (int spins = 0; (gen = generation()) == seen; ++spins) {
         if (spins < 4000) {
           std::this_thread::yield();
           continue;
         }
         std::unique_lock<std::mutex> lock(mu_);
-        cv_.wait(lock, [&] { return gen_.load(std::memory_order_acquire) != seen; });
+        cv_.wait(lock, [&] { return gen_ != seen; });
       }
-      seen = gen_.load(std::memory_order_acquire);
+      seen = gen;
+      if (!join(gen)) continue;
       drain(thread);
-      pending_.fetch_sub(1, std::memory_order_acq_rel);
+      active_.fetch_sub(1, std::memory_order_acq_rel);
     }
+  }
+  uint64_t generation() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return gen_;
   }
 
   const int size_;
   std::mutex regionMu_;
+  std::mutex mu_;  // guards gen_, open_ and the region's fn_ and tasks_
   const std::function<void(int, int)>* fn_ = nullptr;
   int tasks_ = 0;
+  uint64_t gen_ = 0;
+  bool open_ = false;
   std::atomic<int> next_{0};
-  std::atomic<uint64_t> gen_{0};
-  std::atomic<int> pending_{0};
-  std::mutex mu_;
+  std::atomic<int> active_{0};
   std::condition_variable cv_;
 };
 
