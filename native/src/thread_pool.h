@@ -1,9 +1,10 @@
 // A small fixed pool of worker threads for medtune's CPU kernels that run inside one MLX
 // primitive (attention_cpu.cc): parallelFor(n, fn) hands out task indices [0, n) dynamically, so
 // tasks of uneven cost (causal attention rows) balance across the threads. The calling thread
-// works too. Workers poll briefly after a region (regions of one training step are close
-// together), then sleep on a condition variable. One region at a time: callers serialise through
-// parallelFor's lock.
+// works too. Workers poll only briefly after a region, then sleep on a condition variable: the
+// regions of a training step lie milliseconds apart, between MLX ops whose BLAS threads need the
+// cores, so a worker that kept polling would only take time from them. One region at a time:
+// callers serialise through parallelFor's lock.
 #pragma once
 
 #include <algorithm>
@@ -66,7 +67,7 @@ class ThreadPool {
     for (;;) {
       uint64_t gen = seen;
       for (int spins = 0; (gen = generation()) == seen; ++spins) {
-        if (spins < 4000) {
+        if (spins < 64) {
           std::this_thread::yield();
           continue;
         }
