@@ -3,11 +3,11 @@
  * config, the git commit of the code, the MLX build, and SHA-256 checksums of the model files and
  * the data files it trained on (the same bytes give the same checksums on any machine).
  */
-import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { closeSync, openSync, readdirSync, readSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { writeFileAtomicSync } from "../fs-atomic.js";
+import { gitHead } from "../git-head.js";
 import { loadNative } from "../native/loader.js";
 import { projectPaths } from "../paths.js";
 import type { TrainingConfig } from "./config.js";
@@ -34,17 +34,6 @@ function modelChecksums(path: string): Record<string, string> {
   return out;
 }
 
-function gitCommit(): string {
-  try {
-    return execFileSync("git", ["rev-parse", "HEAD"], {
-      cwd: projectPaths.root,
-      encoding: "utf8",
-    }).trim();
-  } catch {
-    return "unknown (not a git checkout)";
-  }
-}
-
 export interface RunInfo {
   runName: string;
   startedAt: string;
@@ -67,7 +56,7 @@ export function writeRunInfo(
   const info: RunInfo = {
     runName: o.config.runName,
     startedAt: new Date().toISOString(),
-    gitCommit: gitCommit(),
+    gitCommit: gitHead(projectPaths.root) ?? "unknown (not a git checkout)",
     mlx: `${mlx.version()} ${mlx.backend()}`,
     config: o.config,
     model: { path: o.modelPath, sha256: modelChecksums(o.modelPath) },

@@ -7,10 +7,10 @@
  * run.json is rewritten after each notebook, so a failed or interrupted run still says what ran,
  * with which parameters, and where each stage's outputs are (the report reads them from there).
  */
-import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { writeFileAtomicSync } from "../fs-atomic.js";
+import { gitHead } from "../git-head.js";
 import { fromRoot, ROOT } from "../paths.js";
 import {
   getPreset,
@@ -86,14 +86,6 @@ export interface WorkbenchRunResult {
   record: RunRecord;
 }
 
-function gitCommit(): string | null {
-  try {
-    return execFileSync("git", ["rev-parse", "HEAD"], { cwd: ROOT, encoding: "utf8" }).trim();
-  } catch {
-    return null;
-  }
-}
-
 export async function runWorkbench(o: RunWorkbenchOptions): Promise<WorkbenchRunResult> {
   const started = performance.now();
   const preset = getPreset(o.preset);
@@ -112,7 +104,7 @@ export async function runWorkbench(o: RunWorkbenchOptions): Promise<WorkbenchRun
     startedAt: new Date().toISOString(),
     finishedAt: null,
     ok: null,
-    commit: gitCommit(),
+    commit: gitHead(ROOT) ?? null,
     notebooks: [],
     artifacts: {
       dataDir,
