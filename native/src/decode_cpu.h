@@ -9,8 +9,10 @@
 // the last position only. Training keeps the MLX path. MEDTUNE_CPU_DECODE=mlx turns it all off
 // (A/B and tests); MEDTUNE_DECODE_INT8=1 quantizes x to int8 for batch-1 decode products over
 // packed weights (AVX-512 VNNI, as llama.cpp does: faster, logits ~1e-3 off; prompts stay
-// float32); MEDTUNE_DECODE_THREADS (else OMP_NUM_THREADS) sets its thread count (default: the
-// cores, at most 8).
+// float32). It stays opt-in: on six medical prompts with the bundled SmolLM2-135M Q4_1, float
+// decoding matched the MLX path for all 64 greedy tokens, int8 left it after 4 to 22 tokens, and
+// medtune compares a tuned model's output with its base's. MEDTUNE_DECODE_THREADS (else
+// OMP_NUM_THREADS) sets its thread count (default: the cores, at most 8).
 #pragma once
 
 #include <memory>
