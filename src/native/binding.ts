@@ -219,6 +219,8 @@ export interface NativeGenerateResult {
   tokensPerSecond: number;
   /** Decode steps computed by the CPU decode path (native/src/decode_cpu.cc); the rest ran in MLX. */
   cpuDecodeSteps: number;
+  /** Prompt positions (left padding included) computed by the CPU path; the rest ran in MLX. */
+  cpuPrefillPositions: number;
   peakMemoryBytes: number;
 }
 
@@ -254,6 +256,8 @@ export interface NativeGenerateBatchResult {
   tokensPerSecond: number;
   /** Decode steps computed by the CPU decode path (native/src/decode_cpu.cc); the rest ran in MLX. */
   cpuDecodeSteps: number;
+  /** Prompt positions (left padding included) computed by the CPU path; the rest ran in MLX. */
+  cpuPrefillPositions: number;
   peakMemoryBytes: number;
 }
 
@@ -278,6 +282,8 @@ export interface NativeProfile {
   sequenceLength?: number;
   promptTokens?: number;
   prefillSeconds?: number;
+  /** The same prompt through the CPU path (decode_cpu.cc), phases `cpu_prefill.*` (per prompt). */
+  cpuPathPrefillSeconds?: number;
 }
 
 export interface NativeScoreResult {
