@@ -2,6 +2,7 @@
 // src/native/binding.ts; keep the two in step.
 #include <napi.h>
 
+#include "attention_cpu.h"
 #include "embedder_wrap.h"
 #include "kquants.h"
 #include "model_wrap.h"
@@ -16,6 +17,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("fromFloat32", Napi::Function::New(env, FromFloat32, "fromFloat32"));
   exports.Set("matmul", Napi::Function::New(env, Matmul, "matmul"));
   exports.Set("quantizedMatmul", Napi::Function::New(env, QuantizedMatmul, "quantizedMatmul"));
+  exports.Set("causalAttention", Napi::Function::New(env, CausalAttentionHook, "causalAttention"));
   exports.Set("ggmlToFloat32", Napi::Function::New(env, GgmlToFloat32, "ggmlToFloat32"));
   NativeModel::Init(env, exports);
   InitEmbedder(env, exports);

@@ -1,11 +1,17 @@
-// The CPU decode path: one generated token for B rows computed in plain C++ over the model's
-// packed weights (MLX affine 4/8-bit, float32), without building an MLX graph. A decode step is
-// ~700 tiny MLX ops (each a scheduler round trip) around matrix-vector products that MLX's CPU
-// quantized kernel runs as a scalar loop; here each projection is one AVX-512 pass over the
-// packed bytes split across threads, and RMSNorm, RoPE, the cache write and attention over the
-// cache run in place. Prefill and training keep the MLX path. MEDTUNE_CPU_DECODE=mlx turns it
-// off (A/B and tests); MEDTUNE_DECODE_INT8=1 quantizes x to int8 for batch-1 products over packed
-// weights (AVX-512 VNNI, as llama.cpp does: faster, logits ~1e-3 off); MEDTUNE_DECODE_THREADS (else
+// The CPU generation path: a prompt chunk and each generated token for B rows computed in plain
+// C++ over the model's packed weights (MLX affine 4/8-bit, float32), without building an MLX graph.
+// A decode step is ~700 tiny MLX ops (each a scheduler round trip) around matrix-vector products
+// that MLX's CPU quantized kernel runs as a scalar loop; here each projection is one AVX-512 pass
+// over the packed bytes split across threads, and RMSNorm, RoPE, the cache write and attention
+// over the cache run in place. A prompt chunk (prefill) runs the same block with every projection
+// as a register-tiled product (cpu_gemm.h: rows of W dequantized a few at a time against x packed
+// in panels of 64 positions), causal attention of the chunk over the cache, and the LM head for
+// the last position only. Training keeps the MLX path. MEDTUNE_CPU_DECODE=mlx turns it all off
+// (A/B and tests); MEDTUNE_DECODE_INT8=1 quantizes x to int8 for batch-1 decode products over
+// packed weights (AVX-512 VNNI, as llama.cpp does: faster, logits ~1e-3 off; prompts stay
+// float32). It stays opt-in: on six medical prompts with the bundled SmolLM2-135M Q4_1, float
+// decoding matched the MLX path for all 64 greedy tokens, int8 left it after 4 to 22 tokens, and
+// medtune compares a tuned model's output with its base's. MEDTUNE_DECODE_THREADS (else
 // OMP_NUM_THREADS) sets its thread count (default: the cores, at most 8).
 #pragma once
 
@@ -30,6 +36,12 @@ class CpuDecoder {
   // With `profile`, adds the wall seconds of each phase (no barriers needed: all is synchronous).
   std::optional<mx::array> step(const std::vector<int32_t>& tokens, KvCache& cache,
                                 PhaseTimes* profile = nullptr);
+  // A prompt chunk: tokens (B, L) row-major at positions cache.offset ... + L - 1 (B = the cache's
+  // rows; left padding as in cache.padding) -> the logits (B, V) of each row's last position, or
+  // an empty (B, 0) array when `logits` is false (a chunk before the last). Writes the cache in
+  // place and advances its offset by L; none when it cannot (then MLX runs this chunk).
+  std::optional<mx::array> prefill(const std::vector<int32_t>& tokens, int L, KvCache& cache,
+                                   bool logits, PhaseTimes* profile = nullptr);
 
  private:
   std::shared_ptr<CpuDecodePlan> plan_;

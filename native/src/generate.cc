@@ -72,15 +72,29 @@ void checkTokens(const std::vector<int32_t>& ids, int vocab, const std::string& 
 }
 
 // Runs the (B, P) prompt through the cache in chunks of o.prefillChunk positions and returns the
-// last position's logits (B, V). Only the last chunk pays for the LM head, and only one row.
+// last position's logits (B, V). Only the last chunk pays for the LM head, and only one row. With
+// `cpu`, each chunk goes through the CPU path (decode_cpu.h) when the cache allows, else MLX;
+// `cpuPositions` counts the positions (pad included) the CPU path computed.
 mx::array prefill(const Model& m, const std::vector<int32_t>& ids, int B, int P, KvCache& cache,
-                  int chunk) {
+                  int chunk, CpuDecoder* cpu = nullptr, int64_t* cpuPositions = nullptr) {
   ForwardOptions fo;
   fo.cache = &cache;
   chunk = std::max(1, chunk);
   mx::array all(ids.data(), {B, P}, mx::int32);
   for (int s = 0;; s += chunk) {
     const int e = std::min(P, s + chunk);
+    if (cpu) {
+      std::vector<int32_t> part;  // (B, e - s)
+      part.reserve(static_cast<size_t>(B) * (e - s));
+      for (int b = 0; b < B; ++b)
+        part.insert(part.end(), ids.begin() + static_cast<size_t>(b) * P + s,
+                    ids.begin() + static_cast<size_t>(b) * P + e);
+      if (std::optional<mx::array> r = cpu->prefill(part, e - s, cache, e == P)) {
+        if (cpuPositions) *cpuPositions += static_cast<int64_t>(B) * (e - s);
+        if (e == P) return *r;
+        continue;
+      }
+    }
     mx::array h = m.hidden(mx::slice(all, {0, s}, {B, e}), nullptr, fo);
     if (e == P) return m.lastLogits(h);
     mx::eval(h);
@@ -99,7 +113,8 @@ struct SequenceState {
 struct BatchStats {
   double prefillSecs = 0, decodeSecs = 0;
   int64_t promptTokens = 0, generated = 0;
-  int64_t cpuDecodeSteps = 0;  // steps the CPU decode path computed (the rest: MLX)
+  int64_t cpuDecodeSteps = 0;       // steps the CPU decode path computed (the rest: MLX)
+  int64_t cpuPrefillPositions = 0;  // prompt positions (pad included) the CPU path computed
 };
 
 // The one decoding loop behind generate() and generateBatch(). `onToken(seq, token, index)`.
@@ -127,15 +142,16 @@ BatchStats decode(const Model& m, std::vector<SequenceState>& st, const Sampling
   for (const auto& s : st) stats.promptTokens += s.req->prompt.size();
   const bool deviceArgmax = o.temperature <= 0.0f && o.repetitionPenalty == 1.0f;
   auto t0 = Clock::now();
-  mx::array logits = prefill(m, ids, B, P, cache, o.prefillChunk);  // (B, V)
-  std::vector<int> active(B);                                       // batch row -> sequence
+  // The prompt and the decoded tokens go through the CPU path when the model's layout allows it
+  // (its set-up is booked as prompt time).
+  std::optional<CpuDecoder> cpuDecoder = CpuDecoder::create(m);
+  mx::array logits =
+      prefill(m, ids, B, P, cache, o.prefillChunk, cpuDecoder ? &*cpuDecoder : nullptr,
+              &stats.cpuPrefillPositions);  // (B, V)
+  std::vector<int> active(B);               // batch row -> sequence
   std::iota(active.begin(), active.end(), 0);
   bool first = true;
   auto t1 = t0;
-  // Decoded tokens go through the CPU decode path when the model's layout allows it (set up
-  // after the prompt, so that its set-up is not booked as prompt time).
-  std::optional<CpuDecoder> cpuDecoder;
-  bool cpuDecoderTried = false;
   while (!active.empty()) {
     // Next token per active row: argmax on the device (greedy: no vocabulary copy, no sort), or
     // the rows on the host for sampling and repetition penalties.
@@ -197,10 +213,6 @@ BatchStats decode(const Model& m, std::vector<SequenceState>& st, const Sampling
       for (int r : keep) still.push_back(active[r]);
       active = std::move(still);
     }
-    if (!cpuDecoderTried) {
-      cpuDecoder = CpuDecoder::create(m);
-      cpuDecoderTried = true;
-    }
     std::optional<mx::array> fast = cpuDecoder ? cpuDecoder->step(feed, cache) : std::nullopt;
     if (fast) {
       logits = *fast;
@@ -253,6 +265,7 @@ Event generate(const Model& m, const GenerateOptions& o, const Emit& emit,
       .num("promptTokensPerSecond", s.prefillSecs > 0 ? s.promptTokens / s.prefillSecs : 0.0)
       .num("tokensPerSecond", s.decodeSecs > 0 ? s.generated / s.decodeSecs : 0.0)
       .num("cpuDecodeSteps", static_cast<double>(s.cpuDecodeSteps))
+      .num("cpuPrefillPositions", static_cast<double>(s.cpuPrefillPositions))
       .num("peakMemoryBytes", static_cast<double>(mx::get_peak_memory()));
   return r;
 }
@@ -285,6 +298,7 @@ Event generateBatch(const Model& m, const std::vector<SequenceRequest>& seqs,
       .num("promptTokensPerSecond", s.prefillSecs > 0 ? s.promptTokens / s.prefillSecs : 0.0)
       .num("tokensPerSecond", s.decodeSecs > 0 ? s.generated / s.decodeSecs : 0.0)
       .num("cpuDecodeSteps", static_cast<double>(s.cpuDecodeSteps))
+      .num("cpuPrefillPositions", static_cast<double>(s.cpuPrefillPositions))
       .num("peakMemoryBytes", static_cast<double>(mx::get_peak_memory()));
   return r;
 }
@@ -347,7 +361,9 @@ Event scoreOptions(const Model& m, const std::vector<int32_t>& prompt,
   const int P = static_cast<int>(prompt.size());
   // The shared prefix once: its cache, and log p(first option token | prompt). (1, V)
   KvCache prefix = KvCache::empty(m.layers.size());
-  mx::array first = prefill(m, prompt, 1, P, prefix, SamplingOptions{}.prefillChunk);
+  std::optional<CpuDecoder> cpu = CpuDecoder::create(m);
+  mx::array first =
+      prefill(m, prompt, 1, P, prefix, SamplingOptions{}.prefillChunk, cpu ? &*cpu : nullptr);
   first = mx::subtract(first, mx::logsumexp(first, -1, true));
   mx::eval(first);
   const float* firstLp = first.data<float>();

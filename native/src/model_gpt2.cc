@@ -11,6 +11,7 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "attention_cpu.h"
 #include "model.h"
 
 namespace medtune {
@@ -86,10 +87,13 @@ mx::array attention(const Block& blk, const ModelConfig& c, int layer, const mx:
     v = mx::slice(cv, {0, 0, 0, 0}, {B, H, end, hd});
   }
   const float attnScale = 1.0f / std::sqrt(static_cast<float>(hd));
-  // "causal" aligns the mask bottom-right, so a cached prefix stays fully visible.
+  // "causal" aligns the mask bottom-right, so a cached prefix stays fully visible. Without a
+  // cache or mask the CPU runs the fused kernels of attention_cpu.cc (as model_llama.cc does).
+  const bool fused = !ctx.mask && !ctx.cache && L > 1 && cpuAttentionApplies(q, k, v);
+  const std::string maskMode = ctx.mask || L == 1 ? "" : "causal";
   mx::array o =
-      ctx.mask ? mx::fast::scaled_dot_product_attention(q, k, v, attnScale, "", ctx.mask)
-               : mx::fast::scaled_dot_product_attention(q, k, v, attnScale, L > 1 ? "causal" : "");
+      fused ? cpuCausalAttention(q, k, v, attnScale)
+            : mx::fast::scaled_dot_product_attention(q, k, v, attnScale, maskMode, ctx.mask);
   o = mx::reshape(mx::transpose(o, {0, 2, 1, 3}), {B, L, H * hd});  // (B, L, D)
   return proj(blk.o, o, kOut);
 }

@@ -8,6 +8,7 @@
 #include <memory>
 #include <stdexcept>
 
+#include "attention_cpu.h"
 #include "model.h"
 #include "packed_matmul.h"
 
@@ -438,10 +439,14 @@ mx::array attention(const Block& blk, const ModelConfig& c, int layer, const mx:
     mark("attention.kv_cache_write", v);
   }
   const float attnScale = 1.0f / std::sqrt(static_cast<float>(hd));
-  // "causal" aligns the mask bottom-right, so a cached prefix stays fully visible.
+  // "causal" aligns the mask bottom-right, so a cached prefix stays fully visible. Without a
+  // cache or mask (training, scoring) the CPU runs the fused kernels of attention_cpu.cc, which
+  // never materialise the (B, H, L, L) scores; MLX's sdpa on the CPU would.
+  const bool fused = !ctx.mask && !ctx.cache && L > 1 && cpuAttentionApplies(q, k, v);
+  const std::string maskMode = ctx.mask || L == 1 ? "" : "causal";
   mx::array o =
-      ctx.mask ? mx::fast::scaled_dot_product_attention(q, k, v, attnScale, "", ctx.mask)
-               : mx::fast::scaled_dot_product_attention(q, k, v, attnScale, L > 1 ? "causal" : "");
+      fused ? cpuCausalAttention(q, k, v, attnScale)
+            : mx::fast::scaled_dot_product_attention(q, k, v, attnScale, maskMode, ctx.mask);
   mark("attention.sdpa", o);
   // (B, H, L, hd) -> (B, L, D)
   o = mx::reshape(mx::transpose(o, {0, 2, 1, 3}), {B, L, H * hd});

@@ -185,9 +185,22 @@ Event profileDecodeStep(const Model& m, const std::vector<int32_t>& prompt, int 
       for (const auto& kv : step) t["cpu_path." + kv.first] += kv.second;
     }
   }
+  // The CPU path's prefill of the same prompt into a fresh cache (one call, phases scaled by
+  // `tokens` so that they read per prompt once toEvent divides).
+  double cpuPrefill = 0;
+  if (std::optional<CpuDecoder> cpu = CpuDecoder::create(m)) {
+    KvCache fresh = KvCache::empty(m.layers.size());
+    PhaseTimes phases;
+    t0 = Clock::now();
+    if (cpu->prefill(prompt, static_cast<int>(prompt.size()), fresh, true, &phases)) {
+      cpuPrefill = since(t0);
+      for (const auto& kv : phases) t["cpu_prefill." + kv.first] += kv.second * tokens;
+    }
+  }
   Event e = toEvent(t, tokens, "decode");
   e.num("promptTokens", static_cast<double>(prompt.size()))
       .num("prefillSeconds", prefill)
+      .num("cpuPathPrefillSeconds", cpuPrefill)
       .num("decodedTokens", 2.0 * tokens);
   return e;
 }

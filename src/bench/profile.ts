@@ -5,7 +5,7 @@
  * model. The native side times each phase around an mx::eval barrier (native/src/profile.cc), so
  * the forward's per-op rows add up to more than the unbarriered `total.*` rows: barriers cost MLX
  * its cross-op fusion and add a scheduling round per op. The CPU decode path (decode_cpu.cc) gets
- * its own table: it runs no MLX ops, so its phases need no barriers. `--quick` uses 1×128 tokens and 4 decoded
+ * its own tables (decode and prefill): it runs no MLX ops, so its phases need no barriers. `--quick` uses 1×128 tokens and 4 decoded
  * tokens. Without a build: `npx tsx src/bench/profile.ts --quick`.
  */
 import { join } from "node:path";
@@ -28,16 +28,24 @@ function tokenIds(count: number, vocab: number, seed: number): Int32Array {
  * The decode profile's two paths apart: the MLX forward (barriered per op) and the CPU decode path
  * (native/src/decode_cpu.cc, rows `cpu_path.*`), which the native side times over the same cache.
  */
-export function splitDecodePaths(p: NativeProfile): { mlx: NativeProfile; cpu: NativeProfile } {
-  const cpuRow = (phase: string) => phase.includes("cpu_path.");
+export function splitDecodePaths(p: NativeProfile): {
+  mlx: NativeProfile;
+  cpu: NativeProfile;
+  cpuPrefill: NativeProfile;
+} {
+  const only = (prefix: string): NativeProfile => ({
+    ...p,
+    phases: p.phases
+      .filter((r) => r.phase.includes(prefix))
+      .map((r) => ({ ...r, phase: r.phase.replace(prefix, "") })),
+  });
   return {
-    mlx: { ...p, phases: p.phases.filter((r) => !cpuRow(r.phase)) },
-    cpu: {
+    mlx: {
       ...p,
-      phases: p.phases
-        .filter((r) => cpuRow(r.phase))
-        .map((r) => ({ ...r, phase: r.phase.replace("cpu_path.", "") })),
+      phases: p.phases.filter((r) => !/cpu_path\.|cpu_prefill\./.test(r.phase)),
     },
+    cpu: only("cpu_path."),
+    cpuPrefill: only("cpu_prefill."),
   };
 }
 
@@ -144,6 +152,14 @@ export async function main(argv: string[]): Promise<number> {
       profileTable(paths.mlx, "token") +
       (paths.cpu.phases.length > 0
         ? "\n\n" + profileTable(paths.cpu, "token", "decode, CPU path")
+        : "") +
+      (paths.cpuPrefill.phases.length > 0
+        ? "\n\n" +
+          profileTable(
+            paths.cpuPrefill,
+            "prompt",
+            `prefill, CPU path (${((decode.cpuPathPrefillSeconds ?? 0) * 1000).toFixed(0)} ms)`,
+          )
         : "") +
       "\n",
   );

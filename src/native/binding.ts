@@ -219,6 +219,8 @@ export interface NativeGenerateResult {
   tokensPerSecond: number;
   /** Decode steps computed by the CPU decode path (native/src/decode_cpu.cc); the rest ran in MLX. */
   cpuDecodeSteps: number;
+  /** Prompt positions (left padding included) computed by the CPU path; the rest ran in MLX. */
+  cpuPrefillPositions: number;
   peakMemoryBytes: number;
 }
 
@@ -254,6 +256,8 @@ export interface NativeGenerateBatchResult {
   tokensPerSecond: number;
   /** Decode steps computed by the CPU decode path (native/src/decode_cpu.cc); the rest ran in MLX. */
   cpuDecodeSteps: number;
+  /** Prompt positions (left padding included) computed by the CPU path; the rest ran in MLX. */
+  cpuPrefillPositions: number;
   peakMemoryBytes: number;
 }
 
@@ -278,6 +282,8 @@ export interface NativeProfile {
   sequenceLength?: number;
   promptTokens?: number;
   prefillSeconds?: number;
+  /** The same prompt through the CPU path (decode_cpu.cc), phases `cpu_prefill.*` (per prompt). */
+  cpuPathPrefillSeconds?: number;
 }
 
 export interface NativeScoreResult {
@@ -462,6 +468,17 @@ export interface NativeBinding {
     },
   ): { y: NativeTensor; dx: NativeTensor };
   /**
+   * Causal attention of q (B, H, L, hd) over k, v (B, Hkv, Lk >= L, hd), float32 on the CPU, mask
+   * aligned bottom-right; dq, dk, dv: the backward for the cotangent cos(0, 1, ...) of o. "fused":
+   * medtune's CPU kernels (native/src/attention_cpu.cc); "mlx": MLX's sdpa and its VJP.
+   */
+  causalAttention(
+    q: NativeTensor,
+    k: NativeTensor,
+    v: NativeTensor,
+    opts: { scale: number; mode: "fused" | "mlx" },
+  ): { o: NativeTensor; dq: NativeTensor; dk: NativeTensor; dv: NativeTensor };
+  /**
    * One ggml tensor (`rows` × `cols`, ggml type id) to float32 through exactly the conversion
    * loadGguf applies: repacked into MLX's affine layout and dequantized by MLX for the per-32 affine
    * types (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K), decoded directly for Q2_K, Q3_K and Q6_K.
@@ -523,6 +540,7 @@ export const NATIVE_FUNCTIONS = [
   "fromFloat32",
   "matmul",
   "quantizedMatmul",
+  "causalAttention",
   "ggmlToFloat32",
   "loadGguf",
   "loadHf",

@@ -1,0 +1,32 @@
+// Float32 kernels for the CPU prompt path (decode_cpu.cc): a register-tiled product of many x
+// rows with a few rows of W, and vectorised exp / SiLU / axpy for the elementwise parts. Each has
+// an AVX-512 body chosen at run time and a scalar fallback, so the addon runs on any x86-64 CPU.
+#pragma once
+
+#include <cstddef>
+
+namespace medtune {
+
+// Rows of x per packed panel, and rows of W per register tile.
+constexpr int kGemmPanelRows = 64;
+constexpr int kGemmTileRows = 6;
+
+// Floats one packed copy of x (M, in) takes: ceil(M / 64) panels of (in, 64).
+size_t gemmPanelsSize(int M, int in);
+// x (M, in) -> panels: panel p holds x rows [64p, 64p + 64) transposed to (in, 64), zero past M.
+void gemmPackPanels(const float* x, int M, int in, float* panels);
+// yT[n * 64 + m] = rows[n] . x[m] for n < nrows (at most kGemmTileRows) and the x rows m of one
+// panel holding M <= 64 rows (entries past M, up to the next multiple of 16, are written too);
+// each rows[n] holds `in` floats in x's column order. Transposed output: whole-vector stores.
+void gemmTile(const float* const* rows, int nrows, const float* panel, int M, int in, float* yT);
+// y[m * ldy + o] = yT[o * 64 + m] for o < nout, m < M: a panel's outputs back to row order.
+void gemmUnpack(const float* yT, int nout, int M, float* y, size_t ldy);
+
+// p[i] = exp(p[i] - shift), returns the sum of the results (softmax's numerator and total).
+float expShiftSum(float* p, int n, float shift);
+// g[i] = silu(g[i]) * u[i] = g / (1 + exp(-g)) * u.
+void siluMul(float* g, const float* u, size_t n);
+// y[i] += a * x[i].
+void axpy(float a, const float* x, float* y, int n);
+
+}  // namespace medtune

@@ -1,0 +1,181 @@
+// The CPU prompt path (CpuDecoder::prefill in native/src/decode_cpu.cc: a prompt chunk through
+// register-tiled products over the packed weights, RoPE, in-place cache writes and causal
+// attention, no MLX ops) gives the MLX path's next-token log-probabilities to float tolerance and
+// its greedy continuation token for token: prompts of 1, 7, 65 and 300 positions, in chunks of 32
+// (crossing chunk boundaries) and in one call, batched with left padding, across the flavours the
+// decode path serves. Scores of multi-token options, which MLX computes over the cache the CPU
+// path wrote, equal those over an MLX-written cache. MEDTUNE_CPU_DECODE=mlx selects the MLX path.
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import type { NativeModelConfig } from "../../src/native/binding.js";
+import type { LoadOptions } from "../../src/train/model.js";
+import { Model } from "../../src/train/model.js";
+import { loadTokenizer } from "../../src/train/tokenizer.js";
+import { TINY, ints } from "../train/native-helpers.js";
+
+const GGUF = join(
+  import.meta.dirname,
+  "..",
+  "..",
+  "models",
+  "base",
+  "SmolLM2-135M-Instruct.Q4_1.gguf",
+);
+
+type Mode = "cpu" | "mlx";
+
+function select(mode: Mode) {
+  if (mode === "mlx") process.env.MEDTUNE_CPU_DECODE = "mlx";
+  else delete process.env.MEDTUNE_CPU_DECODE;
+}
+
+// Greedy continuations of a left-padded batch; checks that the prompt took the path asked for.
+async function greedy(
+  m: Model,
+  prompts: Int32Array[],
+  maxTokens: number,
+  mode: Mode,
+  prefillChunk?: number,
+) {
+  select(mode);
+  const r = await m.native.generateBatch({
+    prompts: prompts.map((prompt) => ({ prompt })),
+    maxTokens,
+    prefillChunk,
+  });
+  const padded = prompts.length * Math.max(...prompts.map((p) => p.length));
+  expect(r.cpuPrefillPositions).toBe(mode === "mlx" ? 0 : padded);
+  return r.sequences.map((s) => Array.from(s.tokens));
+}
+
+// log p(t | prompt) for every `every`-th vocabulary token t: the prompt's last-position logits, normalised
+// (scoreOptions prefills the prompt once; single-token options need no further forward).
+async function nextLogprobs(
+  m: Model,
+  prompt: Int32Array,
+  mode: Mode,
+  every = 1,
+): Promise<number[]> {
+  select(mode);
+  const all = Array.from({ length: Math.ceil(m.config.vocabSize / every) }, (_, i) => [i * every]);
+  return (await m.scoreOptions(prompt, all)).map((r) => r.sum);
+}
+
+function maxAbsDiff(a: number[], b: number[]): number {
+  expect(a.length).toBe(b.length);
+  return a.reduce((worst, v, i) => Math.max(worst, Math.abs(v - b[i]!)), 0);
+}
+
+function argmax(a: number[]): number {
+  return a.reduce((best, v, i) => (v > a[best]! ? i : best), 0);
+}
+
+function withLora(m: Model): Model {
+  m.addAdapters({ loraRank: 4, loraAlpha: 8, seed: 5 });
+  const set: Record<string, { b: Float32Array }> = {};
+  for (const [name, v] of Object.entries(m.native.getAdapterWeights()))
+    set[name] = { b: v.b.map((_, i) => Math.sin(i * 0.7) * 0.2) };
+  m.native.setAdapterWeights(set);
+  return m;
+}
+
+afterEach(() => {
+  delete process.env.MEDTUNE_CPU_DECODE;
+});
+
+describe("CPU prompt path", () => {
+  const flavours: [string, Partial<NativeModelConfig>, LoadOptions, boolean][] = [
+    ["llama, GQA, tied, float32", {}, {}, false],
+    ["qwen2 (q/k/v biases) + LoRA", { architecture: "qwen2", attentionBias: true }, {}, true],
+    ["mistral, sliding window 5", { architecture: "mistral", slidingWindow: 5 }, {}, false],
+    ["linear RoPE scaling", { ropeScaling: { type: "linear", factor: 2 } }, {}, false],
+    [
+      "llama3 RoPE scaling",
+      {
+        ropeScaling: {
+          type: "llama3",
+          factor: 8,
+          lowFreqFactor: 1,
+          highFreqFactor: 4,
+          originalMaxPositionEmbeddings: 16,
+        },
+      },
+      {},
+      false,
+    ],
+    ["4-bit packed, group 32, + LoRA", {}, { quantize: { bits: 4, groupSize: 32 } }, true],
+    [
+      "4-bit packed, group 64, untied head",
+      { tieWordEmbeddings: false },
+      { quantize: { bits: 4, groupSize: 64 } },
+      false,
+    ],
+    ["8-bit packed, group 32", {}, { quantize: { bits: 8, groupSize: 32 } }, false],
+  ];
+  for (const [name, config, load, lora] of flavours) {
+    it(`${name}: next-token log-probs and greedy output equal the MLX path`, async () => {
+      const m = Model.random({ ...TINY, maxPositionEmbeddings: 1024, ...config }, 9, load);
+      if (lora) withLora(m);
+      for (const [n, seed] of [
+        [1, 41],
+        [7, 42],
+        [65, 43],
+        [300, 44],
+      ] as const) {
+        const prompt = ints(n, TINY.vocabSize, seed);
+        const mlx = await nextLogprobs(m, prompt, "mlx");
+        const cpu = await nextLogprobs(m, prompt, "cpu");
+        expect(maxAbsDiff(cpu, mlx), `${n} positions`).toBeLessThan(5e-5);
+        expect(argmax(cpu)).toBe(argmax(mlx));
+        const want = await greedy(m, [prompt], 8, "mlx");
+        expect(await greedy(m, [prompt], 8, "cpu", 32), `${n} positions, chunks of 32`).toEqual(
+          want,
+        );
+        expect(await greedy(m, [prompt], 8, "cpu"), `${n} positions, one call`).toEqual(want);
+      }
+      // Ragged batch: left padding of 0..62 positions, two chunks of 32 for the longest row.
+      const batch = [3, 40, 65].map((n, i) => ints(n, TINY.vocabSize, 50 + i));
+      const want = await greedy(m, batch, 8, "mlx", 32);
+      expect(await greedy(m, batch, 8, "cpu", 32)).toEqual(want);
+      expect(want.flat().length).toBe(24);
+      m.dispose();
+    });
+  }
+
+  it("the cache it writes serves MLX's scoring of multi-token options as MLX's own does", async () => {
+    const m = Model.random({ ...TINY, maxPositionEmbeddings: 1024 }, 10, {
+      quantize: { bits: 4, groupSize: 32 },
+    });
+    const prompt = ints(70, TINY.vocabSize, 61);
+    const options = [ints(5, TINY.vocabSize, 62), ints(2, TINY.vocabSize, 63), [7]];
+    select("mlx");
+    const mlx = await m.scoreOptions(prompt, options);
+    select("cpu");
+    const cpu = await m.scoreOptions(prompt, options);
+    for (let i = 0; i < options.length; i++) {
+      const a = Array.from(cpu[i]!.tokenLogprobs);
+      const b = Array.from(mlx[i]!.tokenLogprobs);
+      expect(maxAbsDiff(a, b), `option ${i}`).toBeLessThan(5e-5);
+    }
+    m.dispose();
+  });
+
+  it("on the bundled GGUF: a real prompt's log-probs and greedy continuation equal the MLX path", async () => {
+    const m = await Model.load(GGUF);
+    const tok = await loadTokenizer(GGUF);
+    const text =
+      "Metformin is a first-line medication for the treatment of type 2 diabetes, particularly " +
+      "in people who are overweight. It lowers blood glucose mainly by reducing hepatic glucose " +
+      "production. Common adverse effects include diarrhea, nausea and abdominal pain. The main " +
+      "mechanism of action of metformin is";
+    const prompt = Int32Array.from(tok.encode(text));
+    expect(prompt.length).toBeGreaterThan(50);
+    // Every 8th token's log-prob (6144 of them); the greedy run checks the argmax itself.
+    const mlx = await nextLogprobs(m, prompt, "mlx", 8);
+    const cpu = await nextLogprobs(m, prompt, "cpu", 8);
+    expect(maxAbsDiff(cpu, mlx)).toBeLessThan(5e-4);
+    const want = await greedy(m, [prompt], 12, "mlx");
+    expect(await greedy(m, [prompt], 12, "cpu", 32)).toEqual(want);
+    m.dispose();
+  }, 300_000);
+});
