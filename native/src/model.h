@@ -250,13 +250,12 @@ Model loadHf(const ModelConfig& cfg, const std::vector<std::string>& files, mx::
 Model createRandomModel(const ModelConfig& cfg, uint64_t seed, mx::Dtype dtype);
 void quantizeBase(Model& m, int groupSize, int bits);
 // How products with a quantized base run on the CPU device (MEDTUNE_CPU_QUANTIZED_MATMUL):
-// Expand (default): a float32 copy once at load (~8x the 4-bit bytes) for BLAS; Packed: W stays
-// packed and multiplies through dequantized row blocks + BLAS (packed_matmul.h; Linear::tiled),
-// so weight memory is about the file size — opt-in while test/native/fork-guard.test.ts hangs
-// with it (a fork during training stalls OpenBLAS); Kernel: MLX's quantized_matmul for every
-// product (a scalar loop on CPU: slow). Metal and CUDA always use MLX's quantized kernels.
-// Throws on an unknown value.
-enum class CpuQuantizedCompute { Expand, Packed, Kernel };
+// Packed (default): W stays packed and multiplies through dequantized row blocks + BLAS
+// (packed_matmul.h; Linear::tiled), so weight memory is about the file size, at the expanded
+// base's training speed within ~10% (npm run bench -- packed); Expand: a float32 copy once at
+// load (~8x the 4-bit bytes); Kernel: MLX's quantized_matmul for every product (a scalar loop on
+// CPU: slow). Metal and CUDA always use MLX's quantized kernels. Throws on an unknown value.
+enum class CpuQuantizedCompute { Packed, Expand, Kernel };
 CpuQuantizedCompute cpuQuantizedCompute();
 // Prepares the quantized projections of `m` for CPU compute as cpuQuantizedCompute() says.
 // Returns the bytes of the float32 copies it made.

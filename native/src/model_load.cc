@@ -536,13 +536,13 @@ void quantizeBase(Model& m, int groupSize, int bits) {
   prepareCompute(m);
 }
 
-// How CPU products read a quantized base: MEDTUNE_CPU_QUANTIZED_MATMUL = expand (default: a float32
-// copy), packed (also "tiled", its earlier name) or kernel (also "1": MLX's kernel).
+// How CPU products read a quantized base: MEDTUNE_CPU_QUANTIZED_MATMUL = packed (default; also
+// "tiled", its earlier name), expand (a float32 copy) or kernel (also "1": MLX's kernel).
 CpuQuantizedCompute cpuQuantizedCompute() {
   const char* e = std::getenv("MEDTUNE_CPU_QUANTIZED_MATMUL");
   const std::string v = e ? e : "";
-  if (v.empty() || v == "expand") return CpuQuantizedCompute::Expand;
-  if (v == "packed" || v == "tiled") return CpuQuantizedCompute::Packed;
+  if (v.empty() || v == "packed" || v == "tiled") return CpuQuantizedCompute::Packed;
+  if (v == "expand") return CpuQuantizedCompute::Expand;
   if (v == "kernel" || v == "1") return CpuQuantizedCompute::Kernel;
   throw std::invalid_argument("MEDTUNE_CPU_QUANTIZED_MATMUL='" + v +
                               "': expected packed, expand or kernel");

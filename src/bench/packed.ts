@@ -1,7 +1,7 @@
 /**
  * `npm run bench -- packed [--packed-model X.gguf] [--repeats 2]`: LoRA training with a 4-bit base
  * kept packed on the CPU (MEDTUNE_CPU_QUANTIZED_MATMUL=packed: dequantized row blocks + BLAS,
- * native/src/packed_matmul.cc) against the same base expanded once to float32 (=expand, the default),
+ * native/src/packed_matmul.cc, the default) against the same base expanded once to float32 (=expand),
  * on a synthetic ~1B-parameter Q4_0 llama (scripts/make_synthetic_gguf.py, made once into
  * data/cache/bench/ with the bench venv's gguf) — issue 9's goal: weight memory about the file
  * size, tokens/s at least 80% of the expanded base's. Random token ids (the synthetic model has no
@@ -137,7 +137,7 @@ export async function bench(o: BenchOptions, log: Log): Promise<SuiteOutcome> {
     ],
     samples: [],
     notes: [
-      `file ${fileMiB.toFixed(0)} MiB; packed = MEDTUNE_CPU_QUANTIZED_MATMUL=packed, float32 = =expand (the CPU default)`,
+      `file ${fileMiB.toFixed(0)} MiB; packed = MEDTUNE_CPU_QUANTIZED_MATMUL=packed (the CPU default), float32 = =expand`,
       "weight memory: MLX active bytes grown by the load (packed words + float32 scales and biases per 32 weights, norms; or the float32 copies on top)",
     ],
   };

@@ -454,7 +454,7 @@ export interface NativeBinding {
   /**
    * x (N, in) times W (out, in)^T with W quantized in MLX's affine format (what GGUF Q4_0, Q4_1
    * and Q8_0 load into), computed by `mode`: "tiled" (the packed primitive: dequantized row blocks
-   * + BLAS, the CPU path of MEDTUNE_CPU_QUANTIZED_MATMUL=packed), "kernel" (MLX's quantized_matmul), "dequantized" (all of
+   * + BLAS, the CPU default for a quantized base), "kernel" (MLX's quantized_matmul), "dequantized" (all of
    * W dequantized first, the reference) or "decode" (the CPU decode kernels; CPU only, dx then comes
    * from the tiled path). dx: the backward through x for the cotangent cos(0, 1, ...).
    */
@@ -486,9 +486,9 @@ export interface NativeBinding {
   ggmlToFloat32(typeId: number, bytes: Uint8Array, rows: number, cols: number): Float32Array;
   /**
    * GGUF (F32, F16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K … Q6_K; llama / qwen2); loadNotes says which
-   * types stayed quantized. On CPU, quantized projections get a float32 copy for BLAS; with the
-   * environment variable MEDTUNE_CPU_QUANTIZED_MATMUL=packed 4/8-bit ones stay packed only (weight
-   * memory ≈ the file size) and multiply through dequantized row blocks + BLAS; =kernel uses MLX's
+   * types stayed quantized. On CPU, 4/8-bit projections stay packed (weight memory ≈ the file
+   * size) and multiply through dequantized row blocks + BLAS; the environment variable
+   * MEDTUNE_CPU_QUANTIZED_MATMUL=expand gives them a float32 copy instead, =kernel uses MLX's
    * quantized kernel for every product (decoded tokens read the packed bytes in every mode).
    */
   loadGguf(path: string, opts?: { dtype?: WeightDtype }): NativeModelHandle;

@@ -2,7 +2,7 @@
 // Q8_0 load into) equal dequantize-then-matmul, forward and backward through the activations, for
 // the packed CPU primitive (packed_matmul.cc), MLX's kernel and the CPU decode kernels
 // (decode_cpu.cc), at odd shapes (partial last blocks of W's rows, 1 to 130 rows). And a whole
-// model kept packed (MEDTUNE_CPU_QUANTIZED_MATMUL=packed) gives the float32-expanded logits, loss and LoRA gradients.
+// model kept packed (the CPU default) gives the float32-expanded logits, loss and LoRA gradients.
 import { describe, expect, it } from "vitest";
 import { loadNative } from "../../src/native/loader.js";
 import { Model } from "../../src/train/model.js";
@@ -78,7 +78,7 @@ describe("quantized matmul", () => {
     }
   });
 
-  it("a model kept packed (MEDTUNE_CPU_QUANTIZED_MATMUL=packed) equals its float32 expansion (the CPU default): logits, loss and LoRA gradients", () => {
+  it("a model kept packed (the CPU default, named) equals its float32 expansion (MEDTUNE_CPU_QUANTIZED_MATMUL=expand): logits, loss and LoRA gradients", () => {
     const config = { ...TINY, hiddenSize: 128, intermediateSize: 256, vocabSize: 300 };
     const load = (mode: string | undefined) => {
       if (mode) process.env.MEDTUNE_CPU_QUANTIZED_MATMUL = mode;
@@ -97,7 +97,7 @@ describe("quantized matmul", () => {
       const m = f();
       return { m, bytes: mlx.memory().activeBytes - before };
     };
-    const { m: expanded, bytes: expandedBytes } = grown(() => load(undefined));
+    const { m: expanded, bytes: expandedBytes } = grown(() => load("expand"));
     const { m: packed, bytes: packedBytes } = grown(() => load("packed"));
     // Packed: no float32 copy of the projections (those are ~8x the 4-bit bytes).
     expect(packedBytes).toBeLessThan(expandedBytes / 2);
