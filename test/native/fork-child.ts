@@ -1,7 +1,7 @@
 // Child process of fork-guard.test.ts: trains LoRA on the bundled model (products big enough for
 // OpenBLAS to run threaded) while the JS thread forks a child process (execFileSync) over and over,
 // as a notebook cell that shells out during training does. Prints {"steps","forks"} when done.
-//   node --import tsx test/native/fork-child.ts <iters>
+//   node --import tsx test/native/fork-child.ts <iters> [<ms between forks>]
 import { execFileSync } from "node:child_process";
 import { bundledModelPath } from "../../src/paths.js";
 import { Model } from "../../src/train/model.js";
@@ -9,6 +9,7 @@ import { train } from "../../src/train/trainer.js";
 
 async function main(): Promise<void> {
   const iters = Number(process.argv[2] ?? 6);
+  const pauseMs = Number(process.argv[3] ?? 10);
   const model = await Model.load(await bundledModelPath());
   model.addAdapters({ loraRank: 8, loraAlpha: 16, seed: 0 });
   const [B, S, V] = [2, 64, model.config.vocabSize];
@@ -40,7 +41,7 @@ async function main(): Promise<void> {
   while (!done) {
     execFileSync("true");
     forks++;
-    await new Promise((r) => setTimeout(r, 10));
+    await new Promise((r) => setTimeout(r, pauseMs));
   }
   await job;
   process.stdout.write(`${JSON.stringify({ steps, forks })}\n`);

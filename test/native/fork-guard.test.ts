@@ -9,7 +9,10 @@ import { describe, expect, it } from "vitest";
 import { loadNative } from "../../src/native/loader.js";
 import { bundledModelPath } from "../../src/paths.js";
 
-const ITERS = 6;
+const ITERS = 4;
+// A fork every 50 ms: enough to land on threaded products many times a step (the old addon hung
+// within seconds), few enough that the test stays about a minute and a half on a loaded machine.
+const PAUSE_MS = 50;
 const DEADLINE_MS = 240_000;
 
 const haveModel = await bundledModelPath().then(existsSync, () => false);
@@ -21,7 +24,7 @@ describe.skipIf(!openblas)("forks during training", () => {
     async () => {
       const child = spawn(
         process.execPath,
-        ["--import", "tsx", "test/native/fork-child.ts", String(ITERS)],
+        ["--import", "tsx", "test/native/fork-child.ts", String(ITERS), String(PAUSE_MS)],
         { stdio: ["ignore", "pipe", "pipe"] },
       );
       let out = "";
