@@ -4,10 +4,9 @@
 // window, linear and llama3 RoPE scaling, 4- and 8-bit packed weights, LoRA adapters, and a cache
 // that grows past its first allocation. MEDTUNE_CPU_DECODE=mlx selects the MLX path.
 import { afterEach, describe, expect, it } from "vitest";
-import type { NativeModelConfig } from "../../src/native/binding.js";
-import type { LoadOptions } from "../../src/train/model.js";
 import { Model } from "../../src/train/model.js";
 import { TINY, ints } from "../train/native-helpers.js";
+import { CPU_PATH_FLAVOURS, withLora } from "./cpu-path-flavours.js";
 
 async function greedy(m: Model, prompts: Int32Array[], maxTokens: number, mode: "cpu" | "mlx") {
   if (mode === "mlx") process.env.MEDTUNE_CPU_DECODE = "mlx";
@@ -22,51 +21,12 @@ async function greedy(m: Model, prompts: Int32Array[], maxTokens: number, mode: 
   return r.sequences.map((s) => Array.from(s.tokens));
 }
 
-function withLora(m: Model): Model {
-  m.addAdapters({ loraRank: 4, loraAlpha: 8, seed: 5 });
-  // Non-zero B, so the adapters change every projection's output.
-  const set: Record<string, { b: Float32Array }> = {};
-  for (const [name, v] of Object.entries(m.native.getAdapterWeights()))
-    set[name] = { b: v.b.map((_, i) => Math.sin(i * 0.7) * 0.2) };
-  m.native.setAdapterWeights(set);
-  return m;
-}
-
 afterEach(() => {
   delete process.env.MEDTUNE_CPU_DECODE;
 });
 
 describe("CPU decode path", () => {
-  const flavours: [string, Partial<NativeModelConfig>, LoadOptions, boolean][] = [
-    ["llama, GQA, tied, float32", {}, {}, false],
-    ["llama + LoRA", {}, {}, true],
-    ["qwen2 (q/k/v biases) + LoRA", { architecture: "qwen2", attentionBias: true }, {}, true],
-    ["mistral, sliding window 5", { architecture: "mistral", slidingWindow: 5 }, {}, false],
-    ["linear RoPE scaling", { ropeScaling: { type: "linear", factor: 2 } }, {}, false],
-    [
-      "llama3 RoPE scaling",
-      {
-        ropeScaling: {
-          type: "llama3",
-          factor: 8,
-          lowFreqFactor: 1,
-          highFreqFactor: 4,
-          originalMaxPositionEmbeddings: 16,
-        },
-      },
-      {},
-      false,
-    ],
-    ["4-bit packed, group 32, + LoRA", {}, { quantize: { bits: 4, groupSize: 32 } }, true],
-    [
-      "4-bit packed, group 64, untied head",
-      { tieWordEmbeddings: false },
-      { quantize: { bits: 4, groupSize: 64 } },
-      false,
-    ],
-    ["8-bit packed, group 32", {}, { quantize: { bits: 8, groupSize: 32 } }, false],
-  ];
-  for (const [name, config, load, lora] of flavours) {
+  for (const [name, config, load, lora] of CPU_PATH_FLAVOURS) {
     it(`${name}: batched greedy equals the MLX path`, async () => {
       const m = Model.random({ ...TINY, ...config }, 7, load);
       if (lora) withLora(m);

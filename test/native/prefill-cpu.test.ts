@@ -7,11 +7,10 @@
 // path wrote, equal those over an MLX-written cache. MEDTUNE_CPU_DECODE=mlx selects the MLX path.
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import type { NativeModelConfig } from "../../src/native/binding.js";
-import type { LoadOptions } from "../../src/train/model.js";
 import { Model } from "../../src/train/model.js";
 import { loadTokenizer } from "../../src/train/tokenizer.js";
 import { TINY, ints } from "../train/native-helpers.js";
+import { CPU_PATH_FLAVOURS, withLora } from "./cpu-path-flavours.js";
 
 const GGUF = join(
   import.meta.dirname,
@@ -70,49 +69,12 @@ function argmax(a: number[]): number {
   return a.reduce((best, v, i) => (v > a[best]! ? i : best), 0);
 }
 
-function withLora(m: Model): Model {
-  m.addAdapters({ loraRank: 4, loraAlpha: 8, seed: 5 });
-  const set: Record<string, { b: Float32Array }> = {};
-  for (const [name, v] of Object.entries(m.native.getAdapterWeights()))
-    set[name] = { b: v.b.map((_, i) => Math.sin(i * 0.7) * 0.2) };
-  m.native.setAdapterWeights(set);
-  return m;
-}
-
 afterEach(() => {
   delete process.env.MEDTUNE_CPU_DECODE;
 });
 
 describe("CPU prompt path", () => {
-  const flavours: [string, Partial<NativeModelConfig>, LoadOptions, boolean][] = [
-    ["llama, GQA, tied, float32", {}, {}, false],
-    ["qwen2 (q/k/v biases) + LoRA", { architecture: "qwen2", attentionBias: true }, {}, true],
-    ["mistral, sliding window 5", { architecture: "mistral", slidingWindow: 5 }, {}, false],
-    ["linear RoPE scaling", { ropeScaling: { type: "linear", factor: 2 } }, {}, false],
-    [
-      "llama3 RoPE scaling",
-      {
-        ropeScaling: {
-          type: "llama3",
-          factor: 8,
-          lowFreqFactor: 1,
-          highFreqFactor: 4,
-          originalMaxPositionEmbeddings: 16,
-        },
-      },
-      {},
-      false,
-    ],
-    ["4-bit packed, group 32, + LoRA", {}, { quantize: { bits: 4, groupSize: 32 } }, true],
-    [
-      "4-bit packed, group 64, untied head",
-      { tieWordEmbeddings: false },
-      { quantize: { bits: 4, groupSize: 64 } },
-      false,
-    ],
-    ["8-bit packed, group 32", {}, { quantize: { bits: 8, groupSize: 32 } }, false],
-  ];
-  for (const [name, config, load, lora] of flavours) {
+  for (const [name, config, load, lora] of CPU_PATH_FLAVOURS) {
     it(`${name}: next-token log-probs and greedy output equal the MLX path`, async () => {
       const m = Model.random({ ...TINY, maxPositionEmbeddings: 1024, ...config }, 9, load);
       if (lora) withLora(m);
