@@ -21,6 +21,7 @@
 #include <thread>
 
 #include "cpu_gemm.h"
+#include "quant_compact.h"
 
 // MEDTUNE_NO_SIMD builds the scalar kernels only (as on CPUs and compilers without AVX-512).
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(MEDTUNE_NO_SIMD)
@@ -37,8 +38,7 @@ namespace {
 struct MatView {
   int in = 0, out = 0, bits = 0, group = 0;
   const uint32_t* q = nullptr;    // packed (out, in*bits/32), or null for float W
-  const float* scales = nullptr;  // (out, in/group)
-  const float* biases = nullptr;  // (out, in/group)
+  GroupScales scales;             // scales, biases (out, in/group): float32 or compact
   const float* w = nullptr;       // float W (out, in)
   const float* bias = nullptr;    // (out) or null
   const float* loraA = nullptr;   // (in, r) or null
@@ -76,8 +76,9 @@ void permuteForQ4(const float* x, int in, float* xp) {
 
 void dequantRowScalar(const MatView& w, int o, float* dst) {
   const uint32_t* row = w.q + o * w.rowWords();
-  const float* s = w.scales + static_cast<size_t>(o) * (w.in / w.group);
-  const float* b = w.biases + static_cast<size_t>(o) * (w.in / w.group);
+  const RowScales sb(w.scales, o);  // row o's scales and biases as float32, (in/group) each
+  const float* s = sb.s;
+  const float* b = sb.b;
   const uint32_t mask = (1u << w.bits) - 1;
   for (int i = 0; i < w.in; ++i) {
     const size_t bit = static_cast<size_t>(i) * w.bits;
@@ -121,8 +122,9 @@ MEDTUNE_AVX512_FN inline __m512i bytes16(const uint8_t* p) {
 // Row o of W dequantized, 4-bit values in the permuted order of permuteForQ4.
 MEDTUNE_AVX512_FN void dequantRowAvx512(const MatView& w, int o, float* dst) {
   const uint8_t* row = reinterpret_cast<const uint8_t*>(w.q + o * w.rowWords());
-  const float* s = w.scales + static_cast<size_t>(o) * (w.in / w.group);
-  const float* b = w.biases + static_cast<size_t>(o) * (w.in / w.group);
+  const RowScales sb(w.scales, o);  // row o's scales and biases as float32, (in/group) each
+  const float* s = sb.s;
+  const float* b = sb.b;
   const __m512i low4 = _mm512_set1_epi32(15);
   // Group by group: no integer division per 32 values.
   for (int g = 0, c = 0; c < w.in; ++g) {
@@ -146,8 +148,9 @@ MEDTUNE_AVX512_FN void dequantRowAvx512(const MatView& w, int o, float* dst) {
 // Row o of W times one x row, reading the packed bytes once (the batch-1 decode case).
 MEDTUNE_AVX512_FN float dotPackedAvx512(const MatView& w, int o, const float* x) {
   const uint8_t* row = reinterpret_cast<const uint8_t*>(w.q + o * w.rowWords());
-  const float* s = w.scales + static_cast<size_t>(o) * (w.in / w.group);
-  const float* b = w.biases + static_cast<size_t>(o) * (w.in / w.group);
+  const RowScales sb(w.scales, o);  // row o's scales and biases as float32, (in/group) each
+  const float* s = sb.s;
+  const float* b = sb.b;
   const __m512i low4 = _mm512_set1_epi32(15);
   __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
   for (int c = 0; c < w.in; c += 32) {
@@ -334,8 +337,9 @@ MEDTUNE_VNNI_FN inline int hsum8(__m256i v) {
 MEDTUNE_VNNI_FN float dotVnni(const MatView& w, int o, const QuantX& xq) {
   const uint8_t* row = reinterpret_cast<const uint8_t*>(w.q + o * w.rowWords());
   const int groups = w.in / w.group;
-  const float* s = w.scales + static_cast<size_t>(o) * groups;
-  const float* b = w.biases + static_cast<size_t>(o) * groups;
+  const RowScales sb(w.scales, o);  // row o's scales and biases as float32, (in/group) each
+  const float* s = sb.s;
+  const float* b = sb.b;
   const int chunks = w.in / 32, chunkBytes = w.bits * 4;
   const int8_t* xv = xq.q.data();
   const float* xs = xq.scale.data();
@@ -743,14 +747,25 @@ std::optional<MatView> view(const Linear& l, std::vector<mx::array>& keep) {
   v.in = l.inDim;
   v.out = l.outDim;
   if (l.quantized()) {
-    if ((l.bits != 4 && l.bits != 8) || l.groupSize % 32 != 0 || l.inDim % 32 != 0 || !l.qbiases)
+    if ((l.bits != 4 && l.bits != 8) || l.groupSize % 32 != 0 || l.inDim % 32 != 0 || !l.affine())
       return std::nullopt;
     if (l.qweight->dtype() != mx::uint32) return std::nullopt;
     v.bits = l.bits;
     v.group = l.groupSize;
     v.q = pointer<uint32_t>(*l.qweight, mx::uint32, keep);
-    v.scales = pointer<float>(*l.scales, mx::float32, keep);
-    v.biases = pointer<float>(*l.qbiases, mx::float32, keep);
+    // Compact (float16) scales and biases are read as they are, not copied to float32.
+    auto groupwise = [&keep](const mx::array& a) {
+      if (a.dtype() == mx::float16) {
+        pointer<mx::float16_t>(a, mx::float16, keep);
+      } else {
+        pointer<float>(a, mx::float32, keep);
+      }
+      return keep.back();  // (out, in/group), evaluated and row-contiguous
+    };
+    const mx::array s = groupwise(*l.scales);
+    const std::optional<mx::array> b =
+        l.qbiases ? std::optional<mx::array>(groupwise(*l.qbiases)) : std::nullopt;
+    v.scales = groupScales(s, b ? &*b : nullptr, l.bits);
   } else {
     if (!l.weight || l.weight->dtype() != mx::float32) return std::nullopt;
     v.w = pointer<float>(*l.weight, mx::float32, keep);

@@ -12,6 +12,7 @@
 #include <stdexcept>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "mlx/mlx.h"
@@ -61,6 +62,11 @@ struct Linear {
   std::optional<mx::array> qbiases;  // (out, in / group)
   int groupSize = 0;
   int bits = 0;
+  // CPU only (prepareCompute, quant_compact.h): float32 scales / qbiases held compactly — float16
+  // where exact, qbiases dropped when every bias is -2^(bits-1) * scale (implicitBiases). Read
+  // them through affineParams(), never directly.
+  bool compact = false;
+  bool implicitBiases = false;
   std::optional<mx::array> bias;  // (out)
   // CPU only: the quantized W expanded once to float32 for compute (see prepareCompute).
   std::optional<mx::array> dense;  // (out, in) float32
@@ -70,6 +76,12 @@ struct Linear {
   bool tiled = false;
 
   bool quantized() const { return qweight.has_value(); }
+  // MLX affine-quantized (scales and biases, stored or implicit): what the CPU kernels read.
+  bool affine() const { return quantized() && (qbiases || implicitBiases); }
+  // The scales and biases (out, in / group) as MLX's quantized ops take them: float32 when
+  // compact (made lazily), else as stored; only rows `ids` (N) when given, (N, in / group).
+  std::pair<mx::array, std::optional<mx::array>> affineParams(
+      const std::optional<mx::array>& ids = std::nullopt) const;
   mx::array apply(const mx::array& x) const;
   // x W^T without the bias.
   mx::array matmul(const mx::array& x) const;
@@ -251,10 +263,12 @@ Model createRandomModel(const ModelConfig& cfg, uint64_t seed, mx::Dtype dtype);
 void quantizeBase(Model& m, int groupSize, int bits);
 // How products with a quantized base run on the CPU device (MEDTUNE_CPU_QUANTIZED_MATMUL):
 // Packed (default): W stays packed and multiplies through dequantized row blocks + BLAS
-// (packed_matmul.h; Linear::tiled), so weight memory is about the file size, at the expanded
-// base's training speed within ~10% (npm run bench -- packed); Expand: a float32 copy once at
-// load (~8x the 4-bit bytes); Kernel: MLX's quantized_matmul for every product (a scalar loop on
-// CPU: slow). Metal and CUDA always use MLX's quantized kernels. Throws on an unknown value.
+// (packed_matmul.h; Linear::tiled), scales and biases held compactly (quant_compact.h: float16
+// as in GGUF, symmetric biases implicit), so weight memory is about the file size, at the
+// expanded base's training speed within ~10% (npm run bench -- packed); Expand: a float32 copy
+// once at load (~8x the 4-bit bytes); Kernel: MLX's quantized_matmul for every product (a scalar
+// loop on CPU: slow). Metal and CUDA always use MLX's quantized kernels. Throws on an unknown
+// value.
 enum class CpuQuantizedCompute { Packed, Expand, Kernel };
 CpuQuantizedCompute cpuQuantizedCompute();
 // Prepares the quantized projections of `m` for CPU compute as cpuQuantizedCompute() says.

@@ -42,20 +42,20 @@ mx::array Linear::matmul(const mx::array& x) const {
   // A product with a few rows (a decoded token) reads the packed bytes even when a float32 copy
   // exists: it is bound by weight reads, and 4-bit weights are an eighth of float32's.
   const bool fewRows = leadingRows(x) <= kKernelMaxRows;
-  if (quantized() && fewRows) {
-    return mx::quantized_matmul(x, *qweight, *scales, qbiases, true, groupSize, bits);
+  if (quantized() && (fewRows || (!tiled && !dense))) {
+    auto [s, b] = affineParams();
+    return mx::quantized_matmul(x, *qweight, s, b, true, groupSize, bits);
   }
   if (tiled) return packedMatmul(*this, x);
-  return dense         ? mx::matmul(x, mx::transpose(*dense))
-         : quantized() ? mx::quantized_matmul(x, *qweight, *scales, qbiases, true, groupSize, bits)
-                       : mx::matmul(x, mx::transpose(*weight));
+  return dense ? mx::matmul(x, mx::transpose(*dense)) : mx::matmul(x, mx::transpose(*weight));
 }
 
 mx::array Linear::matmulTransposed(const mx::array& g) const {
   if (tiled && leadingRows(g) > kKernelMaxRows) return packedMatmulTransposed(*this, g);
-  return dense         ? mx::matmul(g, *dense)
-         : quantized() ? mx::quantized_matmul(g, *qweight, *scales, qbiases, false, groupSize, bits)
-                       : mx::matmul(g, *weight);
+  if (dense) return mx::matmul(g, *dense);
+  if (!quantized()) return mx::matmul(g, *weight);
+  auto [s, b] = affineParams();
+  return mx::quantized_matmul(g, *qweight, s, b, false, groupSize, bits);
 }
 
 mx::array Linear::apply(const mx::array& x) const {
@@ -67,15 +67,14 @@ mx::array Linear::apply(const mx::array& x) const {
 mx::array Linear::denseWeight() const {
   if (dense) return *dense;
   if (!quantized()) return mx::astype(*weight, mx::float32);
-  return mx::astype(mx::dequantize(*qweight, *scales, qbiases, groupSize, bits), mx::float32);
+  auto [s, b] = affineParams();
+  return mx::astype(mx::dequantize(*qweight, s, b, groupSize, bits), mx::float32);
 }
 
 mx::array Linear::rows(const mx::array& ids) const {
   if (!quantized()) return mx::take(*weight, ids, 0);
-  return mx::dequantize(
-      mx::take(*qweight, ids, 0), mx::take(*scales, ids, 0),
-      qbiases ? std::optional<mx::array>(mx::take(*qbiases, ids, 0)) : std::nullopt, groupSize,
-      bits);
+  auto [s, b] = affineParams(ids);  // (N, in / group)
+  return mx::dequantize(mx::take(*qweight, ids, 0), s, b, groupSize, bits);
 }
 
 void Linear::quantize(int group, int nbits) {
@@ -197,7 +196,7 @@ mx::array doraWeightNorm(const Linear& lin, const mx::array& a, const mx::array&
   // W A runs through the frozen Linear itself (quantized kernel or float GEMM) at the dtype of
   // its weights, so it costs like a forward over r tokens. a (in, r), b (r, out) -> (out).
   const mx::Dtype wdt = lin.dense         ? mx::float32
-                        : lin.quantized() ? lin.scales->dtype()
+                        : lin.quantized() ? lin.affineParams().first.dtype()
                                           : lin.weight->dtype();
   mx::array waT =
       mx::astype(lin.matmul(mx::astype(mx::transpose(a), wdt)), mx::float32);  // (r, out)

@@ -14,6 +14,7 @@
 
 #include "kquants.h"
 #include "model.h"
+#include "quant_compact.h"
 
 namespace medtune {
 
@@ -556,20 +557,22 @@ size_t prepareCompute(Model& m) {
   auto expand = [&](Linear& l) {
     if (!l.quantized() || l.dense) return;
     // The packed primitive reads 4- and 8-bit weights; other widths get the float32 copy.
-    if (how == CpuQuantizedCompute::Packed && (l.bits == 4 || l.bits == 8) && l.qbiases) {
+    if (how == CpuQuantizedCompute::Packed && (l.bits == 4 || l.bits == 8) && l.affine()) {
       l.tiled = true;
+      compactScales(l);
       return;
     }
-    l.dense = mx::astype(mx::dequantize(*l.qweight, *l.scales, l.qbiases, l.groupSize, l.bits),
-                         mx::float32);
+    l.dense = l.denseWeight();
     mx::eval(*l.dense);
     bytes += l.dense->nbytes();
   };
   for (Block& b : m.layers) {
     for (Linear* l : {&b.q, &b.k, &b.v, &b.o, &b.gate, &b.up, &b.down}) expand(*l);
   }
-  // The output projection (tied to the embedding or not); embedding lookups stay row-wise.
+  // The output projection (tied to the embedding or not); embedding lookups stay row-wise, from
+  // the packed table with compact scales.
   expand(m.lmHead ? *m.lmHead : m.embed);
+  if (how == CpuQuantizedCompute::Packed) compactScales(m.embed);
   return bytes;
 }
 

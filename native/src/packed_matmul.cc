@@ -14,6 +14,7 @@
 
 #include "mlx/backend/cpu/encoder.h"
 #include "mlx/primitives.h"
+#include "quant_compact.h"
 
 // MEDTUNE_NO_SIMD builds the scalar kernel only (as on CPUs and compilers without AVX-512).
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(MEDTUNE_NO_SIMD)
@@ -29,9 +30,8 @@ namespace {
 // The packed weight as raw pointers into evaluated, row-contiguous MLX arrays.
 struct PackedView {
   int in = 0, out = 0, bits = 0, group = 0;
-  const uint32_t* q = nullptr;    // (out, in * bits / 32)
-  const float* scales = nullptr;  // (out, in / group)
-  const float* biases = nullptr;  // (out, in / group)
+  const uint32_t* q = nullptr;  // (out, in * bits / 32)
+  GroupScales scales;           // (out, in / group), float32 or compact (quant_compact.h)
 };
 
 // Float rows of W per block: about 1 MB of float32 (an L2's worth), 32 to 512 rows, a multiple
@@ -48,17 +48,16 @@ int blockRows(int in) {
 // ---- dequantization of rows [o0, o1) into dst ((o1 - o0), in) ----
 
 void dequantRowsScalar(const PackedView& w, int o0, int o1, float* dst) {
-  const size_t words = static_cast<size_t>(w.in) * w.bits / 32, groups = w.in / w.group;
+  const size_t words = static_cast<size_t>(w.in) * w.bits / 32;
   const uint32_t mask = (1u << w.bits) - 1;
   for (int o = o0; o < o1; ++o) {
     const uint32_t* row = w.q + o * words;
-    const float* s = w.scales + o * groups;
-    const float* b = w.biases + o * groups;
+    const RowScales sb(w.scales, o);  // (groups) each
     float* d = dst + static_cast<size_t>(o - o0) * w.in;
     for (int i = 0; i < w.in; ++i) {
       const size_t bit = static_cast<size_t>(i) * w.bits;
-      d[i] = s[i / w.group] * static_cast<float>((row[bit / 32] >> (bit % 32)) & mask) +
-             b[i / w.group];
+      d[i] = sb.s[i / w.group] * static_cast<float>((row[bit / 32] >> (bit % 32)) & mask) +
+             sb.b[i / w.group];
     }
   }
 }
@@ -99,16 +98,15 @@ MEDTUNE_PACKED_AVX512_FN inline void dequant32(const uint8_t* p, int bits, __m51
 }
 
 MEDTUNE_PACKED_AVX512_FN void dequantRowsAvx512(const PackedView& w, int o0, int o1, float* dst) {
-  const size_t rowBytes = static_cast<size_t>(w.in) * w.bits / 8, groups = w.in / w.group;
+  const size_t rowBytes = static_cast<size_t>(w.in) * w.bits / 8;
   const int chunkBytes = 32 * w.bits / 8;
   for (int o = o0; o < o1; ++o) {
     const uint8_t* row = reinterpret_cast<const uint8_t*>(w.q) + o * rowBytes;
-    const float* s = w.scales + o * groups;
-    const float* b = w.biases + o * groups;
+    const RowScales sb(w.scales, o);  // (groups) each
     float* d = dst + static_cast<size_t>(o - o0) * w.in;
     for (int c = 0; c < w.in; c += 32) {
-      dequant32(row + (c / 32) * chunkBytes, w.bits, _mm512_set1_ps(s[c / w.group]),
-                _mm512_set1_ps(b[c / w.group]), d + c);
+      dequant32(row + (c / 32) * chunkBytes, w.bits, _mm512_set1_ps(sb.s[c / w.group]),
+                _mm512_set1_ps(sb.b[c / w.group]), d + c);
     }
   }
 }
@@ -156,8 +154,9 @@ void transposedBlocks(const PackedView& w, const float* g, int M, float* dx) {
   }
 }
 
-// Inputs: a (M, K) float32, the packed weight (out, in) uint32, scales and biases (out, in / group)
-// float32. Forward: K = in, output (M, out); transposed: K = out, output (M, in).
+// Inputs: a (M, K) float32, the packed weight (out, in) uint32, scales (out, in / group) float32 or
+// float16, and biases alike unless implicit (quant_compact.h: then there is no fourth input).
+// Forward: K = in, output (M, out); transposed: K = out, output (M, in).
 class PackedMatmul : public mx::UnaryPrimitive {
  public:
   PackedMatmul(mx::Stream s, int in, int out, int bits, int group, bool transposed)
@@ -179,8 +178,7 @@ class PackedMatmul : public mx::UnaryPrimitive {
                  bits_,
                  group_,
                  inputs[1].data<uint32_t>(),
-                 inputs[2].data<float>(),
-                 inputs[3].data<float>()};
+                 groupScales(inputs[2], inputs.size() > 3 ? &inputs[3] : nullptr, bits_)};
     const float* a = inputs[0].data<float>();
     float* y = output.data<float>();
     const int M = inputs[0].shape(0);
@@ -229,8 +227,9 @@ class PackedMatmul : public mx::UnaryPrimitive {
                   bool transposed) const {
     auto p = std::make_shared<PackedMatmul>(mx::to_stream(mx::Device::cpu), in_, out_, bits_,
                                             group_, transposed);
-    return mx::array({a.shape(0), transposed ? in_ : out_}, mx::float32, p,
-                     {mx::contiguous(a), primals[1], primals[2], primals[3]});
+    std::vector<mx::array> inputs = primals;
+    inputs[0] = mx::contiguous(a);
+    return mx::array({a.shape(0), transposed ? in_ : out_}, mx::float32, p, std::move(inputs));
   }
 
  private:
@@ -238,9 +237,10 @@ class PackedMatmul : public mx::UnaryPrimitive {
   bool transposed_;
 };
 
-// The weight arrays the primitive reads: row-contiguous, scales and biases as float32.
+// The weight arrays the primitive reads, row-contiguous: packed W, scales and, unless implicit,
+// biases — float16 ones (compact) as they are, other types as float32.
 std::vector<mx::array> packedInputs(const Linear& lin) {
-  if (!lin.quantized() || !lin.qbiases)
+  if (!lin.affine())
     throw std::invalid_argument("packed matmul: the weight is not MLX affine-quantized");
   if (lin.bits != 4 && lin.bits != 8)
     throw std::invalid_argument("packed matmul: " + std::to_string(lin.bits) +
@@ -248,8 +248,12 @@ std::vector<mx::array> packedInputs(const Linear& lin) {
   auto prepared = [](const mx::array& a, mx::Dtype dt) {
     return mx::contiguous(a.dtype() == dt ? a : mx::astype(a, dt));
   };
-  return {prepared(*lin.qweight, mx::uint32), prepared(*lin.scales, mx::float32),
-          prepared(*lin.qbiases, mx::float32)};
+  auto groupwise = [&prepared](const mx::array& a) {
+    return prepared(a, a.dtype() == mx::float16 ? mx::float16 : mx::float32);
+  };
+  std::vector<mx::array> w = {prepared(*lin.qweight, mx::uint32), groupwise(*lin.scales)};
+  if (lin.qbiases) w.push_back(groupwise(*lin.qbiases));
+  return w;
 }
 
 // a (..., K) -> (..., in or out) through the primitive, in a's dtype.
@@ -260,11 +264,12 @@ mx::array packedProduct(const Linear& lin, const mx::array& a, bool transposed) 
                                 "axis of " + std::to_string(K));
   const int M = static_cast<int>(a.size() / K);
   mx::array a2 = mx::contiguous(mx::reshape(mx::astype(a, mx::float32), {M, K}));  // (M, K)
-  std::vector<mx::array> w = packedInputs(lin);
+  std::vector<mx::array> inputs = packedInputs(lin);
+  inputs.insert(inputs.begin(), a2);
   auto p = std::make_shared<PackedMatmul>(mx::to_stream(mx::Device::cpu), lin.inDim, lin.outDim,
                                           lin.bits, lin.groupSize, transposed);
   mx::array y(mx::Shape{M, transposed ? lin.inDim : lin.outDim}, mx::float32, p,
-              {a2, w[0], w[1], w[2]});  // (M, in or out)
+              std::move(inputs));  // (M, in or out)
   mx::Shape shape = a.shape();
   shape.back() = transposed ? lin.inDim : lin.outDim;
   return mx::astype(mx::reshape(y, shape), a.dtype());

@@ -8,6 +8,7 @@
 #include "errors.h"
 #include "model.h"
 #include "packed_matmul.h"
+#include "quant_compact.h"
 
 namespace mx = mlx::core;
 
@@ -139,6 +140,10 @@ namespace medtune {
 // activations, dX for the cotangent cos(0, 1, 2, ...) of Y. mode: "tiled" (dequantized blocks +
 // BLAS, packed_matmul.cc), "kernel" (MLX's quantized_matmul), "dequantized" (the whole W
 // dequantized first) or "decode" (the CPU decode kernels of decode_cpu.cc; float W when bits is 0).
+// params: "mlx" (mx::quantize's float32 scales and biases, the default), "symmetric" (its scales
+// rounded to float16, biases -2^(bits-1) * scale: GGUF Q4_0 / Q8_0) or "float16" (both rounded to
+// float16: Q4_1). compact: store them as prepareCompute() does (quant_compact.h) first; the
+// result's scales / biases name the forms then held ("float32", "float16", "implicit").
 Napi::Value QuantizedMatmul(const Napi::CallbackInfo& info) {
   return guard(info.Env(), [&]() -> Napi::Value {
     if (info.Length() < 3 || !info[2].IsObject())
@@ -147,6 +152,9 @@ Napi::Value QuantizedMatmul(const Napi::CallbackInfo& info) {
     const int bits = o.Get("bits").ToNumber().Int32Value();
     const int group = o.Get("groupSize").ToNumber().Int32Value();
     const std::string mode = o.Get("mode").ToString().Utf8Value();
+    const std::string params =
+        o.Has("params") ? o.Get("params").ToString().Utf8Value() : std::string("mlx");
+    const bool compact = o.Has("compact") && o.Get("compact").ToBoolean().Value();
     const mx::array& x = Tensor::ArrayOf(info[0]);
     const mx::array& w = Tensor::ArrayOf(info[1]);
     if (x.ndim() != 2 || w.ndim() != 2 || x.shape(1) != w.shape(1))
@@ -157,6 +165,20 @@ Napi::Value QuantizedMatmul(const Napi::CallbackInfo& info) {
     lin.inDim = w.shape(1);
     lin.weight = mx::astype(w, mx::float32);
     lin.quantize(group, bits);
+    auto half = [](const mx::array& a) {
+      return mx::astype(mx::astype(a, mx::float16), mx::float32);
+    };
+    if (params == "symmetric") {
+      lin.scales = half(*lin.scales);
+      lin.qbiases = mx::multiply(*lin.scales, mx::array(-static_cast<float>(1 << (bits - 1))));
+    } else if (params == "float16") {
+      lin.scales = half(*lin.scales);
+      lin.qbiases = half(*lin.qbiases);
+    } else if (params != "mlx") {
+      throw ArgumentError("quantizedMatmul: params must be mlx, symmetric or float16");
+    }
+    mx::eval(*lin.scales, *lin.qbiases);
+    if (compact) compactScales(lin);
     if (mode == "tiled" || mode == "decode") {
       lin.tiled = true;
     } else if (mode == "dequantized") {
@@ -181,6 +203,11 @@ Napi::Value QuantizedMatmul(const Napi::CallbackInfo& info) {
     Napi::Object r = Napi::Object::New(info.Env());
     r.Set("y", Tensor::Wrap(info.Env(), y));
     r.Set("dx", Tensor::Wrap(info.Env(), dx[0]));
+    auto form = [](const std::optional<mx::array>& a) {
+      return !a ? "implicit" : a->dtype() == mx::float16 ? "float16" : "float32";
+    };
+    r.Set("scales", form(lin.scales));
+    r.Set("biases", form(lin.qbiases));
     return r;
   });
 }

@@ -138,7 +138,7 @@ export async function bench(o: BenchOptions, log: Log): Promise<SuiteOutcome> {
     samples: [],
     notes: [
       `file ${fileMiB.toFixed(0)} MiB; packed = MEDTUNE_CPU_QUANTIZED_MATMUL=packed (the CPU default), float32 = =expand`,
-      "weight memory: MLX active bytes grown by the load (packed words + float32 scales and biases per 32 weights, norms; or the float32 copies on top)",
+      "weight memory: MLX active bytes grown by the load (packed words + the file's float16 scale per 32 weights, Q4_0's biases implicit (native/src/quant_compact.h), norms; or the float32 copies on top)",
     ],
   };
   await alternate(

@@ -457,6 +457,10 @@ export interface NativeBinding {
    * + BLAS, the CPU default for a quantized base), "kernel" (MLX's quantized_matmul), "dequantized" (all of
    * W dequantized first, the reference) or "decode" (the CPU decode kernels; CPU only, dx then comes
    * from the tiled path). dx: the backward through x for the cotangent cos(0, 1, ...).
+   * params: the scales and biases — "mlx" (MLX's float32 quantization, the default), "symmetric"
+   * (float16 scales, bias -2^(bits-1) * scale: GGUF Q4_0 / Q8_0) or "float16" (both float16: Q4_1).
+   * compact: hold them as the CPU path does (float16 when exact, symmetric biases dropped);
+   * `scales` / `biases` in the result name the stored forms.
    */
   quantizedMatmul(
     x: NativeTensor,
@@ -465,8 +469,15 @@ export interface NativeBinding {
       bits: 4 | 8;
       groupSize: 32 | 64 | 128;
       mode: "tiled" | "kernel" | "dequantized" | "decode";
+      params?: "mlx" | "symmetric" | "float16";
+      compact?: boolean;
     },
-  ): { y: NativeTensor; dx: NativeTensor };
+  ): {
+    y: NativeTensor;
+    dx: NativeTensor;
+    scales: "float32" | "float16";
+    biases: "float32" | "float16" | "implicit";
+  };
   /**
    * Causal attention of q (B, H, L, hd) over k, v (B, Hkv, Lk >= L, hd), float32 on the CPU, mask
    * aligned bottom-right; dq, dk, dv: the backward for the cotangent cos(0, 1, ...) of o. "fused":

@@ -3,10 +3,21 @@
 // the packed CPU primitive (packed_matmul.cc), MLX's kernel and the CPU decode kernels
 // (decode_cpu.cc), at odd shapes (partial last blocks of W's rows, 1 to 130 rows). And a whole
 // model kept packed (the CPU default) gives the float32-expanded logits, loss and LoRA gradients.
+import { statSync } from "node:fs";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { loadNative } from "../../src/native/loader.js";
 import { Model } from "../../src/train/model.js";
 import { TINY, ints, maxAbsDiff } from "../train/native-helpers.js";
+
+const GGUF = join(
+  import.meta.dirname,
+  "..",
+  "..",
+  "models",
+  "base",
+  "SmolLM2-135M-Instruct.Q4_1.gguf",
+);
 
 function values(n: number, seed: number): Float32Array {
   return new Float32Array(n).map((_, i) => Math.sin(i * 0.37 + seed) * (1 + (i % 7) / 7));
@@ -50,6 +61,107 @@ describe("quantized matmul", () => {
         mlx.fromFloat32(transpose(values(c.out * c.inDim, 2), c.out, c.inDim), [c.inDim, c.out]),
       );
       expect(maxAbsDiff(exact.toFloat32Array(), yRef)).toBeGreaterThan(0);
+    });
+  }
+
+  // The CPU path's compact scales and biases (native/src/quant_compact.h): float16 where exact,
+  // symmetric biases dropped. Every product reads them back exactly, so it equals the same
+  // product over float32 scales and biases bit for bit, and dequantize-then-matmul within 1e-5.
+  const compactCases = [
+    // GGUF Q4_0: float16 scales, bias -8 * scale.
+    {
+      bits: 4,
+      groupSize: 32,
+      rows: 37,
+      out: 517,
+      inDim: 1024,
+      params: "symmetric",
+      forms: ["float16", "implicit"],
+    },
+    // GGUF Q4_1: float16 scales and minimums.
+    {
+      bits: 4,
+      groupSize: 32,
+      rows: 5,
+      out: 300,
+      inDim: 96,
+      params: "float16",
+      forms: ["float16", "float16"],
+    },
+    // GGUF Q8_0: float16 scales, bias -128 * scale.
+    {
+      bits: 8,
+      groupSize: 32,
+      rows: 19,
+      out: 257,
+      inDim: 160,
+      params: "symmetric",
+      forms: ["float16", "implicit"],
+    },
+    {
+      bits: 8,
+      groupSize: 64,
+      rows: 1,
+      out: 300,
+      inDim: 1024,
+      params: "float16",
+      forms: ["float16", "float16"],
+    },
+    // MLX's own float32 scales and biases of an asymmetric W (shifted) are not float16 values:
+    // they stay float32 (for a W symmetric about 0, MLX's biases are -2^(bits-1) * scale too).
+    {
+      bits: 4,
+      groupSize: 64,
+      rows: 3,
+      out: 257,
+      inDim: 128,
+      params: "mlx",
+      forms: ["float32", "float32"],
+      shift: 0.7,
+    },
+    // 520 groups a row: more than a row's inline scale storage (512), so converted on the heap.
+    {
+      bits: 4,
+      groupSize: 32,
+      rows: 2,
+      out: 40,
+      inDim: 32 * 520,
+      params: "symmetric",
+      forms: ["float16", "implicit"],
+    },
+  ] as const;
+  for (const c of compactCases) {
+    it(`compact ${c.params} ${c.bits}-bit, group ${c.groupSize} (${c.forms.join(" scales, ")} biases): (${c.rows}, ${c.inDim}) x (${c.out}, ${c.inDim})^T equals the float32 form`, () => {
+      const x = mlx.fromFloat32(values(c.rows * c.inDim, 3), [c.rows, c.inDim]);
+      const shift = "shift" in c ? c.shift : 0;
+      const w = mlx.fromFloat32(
+        values(c.out * c.inDim, 4).map((v) => v + shift),
+        [c.out, c.inDim],
+      );
+      const opts = { bits: c.bits, groupSize: c.groupSize, params: c.params };
+      const ref = mlx.quantizedMatmul(x, w, { ...opts, mode: "dequantized" });
+      expect([ref.scales, ref.biases]).toEqual(["float32", "float32"]);
+      const yRef = ref.y.toFloat32Array();
+      const dxRef = ref.dx.toFloat32Array();
+      for (const mode of ["tiled", "kernel", "decode", "dequantized"] as const) {
+        const full = mlx.quantizedMatmul(x, w, { ...opts, mode });
+        const compact = mlx.quantizedMatmul(x, w, { ...opts, mode, compact: true });
+        expect([compact.scales, compact.biases]).toEqual(c.forms);
+        expect(compact.y.toFloat32Array()).toEqual(full.y.toFloat32Array());
+        expect(compact.dx.toFloat32Array()).toEqual(full.dx.toFloat32Array());
+        expect(maxAbsDiff(compact.y.toFloat32Array(), yRef) / maxAbs(yRef)).toBeLessThan(1e-5);
+        expect(maxAbsDiff(compact.dx.toFloat32Array(), dxRef) / maxAbs(dxRef)).toBeLessThan(1e-5);
+      }
+      // The int8 decode products read the same compact rows (their bias term included).
+      process.env.MEDTUNE_DECODE_INT8 = "1";
+      try {
+        const x1 = mlx.fromFloat32(values(c.inDim, 5), [1, c.inDim]);
+        const full = mlx.quantizedMatmul(x1, w, { ...opts, mode: "decode" });
+        const compact = mlx.quantizedMatmul(x1, w, { ...opts, mode: "decode", compact: true });
+        expect(compact.y.toFloat32Array()).toEqual(full.y.toFloat32Array());
+      } finally {
+        delete process.env.MEDTUNE_DECODE_INT8;
+      }
     });
   }
 
@@ -117,6 +229,39 @@ describe("quantized matmul", () => {
     for (const [name, g] of Object.entries(ge.grads)) {
       const scale = Math.max(1e-6, ...Array.from(g, Math.abs));
       expect(maxAbsDiff(gp.grads[name]!, g) / scale).toBeLessThan(1e-4);
+    }
+  });
+
+  it("the bundled Q4_1 GGUF kept packed holds about its file size and gives the float32-expanded model's logits and greedy tokens", async () => {
+    // Q4_1's float16 scales and minimums stay float16 (float32 ones took 1.17x the file).
+    const load = async (mode: string) => {
+      process.env.MEDTUNE_CPU_QUANTIZED_MATMUL = mode;
+      try {
+        const before = mlx.memory().activeBytes;
+        const m = await Model.load(GGUF);
+        return { m, bytes: mlx.memory().activeBytes - before };
+      } finally {
+        delete process.env.MEDTUNE_CPU_QUANTIZED_MATMUL;
+      }
+    };
+    const fileBytes = statSync(GGUF).size;
+    const packed = await load("packed");
+    const expanded = await load("expand");
+    try {
+      expect(packed.bytes).toBeLessThan(fileBytes * 1.05);
+      expect(expanded.bytes).toBeGreaterThan(fileBytes * 4);
+      const V = packed.m.config.vocabSize;
+      const ids = Int32Array.from({ length: 24 }, (_, i) => (i * 7919 + 13) % V);
+      const lp = packed.m.forward(ids, [2, 12]);
+      const le = expanded.m.forward(ids, [2, 12]);
+      expect(maxAbsDiff(lp, le) / maxAbs(le)).toBeLessThan(1e-5);
+      const prompt = Array.from(ids.slice(0, 10));
+      const gp = await packed.m.generate(prompt, { maxTokens: 16 });
+      const ge = await expanded.m.generate(prompt, { maxTokens: 16 });
+      expect(gp.tokens).toEqual(ge.tokens);
+    } finally {
+      packed.m.dispose();
+      expanded.m.dispose();
     }
   });
 
