@@ -27,7 +27,7 @@
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(MEDTUNE_NO_SIMD)
 #include <immintrin.h>
 #define MEDTUNE_AVX512 1
-#define MEDTUNE_AVX512_FN __attribute__((target("avx512f,avx512bw,avx512vl,fma")))
+#define MEDTUNE_AVX512_FN __attribute__((target("avx512f,avx512bw,avx512vl,fma,f16c")))
 #endif
 
 namespace medtune {
@@ -122,7 +122,8 @@ MEDTUNE_AVX512_FN inline __m512i bytes16(const uint8_t* p) {
 // Row o of W dequantized, 4-bit values in the permuted order of permuteForQ4.
 MEDTUNE_AVX512_FN void dequantRowAvx512(const MatView& w, int o, float* dst) {
   const uint8_t* row = reinterpret_cast<const uint8_t*>(w.q + o * w.rowWords());
-  const RowScales sb(w.scales, o);  // row o's scales and biases as float32, (in/group) each
+  const RowScales sb(w.scales, o,
+                     Avx512Tag{});  // row o's scales and biases as float32, (in/group) each
   const float* s = sb.s;
   const float* b = sb.b;
   const __m512i low4 = _mm512_set1_epi32(15);
@@ -148,7 +149,8 @@ MEDTUNE_AVX512_FN void dequantRowAvx512(const MatView& w, int o, float* dst) {
 // Row o of W times one x row, reading the packed bytes once (the batch-1 decode case).
 MEDTUNE_AVX512_FN float dotPackedAvx512(const MatView& w, int o, const float* x) {
   const uint8_t* row = reinterpret_cast<const uint8_t*>(w.q + o * w.rowWords());
-  const RowScales sb(w.scales, o);  // row o's scales and biases as float32, (in/group) each
+  const RowScales sb(w.scales, o,
+                     Avx512Tag{});  // row o's scales and biases as float32, (in/group) each
   const float* s = sb.s;
   const float* b = sb.b;
   const __m512i low4 = _mm512_set1_epi32(15);
@@ -288,7 +290,7 @@ bool haveVnni() {
 }
 
 #if defined(MEDTUNE_AVX512)
-#define MEDTUNE_VNNI_FN __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,fma")))
+#define MEDTUNE_VNNI_FN __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,fma,f16c")))
 
 // 4-bit: chunk pairs (c, c+1) unpack to [c even | c+1 even | c odd | c+1 odd] (16 values each),
 // a lone last chunk to [even | odd]; 8-bit: natural order.

@@ -20,7 +20,7 @@
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(MEDTUNE_NO_SIMD)
 #include <immintrin.h>
 #define MEDTUNE_PACKED_AVX512 1
-#define MEDTUNE_PACKED_AVX512_FN __attribute__((target("avx512f,avx512bw,avx512vl,fma")))
+#define MEDTUNE_PACKED_AVX512_FN __attribute__((target("avx512f,avx512bw,avx512vl,fma,f16c")))
 #endif
 
 namespace medtune {
@@ -102,7 +102,7 @@ MEDTUNE_PACKED_AVX512_FN void dequantRowsAvx512(const PackedView& w, int o0, int
   const int chunkBytes = 32 * w.bits / 8;
   for (int o = o0; o < o1; ++o) {
     const uint8_t* row = reinterpret_cast<const uint8_t*>(w.q) + o * rowBytes;
-    const RowScales sb(w.scales, o);  // (groups) each
+    const RowScales sb(w.scales, o, Avx512Tag{});  // (groups) each
     float* d = dst + static_cast<size_t>(o - o0) * w.in;
     for (int c = 0; c < w.in; c += 32) {
       dequant32(row + (c / 32) * chunkBytes, w.bits, _mm512_set1_ps(sb.s[c / w.group]),

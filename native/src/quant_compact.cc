@@ -5,22 +5,16 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <stdexcept>
 #include <string>
-
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(MEDTUNE_NO_SIMD)
-#include <immintrin.h>
-#define MEDTUNE_COMPACT_AVX512 1
-#define MEDTUNE_COMPACT_AVX512_FN __attribute__((target("avx512f,avx512bw,avx512vl")))
-#endif
 
 namespace medtune {
 
 namespace {
 
-// The bias every group of a symmetric type has: -2^(bits-1) * scale (GGUF Q4_0: -8 s, Q8_0: -128
-// s).
+// Symmetric types' bias per unit of scale: -2^(bits-1) (GGUF Q4_0: -8, Q8_0: -128).
 float implicitBiasFactor(int bits) { return -static_cast<float>(1u << (bits - 1)); }
 
 // float16 bits -> float32, exactly (normals, subnormals, zeros, infinities, NaNs).
@@ -36,37 +30,6 @@ float halfToFloat(uint16_t h) {
   float f;
   std::memcpy(&f, &bits, sizeof f);
   return f;
-}
-
-bool haveAvx512() {
-#if defined(MEDTUNE_COMPACT_AVX512)
-  static const bool yes = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                          __builtin_cpu_supports("avx512vl");
-  return yes;
-#else
-  return false;
-#endif
-}
-
-#if defined(MEDTUNE_COMPACT_AVX512)
-MEDTUNE_COMPACT_AVX512_FN void halvesToFloatsAvx512(const uint16_t* h, int n, float* dst) {
-  int i = 0;
-  for (; i + 16 <= n; i += 16) {
-    _mm512_storeu_ps(dst + i,
-                     _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(h + i))));
-  }
-  if (i < n) {
-    const __mmask16 m = static_cast<__mmask16>((1u << (n - i)) - 1);
-    _mm512_mask_storeu_ps(dst + i, m, _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, h + i)));
-  }
-}
-#endif
-
-void halvesToFloats(const uint16_t* h, int n, float* dst) {
-#if defined(MEDTUNE_COMPACT_AVX512)
-  if (haveAvx512()) return halvesToFloatsAvx512(h, n, dst);
-#endif
-  for (int i = 0; i < n; ++i) dst[i] = halfToFloat(h[i]);
 }
 
 // a as float16 and whether that is exact for every element (an unevaluated flag).
@@ -141,27 +104,18 @@ GroupScales groupScales(const mx::array& scales, const mx::array* biases, int bi
 
 RowScales::RowScales(const GroupScales& g, int o) {
   const size_t at = static_cast<size_t>(o) * g.groups;
-  float* buf = inline_;
-  if (g.groups > kInline) {
-    heap_.resize(2 * static_cast<size_t>(g.groups));
-    buf = heap_.data();
-  }
-  float* sBuf = buf;
-  float* bBuf = buf + std::max(g.groups, kInline);
-  if (g.s32) {
-    s = g.s32 + at;
-  } else {
-    halvesToFloats(g.s16 + at, g.groups, sBuf);
+  s = g.s32 ? g.s32 + at : nullptr;
+  b = g.b32 ? g.b32 + at : nullptr;
+  if (s && b) return;  // float32 as stored
+  float* sBuf = storage(g.groups);
+  float* bBuf = sBuf + ((g.groups + 3) & ~3);
+  if (!s) {
+    for (int i = 0; i < g.groups; ++i) sBuf[i] = halfToFloat(g.s16[at + i]);
     s = sBuf;
   }
-  if (g.b32) {
-    b = g.b32 + at;
-  } else if (g.b16) {
-    halvesToFloats(g.b16 + at, g.groups, bBuf);
-    b = bBuf;
-  } else {
+  if (!b) {
     const float k = implicitBiasFactor(g.bits);
-    for (int i = 0; i < g.groups; ++i) bBuf[i] = s[i] * k;
+    for (int i = 0; i < g.groups; ++i) bBuf[i] = g.b16 ? halfToFloat(g.b16[at + i]) : s[i] * k;
     b = bBuf;
   }
 }
