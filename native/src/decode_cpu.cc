@@ -876,37 +876,47 @@ struct Scratch {
         u(g.size()) {}
 };
 
+// One head's attention over n keys and values (n, hd) (any CPU, any hd); p scratch of n floats.
+void attendHead(const float* q, const float* keys, const float* vals, int n, int hd, float scale,
+                float* p, float* out) {
+  float peak = -INFINITY;
+  for (int j = 0; j < n; ++j) {
+    p[j] = dot(q, keys + static_cast<size_t>(j) * hd, hd) * scale;
+    peak = std::max(peak, p[j]);
+  }
+  const float inv = 1.0f / expShiftSum(p, n, peak);
+  std::fill(out, out + hd, 0.0f);
+  for (int j = 0; j < n; ++j) axpy(p[j] * inv, vals + static_cast<size_t>(j) * hd, out, hd);
+}
+
 // Attention of every new position over the cache, which already holds them: query (b, i) at
 // position pos0 + i sees its row's keys from max(pad, window start) through itself; a pad query
 // sees itself only (the MLX path's mask). q (M, H, hd) -> att (M, H, hd); caches (B, Hkv, cap, hd).
+// Work items are (b, KV head, i): the H / Hkv query heads of a KV head read its keys and values
+// once; with fewer items than 4 per thread (batch 1) each head is its own item.
 void chunkAttention(const ModelConfig& c, const Chunk& ch, const float* q, const float* kc,
                     const float* vc, size_t cap, float* att) {
   const int H = c.numHeads, Hkv = c.numKvHeads, hd = c.headDim, group = H / Hkv;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-  const int items = ch.B * H * ch.L;  // (b, head, i), i fastest: threads share the long rows
+  const int T = pool().size();
+  const int G = ch.B * Hkv * ch.L >= 4 * T ? group : 1;  // query heads per item
+  const int items = ch.B * (H / G) * ch.L;               // (b, head set, i), i fastest
   pool().run([&](int t) {
-    const int T = pool().size();
-    std::vector<float> p(ch.pos0 + ch.L);
+    thread_local std::vector<float> p;
+    p.resize(std::max(p.size(), static_cast<size_t>(G) * (ch.pos0 + ch.L)));
     for (int it = t; it < items; it += T) {
-      const int i = it % ch.L, bh = it / ch.L, b = bh / H, hh = bh % H;
+      const int i = it % ch.L, bs = it / ch.L, b = bs / (H / G), h0 = bs % (H / G) * G;
       const int qpos = ch.pos0 + i, pad = ch.pad[b];
       int lo = qpos;
       if (qpos >= pad) lo = std::max(pad, c.slidingWindow > 0 ? qpos - c.slidingWindow + 1 : 0);
       const size_t m = static_cast<size_t>(b) * ch.L + i;
-      const float* qv = q + (m * H + hh) * hd;
-      const size_t base = (static_cast<size_t>(b) * Hkv + hh / group) * cap * hd;
-      const float* keys = kc + base;
-      const float* vals = vc + base;
-      float peak = -INFINITY;
-      for (int j = lo; j <= qpos; ++j) {
-        p[j] = dot(qv, keys + static_cast<size_t>(j) * hd, hd) * scale;
-        peak = std::max(peak, p[j]);
-      }
-      const float inv = 1.0f / expShiftSum(p.data() + lo, qpos - lo + 1, peak);
-      float* out = att + (m * H + hh) * hd;
-      std::fill(out, out + hd, 0.0f);
-      for (int j = lo; j <= qpos; ++j)
-        axpy(p[j] * inv, vals + static_cast<size_t>(j) * hd, out, hd);
+      const float* qv = q + (m * H + h0) * hd;
+      const size_t base = ((static_cast<size_t>(b) * Hkv + h0 / group) * cap + lo) * hd;
+      float* out = att + (m * H + h0) * hd;
+      const int n = qpos - lo + 1;
+      if (attendKvGroup(qv, G, kc + base, vc + base, n, hd, scale, p.data(), out)) continue;
+      for (int g = 0; g < G; ++g)
+        attendHead(qv + g * hd, kc + base, vc + base, n, hd, scale, p.data(), out + g * hd);
     }
   });
 }
