@@ -263,9 +263,53 @@ MEDTUNE_GEMM_FN void attendAvx512(const float* q, int G, const float* keys, cons
   }
 }
 
+// The largest of p[0..n) (n > 0), or NaN when any value is NaN.
+MEDTUNE_GEMM_FN float maxOrNanAvx512(const float* p, int n) {
+  __m512 m0 = _mm512_set1_ps(-INFINITY), m1 = m0;
+  __mmask16 nan = 0;
+  int i = 0;
+  for (; i + 32 <= n; i += 32) {
+    const __m512 a = _mm512_loadu_ps(p + i), b = _mm512_loadu_ps(p + i + 16);
+    nan |= _mm512_cmp_ps_mask(a, b, _CMP_UNORD_Q);
+    m0 = _mm512_max_ps(m0, a);
+    m1 = _mm512_max_ps(m1, b);
+  }
+  for (; i < n; i += 16) {
+    const __mmask16 k = n - i >= 16 ? 0xffff : static_cast<__mmask16>((1u << (n - i)) - 1);
+    const __m512 a = _mm512_mask_loadu_ps(m0, k, p + i);
+    nan |= _mm512_cmp_ps_mask(a, a, _CMP_UNORD_Q);
+    m0 = _mm512_max_ps(m0, a);
+  }
+  return nan ? NAN : _mm512_reduce_max_ps(_mm512_max_ps(m0, m1));
+}
+
+// The first i with p[i] == peak (there is one).
+MEDTUNE_GEMM_FN int firstEqualAvx512(const float* p, int n, float peak) {
+  const __m512 v = _mm512_set1_ps(peak);
+  int i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __mmask16 hit = _mm512_cmp_ps_mask(_mm512_loadu_ps(p + i), v, _CMP_EQ_OQ);
+    if (hit) return i + __builtin_ctz(hit);
+  }
+  for (; i < n; ++i)
+    if (p[i] == peak) return i;
+  return 0;
+}
+
 #endif
 
 }  // namespace
+
+int argmaxFirst(const float* p, int n) {
+  if (n <= 0) return 0;
+#if defined(MEDTUNE_GEMM_AVX512)
+  if (avx512()) {
+    const float peak = maxOrNanAvx512(p, n);
+    if (!std::isnan(peak)) return firstEqualAvx512(p, n, peak);
+  }
+#endif
+  return static_cast<int>(std::max_element(p, p + n) - p);
+}
 
 bool attendKvGroup(const float* q, int G, const float* keys, const float* vals, int n, int hd,
                    float scale, float* p, float* out) {

@@ -29,6 +29,9 @@ void siluMul(float* g, const float* u, size_t n);
 // y[i] += a * x[i].
 void axpy(float a, const float* x, float* y, int n);
 
+// The index of the first largest of p[0..n) (std::max_element's answer, NaN cases included).
+int argmaxFirst(const float* p, int n);
+
 // Attention of G query heads that share one KV head over n consecutive cache positions: q and out
 // (G, hd), keys and vals (n, hd) from the first position seen, p scratch of G * n floats. Each
 // head's scores are its q . k times `scale` (16 keys per pass, no per-key horizontal sum), then
