@@ -967,6 +967,18 @@ void layerForward(const CpuDecodePlan& P, size_t l, const Chunk& ch, const RopeT
   const auto& W = P.layers[l];
   const int M = ch.B * ch.L, D = c.hiddenSize, H = c.numHeads, Hkv = c.numKvHeads;
   const int hd = c.headDim;
+  // The cache slots this chunk writes, requested for writing now: their lines (cold, one per
+  // 16 floats) then arrive while the q/k/v products run, not one by one in the copies below.
+  for (int m = 0; m < M; ++m) {
+    const size_t row = static_cast<size_t>(m / ch.L) * Hkv, pos = ch.pos0 + m % ch.L;
+    for (int hh = 0; hh < Hkv; ++hh) {
+      const size_t dst = ((row + hh) * cap + pos) * hd;
+      for (int i = 0; i < hd; i += 16) {
+        __builtin_prefetch(kc + dst + i, 1, 3);
+        __builtin_prefetch(vc + dst + i, 1, 3);
+      }
+    }
+  }
   rmsNorm(S.x.data(), W.attnNorm, c.rmsNormEps, M, D, S.h.data());
   mark("attention.rms_norm");
   project({&W.proj[0], &W.proj[1], &W.proj[2]}, S.h.data(), M, {S.q.data(), S.k.data(), S.v.data()},
