@@ -942,9 +942,7 @@ void chunkAttention(const ModelConfig& c, const Chunk& ch, const float* q, const
   const int T = pool().size();
   const int G = ch.B * Hkv * ch.L >= 4 * T ? group : 1;  // query heads per item
   const int items = ch.B * (H / G) * ch.L;               // (b, head set, i), i fastest
-  pool().run(items, [&](int it) {
-    thread_local std::vector<float> p;
-    p.resize(std::max(p.size(), static_cast<size_t>(G) * (ch.pos0 + ch.L)));
+  auto attendItem = [&](int it, std::vector<float>& p) {
     const int i = it % ch.L, bs = it / ch.L, b = bs / (H / G), h0 = bs % (H / G) * G;
     const int qpos = ch.pos0 + i, pad = ch.pad[b];
     int lo = qpos;
@@ -957,6 +955,13 @@ void chunkAttention(const ModelConfig& c, const Chunk& ch, const float* q, const
     if (attendKvGroup(qv, G, kc + base, vc + base, n, hd, scale, p.data(), out)) return;
     for (int g = 0; g < G; ++g)
       attendHead(qv + g * hd, kc + base, vc + base, n, hd, scale, p.data(), out + g * hd);
+  };
+  // Runs of consecutive items, about 8 per thread (one claim each).
+  const int per = std::max(1, items / (8 * T));
+  pool().run((items + per - 1) / per, [&](int r) {
+    thread_local std::vector<float> p;
+    p.resize(std::max(p.size(), static_cast<size_t>(G) * (ch.pos0 + ch.L)));
+    for (int it = r * per; it < std::min(items, (r + 1) * per); ++it) attendItem(it, p);
   });
 }
 
