@@ -774,7 +774,6 @@ struct CpuDecodePlan {
   const float* norm = nullptr;
   std::vector<float> invFreq;  // (hd/2), positions pre-scaled (linear RoPE scaling)
   bool int8 = false;           // int8 products for batch 1 (MEDTUNE_DECODE_INT8=1)
-  std::vector<float> logits;   // (B, V) scratch, kept across steps
 };
 
 namespace {
@@ -1071,10 +1070,12 @@ std::optional<mx::array> forward(CpuDecodePlan& P, const std::vector<int32_t>& t
   }
   rmsNorm(S.o.data(), P.norm, c.rmsNormEps, B, D, S.h.data());
   mark("final_norm");
-  P.logits.resize(static_cast<size_t>(B) * V);
-  project({&P.head}, S.h.data(), B, {P.logits.data()}, P.int8);
+  // Written in place into the returned array's buffer (MLX's allocator reuses freed buffers).
+  mx::array logits(mx::allocator::malloc(sizeof(float) * static_cast<size_t>(B) * V), {B, V},
+                   mx::float32);
+  project({&P.head}, S.h.data(), B, {logits.data<float>()}, P.int8);
   mark("lm_head");
-  return mx::array(P.logits.data(), {B, V}, mx::float32);
+  return logits;
 }
 
 }  // namespace
