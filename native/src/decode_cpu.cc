@@ -664,10 +664,13 @@ void project(const std::vector<const MatView*>& mats, const float* x, int M,
   int total = 0;
   for (const MatView* w : mats) total += w->out;
   Pool& p = pool();
-  // About 8 items per thread, each a run of rows of the concatenated outputs in 16-row units (no
-  // cache line of y shared by two items); a row's value does not depend on the split.
+  // Items are runs of rows of the concatenated outputs in 16-row units (no cache line of y shared
+  // by two items; a row's value does not depend on the split): one per thread up to 8, about
+  // 2^20 multiply-adds each (tens of microseconds; a claim costs a cache line's trip).
   const int units = (total + 15) / 16;
-  const int per = std::max(1, (units + 8 * p.size() - 1) / (8 * p.size()));
+  const double work = static_cast<double>(total) * M * in;
+  const int want = std::clamp(static_cast<int>(work / (1 << 20)), p.size(), 8 * p.size());
+  const int per = std::max(1, (units + want - 1) / want);
   p.run((units + per - 1) / per, [&](int c) {
     const int r0 = std::min(total, c * per * 16), r1 = std::min(total, (c + 1) * per * 16);
     int base = 0;
@@ -955,8 +958,11 @@ void chunkAttention(const ModelConfig& c, const Chunk& ch, const float* q, const
     for (int g = 0; g < G; ++g)
       attendHead(qv + g * hd, kc + base, vc + base, n, hd, scale, p.data(), out + g * hd);
   };
-  // Runs of consecutive items, about 8 per thread (one claim each).
-  const int per = std::max(1, items / (8 * T));
+  // Runs of consecutive items (one claim each): one per thread up to 8, about 2^18 multiply-adds
+  // of scores and weighted values each.
+  const double work = 2.0 * items * G * (ch.pos0 + ch.L) * hd;
+  const int runs = std::clamp(static_cast<int>(work / (1 << 18)), T, 8 * T);
+  const int per = std::max(1, (items + runs - 1) / runs);
   pool().run((items + per - 1) / per, [&](int r) {
     thread_local std::vector<float> p;
     p.resize(std::max(p.size(), static_cast<size_t>(G) * (ch.pos0 + ch.L)));
