@@ -473,8 +473,8 @@ void gemmRows(const MatView& w, const float* panels, int M, float* y, int ldy, i
 // A fixed set of workers that share out the items of one parallel region at a time: each thread,
 // the caller's included, claims the next item with one atomic step until none is left, so a
 // worker that the OS has descheduled (a loaded machine) only slows the items it holds, and the
-// caller never waits for a worker to wake up. Workers spin briefly between regions (a decode
-// step's regions are tens of microseconds apart), then sleep.
+// caller never waits for a worker that has not started. Workers spin briefly between regions (a
+// decode step's regions are tens of microseconds apart), then sleep.
 class Pool {
  public:
   explicit Pool(int threads) : size_(std::max(1, threads)) {
@@ -977,9 +977,9 @@ void layerForward(const CpuDecodePlan& P, size_t l, const Chunk& ch, const RopeT
   const auto& W = P.layers[l];
   const int M = ch.B * ch.L, D = c.hiddenSize, H = c.numHeads, Hkv = c.numKvHeads;
   const int hd = c.headDim;
-  // The cache slots this chunk writes, requested for writing now: their lines (cold, one per
-  // 16 floats) then arrive while the q/k/v products run, not one by one in the copies below.
-  for (int m = 0; m < M; ++m) {
+  // A decode step's cache slots, requested for writing now: their lines (cold, one per 16 floats)
+  // then arrive while the q/k/v products run, not one by one in the copies below.
+  for (int m = 0; ch.L == 1 && m < M; ++m) {
     const size_t row = static_cast<size_t>(m / ch.L) * Hkv, pos = ch.pos0 + m % ch.L;
     for (int hh = 0; hh < Hkv; ++hh) {
       const size_t dst = ((row + hh) * cap + pos) * hd;
