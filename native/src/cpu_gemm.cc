@@ -143,9 +143,188 @@ MEDTUNE_GEMM_FN void axpyAvx512(float a, const float* x, float* y, int n) {
   for (; i < n; ++i) y[i] += a * x[i];
 }
 
+// The sums of 16 vectors as one vector: lane i = the sum of a[i]'s lanes. Four halving steps
+// (within 128-bit lanes, then across them), 45 instructions instead of 16 full reductions.
+MEDTUNE_GEMM_FN inline __m512 sum16(const __m512* a) {
+  __m512 r[8], s[4], u[2];
+  for (int i = 0; i < 8; ++i)  // per 128-bit lane: a[2i] pairs, a[2i+1] pairs
+    r[i] = _mm512_add_ps(_mm512_unpacklo_ps(a[2 * i], a[2 * i + 1]),
+                         _mm512_unpackhi_ps(a[2 * i], a[2 * i + 1]));
+  for (int i = 0; i < 4; ++i)  // per 128-bit lane: the lane sums of a[4i .. 4i+3]
+    s[i] = _mm512_add_ps(_mm512_shuffle_ps(r[2 * i], r[2 * i + 1], _MM_SHUFFLE(1, 0, 1, 0)),
+                         _mm512_shuffle_ps(r[2 * i], r[2 * i + 1], _MM_SHUFFLE(3, 2, 3, 2)));
+  for (int i = 0; i < 2; ++i)  // 128-bit lanes (0+1, 2+3) of s[2i], then of s[2i+1]
+    u[i] = _mm512_add_ps(_mm512_shuffle_f32x4(s[2 * i], s[2 * i + 1], _MM_SHUFFLE(2, 0, 2, 0)),
+                         _mm512_shuffle_f32x4(s[2 * i], s[2 * i + 1], _MM_SHUFFLE(3, 1, 3, 1)));
+  return _mm512_add_ps(_mm512_shuffle_f32x4(u[0], u[1], _MM_SHUFFLE(2, 0, 2, 0)),
+                       _mm512_shuffle_f32x4(u[0], u[1], _MM_SHUFFLE(3, 1, 3, 1)));
+}
+
+// p[j] = scale * (q . keys[j]) for j < n; DV = hd / 16 vectors per row.
+template <int DV>
+MEDTUNE_GEMM_FN void scoresAvx512(const float* q, const float* keys, int n, float scale, float* p) {
+  constexpr int hd = 16 * DV;
+  __m512 qv[DV];
+  for (int d = 0; d < DV; ++d) qv[d] = _mm512_loadu_ps(q + 16 * d);
+  const __m512 sv = _mm512_set1_ps(scale);
+  for (int j0 = 0; j0 < n; j0 += 16) {
+    const int cnt = std::min(16, n - j0);
+    // The next pass's keys: the cache rows stream from memory (pages defeat the prefetchers).
+    const char* next = reinterpret_cast<const char*>(keys + static_cast<size_t>(j0 + 16) * hd);
+    const int ahead = std::min(16, std::max(0, n - j0 - 16)) * hd * 4;
+    for (int b = 0; b < ahead; b += 64) _mm_prefetch(next + b, _MM_HINT_T0);
+    __m512 acc[16];
+#pragma GCC unroll 16
+    for (int jj = 0; jj < 16; ++jj) {
+      const float* k = keys + static_cast<size_t>(j0 + std::min(jj, cnt - 1)) * hd;
+      acc[jj] = _mm512_mul_ps(qv[0], _mm512_loadu_ps(k));
+#pragma GCC unroll 8
+      for (int d = 1; d < DV; ++d)
+        acc[jj] = _mm512_fmadd_ps(qv[d], _mm512_loadu_ps(k + 16 * d), acc[jj]);
+    }
+    // Past n the last key is repeated (no reads past the rows) and masked off here.
+    const __mmask16 keep = static_cast<__mmask16>((1u << cnt) - 1);
+    _mm512_mask_storeu_ps(p + j0, keep, _mm512_mul_ps(sum16(acc), sv));
+  }
+}
+
+// out (HB, hd) = p (HB rows of n, stride ldp) . vals (n, hd): each value row loaded once.
+template <int DV, int HB>
+MEDTUNE_GEMM_FN void weightedValuesAvx512(const float* p, int ldp, const float* vals, int n,
+                                          float* out) {
+  constexpr int hd = 16 * DV;
+  __m512 acc[HB][DV];
+  for (int h = 0; h < HB; ++h)
+    for (int d = 0; d < DV; ++d) acc[h][d] = _mm512_setzero_ps();
+  constexpr int kAhead = 8;  // value rows prefetched ahead
+  for (int j = 0; j < n; ++j) {
+    if (j + kAhead < n) {
+      const char* next = reinterpret_cast<const char*>(vals + static_cast<size_t>(j + kAhead) * hd);
+      for (int b = 0; b < hd * 4; b += 64) _mm_prefetch(next + b, _MM_HINT_T0);
+    }
+    __m512 v[DV];
+#pragma GCC unroll 8
+    for (int d = 0; d < DV; ++d)
+      v[d] = _mm512_loadu_ps(vals + static_cast<size_t>(j) * hd + 16 * d);
+#pragma GCC unroll 4
+    for (int h = 0; h < HB; ++h) {
+      const __m512 ph = _mm512_set1_ps(p[static_cast<size_t>(h) * ldp + j]);
+#pragma GCC unroll 8
+      for (int d = 0; d < DV; ++d) acc[h][d] = _mm512_fmadd_ps(ph, v[d], acc[h][d]);
+    }
+  }
+  for (int h = 0; h < HB; ++h)
+    for (int d = 0; d < DV; ++d) _mm512_storeu_ps(out + h * hd + 16 * d, acc[h][d]);
+}
+
+// p[i] = exp(p[i] - max p) / sum, in place.
+MEDTUNE_GEMM_FN void softmaxAvx512(float* p, int n) {
+  __m512 peak = _mm512_set1_ps(-INFINITY);
+  int i = 0;
+  for (; i + 16 <= n; i += 16) peak = _mm512_max_ps(peak, _mm512_loadu_ps(p + i));
+  if (i < n) {
+    const __mmask16 k = static_cast<__mmask16>((1u << (n - i)) - 1);
+    peak = _mm512_mask_max_ps(peak, k, peak, _mm512_maskz_loadu_ps(k, p + i));
+  }
+  const float inv = 1.0f / expShiftSumAvx512(p, n, _mm512_reduce_max_ps(peak));
+  for (i = 0; i < n; ++i) p[i] *= inv;
+}
+
+template <int DV>
+MEDTUNE_GEMM_FN void attendAvx512(const float* q, int G, const float* keys, const float* vals,
+                                  int n, float scale, float* p, float* out) {
+  constexpr int hd = 16 * DV;
+  for (int g = 0; g < G; ++g) {
+    float* pg = p + static_cast<size_t>(g) * n;
+    scoresAvx512<DV>(q + g * hd, keys, n, scale, pg);
+    softmaxAvx512(pg, n);
+  }
+  // Heads in passes of up to 4, at most 16 accumulators (a head's sums do not depend on the pass).
+  constexpr int most = std::max(1, std::min(4, 16 / DV));
+  for (int g = 0; g < G;) {
+    const int hb = std::min(most, G - g);
+    const float* pg = p + static_cast<size_t>(g) * n;
+    float* og = out + g * hd;
+    switch (hb) {
+      case 4:
+        weightedValuesAvx512<DV, std::min(4, most)>(pg, n, vals, n, og);
+        break;
+      case 3:
+        weightedValuesAvx512<DV, std::min(3, most)>(pg, n, vals, n, og);
+        break;
+      case 2:
+        weightedValuesAvx512<DV, std::min(2, most)>(pg, n, vals, n, og);
+        break;
+      default:
+        weightedValuesAvx512<DV, 1>(pg, n, vals, n, og);
+        break;
+    }
+    g += hb;
+  }
+}
+
+// The largest of p[0..n) (n > 0), or NaN when any value is NaN.
+MEDTUNE_GEMM_FN float maxOrNanAvx512(const float* p, int n) {
+  __m512 m0 = _mm512_set1_ps(-INFINITY), m1 = m0;
+  __mmask16 nan = 0;
+  int i = 0;
+  for (; i + 32 <= n; i += 32) {
+    const __m512 a = _mm512_loadu_ps(p + i), b = _mm512_loadu_ps(p + i + 16);
+    nan |= _mm512_cmp_ps_mask(a, b, _CMP_UNORD_Q);
+    m0 = _mm512_max_ps(m0, a);
+    m1 = _mm512_max_ps(m1, b);
+  }
+  for (; i < n; i += 16) {
+    const __mmask16 k = n - i >= 16 ? 0xffff : static_cast<__mmask16>((1u << (n - i)) - 1);
+    const __m512 a = _mm512_mask_loadu_ps(m0, k, p + i);
+    nan |= _mm512_cmp_ps_mask(a, a, _CMP_UNORD_Q);
+    m0 = _mm512_max_ps(m0, a);
+  }
+  return nan ? NAN : _mm512_reduce_max_ps(_mm512_max_ps(m0, m1));
+}
+
+// The first i with p[i] == peak (there is one).
+MEDTUNE_GEMM_FN int firstEqualAvx512(const float* p, int n, float peak) {
+  const __m512 v = _mm512_set1_ps(peak);
+  int i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __mmask16 hit = _mm512_cmp_ps_mask(_mm512_loadu_ps(p + i), v, _CMP_EQ_OQ);
+    if (hit) return i + __builtin_ctz(hit);
+  }
+  for (; i < n; ++i)
+    if (p[i] == peak) return i;
+  return 0;
+}
+
 #endif
 
 }  // namespace
+
+int argmaxFirst(const float* p, int n) {
+  if (n <= 0) return 0;
+#if defined(MEDTUNE_GEMM_AVX512)
+  if (avx512()) {
+    const float peak = maxOrNanAvx512(p, n);
+    if (!std::isnan(peak)) return firstEqualAvx512(p, n, peak);
+  }
+#endif
+  return static_cast<int>(std::max_element(p, p + n) - p);
+}
+
+bool attendKvGroup(const float* q, int G, const float* keys, const float* vals, int n, int hd,
+                   float scale, float* p, float* out) {
+#if defined(MEDTUNE_GEMM_AVX512)
+  if (!avx512() || hd % 16 != 0 || hd > 128 || n <= 0) return false;
+  using Fn = void (*)(const float*, int, const float*, const float*, int, float, float*, float*);
+  static const Fn fns[8] = {attendAvx512<1>, attendAvx512<2>, attendAvx512<3>, attendAvx512<4>,
+                            attendAvx512<5>, attendAvx512<6>, attendAvx512<7>, attendAvx512<8>};
+  fns[hd / 16 - 1](q, G, keys, vals, n, scale, p, out);
+  return true;
+#else
+  (void)q, (void)G, (void)keys, (void)vals, (void)n, (void)hd, (void)scale, (void)p, (void)out;
+  return false;
+#endif
+}
 
 size_t gemmPanelsSize(int M, int in) {
   const size_t panels = (static_cast<size_t>(M) + kGemmPanelRows - 1) / kGemmPanelRows;

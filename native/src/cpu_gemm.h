@@ -29,4 +29,16 @@ void siluMul(float* g, const float* u, size_t n);
 // y[i] += a * x[i].
 void axpy(float a, const float* x, float* y, int n);
 
+// The index of the first largest of p[0..n) (std::max_element's answer, NaN cases included).
+int argmaxFirst(const float* p, int n);
+
+// Attention of G query heads that share one KV head over n consecutive cache positions: q and out
+// (G, hd), keys and vals (n, hd) from the first position seen, p scratch of G * n floats. Each
+// head's scores are its q . k times `scale` (16 keys per pass, no per-key horizontal sum), then
+// the softmax, then the probability-weighted sum of the values, the G heads reading each value row
+// once. False (nothing written) when there is no kernel for hd (AVX-512 and hd a multiple of 16
+// up to 128); a head's result does not depend on G.
+bool attendKvGroup(const float* q, int G, const float* keys, const float* vals, int n, int hd,
+                   float scale, float* p, float* out);
+
 }  // namespace medtune

@@ -476,55 +476,96 @@ void gemmRows(const MatView& w, const float* panels, int M, float* y, int ldy, i
 
 // ---- threads ----
 
-// A fixed set of workers that run one function per thread index and spin briefly between the
-// parallel regions of a decode step (the regions are tens of microseconds apart), then sleep.
+// A fixed set of workers that share out the items of one parallel region at a time: each thread,
+// the caller's included, claims the next item with one atomic step until none is left, so a
+// worker that the OS has descheduled (a loaded machine) only slows the items it holds, and the
+// caller never waits for a worker that has not started. Workers spin briefly between regions (a
+// decode step's regions are tens of microseconds apart), then sleep.
 class Pool {
  public:
   explicit Pool(int threads) : size_(std::max(1, threads)) {
-    for (int t = 1; t < size_; ++t) std::thread([this, t] { work(t); }).detach();
+    for (int t = 1; t < size_; ++t) std::thread([this] { work(); }).detach();
   }
   int size() const { return size_; }
-  // fn(t) for every t in [0, size()), t = 0 on the calling thread.
-  void run(const std::function<void(int)>& fn) {
-    if (size_ == 1) return fn(0);
+  // fn(i) for every i in [0, n), each on whichever thread claims it; returns when all are done.
+  void run(int n, const std::function<void(int)>& fn) {
+    if (n <= 0) return;
+    if (size_ == 1 || n == 1) {
+      for (int i = 0; i < n; ++i) fn(i);
+      return;
+    }
+    if (n > kMaxItems) {  // runs of consecutive items, at most kMaxItems of them
+      const int per = (n + kMaxItems - 1) / kMaxItems;
+      return run((n + per - 1) / per, [&](int c) {
+        for (int i = c * per; i < std::min(n, (c + 1) * per); ++i) fn(i);
+      });
+    }
     task_ = &fn;
-    pending_.store(size_ - 1, std::memory_order_relaxed);
+    done_.store(0, std::memory_order_relaxed);
+    job_ = (job_ + 1) & kJobMask;
+    ticket_.store(job_ << 40 | static_cast<uint64_t>(n) << 20, std::memory_order_release);
     {
-      std::lock_guard<std::mutex> lock(mu_);
-      gen_.fetch_add(1, std::memory_order_release);
+      std::lock_guard<std::mutex> lock(mu_);  // a worker between its check and its wait sees it
     }
     cv_.notify_all();
-    fn(0);
-    for (int spins = 0; pending_.load(std::memory_order_acquire) > 0; ++spins) relax(spins);
+    uint64_t seen = 0;
+    while (claimAndRun(seen)) {
+    }
+    for (int spins = 0; done_.load(std::memory_order_acquire) < n; ++spins) relax(spins);
   }
 
  private:
+  // ticket_: job id (24 bits) | item count (20 bits) | next unclaimed item (20 bits).
+  static constexpr int kMaxItems = (1 << 20) - 1;
+  static constexpr uint64_t kJobMask = (1u << 24) - 1;
+  static uint64_t jobOf(uint64_t ticket) { return ticket >> 40; }
+
+  // Claims and runs one item of the current region; false (and its job id in `job`) when none is
+  // left. A claimed item keeps its region (and task_) alive until done_ counts it.
+  bool claimAndRun(uint64_t& job) {
+    uint64_t t = ticket_.load(std::memory_order_acquire);
+    for (;;) {
+      const int count = static_cast<int>(t >> 20 & kMaxItems),
+                next = static_cast<int>(t & kMaxItems);
+      if (next >= count) {
+        job = jobOf(t);
+        return false;
+      }
+      if (ticket_.compare_exchange_weak(t, t + 1, std::memory_order_acq_rel,
+                                        std::memory_order_acquire)) {
+        (*task_)(next);
+        done_.fetch_add(1, std::memory_order_release);
+        return true;
+      }
+    }
+  }
   static void relax(int spins) {
 #if defined(MEDTUNE_AVX512)
     if (spins < 2000) return _mm_pause();
 #endif
     std::this_thread::yield();
   }
-  void work(int t) {
-    uint64_t seen = 0;
+  void work() {
     for (;;) {
-      for (int spins = 0; gen_.load(std::memory_order_acquire) == seen; ++spins) {
+      uint64_t seen = 0;
+      while (claimAndRun(seen)) {
+      }
+      auto fresh = [&] { return jobOf(ticket_.load(std::memory_order_acquire)) != seen; };
+      for (int spins = 0; !fresh(); ++spins) {
         if (spins < 20000) {
           relax(spins);
           continue;
         }
         std::unique_lock<std::mutex> lock(mu_);
-        cv_.wait(lock, [&] { return gen_.load(std::memory_order_acquire) != seen; });
+        cv_.wait(lock, fresh);
       }
-      seen = gen_.load(std::memory_order_acquire);
-      (*task_)(t);
-      pending_.fetch_sub(1, std::memory_order_acq_rel);
     }
   }
   const int size_;
   const std::function<void(int)>* task_ = nullptr;
-  std::atomic<uint64_t> gen_{0};
-  std::atomic<int> pending_{0};
+  uint64_t job_ = 0;  // the caller's side only
+  std::atomic<uint64_t> ticket_{0};
+  std::atomic<int> done_{0};
   std::mutex mu_;
   std::condition_variable cv_;
 };
@@ -629,12 +670,15 @@ void project(const std::vector<const MatView*>& mats, const float* x, int M,
   int total = 0;
   for (const MatView* w : mats) total += w->out;
   Pool& p = pool();
-  const int T = p.size();
-  p.run([&](int t) {
-    // Rows [r0, r1) of the concatenated outputs, in 16-row units so threads share no cache line.
-    const int units = (total + 15) / 16;
-    const int r0 = std::min(total, units * t / T * 16),
-              r1 = std::min(total, units * (t + 1) / T * 16);
+  // Items are runs of rows of the concatenated outputs in 16-row units (no cache line of y shared
+  // by two items; a row's value does not depend on the split): one per thread up to 8, about
+  // 2^20 multiply-adds each (tens of microseconds; a claim costs a cache line's trip).
+  const int units = (total + 15) / 16;
+  const double work = static_cast<double>(total) * M * in;
+  const int want = std::clamp(static_cast<int>(work / (1 << 20)), p.size(), 8 * p.size());
+  const int per = std::max(1, (units + want - 1) / want);
+  p.run((units + per - 1) / per, [&](int c) {
+    const int r0 = std::min(total, c * per * 16), r1 = std::min(total, (c + 1) * per * 16);
     int base = 0;
     for (size_t j = 0; j < mats.size(); ++j) {
       const int lo = std::max(r0, base), hi = std::min(r1, base + mats[j]->out);
@@ -739,7 +783,6 @@ struct CpuDecodePlan {
   const float* norm = nullptr;
   std::vector<float> invFreq;  // (hd/2), positions pre-scaled (linear RoPE scaling)
   bool int8 = false;           // int8 products for batch 1 (MEDTUNE_DECODE_INT8=1)
-  std::vector<float> logits;   // (B, V) scratch, kept across steps
 };
 
 namespace {
@@ -893,38 +936,54 @@ struct Scratch {
         u(g.size()) {}
 };
 
+// One head's attention over n keys and values (n, hd) (any CPU, any hd); p scratch of n floats.
+void attendHead(const float* q, const float* keys, const float* vals, int n, int hd, float scale,
+                float* p, float* out) {
+  float peak = -INFINITY;
+  for (int j = 0; j < n; ++j) {
+    p[j] = dot(q, keys + static_cast<size_t>(j) * hd, hd) * scale;
+    peak = std::max(peak, p[j]);
+  }
+  const float inv = 1.0f / expShiftSum(p, n, peak);
+  std::fill(out, out + hd, 0.0f);
+  for (int j = 0; j < n; ++j) axpy(p[j] * inv, vals + static_cast<size_t>(j) * hd, out, hd);
+}
+
 // Attention of every new position over the cache, which already holds them: query (b, i) at
 // position pos0 + i sees its row's keys from max(pad, window start) through itself; a pad query
 // sees itself only (the MLX path's mask). q (M, H, hd) -> att (M, H, hd); caches (B, Hkv, cap, hd).
+// Work items are (b, KV head, i): the H / Hkv query heads of a KV head read its keys and values
+// once; with fewer items than 4 per thread (batch 1) each head is its own item.
 void chunkAttention(const ModelConfig& c, const Chunk& ch, const float* q, const float* kc,
                     const float* vc, size_t cap, float* att) {
   const int H = c.numHeads, Hkv = c.numKvHeads, hd = c.headDim, group = H / Hkv;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-  const int items = ch.B * H * ch.L;  // (b, head, i), i fastest: threads share the long rows
-  pool().run([&](int t) {
-    const int T = pool().size();
-    std::vector<float> p(ch.pos0 + ch.L);
-    for (int it = t; it < items; it += T) {
-      const int i = it % ch.L, bh = it / ch.L, b = bh / H, hh = bh % H;
-      const int qpos = ch.pos0 + i, pad = ch.pad[b];
-      int lo = qpos;
-      if (qpos >= pad) lo = std::max(pad, c.slidingWindow > 0 ? qpos - c.slidingWindow + 1 : 0);
-      const size_t m = static_cast<size_t>(b) * ch.L + i;
-      const float* qv = q + (m * H + hh) * hd;
-      const size_t base = (static_cast<size_t>(b) * Hkv + hh / group) * cap * hd;
-      const float* keys = kc + base;
-      const float* vals = vc + base;
-      float peak = -INFINITY;
-      for (int j = lo; j <= qpos; ++j) {
-        p[j] = dot(qv, keys + static_cast<size_t>(j) * hd, hd) * scale;
-        peak = std::max(peak, p[j]);
-      }
-      const float inv = 1.0f / expShiftSum(p.data() + lo, qpos - lo + 1, peak);
-      float* out = att + (m * H + hh) * hd;
-      std::fill(out, out + hd, 0.0f);
-      for (int j = lo; j <= qpos; ++j)
-        axpy(p[j] * inv, vals + static_cast<size_t>(j) * hd, out, hd);
-    }
+  const int T = pool().size();
+  const int G = ch.B * Hkv * ch.L >= 4 * T ? group : 1;  // query heads per item
+  const int items = ch.B * (H / G) * ch.L;               // (b, head set, i), i fastest
+  auto attendItem = [&](int it, std::vector<float>& p) {
+    const int i = it % ch.L, bs = it / ch.L, b = bs / (H / G), h0 = bs % (H / G) * G;
+    const int qpos = ch.pos0 + i, pad = ch.pad[b];
+    int lo = qpos;
+    if (qpos >= pad) lo = std::max(pad, c.slidingWindow > 0 ? qpos - c.slidingWindow + 1 : 0);
+    const size_t m = static_cast<size_t>(b) * ch.L + i;
+    const float* qv = q + (m * H + h0) * hd;
+    const size_t base = ((static_cast<size_t>(b) * Hkv + h0 / group) * cap + lo) * hd;
+    float* out = att + (m * H + h0) * hd;
+    const int n = qpos - lo + 1;
+    if (attendKvGroup(qv, G, kc + base, vc + base, n, hd, scale, p.data(), out)) return;
+    for (int g = 0; g < G; ++g)
+      attendHead(qv + g * hd, kc + base, vc + base, n, hd, scale, p.data(), out + g * hd);
+  };
+  // Runs of consecutive items (one claim each): one per thread up to 8, about 2^18 multiply-adds
+  // of scores and weighted values each.
+  const double work = 2.0 * items * G * (ch.pos0 + ch.L) * hd;
+  const int runs = std::clamp(static_cast<int>(work / (1 << 18)), T, 8 * T);
+  const int per = std::max(1, (items + runs - 1) / runs);
+  pool().run((items + per - 1) / per, [&](int r) {
+    thread_local std::vector<float> p;
+    p.resize(std::max(p.size(), static_cast<size_t>(G) * (ch.pos0 + ch.L)));
+    for (int it = r * per; it < std::min(items, (r + 1) * per); ++it) attendItem(it, p);
   });
 }
 
@@ -935,6 +994,18 @@ void layerForward(const CpuDecodePlan& P, size_t l, const Chunk& ch, const RopeT
   const auto& W = P.layers[l];
   const int M = ch.B * ch.L, D = c.hiddenSize, H = c.numHeads, Hkv = c.numKvHeads;
   const int hd = c.headDim;
+  // A decode step's cache slots, requested for writing now: their lines (cold, one per 16 floats)
+  // then arrive while the q/k/v products run, not one by one in the copies below.
+  for (int m = 0; ch.L == 1 && m < M; ++m) {
+    const size_t row = static_cast<size_t>(m / ch.L) * Hkv, pos = ch.pos0 + m % ch.L;
+    for (int hh = 0; hh < Hkv; ++hh) {
+      const size_t dst = ((row + hh) * cap + pos) * hd;
+      for (int i = 0; i < hd; i += 16) {
+        __builtin_prefetch(kc + dst + i, 1, 3);
+        __builtin_prefetch(vc + dst + i, 1, 3);
+      }
+    }
+  }
   rmsNorm(S.x.data(), W.attnNorm, c.rmsNormEps, M, D, S.h.data());
   mark("attention.rms_norm");
   project({&W.proj[0], &W.proj[1], &W.proj[2]}, S.h.data(), M, {S.q.data(), S.k.data(), S.v.data()},
@@ -1022,10 +1093,12 @@ std::optional<mx::array> forward(CpuDecodePlan& P, const std::vector<int32_t>& t
   }
   rmsNorm(S.o.data(), P.norm, c.rmsNormEps, B, D, S.h.data());
   mark("final_norm");
-  P.logits.resize(static_cast<size_t>(B) * V);
-  project({&P.head}, S.h.data(), B, {P.logits.data()}, P.int8);
+  // Written in place into the returned array's buffer (MLX's allocator reuses freed buffers).
+  mx::array logits(mx::allocator::malloc(sizeof(float) * static_cast<size_t>(B) * V), {B, V},
+                   mx::float32);
+  project({&P.head}, S.h.data(), B, {logits.data<float>()}, P.int8);
   mark("lm_head");
-  return mx::array(P.logits.data(), {B, V}, mx::float32);
+  return logits;
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include <stdexcept>
 #include <unordered_set>
 
+#include "cpu_gemm.h"
 #include "decode_cpu.h"
 
 namespace medtune {
@@ -160,8 +161,7 @@ BatchStats decode(const Model& m, std::vector<SequenceState>& st, const Sampling
       // Logits from the CPU decode path are already on the host: no MLX round trip.
       const int V = logits.shape(1);
       const float* d = logits.data<float>();
-      for (size_t r = 0; r < active.size(); ++r)
-        next[r] = static_cast<int32_t>(std::max_element(d + r * V, d + (r + 1) * V) - (d + r * V));
+      for (size_t r = 0; r < active.size(); ++r) next[r] = argmaxFirst(d + r * V, V);
     } else if (deviceArgmax) {
       mx::array a = mx::astype(mx::argmax(logits, -1), mx::int32);
       mx::eval(a);

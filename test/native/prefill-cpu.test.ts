@@ -104,6 +104,45 @@ describe("CPU prompt path", () => {
     });
   }
 
+  // The attention kernel (attendKvGroup in native/src/cpu_gemm.cc) per head size and query heads
+  // per KV head: a 1-position prompt runs each head as its own work item, longer ones (and
+  // decode steps of 6 rows) a KV head's query heads together, in passes of up to 4 heads. Head
+  // size 40 (not a multiple of 16) takes the per-head fallback.
+  for (const [hd, heads, kvHeads] of [
+    [16, 8, 1],
+    [32, 6, 2],
+    [48, 4, 1],
+    [64, 9, 3],
+    [128, 5, 1],
+    [40, 4, 2],
+  ] as const) {
+    it(`attention: head size ${hd}, ${heads / kvHeads} query heads per KV head`, async () => {
+      const config = {
+        ...TINY,
+        maxPositionEmbeddings: 1024,
+        headDim: hd,
+        numHeads: heads,
+        numKvHeads: kvHeads,
+      };
+      const m = Model.random(config, 11 + hd, {});
+      for (const [n, seed] of [
+        [1, 71],
+        [20, 72],
+        [33, 73],
+      ] as const) {
+        const prompt = ints(n, TINY.vocabSize, seed);
+        const mlx = await nextLogprobs(m, prompt, "mlx");
+        const cpu = await nextLogprobs(m, prompt, "cpu");
+        expect(maxAbsDiff(cpu, mlx), `${n} positions`).toBeLessThan(5e-5);
+      }
+      const batch = [3, 17, 9, 30, 1, 16].map((n, i) => ints(n, TINY.vocabSize, 80 + i));
+      const want = await greedy(m, batch, 6, "mlx");
+      expect(await greedy(m, batch, 6, "cpu")).toEqual(want);
+      expect(want.flat().length).toBe(36);
+      m.dispose();
+    });
+  }
+
   it("the cache it writes serves MLX's scoring of multi-token options as MLX's own does", async () => {
     const m = Model.random({ ...TINY, maxPositionEmbeddings: 1024 }, 10, {
       quantize: { bits: 4, groupSize: 32 },
