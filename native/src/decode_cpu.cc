@@ -122,8 +122,7 @@ MEDTUNE_AVX512_FN inline __m512i bytes16(const uint8_t* p) {
 // Row o of W dequantized, 4-bit values in the permuted order of permuteForQ4.
 MEDTUNE_AVX512_FN void dequantRowAvx512(const MatView& w, int o, float* dst) {
   const uint8_t* row = reinterpret_cast<const uint8_t*>(w.q + o * w.rowWords());
-  const RowScales sb(w.scales, o,
-                     Avx512Tag{});  // row o's scales and biases as float32, (in/group) each
+  const RowScales sb(w.scales, o, Avx512Tag{});  // row o as float32, (in/group) each
   const float* s = sb.s;
   const float* b = sb.b;
   const __m512i low4 = _mm512_set1_epi32(15);
@@ -146,13 +145,11 @@ MEDTUNE_AVX512_FN void dequantRowAvx512(const MatView& w, int o, float* dst) {
   }
 }
 
-// Row o of W times one x row, reading the packed bytes once (the batch-1 decode case).
-MEDTUNE_AVX512_FN float dotPackedAvx512(const MatView& w, int o, const float* x) {
+// Row o of W times one x row, reading the packed bytes once (the batch-1 decode case); s, b: the
+// row's scales and biases as float32 (in/group each).
+MEDTUNE_AVX512_FN float dotPackedAvx512(const MatView& w, int o, const float* x, const float* s,
+                                        const float* b) {
   const uint8_t* row = reinterpret_cast<const uint8_t*>(w.q + o * w.rowWords());
-  const RowScales sb(w.scales, o,
-                     Avx512Tag{});  // row o's scales and biases as float32, (in/group) each
-  const float* s = sb.s;
-  const float* b = sb.b;
   const __m512i low4 = _mm512_set1_epi32(15);
   __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
   for (int c = 0; c < w.in; c += 32) {
@@ -172,6 +169,31 @@ MEDTUNE_AVX512_FN float dotPackedAvx512(const MatView& w, int o, const float* x)
                            _mm512_loadu_ps(x + c + 16), acc1);
   }
   return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+}
+
+// y[o] = row o of W times one x row for o in [o0, o1). Compact scales and biases are converted
+// to float32 16 rows at a time, out of each row's product (row by row measured slower); float32
+// ones are read in place.
+MEDTUNE_AVX512_FN void dotRowsAvx512(const MatView& w, const float* x, float* y, int o0, int o1) {
+  constexpr int kRows = 16;
+  const int groups = w.in / w.group;
+  const GroupScales& g = w.scales;
+  const bool stored = g.s32 && g.b32;
+  thread_local std::vector<float> buf;
+  const size_t span = static_cast<size_t>(kRows) * groups + 16;  // floats per array, rounded up
+  if (!stored && buf.size() < 2 * span) buf.resize(2 * span);
+  for (int r0 = o0; r0 < o1; r0 += kRows) {
+    const int r1 = std::min(o1, r0 + kRows);
+    const size_t at = static_cast<size_t>(r0) * groups;
+    const float* s = stored ? g.s32 + at : buf.data();         // (r1 - r0, groups)
+    const float* b = stored ? g.b32 + at : buf.data() + span;  // (r1 - r0, groups)
+    if (!stored)
+      convertScales(g, at, static_cast<size_t>(r1 - r0) * groups, buf.data(), buf.data() + span);
+    for (int o = r0; o < r1; ++o) {
+      const size_t row = static_cast<size_t>(o - r0) * groups;
+      y[o] = dotPackedAvx512(w, o, x, s + row, b + row);
+    }
+  }
 }
 
 // y[m, n] = w_n . x_m for NB rows of W and MB rows of x, as NB x MB register accumulators: each
@@ -406,6 +428,7 @@ void matRows(const MatView& w, const float* x, const QuantX* xq, int M, float* y
     return;
   }
   if (M > 1 && haveAvx512()) return matRowsBatchedAvx512(w, x, M, y, ldy, o0, o1);
+  if (M == 1 && w.q && haveAvx512()) return dotRowsAvx512(w, x, y, o0, o1);
 #endif
   thread_local std::vector<float> rowBuf;
   if (w.q) rowBuf.resize(w.in);
@@ -413,10 +436,6 @@ void matRows(const MatView& w, const float* x, const QuantX* xq, int M, float* y
     const float* row = w.w ? w.w + static_cast<size_t>(o) * w.in : nullptr;
 #if defined(MEDTUNE_AVX512)
     if (w.q && haveAvx512()) {
-      if (M == 1) {
-        y[o] = dotPackedAvx512(w, o, x);
-        continue;
-      }
       dequantRowAvx512(w, o, rowBuf.data());
       row = rowBuf.data();
     }

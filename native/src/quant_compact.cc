@@ -108,7 +108,7 @@ RowScales::RowScales(const GroupScales& g, int o) {
   b = g.b32 ? g.b32 + at : nullptr;
   if (s && b) return;  // float32 as stored
   float* sBuf = storage(g.groups);
-  float* bBuf = sBuf + ((g.groups + 3) & ~3);
+  float* bBuf = sBuf + (g.groups + 15) / 16 * 16;
   if (!s) {
     for (int i = 0; i < g.groups; ++i) sBuf[i] = halfToFloat(g.s16[at + i]);
     s = sBuf;

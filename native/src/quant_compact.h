@@ -20,7 +20,7 @@
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(MEDTUNE_NO_SIMD)
 #include <immintrin.h>
-#define MEDTUNE_SCALES_SIMD __attribute__((target("avx512f,avx512bw,avx512vl,fma,f16c")))
+#define MEDTUNE_SCALES_SIMD __attribute__((target("avx512f,avx512bw,avx512vl,fma")))
 #endif
 
 namespace medtune {
@@ -54,7 +54,7 @@ class RowScales {
  public:
   RowScales(const GroupScales& g, int o);  // any CPU
 #if defined(MEDTUNE_SCALES_SIMD)
-  // The same for AVX-512 kernels, inlined into them.
+  // The same for AVX-512 kernels, inlined into them (convertScales).
   MEDTUNE_SCALES_SIMD RowScales(const GroupScales& g, int o, Avx512Tag);
 #endif
   RowScales(const RowScales&) = delete;
@@ -64,56 +64,50 @@ class RowScales {
 
  private:
   static constexpr int kInline = 512;
-  float* storage(int groups);  // room for 2 * groups floats, each rounded up to 4
+  float* storage(int groups);  // room for 2 * groups floats, each rounded up to 16
   float inline_[2 * kInline];
   std::vector<float> heap_;
 };
 
 inline float* RowScales::storage(int groups) {
   if (groups <= kInline) return inline_;
-  heap_.resize(2 * static_cast<size_t>((groups + 3) & ~3));
+  heap_.resize(2 * static_cast<size_t>((groups + 15) / 16 * 16));
   return heap_.data();
 }
 
 #if defined(MEDTUNE_SCALES_SIMD)
-// Up to 4 float16 values as float32 lanes, zeros after.
-MEDTUNE_SCALES_SIMD inline __m128 halves4(const uint16_t* p, int left) {
-  if (left >= 4) return _mm_cvtph_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
-  alignas(8) uint16_t tail[4] = {0, 0, 0, 0};
-  for (int i = 0; i < left; ++i) tail[i] = p[i];
-  return _mm_cvtph_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(tail)));
+// Scales and biases of n consecutive groups from index `at` of the (out, groups) arrays (a span
+// of whole rows, say) as float32 into s, b (n each, with room for n rounded up to 16): 16 values
+// per conversion. Batch-1 decode converts 16 rows at a time (decode_cpu.cc dotRowsAvx512).
+MEDTUNE_SCALES_SIMD inline void convertScales(const GroupScales& g, size_t at, size_t n, float* s,
+                                              float* b) {
+  const __m512 factor = _mm512_set1_ps(-static_cast<float>(1u << (g.bits - 1)));
+  for (size_t i = 0; i < n; i += 16) {
+    const size_t left = n - i;
+    const __mmask16 m = left >= 16 ? 0xffff : static_cast<__mmask16>((1u << left) - 1);
+    const __m512 sv = g.s32 ? _mm512_maskz_loadu_ps(m, g.s32 + at + i)
+                            : _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, g.s16 + at + i));
+    _mm512_storeu_ps(s + i, sv);
+    if (g.b32) {
+      _mm512_storeu_ps(b + i, _mm512_maskz_loadu_ps(m, g.b32 + at + i));
+    } else if (g.b16) {
+      _mm512_storeu_ps(b + i, _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, g.b16 + at + i)));
+    } else {
+      _mm512_storeu_ps(b + i, _mm512_mul_ps(sv, factor));  // implicit biases
+    }
+  }
 }
 
-// 4 values per conversion and store: the kernel's single-value loads right after then read from
-// 16-byte stores (a row written by 512-bit stores measured ~25% slower batch-1 decode on
-// SmolLM2-135M, 18 groups a row; these are not measured better beyond noise yet).
 MEDTUNE_SCALES_SIMD inline RowScales::RowScales(const GroupScales& g, int o, Avx512Tag) {
   const size_t at = static_cast<size_t>(o) * g.groups;
   s = g.s32 ? g.s32 + at : nullptr;
   b = g.b32 ? g.b32 + at : nullptr;
   if (s && b) return;  // float32 as stored
   float* sBuf = storage(g.groups);
-  float* bBuf = sBuf + ((g.groups + 3) & ~3);
-  const __m128 factor = _mm_set1_ps(-static_cast<float>(1u << (g.bits - 1)));
-  for (int i = 0; i < g.groups; i += 4) {
-    const int left = g.groups - i;
-    __m128 sv;
-    if (g.s32) {
-      sv = left >= 4 ? _mm_loadu_ps(g.s32 + at + i) : _mm_setzero_ps();
-      if (left < 4)
-        for (int j = 0; j < left; ++j) sv[j] = g.s32[at + i + j];
-    } else {
-      sv = halves4(g.s16 + at + i, left);
-      _mm_storeu_ps(sBuf + i, sv);
-    }
-    if (g.b16) {
-      _mm_storeu_ps(bBuf + i, halves4(g.b16 + at + i, left));
-    } else if (!g.b32) {
-      _mm_storeu_ps(bBuf + i, _mm_mul_ps(sv, factor));  // implicit biases
-    }
-  }
-  if (!s) s = sBuf;
-  if (!b) b = bBuf;
+  float* bBuf = sBuf + (g.groups + 15) / 16 * 16;
+  convertScales(g, at, g.groups, sBuf, bBuf);
+  s = sBuf;
+  b = bBuf;
 }
 #endif
 
