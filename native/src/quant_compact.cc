@@ -104,9 +104,7 @@ GroupScales groupScales(const mx::array& scales, const mx::array* biases, int bi
 
 RowScales::RowScales(const GroupScales& g, int o) {
   const size_t at = static_cast<size_t>(o) * g.groups;
-  s = g.s32 ? g.s32 + at : nullptr;
-  b = g.b32 ? g.b32 + at : nullptr;
-  if (s && b) return;  // float32 as stored
+  if (borrow(g, at)) return;  // float32 as stored
   float* sBuf = storage(g.groups);
   float* bBuf = sBuf + (g.groups + 15) / 16 * 16;
   if (!s) {

@@ -64,6 +64,12 @@ class RowScales {
 
  private:
   static constexpr int kInline = 512;
+  // Points s, b at row `at`'s stored float32 values where there are some; true when both are.
+  bool borrow(const GroupScales& g, size_t at) {
+    s = g.s32 ? g.s32 + at : nullptr;
+    b = g.b32 ? g.b32 + at : nullptr;
+    return s && b;
+  }
   float* storage(int groups);  // room for 2 * groups floats, each rounded up to 16
   float inline_[2 * kInline];
   std::vector<float> heap_;
@@ -100,9 +106,7 @@ MEDTUNE_SCALES_SIMD inline void convertScales(const GroupScales& g, size_t at, s
 
 MEDTUNE_SCALES_SIMD inline RowScales::RowScales(const GroupScales& g, int o, Avx512Tag) {
   const size_t at = static_cast<size_t>(o) * g.groups;
-  s = g.s32 ? g.s32 + at : nullptr;
-  b = g.b32 ? g.b32 + at : nullptr;
-  if (s && b) return;  // float32 as stored
+  if (borrow(g, at)) return;  // float32 as stored
   float* sBuf = storage(g.groups);
   float* bBuf = sBuf + (g.groups + 15) / 16 * 16;
   convertScales(g, at, g.groups, sBuf, bBuf);

@@ -2,19 +2,11 @@
 // greedy output token for token (left padding masked, positions shifted per row), chunked prompts
 // equal one-shot prompts, cached log-probs (scoreOptions) equal the no-cache score(), and a cancel
 // mid-batch ends every unfinished sequence. Tiny random models, plus the bundled GGUF once.
-import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { Model } from "../../src/train/model.js";
-import { ints, tinyModel, TINY } from "../train/native-helpers.js";
+import { ints, tinyModel, TINY, BUNDLED_GGUF } from "../train/native-helpers.js";
 
-const GGUF = join(
-  import.meta.dirname,
-  "..",
-  "..",
-  "models",
-  "base",
-  "SmolLM2-135M-Instruct.Q4_1.gguf",
-);
+const GGUF = BUNDLED_GGUF;
 
 // Prompts of different lengths so that the batch is ragged (left padding of 0..9 positions).
 const PROMPTS = [

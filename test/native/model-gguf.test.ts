@@ -3,19 +3,12 @@
 // greedy-generates the right answer (GGUF Q/K un-permuted correctly, RoPE and GQA right), and
 // adapters switch on and off without a reload.
 import { spawnSync } from "node:child_process";
-import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { nativePaths } from "../../src/native/loader.js";
 import { Model } from "../../src/train/model.js";
+import { BUNDLED_GGUF } from "../train/native-helpers.js";
 
-const GGUF = join(
-  import.meta.dirname,
-  "..",
-  "..",
-  "models",
-  "base",
-  "SmolLM2-135M-Instruct.Q4_1.gguf",
-);
+const GGUF = BUNDLED_GGUF;
 // "<|im_start|>user\nWhat is the capital of France?<|im_end|>\n<|im_start|>assistant\n", tokenized
 // by llama.cpp (node-llama-cpp) from the GGUF's own vocabulary.
 const PROMPT = [1, 4093, 198, 1780, 314, 260, 3575, 282, 4649, 47, 2, 198, 1, 520, 9531, 198];

@@ -5,21 +5,13 @@
 // (crossing chunk boundaries) and in one call, batched with left padding, across the flavours the
 // decode path serves. Scores of multi-token options, which MLX computes over the cache the CPU
 // path wrote, equal those over an MLX-written cache. MEDTUNE_CPU_DECODE=mlx selects the MLX path.
-import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { Model } from "../../src/train/model.js";
 import { loadTokenizer } from "../../src/train/tokenizer.js";
-import { TINY, ints } from "../train/native-helpers.js";
+import { TINY, ints, BUNDLED_GGUF } from "../train/native-helpers.js";
 import { CPU_PATH_FLAVOURS, withLora } from "./cpu-path-flavours.js";
 
-const GGUF = join(
-  import.meta.dirname,
-  "..",
-  "..",
-  "models",
-  "base",
-  "SmolLM2-135M-Instruct.Q4_1.gguf",
-);
+const GGUF = BUNDLED_GGUF;
 
 type Mode = "cpu" | "mlx";
 

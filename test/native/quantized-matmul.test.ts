@@ -4,20 +4,12 @@
 // (decode_cpu.cc), at odd shapes (partial last blocks of W's rows, 1 to 130 rows). And a whole
 // model kept packed (the CPU default) gives the float32-expanded logits, loss and LoRA gradients.
 import { statSync } from "node:fs";
-import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { loadNative } from "../../src/native/loader.js";
 import { Model } from "../../src/train/model.js";
-import { TINY, ints, maxAbsDiff } from "../train/native-helpers.js";
+import { TINY, ints, maxAbsDiff, BUNDLED_GGUF } from "../train/native-helpers.js";
 
-const GGUF = join(
-  import.meta.dirname,
-  "..",
-  "..",
-  "models",
-  "base",
-  "SmolLM2-135M-Instruct.Q4_1.gguf",
-);
+const GGUF = BUNDLED_GGUF;
 
 function values(n: number, seed: number): Float32Array {
   return new Float32Array(n).map((_, i) => Math.sin(i * 0.37 + seed) * (1 + (i % 7) / 7));

@@ -14,16 +14,9 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { loadNative } from "../../src/native/loader.js";
 import { Model } from "../../src/train/model.js";
-import { ints, maxAbsDiff, tinyModel } from "./native-helpers.js";
+import { ints, maxAbsDiff, tinyModel, BUNDLED_GGUF } from "./native-helpers.js";
 
-const GGUF = join(
-  import.meta.dirname,
-  "..",
-  "..",
-  "models",
-  "base",
-  "SmolLM2-135M-Instruct.Q4_1.gguf",
-);
+const GGUF = BUNDLED_GGUF;
 
 function trainedModel(): Model {
   const m = tinyModel(1);

@@ -1,8 +1,19 @@
 // Tiny random models and data for the native trainer tests: 2 layers, hidden 64, 4 heads, 2 KV
 // heads, vocab 256 — small enough that every test runs in seconds on two CPU cores.
+import { join } from "node:path";
 import type { NativeModelConfig } from "../../src/native/binding.js";
 import { Model } from "../../src/train/model.js";
 import type { TrainingExample } from "../../src/train/trainer.js";
+
+/** The bundled GGUF (setup downloads it into models/base/): SmolLM2-135M-Instruct, Q4_1. */
+export const BUNDLED_GGUF = join(
+  import.meta.dirname,
+  "..",
+  "..",
+  "models",
+  "base",
+  "SmolLM2-135M-Instruct.Q4_1.gguf",
+);
 
 export const TINY: NativeModelConfig = {
   architecture: "llama",
