@@ -4,7 +4,7 @@
  * A bare `dlopen` failure ("libmlx.so: cannot open shared object file") says nothing about what to
  * do; here every failure mode maps to the set-up step that fixes it.
  */
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -59,38 +59,8 @@ export function loadNative(): NativeBinding {
   return cached;
 }
 
-/**
- * OpenBLAS (the scipy-openblas32 wheel; it runs MLX's GEMMs and the packed base's, see
- * native/src/blas_shim.cc) picks its kernels from the CPU when it loads, and takes AMD's Zen 5
- * (family 26) for a Haswell: AVX2 kernels, half the speed of its AVX-512 ones there (a 2048³ sgemm on
- * 2 cores: 203 against 389 GFLOP/s). So on an AMD CPU with the AVX-512 subsets those kernels use,
- * unless OPENBLAS_CORETYPE is already set, ask for them before the library loads. Intel CPUs are
- * detected right and left alone. Returns the core chosen, or null when nothing was set.
- */
-export function chooseBlasCore(
-  env: NodeJS.ProcessEnv = process.env,
-  cpuinfo: () => string = () => readFileSync("/proc/cpuinfo", "utf8"),
-): string | null {
-  if (env.OPENBLAS_CORETYPE || process.platform !== "linux" || process.arch !== "x64") return null;
-  let info: string;
-  try {
-    info = cpuinfo();
-  } catch {
-    return null;
-  }
-  const vendor = /^vendor_id\s*:\s*(\S+)/m.exec(info)?.[1];
-  const flags = new Set(/^flags\s*:(.*)$/m.exec(info)?.[1]?.trim().split(/\s+/) ?? []);
-  const avx512 = ["avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512cd"].every((f) =>
-    flags.has(f),
-  );
-  if (vendor !== "AuthenticAMD" || !avx512) return null;
-  env.OPENBLAS_CORETYPE = "SkylakeX";
-  return "SkylakeX";
-}
-
 /** Load the addon at the given paths, uncached (the classification of failures lives here). */
 export function loadNativeFrom({ addon, venv }: NativePaths): NativeBinding {
-  chooseBlasCore();
   if (!existsSync(addon)) {
     throw new NativeLoadError(
       "ADDON_MISSING",

@@ -8,7 +8,6 @@ import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { NATIVE_FUNCTIONS, type NativeBinding } from "../../src/native/binding.js";
 import {
-  chooseBlasCore,
   loadNative,
   loadNativeFrom,
   nativePaths,
@@ -133,42 +132,3 @@ function catchError(f: () => unknown): Error {
   }
   throw new Error("expected an error");
 }
-
-describe("OpenBLAS kernel choice", () => {
-  const cpu = (vendor: string, flags: string) =>
-    `processor\t: 0\nvendor_id\t: ${vendor}\ncpu family\t: 26\nflags\t\t: ${flags}\n`;
-  const avx512 = "fpu sse avx2 fma avx512f avx512dq avx512cd avx512bw avx512vl f16c";
-  const onX64Linux = process.platform === "linux" && process.arch === "x64";
-
-  it.runIf(onX64Linux)("asks for the AVX-512 kernels on an AMD CPU that has them", () => {
-    const env: NodeJS.ProcessEnv = {};
-    expect(chooseBlasCore(env, () => cpu("AuthenticAMD", avx512))).toBe("SkylakeX");
-    expect(env.OPENBLAS_CORETYPE).toBe("SkylakeX");
-  });
-
-  it("leaves Intel CPUs, CPUs without AVX-512 and a user's own choice alone", () => {
-    for (const [vendor, flags] of [
-      ["GenuineIntel", avx512],
-      ["AuthenticAMD", "fpu sse avx2 fma avx512f avx512vl"],
-    ]) {
-      const env: NodeJS.ProcessEnv = {};
-      expect(chooseBlasCore(env, () => cpu(vendor!, flags!))).toBeNull();
-      expect(env.OPENBLAS_CORETYPE).toBeUndefined();
-    }
-    const chosen: NodeJS.ProcessEnv = { OPENBLAS_CORETYPE: "Haswell" };
-    expect(chooseBlasCore(chosen, () => cpu("AuthenticAMD", avx512))).toBeNull();
-    expect(chosen.OPENBLAS_CORETYPE).toBe("Haswell");
-    expect(
-      chooseBlasCore({}, () => {
-        throw new Error("no /proc");
-      }),
-    ).toBeNull();
-  });
-
-  it("loads OpenBLAS with the core chosen for this machine", () => {
-    const blas = loadNative().blas();
-    if (!/openblas/i.test(blas)) return; // the wheel's own BLAS (no OpenBLAS directory at build)
-    const chosen = process.env.OPENBLAS_CORETYPE;
-    if (chosen) expect(blas.toLowerCase()).toContain(chosen.toLowerCase());
-  });
-});
