@@ -42,12 +42,16 @@ struct JobContext {
   std::thread thread;
   bool hasCallback = false;
   Napi::Reference<Napi::Value> callbackError;  // a throw from onEvent rejects the job
+  // Runs on the JS thread just before the promise settles, so a busy flag stays set until then:
+  // clearing it on the worker would let a second call through while the first is still pending.
+  std::function<void()> done;
   explicit JobContext(Napi::Env env) : deferred(Napi::Promise::Deferred::New(env)) {}
 };
 
 void callJs(Napi::Env env, Napi::Function cb, JobContext* ctx, Message* msg) {
   std::unique_ptr<Message> m(msg);
   if (env == nullptr || !m) return;
+  if (m->kind != Message::kEvent && ctx->done) ctx->done();
   switch (m->kind) {
     case Message::kEvent:
       if (ctx->hasCallback && ctx->callbackError.IsEmpty()) {
@@ -81,6 +85,7 @@ using Tsfn = Napi::TypedThreadSafeFunction<JobContext, Message, callJs>;
 Napi::Promise runJob(Napi::Env env, Napi::Value onEvent, std::function<Event(const Emit&)> body,
                      std::function<void()> done) {
   auto* ctx = new JobContext(env);
+  ctx->done = std::move(done);
   Napi::Promise promise = ctx->deferred.Promise();
   Napi::Function cb;
   if (onEvent.IsFunction()) {
@@ -93,7 +98,7 @@ Napi::Promise runJob(Napi::Env env, Napi::Value onEvent, std::function<Event(con
     if (c->thread.joinable()) c->thread.join();
     delete c;
   });
-  ctx->thread = std::thread([tsfn, body = std::move(body), done = std::move(done)]() mutable {
+  ctx->thread = std::thread([tsfn, body = std::move(body)]() mutable {
     Emit emit = [&tsfn](Event e) {
       tsfn.BlockingCall(new Message{Message::kEvent, std::move(e), "", ""});
     };
@@ -106,7 +111,6 @@ Napi::Promise runJob(Napi::Env env, Napi::Value onEvent, std::function<Event(con
       final =
           new Message{Message::kReject, Event{}, "unknown native error", "MEDTUNE_NATIVE_ERROR"};
     }
-    if (done) done();
     tsfn.BlockingCall(final);
     tsfn.Release();
   });

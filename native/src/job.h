@@ -44,7 +44,7 @@ using Emit = std::function<void(Event)>;
 
 // Runs `body` on a new thread. `onEvent` (may be undefined) receives every emitted Event; the
 // returned Promise resolves with the body's result Event or rejects with a coded Error. `done`
-// runs on the worker before the promise settles (e.g. to clear a busy flag).
+// runs on the JS thread just before the promise settles (e.g. to clear a busy flag).
 Napi::Promise runJob(Napi::Env env, Napi::Value onEvent, std::function<Event(const Emit&)> body,
                      std::function<void()> done);
 
