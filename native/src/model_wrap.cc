@@ -756,7 +756,7 @@ Napi::Value NativeModel::ProfileTraining(const Napi::CallbackInfo& info) {
   });
 }
 
-// profileDecode({prompt, tokens?}): Promise<{phases, ...}>
+// profileDecode({prompt, tokens?, batch?}): Promise<{phases, ...}>
 Napi::Value NativeModel::ProfileDecode(const Napi::CallbackInfo& info) {
   return guard(info.Env(), [&]() -> Napi::Value {
     ensureIdle();
@@ -766,9 +766,11 @@ Napi::Value NativeModel::ProfileDecode(const Napi::CallbackInfo& info) {
       if (t < 0 || t >= model().config.vocabSize) throw ArgumentError("prompt token out of range");
     }
     const int tokens = static_cast<int>(num(o, "tokens", 16));
+    const int batch = static_cast<int>(num(o, "batch", 1));
+    if (batch < 1 || batch > 256) throw ArgumentError("profileDecode: batch must be in 1..256");
     return startJob(info, Napi::Value(),
-                    [prompt, tokens](const Model& m, const Emit&, const auto&) {
-                      return profileDecodeStep(m, prompt, tokens);
+                    [prompt, tokens, batch](const Model& m, const Emit&, const auto&) {
+                      return profileDecodeStep(m, prompt, tokens, batch);
                     });
   });
 }

@@ -131,7 +131,8 @@ Event profileTrainingStep(const Model& m, const Batch& b, int repeats) {
   return e;
 }
 
-Event profileDecodeStep(const Model& m, const std::vector<int32_t>& prompt, int tokens) {
+Event profileDecodeStep(const Model& m, const std::vector<int32_t>& prompt, int tokens,
+                        int batch) {
   if (prompt.empty()) throw std::invalid_argument("profile: the decode prompt is empty");
   tokens = std::max(1, tokens);
   PhaseTimes t;
@@ -197,7 +198,29 @@ Event profileDecodeStep(const Model& m, const std::vector<int32_t>& prompt, int 
       for (const auto& kv : phases) t["cpu_prefill." + kv.first] += kv.second * tokens;
     }
   }
+  // A batched decode step of the CPU path: `batch` rows, each the same prompt, prefilled together
+  // (rows `cpu_batch.*`, per step; a step decodes `batch` tokens).
+  if (batch > 1) {
+    if (std::optional<CpuDecoder> cpu = CpuDecoder::create(m)) {
+      KvCache rows = KvCache::empty(m.layers.size());
+      std::vector<int32_t> all;
+      for (int b = 0; b < batch; ++b) all.insert(all.end(), prompt.begin(), prompt.end());
+      std::optional<mx::array> l = cpu->prefill(all, static_cast<int>(prompt.size()), rows, true);
+      for (int i = 0; l && i < tokens; ++i) {
+        mx::array a = mx::astype(mx::argmax(*l, -1), mx::int32);
+        mx::eval(a);
+        std::vector<int32_t> next(a.data<int32_t>(), a.data<int32_t>() + batch);
+        t0 = Clock::now();
+        PhaseTimes step;
+        l = cpu->step(next, rows, &step);
+        if (!l) break;
+        t["total.cpu_batch.decode_step"] += since(t0);
+        for (const auto& kv : step) t["cpu_batch." + kv.first] += kv.second;
+      }
+    }
+  }
   Event e = toEvent(t, tokens, "decode");
+  e.num("batch", batch);
   e.num("promptTokens", static_cast<double>(prompt.size()))
       .num("prefillSeconds", prefill)
       .num("cpuPathPrefillSeconds", cpuPrefill)

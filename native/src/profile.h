@@ -13,6 +13,8 @@ namespace medtune {
 // averaged over `repeats` steps after one warm-up.
 Event profileTrainingStep(const Model& m, const Batch& b, int repeats);
 // {type: "decode", phases: [{phase, seconds}], ...}: seconds per decoded token after `prompt`.
-Event profileDecodeStep(const Model& m, const std::vector<int32_t>& prompt, int tokens);
+// `batch` > 1 adds a batched decode step of the CPU path (rows cpu_batch.*).
+Event profileDecodeStep(const Model& m, const std::vector<int32_t>& prompt, int tokens,
+                        int batch = 1);
 
 }  // namespace medtune

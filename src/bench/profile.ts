@@ -1,6 +1,6 @@
 /**
  * `npm run bench -- profile [--quick] [--batch 4] [--seq 512] [--rank 16] [--decode-prompt 64]
- * [--decode-tokens 16] [--repeats 2] [--model FILE] [--json]`: where the time of one LoRA training
+ * [--decode-tokens 16] [--decode-batch 16] [--repeats 2] [--model FILE] [--json]`: where the time of one LoRA training
  * step (all seven modules) and of one decoded token goes, per operation and phase, on the bundled
  * model. The native side times each phase around an mx::eval barrier (native/src/profile.cc), so
  * the forward's per-op rows add up to more than the unbarriered `total.*` rows: barriers cost MLX
@@ -32,6 +32,7 @@ export function splitDecodePaths(p: NativeProfile): {
   mlx: NativeProfile;
   cpu: NativeProfile;
   cpuPrefill: NativeProfile;
+  cpuBatch: NativeProfile;
 } {
   const only = (prefix: string): NativeProfile => ({
     ...p,
@@ -42,10 +43,11 @@ export function splitDecodePaths(p: NativeProfile): {
   return {
     mlx: {
       ...p,
-      phases: p.phases.filter((r) => !/cpu_path\.|cpu_prefill\./.test(r.phase)),
+      phases: p.phases.filter((r) => !/cpu_path\.|cpu_prefill\.|cpu_batch\./.test(r.phase)),
     },
     cpu: only("cpu_path."),
     cpuPrefill: only("cpu_prefill."),
+    cpuBatch: only("cpu_batch."),
   };
 }
 
@@ -83,6 +85,13 @@ export async function main(argv: string[]): Promise<number> {
         description: "prompt tokens before decoding",
         defaultText: "64",
       },
+      "decode-batch": {
+        type: "int",
+        min: 1,
+        max: 256,
+        description: "rows of the batched CPU-path decode step (1: none)",
+        defaultText: "16",
+      },
       "decode-tokens": {
         type: "int",
         min: 1,
@@ -112,6 +121,7 @@ export async function main(argv: string[]): Promise<number> {
   const rank = (f.rank as number | undefined) ?? 16;
   const decodePrompt = (f["decode-prompt"] as number | undefined) ?? (quick ? 16 : 64);
   const decodeTokens = (f["decode-tokens"] as number | undefined) ?? (quick ? 4 : 16);
+  const decodeBatch = (f["decode-batch"] as number | undefined) ?? (quick ? 4 : 16);
   const repeats = (f.repeats as number | undefined) ?? (quick ? 1 : 2);
   const modelPath =
     (f.model as string | undefined) ??
@@ -137,6 +147,7 @@ export async function main(argv: string[]): Promise<number> {
   const decode = await model.native.profileDecode({
     prompt: tokenIds(decodePrompt, V, 777),
     tokens: decodeTokens,
+    batch: decodeBatch,
   });
   if (f.json === true) {
     process.stdout.write(
@@ -159,6 +170,14 @@ export async function main(argv: string[]): Promise<number> {
             paths.cpuPrefill,
             "prompt",
             `prefill, CPU path (${((decode.cpuPathPrefillSeconds ?? 0) * 1000).toFixed(0)} ms)`,
+          )
+        : "") +
+      (paths.cpuBatch.phases.length > 0
+        ? "\n\n" +
+          profileTable(
+            paths.cpuBatch,
+            `step of ${decodeBatch} tokens`,
+            `batched decode, CPU path, ${decodeBatch} rows`,
           )
         : "") +
       "\n",

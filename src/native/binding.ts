@@ -377,8 +377,16 @@ export interface NativeModelHandle {
     shape: [number, number];
     repeats?: number;
   }): Promise<NativeProfile>;
-  /** Per-phase seconds of one decoded token after `prompt` (averaged over `tokens`, default 16). */
-  profileDecode(opts: { prompt: Int32Array | number[]; tokens?: number }): Promise<NativeProfile>;
+  /**
+   * Per-phase seconds of one decoded token after `prompt` (averaged over `tokens`, default 16);
+   * `batch` > 1 adds a batched step of the CPU path over that many copies of the prompt (phases
+   * `cpu_batch.*`, per step).
+   */
+  profileDecode(opts: {
+    prompt: Int32Array | number[];
+    tokens?: number;
+    batch?: number;
+  }): Promise<NativeProfile>;
   train(
     opts: NativeTrainOptions,
     onEvent?: (e: NativeTrainEvent) => void,
