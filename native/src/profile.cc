@@ -131,8 +131,7 @@ Event profileTrainingStep(const Model& m, const Batch& b, int repeats) {
   return e;
 }
 
-Event profileDecodeStep(const Model& m, const std::vector<int32_t>& prompt, int tokens,
-                        int batch) {
+Event profileDecodeStep(const Model& m, const std::vector<int32_t>& prompt, int tokens, int batch) {
   if (prompt.empty()) throw std::invalid_argument("profile: the decode prompt is empty");
   tokens = std::max(1, tokens);
   PhaseTimes t;

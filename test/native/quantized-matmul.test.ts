@@ -30,6 +30,10 @@ describe("quantized matmul", () => {
     { bits: 8, groupSize: 32, rows: 130, out: 777, inDim: 1024 },
     { bits: 8, groupSize: 64, rows: 1, out: 300, inDim: 1024 },
     { bits: 4, groupSize: 64, rows: 3, out: 257, inDim: 64 },
+    // 4-bit rows are read in blocks of 128 values: a 64-value tail block, group 128.
+    { bits: 4, groupSize: 64, rows: 1, out: 41, inDim: 192 },
+    { bits: 4, groupSize: 128, rows: 1, out: 70, inDim: 384 },
+    { bits: 4, groupSize: 128, rows: 6, out: 45, inDim: 640 },
   ] as const;
   for (const c of cases) {
     it(`${c.bits}-bit, group ${c.groupSize}: (${c.rows}, ${c.inDim}) x (${c.out}, ${c.inDim})^T`, () => {
