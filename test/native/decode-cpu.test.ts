@@ -51,3 +51,24 @@ describe("CPU decode path", () => {
     m.dispose();
   });
 });
+
+describe("decode profile (npm run bench -- profile)", () => {
+  it("times a batched step of the CPU path by phase when asked for one", async () => {
+    const m = Model.random({ ...TINY }, 9, { quantize: { bits: 4, groupSize: 32 } });
+    const p = await m.native.profileDecode({
+      prompt: ints(8, TINY.vocabSize, 41),
+      tokens: 2,
+      batch: 3,
+    });
+    const phase = (name: string) => p.phases.find((r) => r.phase === name)?.seconds;
+    expect(p.batch).toBe(3);
+    expect(phase("total.cpu_batch.decode_step")).toBeGreaterThan(0);
+    // The step's phases are the CPU path's own, booked apart from its batch-1 rows.
+    for (const name of ["cpu_batch.mlp.gate_up_proj", "cpu_batch.lm_head", "cpu_path.lm_head"])
+      expect(phase(name)).toBeGreaterThan(0);
+    const single = await m.native.profileDecode({ prompt: ints(8, TINY.vocabSize, 41), tokens: 2 });
+    expect(single.phases.some((r) => r.phase.startsWith("cpu_batch."))).toBe(false);
+    expect(() => m.native.profileDecode({ prompt: [1, 2], batch: 0 })).toThrow(/batch must be/);
+    m.dispose();
+  });
+});
