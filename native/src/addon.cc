@@ -4,6 +4,7 @@
 
 #include "attention_cpu.h"
 #include "embedder_wrap.h"
+#include "fused_cpu.h"
 #include "kquants.h"
 #include "model_wrap.h"
 #include "runtime.h"
@@ -18,6 +19,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("matmul", Napi::Function::New(env, Matmul, "matmul"));
   exports.Set("quantizedMatmul", Napi::Function::New(env, QuantizedMatmul, "quantizedMatmul"));
   exports.Set("causalAttention", Napi::Function::New(env, CausalAttentionHook, "causalAttention"));
+  exports.Set("swiglu", Napi::Function::New(env, SwigluHook, "swiglu"));
+  exports.Set("softmaxCrossEntropy",
+              Napi::Function::New(env, SoftmaxCrossEntropyHook, "softmaxCrossEntropy"));
   exports.Set("ggmlToFloat32", Napi::Function::New(env, GgmlToFloat32, "ggmlToFloat32"));
   NativeModel::Init(env, exports);
   InitEmbedder(env, exports);

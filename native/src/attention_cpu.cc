@@ -267,10 +267,7 @@ Kernels kernelsFor(int hd) {
   return Kernels{gemmScalar, softmaxRowScalar, gradRowScalar};
 }
 
-ThreadPool& attentionPool() {
-  static ThreadPool* pool = new ThreadPool(cpuKernelThreads());
-  return *pool;
-}
+ThreadPool& attentionPool() { return cpuKernelPool(); }
 
 // Per-thread scratch, grown on demand and kept across calls.
 float* scratch(std::vector<float>& buf, size_t n) {

@@ -135,6 +135,37 @@ MEDTUNE_GEMM_FN void siluMulAvx512(float* g, const float* u, size_t n) {
   for (; i < n; ++i) g[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
 }
 
+MEDTUNE_GEMM_FN void siluMulGradAvx512(const float* g, const float* u, const float* dy, float* dg,
+                                       float* du, size_t n) {
+  const __m512 one = _mm512_set1_ps(1.0f);
+  size_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m512 gv = _mm512_loadu_ps(g + i), d = _mm512_loadu_ps(dy + i);
+    const __m512 sig =
+        _mm512_div_ps(one, _mm512_add_ps(one, exp16(_mm512_sub_ps(_mm512_setzero_ps(), gv))));
+    const __m512 ds = _mm512_mul_ps(d, sig);  // dy * s
+    _mm512_storeu_ps(du + i, _mm512_mul_ps(ds, gv));
+    const __m512 slope = _mm512_fmadd_ps(gv, _mm512_sub_ps(one, sig), one);  // 1 + g (1 - s)
+    _mm512_storeu_ps(dg + i, _mm512_mul_ps(_mm512_mul_ps(ds, _mm512_loadu_ps(u + i)), slope));
+  }
+  for (; i < n; ++i) {
+    const float sig = 1.0f / (1.0f + std::exp(-g[i]));
+    du[i] = dy[i] * sig * g[i];
+    dg[i] = dy[i] * sig * u[i] * (1.0f + g[i] * (1.0f - sig));
+  }
+}
+
+MEDTUNE_GEMM_FN float rowMaxAvx512(const float* p, int n) {
+  __m512 m = _mm512_set1_ps(-INFINITY);
+  int i = 0;
+  for (; i + 16 <= n; i += 16) m = _mm512_max_ps(m, _mm512_loadu_ps(p + i));
+  if (i < n)
+    m = _mm512_mask_max_ps(
+        m, static_cast<__mmask16>((1u << (n - i)) - 1), m,
+        _mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << (n - i)) - 1), p + i));
+  return _mm512_reduce_max_ps(m);
+}
+
 MEDTUNE_GEMM_FN void axpyAvx512(float a, const float* x, float* y, int n) {
   const __m512 av = _mm512_set1_ps(a);
   int i = 0;
@@ -386,6 +417,26 @@ void axpy(float a, const float* x, float* y, int n) {
   if (avx512()) return axpyAvx512(a, x, y, n);
 #endif
   for (int i = 0; i < n; ++i) y[i] += a * x[i];
+}
+
+void siluMulGrad(const float* g, const float* u, const float* dy, float* dg, float* du, size_t n) {
+#if defined(MEDTUNE_GEMM_AVX512)
+  if (avx512()) return siluMulGradAvx512(g, u, dy, dg, du, n);
+#endif
+  for (size_t i = 0; i < n; ++i) {
+    const float sig = 1.0f / (1.0f + std::exp(-g[i]));
+    du[i] = dy[i] * sig * g[i];
+    dg[i] = dy[i] * sig * u[i] * (1.0f + g[i] * (1.0f - sig));
+  }
+}
+
+float rowMax(const float* p, int n) {
+#if defined(MEDTUNE_GEMM_AVX512)
+  if (avx512()) return rowMaxAvx512(p, n);
+#endif
+  float m = p[0];
+  for (int i = 1; i < n; ++i) m = std::max(m, p[i]);
+  return m;
 }
 
 }  // namespace medtune

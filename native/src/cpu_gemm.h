@@ -28,6 +28,11 @@ float expShiftSum(float* p, int n, float shift);
 void siluMul(float* g, const float* u, size_t n);
 // y[i] += a * x[i].
 void axpy(float a, const float* x, float* y, int n);
+// The backward of y = silu(g) * u for the cotangent dy, with s = sigmoid(g[i]):
+// dg[i] = dy[i] * u[i] * s * (1 + g[i] * (1 - s)), du[i] = dy[i] * g[i] * s.
+void siluMulGrad(const float* g, const float* u, const float* dy, float* dg, float* du, size_t n);
+// The largest of p[0..n), n >= 1.
+float rowMax(const float* p, int n);
 
 // The index of the first largest of p[0..n) (std::max_element's answer, NaN cases included).
 int argmaxFirst(const float* p, int n);

@@ -9,6 +9,7 @@
 #include <stdexcept>
 
 #include "attention_cpu.h"
+#include "fused_cpu.h"
 #include "model.h"
 #include "packed_matmul.h"
 
@@ -305,6 +306,7 @@ std::vector<mx::array> swigluFn(const std::vector<mx::array>& in) {
 }
 
 mx::array swiglu(const mx::array& g, const mx::array& u) {
+  if (fusedCpuOpsApply(g) && fusedCpuOpsApply(u)) return cpuSwiglu(g, u);  // fused_cpu.h
   static const auto compiled = mx::compile(swigluFn, /*shapeless=*/true);
   return compiled({g, u})[0];
 }

@@ -106,4 +106,11 @@ inline int cpuKernelThreads() {
   return std::clamp(static_cast<int>(std::thread::hardware_concurrency()), 1, 16);
 }
 
+// The pool that medtune's CPU kernels inside MLX primitives share (attention_cpu.cc,
+// fused_cpu.cc): MLX evaluates one primitive at a time on its CPU stream, so one pool serves all.
+inline ThreadPool& cpuKernelPool() {
+  static ThreadPool* pool = new ThreadPool(cpuKernelThreads());
+  return *pool;
+}
+
 }  // namespace medtune

@@ -11,6 +11,7 @@
 #include <stdexcept>
 
 #include "distributed.h"
+#include "fused_cpu.h"
 #include "lora.h"
 
 namespace medtune {
@@ -60,13 +61,22 @@ namespace {
 std::pair<mx::array, std::optional<mx::array>> ceChunk(const Linear& head, const mx::array& h,
                                                        const mx::array& t, const mx::array& mk,
                                                        bool withGrad) {
-  mx::array logits = mx::astype(head.apply(h), mx::float32);                // (n, V)
+  mx::array logits = mx::astype(head.apply(h), mx::float32);  // (n, V)
+  mx::array mkc = mx::expand_dims(mk, -1);
+  if (fusedCpuOpsApply(logits)) {  // one exp per logit (fused_cpu.h)
+    auto [rowLoss, p] = cpuSoftmaxCrossEntropy(logits, t, mk);
+    mx::array loss = mx::sum(rowLoss);
+    if (!withGrad) return {loss, std::nullopt};
+    mx::array grad =
+        mx::subtract(head.matmulTransposed(mx::astype(p, h.dtype())),
+                     mx::multiply(mx::astype(head.rows(t), h.dtype()), mx::astype(mkc, h.dtype())));
+    return {loss, grad};
+  }
   mx::array lse = mx::logsumexp(logits, -1, true);                          // (n, 1)
   mx::array tgt = mx::take_along_axis(logits, mx::expand_dims(t, -1), -1);  // (n, 1)
   mx::array loss = mx::sum(mx::multiply(mx::squeeze(mx::subtract(lse, tgt), -1), mk));
   if (!withGrad) return {loss, std::nullopt};
   // d/dh of mk * (lse - logit[t]) = mk * (softmax W - W[t]). (n, D)
-  mx::array mkc = mx::expand_dims(mk, -1);
   mx::array p = mx::multiply(mx::exp(mx::subtract(logits, lse)), mkc);
   mx::array grad =
       mx::subtract(head.matmulTransposed(mx::astype(p, h.dtype())),

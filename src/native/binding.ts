@@ -498,6 +498,25 @@ export interface NativeBinding {
     opts: { scale: number; mode: "fused" | "mlx" },
   ): { o: NativeTensor; dq: NativeTensor; dk: NativeTensor; dv: NativeTensor };
   /**
+   * silu(g) * u for float32 g, u of one shape; dg, du: the backward for the cotangent cos(0, 1,
+   * ...) of y. "fused": medtune's CPU kernel (native/src/fused_cpu.cc); "mlx": MLX's ops.
+   */
+  swiglu(
+    g: NativeTensor,
+    u: NativeTensor,
+    opts: { mode: "fused" | "mlx" },
+  ): { y: NativeTensor; dg: NativeTensor; du: NativeTensor };
+  /**
+   * Per row of float32 logits (n, V): loss = mask · (logsumexp − logit[target]) (n) and p = mask ·
+   * softmax (n, V), by medtune's fused CPU kernel ("fused") or MLX's ops ("mlx").
+   */
+  softmaxCrossEntropy(
+    logits: NativeTensor,
+    targets: Int32Array,
+    mask: Float32Array,
+    opts: { mode: "fused" | "mlx" },
+  ): { loss: NativeTensor; p: NativeTensor };
+  /**
    * One ggml tensor (`rows` × `cols`, ggml type id) to float32 through exactly the conversion
    * loadGguf applies: repacked into MLX's affine layout and dequantized by MLX for the per-32 affine
    * types (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K), decoded directly for Q2_K, Q3_K and Q6_K.
@@ -560,6 +579,8 @@ export const NATIVE_FUNCTIONS = [
   "matmul",
   "quantizedMatmul",
   "causalAttention",
+  "swiglu",
+  "softmaxCrossEntropy",
   "ggmlToFloat32",
   "loadGguf",
   "loadHf",

@@ -51,7 +51,7 @@ import { ChatTemplate } from "./chat-template.js";
 import { loadTrainingConfig, type TrainingConfig } from "./config.js";
 import { CheckpointBook, EarlyStopping, type CheckpointState } from "./checkpoints.js";
 import { joinGroup, type DistributedOptions } from "./distributed.js";
-import { halvingsToFit, isOutOfMemory, splitMicroBatches } from "./memory.js";
+import { fusedCpuKernelsInUse, halvingsToFit, isOutOfMemory, splitMicroBatches } from "./memory.js";
 import { Model, type LoraOptions } from "./model.js";
 import { Monitor, type MonitorEvent } from "./monitor.js";
 import { writeRunInfo } from "./run-info.js";
@@ -371,6 +371,7 @@ export async function runTraining(opts: RunTrainingOptions): Promise<TrainingRun
           batchSize,
           seqLength: longest,
           gradCheckpointing: cfg.gradCheckpointing,
+          fusedCpuKernels: fusedCpuKernelsInUse(),
         },
         budget,
       );

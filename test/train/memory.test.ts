@@ -11,7 +11,11 @@ import { loadNative } from "../../src/native/loader.js";
 import { bundledModelPath } from "../../src/paths.js";
 import type { TrainingConfig } from "../../src/train/config.js";
 import { LORA_MODULES } from "../../src/train/modules.js";
-import { estimateStepPeakBytes, splitMicroBatches } from "../../src/train/memory.js";
+import {
+  estimateStepPeakBytes,
+  fusedCpuKernelsInUse,
+  splitMicroBatches,
+} from "../../src/train/memory.js";
 import { Model } from "../../src/train/model.js";
 import { runTraining } from "../../src/train/run.js";
 import { train, Trainer } from "../../src/train/trainer.js";
@@ -40,6 +44,7 @@ describe("estimateStepPeakBytes", () => {
         config: model.config,
         batchSize: B,
         seqLength: L,
+        fusedCpuKernels: fusedCpuKernelsInUse(),
       });
       // The step's own part (peak above the resident model) is what the formula models.
       const real = done.peakMemoryBytes - resident;

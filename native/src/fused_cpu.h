@@ -1,0 +1,40 @@
+// Fused CPU kernels for the element-wise parts of a training step that MLX's CPU backend runs one
+// scalar exp at a time (~30 ns per element on our Intel runner): the softmax cross-entropy of a
+// chunk of logits and SwiGLU. On a 4 x 512 SmolLM2-135M LoRA step, `npm run bench -- profile`
+// put the chunked cross-entropy at about half the step and SwiGLU at a quarter. Each is an MLX
+// primitive (so it sits in the lazy graph, compiled steps included) whose CPU body runs AVX-512
+// exp (cpu_gemm.cc) over rows shared out to cpuKernelPool(). MEDTUNE_CPU_FUSED=mlx switches back
+// to MLX's ops.
+#pragma once
+
+#include <napi.h>
+
+#include <utility>
+
+#include "model.h"
+
+namespace medtune {
+
+// True when the fused kernels serve `a`: the CPU device, float32, not switched off.
+bool fusedCpuOpsApply(const mx::array& a);
+
+// silu(g) * u for float32 g, u of one shape, with a backward of its own (one exp per element each
+// way, where MLX's compiled graph runs sigmoid and its VJP as separate passes).
+mx::array cpuSwiglu(const mx::array& g, const mx::array& u);
+
+// For float32 logits (n, V), int32 targets (n) and float32 mask (n): per row, loss_r = mask_r *
+// (logsumexp(logits_r) - logits_r[t_r]) as an (n) array, and p = mask_r * softmax(logits_r), (n,
+// V): the cross-entropy and its gradient with respect to the logits, in one exp per logit. No
+// VJP: its caller (chunkedCrossEntropy) supplies the gradient itself. A target outside [0, V)
+// gives a NaN loss for its row.
+std::pair<mx::array, mx::array> cpuSoftmaxCrossEntropy(const mx::array& logits,
+                                                       const mx::array& targets,
+                                                       const mx::array& mask);
+
+// Test hooks, on tensors: swiglu(g, u, {mode}) -> {y, dg, du} and softmaxCrossEntropy(logits,
+// targets Int32Array, mask Float32Array, {mode}) -> {loss, p}; mode "fused" (these kernels) or
+// "mlx" (MLX's ops). dg, du: the backward for the cotangent cos(0, 1, ...) of y.
+Napi::Value SwigluHook(const Napi::CallbackInfo& info);
+Napi::Value SoftmaxCrossEntropyHook(const Napi::CallbackInfo& info);
+
+}  // namespace medtune
