@@ -363,9 +363,11 @@ mx::array project(const Linear& lin, const mx::array& x, const BlockLora& lora, 
 class Marker {
  public:
   explicit Marker(PhaseTimes* t) : t_(t), last_(std::chrono::steady_clock::now()) {}
-  void operator()(const char* phase, const mx::array& a) {
+  void operator()(const char* phase, const mx::array& a) { (*this)(phase, std::vector{a}); }
+  // Every array a phase computes: marking only one would book the others' work to a later phase.
+  void operator()(const char* phase, const std::vector<mx::array>& as) {
     if (!t_) return;
-    mx::eval(a);
+    mx::eval(as);
     auto now = std::chrono::steady_clock::now();
     (*t_)[phase] += std::chrono::duration<double>(now - last_).count();
     last_ = now;
@@ -417,7 +419,7 @@ mx::array attention(const Block& blk, const ModelConfig& c, int layer, const mx:
   mx::array q = mx::transpose(mx::reshape(proj(blk.q, h, 0), {B, L, H, hd}), {0, 2, 1, 3});
   mx::array k = mx::transpose(mx::reshape(proj(blk.k, h, 1), {B, L, Hkv, hd}), {0, 2, 1, 3});
   mx::array v = mx::transpose(mx::reshape(proj(blk.v, h, 2), {B, L, Hkv, hd}), {0, 2, 1, 3});
-  mark("attention.qkv_proj", v);
+  mark("attention.qkv_proj", {q, k, v});
   const float ropeScale = c.ropeScaling.type == "linear" ? 1.0f / c.ropeScaling.factor : 1.0f;
   const std::optional<float> base = ctx.freqs ? std::nullopt : std::optional<float>(c.ropeTheta);
   if (ctx.ropeOffsets) {
@@ -460,7 +462,7 @@ mx::array attention(const Block& blk, const ModelConfig& c, int layer, const mx:
 mx::array mlp(const Block& blk, const mx::array& h, const Projection& proj, Marker& mark) {
   mx::array g = proj(blk.gate, h, 4);
   mx::array u = proj(blk.up, h, 5);
-  mark("mlp.gate_up_proj", u);
+  mark("mlp.gate_up_proj", {g, u});
   mx::array act = swiglu(g, u);
   mark("mlp.swiglu", act);
   mx::array out = proj(blk.down, act, 6);
