@@ -5,17 +5,13 @@
 // for its row. A training step through them gives the MLX path's loss and LoRA gradients.
 import { afterEach, describe, expect, it } from "vitest";
 import { loadNative } from "../../src/native/loader.js";
-import { maxAbsDiff, tinyModel, ints, TINY } from "../train/native-helpers.js";
-
-function values(n: number, seed: number, amp: number): Float32Array {
-  return new Float32Array(n).map((_, i) => amp * Math.sin(i * 0.731 + seed) * Math.cos(i * 0.117));
-}
-
-function maxAbs(a: Float32Array): number {
-  let m = 0;
-  for (const x of a) m = Math.max(m, Math.abs(x));
-  return m;
-}
+import {
+  expectStepEqualsMlx,
+  maxAbs,
+  maxAbsDiff,
+  tinyModel,
+  wave as values,
+} from "../train/native-helpers.js";
 
 afterEach(() => {
   delete process.env.MEDTUNE_CPU_FUSED;
@@ -85,29 +81,8 @@ describe("fused CPU SwiGLU and cross-entropy", () => {
   });
 
   it("a training step through them gives the MLX path's loss and LoRA gradients", () => {
-    const [B, L] = [2, 37];
     const m = tinyModel(6);
-    m.addAdapters({ loraRank: 4, loraAlpha: 8, seed: 3 });
-    const w = m.native.getAdapterWeights();
-    const set: Record<string, { b: Float32Array }> = {};
-    for (const [n, v] of Object.entries(w)) set[n] = { b: v.b.map((_, i) => Math.sin(i) * 0.05) };
-    m.native.setAdapterWeights(set);
-    const batch = {
-      inputs: ints(B * L, TINY.vocabSize, 5),
-      targets: ints(B * L, TINY.vocabSize, 6),
-      mask: new Float32Array(B * L).map((_, i) => (i % L >= 2 ? 1 : 0)),
-      shape: [B, L] as [number, number],
-    };
-    const fused = m.native.lossAndGrad(batch);
-    process.env.MEDTUNE_CPU_FUSED = "mlx";
-    const ref = m.native.lossAndGrad(batch);
-    expect(Math.abs(fused.lossSum - ref.lossSum) / Math.abs(ref.lossSum)).toBeLessThan(1e-5);
-    expect(Object.keys(ref.grads).length).toBeGreaterThan(0);
-    for (const [n, g] of Object.entries(ref.grads)) {
-      const s = maxAbs(g);
-      expect(s, n).toBeGreaterThan(0);
-      expect(maxAbsDiff(fused.grads[n]!, g) / s, n).toBeLessThan(1e-4);
-    }
+    expectStepEqualsMlx(m, "MEDTUNE_CPU_FUSED", [2, 37], 3);
     m.dispose();
   });
 });
