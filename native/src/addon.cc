@@ -20,6 +20,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("quantizedMatmul", Napi::Function::New(env, QuantizedMatmul, "quantizedMatmul"));
   exports.Set("causalAttention", Napi::Function::New(env, CausalAttentionHook, "causalAttention"));
   exports.Set("swiglu", Napi::Function::New(env, SwigluHook, "swiglu"));
+  exports.Set("gelu", Napi::Function::New(env, GeluHook, "gelu"));
   exports.Set("softmaxCrossEntropy",
               Napi::Function::New(env, SoftmaxCrossEntropyHook, "softmaxCrossEntropy"));
   exports.Set("ggmlToFloat32", Napi::Function::New(env, GgmlToFloat32, "ggmlToFloat32"));

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <utility>
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(MEDTUNE_NO_SIMD)
 #include <immintrin.h>
@@ -164,6 +165,67 @@ MEDTUNE_GEMM_FN float rowMaxAvx512(const float* p, int n) {
         m, static_cast<__mmask16>((1u << (n - i)) - 1), m,
         _mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << (n - i)) - 1), p + i));
   return _mm512_reduce_max_ps(m);
+}
+
+// GELU and its derivative for 16 lanes. Erf form: Phi(x) = 0.5 (1 + erf(x / sqrt 2)), erf(z) for
+// z >= 0 as 1 - poly(t) exp(-z^2), t = 1 / (1 + p z), sign restored; gelu = x Phi(x), gelu' =
+// Phi(x) + x phi(x), phi(x) = exp(-x^2 / 2) / sqrt(2 pi). Tanh form: tanh(u) = 1 - 2 / (exp(2u) +
+// 1).
+struct Gelu16 {
+  __m512 y, dydx;
+};
+
+MEDTUNE_GEMM_FN inline Gelu16 gelu16(__m512 x, bool tanhForm, bool wantGrad) {
+  const __m512 one = _mm512_set1_ps(1.0f), half = _mm512_set1_ps(0.5f);
+  if (tanhForm) {
+    const __m512 c = _mm512_set1_ps(0.7978845608028654f), k = _mm512_set1_ps(0.044715f);
+    const __m512 x2 = _mm512_mul_ps(x, x);
+    const __m512 u = _mm512_mul_ps(c, _mm512_fmadd_ps(_mm512_mul_ps(k, x2), x, x));
+    const __m512 e = exp16(_mm512_add_ps(u, u));
+    const __m512 t = _mm512_sub_ps(one, _mm512_div_ps(_mm512_set1_ps(2.0f), _mm512_add_ps(e, one)));
+    const __m512 phi = _mm512_mul_ps(half, _mm512_add_ps(one, t));
+    Gelu16 r{_mm512_mul_ps(x, phi), _mm512_setzero_ps()};
+    if (wantGrad) {
+      const __m512 du =
+          _mm512_mul_ps(c, _mm512_fmadd_ps(_mm512_set1_ps(3.0f * 0.044715f), x2, one));
+      const __m512 sech2 = _mm512_fnmadd_ps(t, t, one);
+      r.dydx = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_mul_ps(half, x), sech2), du, phi);
+    }
+    return r;
+  }
+  const __m512 z = _mm512_mul_ps(_mm512_abs_ps(x), _mm512_set1_ps(0.70710678118654752f));
+  const __m512 t = _mm512_div_ps(one, _mm512_fmadd_ps(_mm512_set1_ps(0.3275911f), z, one));
+  __m512 poly = _mm512_set1_ps(1.061405429f);
+  poly = _mm512_fmadd_ps(poly, t, _mm512_set1_ps(-1.453152027f));
+  poly = _mm512_fmadd_ps(poly, t, _mm512_set1_ps(1.421413741f));
+  poly = _mm512_fmadd_ps(poly, t, _mm512_set1_ps(-0.284496736f));
+  poly = _mm512_fmadd_ps(poly, t, _mm512_set1_ps(0.254829592f));
+  poly = _mm512_mul_ps(poly, t);
+  const __m512 g = exp16(_mm512_sub_ps(_mm512_setzero_ps(), _mm512_mul_ps(z, z)));  // exp(-x^2/2)
+  const __m512 erfAbs = _mm512_fnmadd_ps(poly, g, one);
+  const __mmask16 neg = _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_LT_OQ);
+  const __m512 erf = _mm512_mask_sub_ps(erfAbs, neg, _mm512_setzero_ps(), erfAbs);
+  const __m512 phi = _mm512_mul_ps(half, _mm512_add_ps(one, erf));
+  Gelu16 r{_mm512_mul_ps(x, phi), _mm512_setzero_ps()};
+  if (wantGrad)
+    r.dydx = _mm512_fmadd_ps(_mm512_mul_ps(x, _mm512_set1_ps(0.3989422804014327f)), g, phi);
+  return r;
+}
+
+MEDTUNE_GEMM_FN void geluAvx512(const float* x, float* y, size_t n, bool tanhForm) {
+  for (size_t i = 0; i < n; i += 16) {
+    const __mmask16 k = n - i >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << (n - i)) - 1);
+    _mm512_mask_storeu_ps(y + i, k, gelu16(_mm512_maskz_loadu_ps(k, x + i), tanhForm, false).y);
+  }
+}
+
+MEDTUNE_GEMM_FN void geluGradAvx512(const float* x, const float* dy, float* dx, size_t n,
+                                    bool tanhForm) {
+  for (size_t i = 0; i < n; i += 16) {
+    const __mmask16 k = n - i >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << (n - i)) - 1);
+    const Gelu16 r = gelu16(_mm512_maskz_loadu_ps(k, x + i), tanhForm, true);
+    _mm512_mask_storeu_ps(dx + i, k, _mm512_mul_ps(r.dydx, _mm512_maskz_loadu_ps(k, dy + i)));
+  }
 }
 
 MEDTUNE_GEMM_FN void axpyAvx512(float a, const float* x, float* y, int n) {
@@ -428,6 +490,35 @@ void siluMulGrad(const float* g, const float* u, const float* dy, float* dg, flo
     du[i] = dy[i] * sig * g[i];
     dg[i] = dy[i] * sig * u[i] * (1.0f + g[i] * (1.0f - sig));
   }
+}
+
+namespace {
+
+// gelu(x) and gelu'(x), scalar (the same formulas, std::erf / std::tanh).
+std::pair<float, float> geluScalar(float x, bool tanhForm) {
+  if (tanhForm) {
+    const float c = 0.7978845608028654f, u = c * (x + 0.044715f * x * x * x);
+    const float t = std::tanh(u), phi = 0.5f * (1.0f + t);
+    return {x * phi, phi + 0.5f * x * (1.0f - t * t) * c * (1.0f + 3.0f * 0.044715f * x * x)};
+  }
+  const float phi = 0.5f * (1.0f + std::erf(x * 0.70710678118654752f));
+  return {x * phi, phi + x * 0.3989422804014327f * std::exp(-0.5f * x * x)};
+}
+
+}  // namespace
+
+void gelu(const float* x, float* y, size_t n, bool tanhForm) {
+#if defined(MEDTUNE_GEMM_AVX512)
+  if (avx512()) return geluAvx512(x, y, n, tanhForm);
+#endif
+  for (size_t i = 0; i < n; ++i) y[i] = geluScalar(x[i], tanhForm).first;
+}
+
+void geluGrad(const float* x, const float* dy, float* dx, size_t n, bool tanhForm) {
+#if defined(MEDTUNE_GEMM_AVX512)
+  if (avx512()) return geluGradAvx512(x, dy, dx, n, tanhForm);
+#endif
+  for (size_t i = 0; i < n; ++i) dx[i] = dy[i] * geluScalar(x[i], tanhForm).second;
 }
 
 float rowMax(const float* p, int n) {

@@ -33,6 +33,11 @@ void axpy(float a, const float* x, float* y, int n);
 void siluMulGrad(const float* g, const float* u, const float* dy, float* dg, float* du, size_t n);
 // The largest of p[0..n), n >= 1.
 float rowMax(const float* p, int n);
+// y[i] = gelu(x[i]): the erf form 0.5 x (1 + erf(x / sqrt 2)) with erf by Abramowitz & Stegun
+// 7.1.26 (|error| <= 1.5e-7), or the tanh form 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
+void gelu(const float* x, float* y, size_t n, bool tanhForm);
+// dx[i] = dy[i] * gelu'(x[i]) for the same two forms.
+void geluGrad(const float* x, const float* dy, float* dx, size_t n, bool tanhForm);
 
 // The index of the first largest of p[0..n) (std::max_element's answer, NaN cases included).
 int argmaxFirst(const float* p, int n);

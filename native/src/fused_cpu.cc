@@ -108,6 +108,78 @@ class Swiglu : public mx::UnaryPrimitive {
   }
 };
 
+class GeluGrad : public mx::UnaryPrimitive {
+ public:
+  GeluGrad(mx::Stream s, bool tanhForm) : mx::UnaryPrimitive(s), tanh_(tanhForm) {}
+  // inputs x, dy -> dx
+  void eval_cpu(const std::vector<mx::array>& in, mx::array& out) override {
+    out.set_data(mx::allocator::malloc(out.nbytes()));
+    const float *x = in[0].data<float>(), *dy = in[1].data<float>();
+    float* dx = out.data<float>();
+    const size_t n = in[0].size();
+    const bool tanhForm = tanh_;
+    auto& enc = mx::cpu::get_command_encoder(stream());
+    for (const auto& a : in) enc.set_input_array(a);
+    enc.set_output_array(out);
+    enc.dispatch([=]() {
+      parallelRanges(n, kElementGrain,
+                     [&](size_t b, size_t e) { geluGrad(x + b, dy + b, dx + b, e - b, tanhForm); });
+    });
+  }
+  void eval_gpu(const std::vector<mx::array>&, mx::array&) override {
+    throw std::runtime_error("medtune's CPU GELU backward has no GPU kernel");
+  }
+  const char* name() const override { return "MedtuneGeluGrad"; }
+  bool is_equivalent(const mx::Primitive& other) const override {
+    return tanh_ == static_cast<const GeluGrad&>(other).tanh_;
+  }
+  std::vector<mx::Shape> output_shapes(const std::vector<mx::array>& in) override {
+    return {in[0].shape()};
+  }
+
+ private:
+  bool tanh_;
+};
+
+class Gelu : public mx::UnaryPrimitive {
+ public:
+  Gelu(mx::Stream s, bool tanhForm) : mx::UnaryPrimitive(s), tanh_(tanhForm) {}
+  void eval_cpu(const std::vector<mx::array>& in, mx::array& out) override {
+    out.set_data(mx::allocator::malloc(out.nbytes()));
+    const float* x = in[0].data<float>();
+    float* y = out.data<float>();
+    const size_t n = in[0].size();
+    const bool tanhForm = tanh_;
+    auto& enc = mx::cpu::get_command_encoder(stream());
+    enc.set_input_array(in[0]);
+    enc.set_output_array(out);
+    enc.dispatch([=]() {
+      parallelRanges(n, kElementGrain,
+                     [&](size_t b, size_t e) { gelu(x + b, y + b, e - b, tanhForm); });
+    });
+  }
+  void eval_gpu(const std::vector<mx::array>&, mx::array&) override {
+    throw std::runtime_error("medtune's CPU GELU has no GPU kernel");
+  }
+  std::vector<mx::array> vjp(const std::vector<mx::array>& primals,
+                             const std::vector<mx::array>& cotangents, const std::vector<int>&,
+                             const std::vector<mx::array>&) override {
+    const mx::array dy = mx::contiguous(mx::astype(cotangents[0], mx::float32, stream()));
+    return {mx::array(primals[0].shape(), mx::float32, std::make_shared<GeluGrad>(stream(), tanh_),
+                      {primals[0], dy})};
+  }
+  const char* name() const override { return "MedtuneGelu"; }
+  bool is_equivalent(const mx::Primitive& other) const override {
+    return tanh_ == static_cast<const Gelu&>(other).tanh_;
+  }
+  std::vector<mx::Shape> output_shapes(const std::vector<mx::array>& in) override {
+    return {in[0].shape()};
+  }
+
+ private:
+  bool tanh_;
+};
+
 class SoftmaxCrossEntropy : public mx::Primitive {
  public:
   explicit SoftmaxCrossEntropy(mx::Stream s) : mx::Primitive(s) {}
@@ -168,6 +240,13 @@ mx::array cpuSwiglu(const mx::array& g, const mx::array& u) {
                    {mx::contiguous(g, false, s), mx::contiguous(u, false, s)});
 }
 
+mx::array cpuGelu(const mx::array& x, bool tanhForm) {
+  if (x.dtype() != mx::float32) throw std::invalid_argument("cpuGelu: expected float32 x");
+  const mx::Stream s = mx::default_stream(mx::Device::cpu);
+  return mx::array(x.shape(), mx::float32, std::make_shared<Gelu>(s, tanhForm),
+                   {mx::contiguous(x, false, s)});
+}
+
 std::pair<mx::array, mx::array> cpuSoftmaxCrossEntropy(const mx::array& logits,
                                                        const mx::array& targets,
                                                        const mx::array& mask) {
@@ -217,6 +296,29 @@ Napi::Value SwigluHook(const Napi::CallbackInfo& info) {
     r.Set("y", Tensor::Wrap(info.Env(), outs[0]));
     r.Set("dg", Tensor::Wrap(info.Env(), grads[0]));
     r.Set("du", Tensor::Wrap(info.Env(), grads[1]));
+    return r;
+  });
+}
+
+Napi::Value GeluHook(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), [&]() -> Napi::Value {
+    const char* usage = "gelu(x, {form, mode})";
+    const std::string mode = hookMode(info, 1, usage);
+    const std::string form = info[1].As<Napi::Object>().Get("form").ToString().Utf8Value();
+    if (form != "erf" && form != "tanh") throw ArgumentError("gelu: form must be erf or tanh");
+    const mx::array x = Tensor::ArrayOf(info[0]);
+    if (x.dtype() != mx::float32) throw ArgumentError("gelu: expected float32 x");
+    auto fn = [&](const std::vector<mx::array>& in) -> std::vector<mx::array> {
+      if (mode == "fused") return {cpuGelu(in[0], form == "tanh")};
+      return {mlxGelu(in[0], form == "tanh")};
+    };
+    mx::array cot = mx::cos(
+        mx::reshape(mx::astype(mx::arange(static_cast<int>(x.size())), mx::float32), x.shape()));
+    auto [outs, grads] = mx::vjp(fn, {x}, {cot});
+    mx::eval({outs[0], grads[0]});
+    Napi::Object r = Napi::Object::New(info.Env());
+    r.Set("y", Tensor::Wrap(info.Env(), outs[0]));
+    r.Set("dx", Tensor::Wrap(info.Env(), grads[0]));
     return r;
   });
 }

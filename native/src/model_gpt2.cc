@@ -12,6 +12,7 @@
 #include <stdexcept>
 
 #include "attention_cpu.h"
+#include "fused_cpu.h"
 #include "model.h"
 
 namespace medtune {
@@ -44,11 +45,21 @@ std::vector<mx::array> geluTanhFn(const std::vector<mx::array>& in) {
                        mx::add(mx::array(1.0f, t), mx::tanh(inner)))};
 }
 
+}  // namespace
+
 // The MLP activation as one compiled kernel (shapeless: one compilation serves every shape).
-mx::array gelu(const mx::array& x, const std::string& act) {
+mx::array mlxGelu(const mx::array& x, bool tanhForm) {
   static const auto erfForm = mx::compile(geluErfFn, /*shapeless=*/true);
-  static const auto tanhForm = mx::compile(geluTanhFn, /*shapeless=*/true);
-  return act == "gelu" ? erfForm({x})[0] : tanhForm({x})[0];
+  static const auto tanhFormFn = mx::compile(geluTanhFn, /*shapeless=*/true);
+  return tanhForm ? tanhFormFn({x})[0] : erfForm({x})[0];
+}
+
+namespace {
+
+// medtune's fused kernel on the CPU (fused_cpu.h), else MLX's.
+mx::array gelu(const mx::array& x, const std::string& act) {
+  const bool tanhForm = act != "gelu";
+  return fusedCpuOpsApply(x) ? cpuGelu(x, tanhForm) : mlxGelu(x, tanhForm);
 }
 
 using Adapters = std::optional<AdapterTensors>[7];

@@ -507,6 +507,14 @@ export interface NativeBinding {
     opts: { mode: "fused" | "mlx" },
   ): { y: NativeTensor; dg: NativeTensor; du: NativeTensor };
   /**
+   * GELU of float32 x, erf form or tanh form; dx: the backward for the cotangent cos(0, 1, ...)
+   * of y. "fused": medtune's CPU kernel (native/src/fused_cpu.cc); "mlx": MLX's ops.
+   */
+  gelu(
+    x: NativeTensor,
+    opts: { form: "erf" | "tanh"; mode: "fused" | "mlx" },
+  ): { y: NativeTensor; dx: NativeTensor };
+  /**
    * Per row of float32 logits (n, V): loss = mask · (logsumexp − logit[target]) (n) and p = mask ·
    * softmax (n, V), by medtune's fused CPU kernel ("fused") or MLX's ops ("mlx").
    */
@@ -580,6 +588,7 @@ export const NATIVE_FUNCTIONS = [
   "quantizedMatmul",
   "causalAttention",
   "swiglu",
+  "gelu",
   "softmaxCrossEntropy",
   "ggmlToFloat32",
   "loadGguf",

@@ -1,8 +1,9 @@
 // The fused CPU kernels of a training step (native/src/fused_cpu.cc) equal MLX's ops: SwiGLU
-// forward and backward (dg, du) over odd sizes and large |g| where the sigmoid saturates; the
-// softmax cross-entropy per row (loss and the masked softmax) over peaked and flat rows, masked
-// rows and a vocabulary that is not a multiple of 16; a target outside the vocabulary gives NaN
-// for its row. A training step through them gives the MLX path's loss and LoRA gradients.
+// forward and backward (dg, du) over odd sizes and large |g| where the sigmoid saturates; GELU
+// (erf and tanh forms) and its backward; the softmax cross-entropy per row (loss and the masked
+// softmax) over peaked and flat rows, masked rows and a vocabulary that is not a multiple of 16; a
+// target outside the vocabulary gives NaN for its row. Llama and BioGPT training steps through
+// them give the MLX path's loss and LoRA gradients.
 import { afterEach, describe, expect, it } from "vitest";
 import { loadNative } from "../../src/native/loader.js";
 import {
@@ -35,6 +36,21 @@ describe("fused CPU SwiGLU and cross-entropy", () => {
         expect(fused[k].shape).toEqual([rows, cols]);
         expect(maxAbs(r), k).toBeGreaterThan(0);
         expect(maxAbsDiff(fused[k].toFloat32Array(), r) / maxAbs(r), k).toBeLessThan(1e-5);
+      }
+    });
+  }
+
+  for (const form of ["erf", "tanh"] as const) {
+    it(`GELU, ${form} form: y and dx equal MLX's over |x| up to 12 and a 7-value tail`, () => {
+      // 4 × 1031: every sign and size, the erf tails included.
+      const x = mlx.fromFloat32(values(4 * 1031, 5, 12), [4, 1031]);
+      const fused = mlx.gelu(x, { form, mode: "fused" });
+      const ref = mlx.gelu(x, { form, mode: "mlx" });
+      for (const k of ["y", "dx"] as const) {
+        const r = ref[k].toFloat32Array();
+        expect(maxAbs(r), k).toBeGreaterThan(1);
+        // Absolute: erf to 1.5e-7 of its value 1, times |x| <= 12.
+        expect(maxAbsDiff(fused[k].toFloat32Array(), r), k).toBeLessThan(2e-6);
       }
     });
   }
@@ -80,9 +96,23 @@ describe("fused CPU SwiGLU and cross-entropy", () => {
     ).toThrow(/one value per row/);
   });
 
-  it("a training step through them gives the MLX path's loss and LoRA gradients", () => {
-    const m = tinyModel(6);
-    expectStepEqualsMlx(m, "MEDTUNE_CPU_FUSED", [2, 37], 3);
-    m.dispose();
-  });
+  for (const [name, config] of [
+    ["llama (SwiGLU)", {}],
+    ["biogpt (GELU, erf)", { architecture: "biogpt", maxPositionEmbeddings: 128, numKvHeads: 4 }],
+    [
+      "biogpt (GELU, tanh)",
+      {
+        architecture: "biogpt",
+        maxPositionEmbeddings: 128,
+        numKvHeads: 4,
+        hiddenAct: "gelu_pytorch_tanh",
+      },
+    ],
+  ] as const) {
+    it(`a ${name} training step through them gives the MLX path's loss and LoRA gradients`, () => {
+      const m = tinyModel(6, config);
+      expectStepEqualsMlx(m, "MEDTUNE_CPU_FUSED", [2, 37], 3);
+      m.dispose();
+    });
+  }
 });
