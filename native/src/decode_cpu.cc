@@ -21,6 +21,7 @@
 #include <thread>
 
 #include "cpu_gemm.h"
+#include "int8_cpu.h"
 #include "quant_compact.h"
 
 // MEDTUNE_NO_SIMD builds the scalar kernels only (as on CPUs and compilers without AVX-512).
@@ -32,17 +33,25 @@
 
 namespace medtune {
 
+// Linear::decodeScales: the arrays it was made from (held, so their ids stay theirs) and the
+// result.
+struct DecodeScales {
+  std::vector<mx::array> from;
+  int8::TiledScales tiled;
+};
+
 namespace {
 
 // One frozen projection as raw pointers into evaluated MLX arrays (the plan keeps them alive).
 struct MatView {
   int in = 0, out = 0, bits = 0, group = 0;
-  const uint32_t* q = nullptr;    // packed (out, in*bits/32), or null for float W
-  GroupScales scales;             // scales, biases (out, in/group): float32 or compact
-  const float* w = nullptr;       // float W (out, in)
-  const float* bias = nullptr;    // (out) or null
-  const float* loraA = nullptr;   // (in, r) or null
-  const float* loraB = nullptr;   // (r, out)
+  const uint32_t* q = nullptr;               // packed (out, in*bits/32), or null for float W
+  GroupScales scales;                        // scales, biases (out, in/group): float32 or compact
+  const int8::TiledScales* tiled = nullptr;  // the same for the AMX kernels, when they run
+  const float* w = nullptr;                  // float W (out, in)
+  const float* bias = nullptr;               // (out) or null
+  const float* loraA = nullptr;              // (in, r) or null
+  const float* loraB = nullptr;              // (r, out)
   const float* loraAT = nullptr;  // A transposed, (r, in), in the column order x has for W
   int rank = 0;
   float loraScale = 0.0f;
@@ -379,135 +388,24 @@ void matRowsBatchedAvx512(const MatView& w, const float* x, int M, float* y, int
 
 #endif
 
-// ---- int8 products (AVX-512 VNNI) for batch-1 decode over packed weights ----
-// As llama.cpp does on x86, x is quantized to int8 per 32 values (scale = max|x| / 127) and each
-// 4- or 8-bit row is multiplied with vpdpbusd, 64 products per instruction; the weight's group
-// offset term uses x's exact float sums. Logits move by ~1e-3 relative (so greedy output can
-// differ from the MLX path's at near ties).
+// ---- int8 products over packed weights (int8_cpu.h) ----
 
-// x quantized for one packed layout: int8 values in the order the weight bytes unpack to.
-struct QuantX {
-  int bits = 0, group = 0;
-  std::vector<int8_t> q;         // (in)
-  std::vector<float> scale;      // (in/32)
-  std::vector<float> groupSums;  // (in/group) float sums of x
-};
-
-// Opt-in (MEDTUNE_DECODE_INT8=1, read when a decoder is created): the default float kernels keep
-// decoded logits equal to the MLX path's to float tolerance.
-bool int8Requested() {
-  const char* env = std::getenv("MEDTUNE_DECODE_INT8");
-  return env && std::string(env) == "1";
+// How products over packed weights treat x, chosen when a decoder is created: float32, or quantized
+// to int8 (int8_cpu.h) for any batch on AMX tiles (batched output equals one-by-one output), or
+// for batch 1 only on VNNI (batches stay float32). MEDTUNE_DECODE_INT8=1 or 0 says whether int8; by
+// default int8 where the CPU has AMX, else the float kernels, whose logits equal the MLX path's to
+// float tolerance. MEDTUNE_DECODE_AMX=0 uses the VNNI rows even where there is AMX (A/B).
+enum class Int8 { off, vnni, amx };
+Int8 int8Mode() {
+  auto env = [](const char* name) {
+    const char* v = std::getenv(name);
+    return v ? std::string(v) : std::string();
+  };
+  const bool amx = int8::amxAvailable() && env("MEDTUNE_DECODE_AMX") != "0";
+  const std::string want = env("MEDTUNE_DECODE_INT8");
+  if (want == "0" || (want != "1" && !amx)) return Int8::off;
+  return amx ? Int8::amx : int8::vnniAvailable() ? Int8::vnni : Int8::off;
 }
-
-bool haveVnni() {
-#if defined(MEDTUNE_AVX512)
-  static const bool yes = haveAvx512() && __builtin_cpu_supports("avx512vnni");
-  return yes;
-#else
-  return false;
-#endif
-}
-
-#if defined(MEDTUNE_AVX512)
-#define MEDTUNE_VNNI_FN __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,fma,f16c")))
-
-// 4-bit: chunk pairs (c, c+1) unpack to [c even | c+1 even | c odd | c+1 odd] (16 values each),
-// a lone last chunk to [even | odd]; 8-bit: natural order.
-MEDTUNE_VNNI_FN void quantizeX(const float* x, int in, int bits, int group, QuantX& out) {
-  const int chunks = in / 32;
-  out.bits = bits;
-  out.group = group;
-  out.q.resize(in);
-  out.scale.resize(chunks);
-  out.groupSums.assign(in / group, 0.0f);
-  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-  const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
-  for (int c = 0; c < chunks; ++c) {
-    const __m512 a = _mm512_loadu_ps(x + 32 * c), b = _mm512_loadu_ps(x + 32 * c + 16);
-    const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(a), _mm512_abs_ps(b)));
-    const float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
-    out.scale[c] = amax / 127.0f;
-    out.groupSums[32 * c / group] += _mm512_reduce_add_ps(_mm512_add_ps(a, b));
-    __m512 first = a, second = b;
-    int8_t* d0 = out.q.data() + 32 * c;
-    int8_t* d1 = d0 + 16;
-    if (bits == 4) {
-      first = _mm512_permutex2var_ps(a, even, b);
-      second = _mm512_permutex2var_ps(a, odd, b);
-      if (!(chunks % 2 == 1 && c == chunks - 1)) {
-        d0 = out.q.data() + 64 * (c / 2) + 16 * (c % 2);
-        d1 = d0 + 32;
-      }
-    }
-    const __m512 iv = _mm512_set1_ps(inv);
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(d0),
-                     _mm512_cvtepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(first, iv))));
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(d1),
-                     _mm512_cvtepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(second, iv))));
-  }
-}
-
-MEDTUNE_VNNI_FN inline int hsum8(__m256i v) {
-  const __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-  const __m128i t = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
-  return _mm_cvtsi128_si32(_mm_add_epi32(t, _mm_shuffle_epi32(t, 0xb1)));
-}
-
-// Row o of a packed W times the quantized x: sum over chunks of s_w s_x (q_w . q_x), plus the
-// groups' offsets times x's float sums. s, b: the row's scales and biases as float32.
-MEDTUNE_VNNI_FN float dotVnni(const MatView& w, int o, const QuantX& xq, const float* s,
-                              const float* b) {
-  const uint8_t* row = reinterpret_cast<const uint8_t*>(w.q + o * w.rowWords());
-  const int groups = w.in / w.group;
-  const int shift = __builtin_ctz(w.group);  // group sizes are powers of 2
-  const int chunks = w.in / 32, chunkBytes = w.bits * 4;
-  const int8_t* xv = xq.q.data();
-  const float* xs = xq.scale.data();
-  // dpbusd lane k sums bytes 4k..4k+3: which chunk of the pair each lane belongs to.
-  const __m512i lanes = w.bits == 4
-                            ? _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1)
-                            : _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
-  const __m256i low4 = _mm256_set1_epi8(0x0F);
-  __m512 acc = _mm512_setzero_ps();
-  int c = 0;
-  for (; c + 2 <= chunks; c += 2) {
-    __m512i wq;
-    if (w.bits == 4) {
-      const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + 16 * c));
-      const __m256i lo = _mm256_and_si256(v, low4);
-      const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low4);
-      wq = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
-    } else {
-      wq = _mm512_loadu_si512(row + 32 * c);
-    }
-    const __m512i dp =
-        _mm512_dpbusd_epi32(_mm512_setzero_si512(), wq, _mm512_loadu_si512(xv + 32 * c));
-    const __m128 sc =
-        _mm_mul_ps(_mm_setr_ps(s[(32 * c) >> shift], s[(32 * (c + 1)) >> shift], 0, 0),
-                   _mm_setr_ps(xs[c], xs[c + 1], 0, 0));
-    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dp),
-                          _mm512_permutexvar_ps(lanes, _mm512_castps128_ps512(sc)), acc);
-  }
-  float total = _mm512_reduce_add_ps(acc);
-  if (c < chunks) {
-    __m256i wq;
-    if (w.bits == 4) {
-      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(row + 16 * c));
-      const __m128i m = _mm_set1_epi8(0x0F);
-      wq = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_and_si128(v, m)),
-                                   _mm_and_si128(_mm_srli_epi16(v, 4), m), 1);
-    } else {
-      wq = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + chunkBytes * c));
-    }
-    const __m256i dp =
-        _mm256_dpbusd_epi32(_mm256_setzero_si256(), wq,
-                            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xv + 32 * c)));
-    total += s[(32 * c) >> shift] * xs[c] * static_cast<float>(hsum8(dp));
-  }
-  return total + dotAvx512(b, xq.groupSums.data(), groups);
-}
-#endif
 
 float dot(const float* a, const float* b, int n) {
 #if defined(MEDTUNE_AVX512)
@@ -516,15 +414,9 @@ float dot(const float* a, const float* b, int n) {
   return dotScalar(a, b, n);
 }
 
-// y[m, o] for o in [o0, o1): x is (M, in), already permuted when permutesInput(w); xq is x
-// quantized for the int8 kernels (batch 1, packed W), or null.
-void matRows(const MatView& w, const float* x, const QuantX* xq, int M, float* y, int ldy, int o0,
-             int o1) {
+// y[m, o] for o in [o0, o1): x is (M, in), already permuted when permutesInput(w).
+void matRows(const MatView& w, const float* x, int M, float* y, int ldy, int o0, int o1) {
 #if defined(MEDTUNE_AVX512)
-  if (xq) {
-    return rowsWithScales(
-        w, o0, o1, [&](int o, const float* s, const float* b) { y[o] = dotVnni(w, o, *xq, s, b); });
-  }
   if (M > 1 && haveAvx512()) return matRowsBatchedAvx512(w, x, M, y, ldy, o0, o1);
   if (M == 1 && w.q && haveAvx512()) return dotRowsAvx512(w, x, y, o0, o1);
 #endif
@@ -747,29 +639,30 @@ void addLora(const MatView& w, const float* x, const float* panels, int M, float
 // ys[j] (M, mats[j]->out) = x (M, in) W_j^T (+ bias, + LoRA) for projections sharing their input,
 // their output rows split evenly across the pool's threads in one parallel region.
 void project(const std::vector<const MatView*>& mats, const float* x, int M,
-             const std::vector<float*>& ys, bool int8 = false) {
+             const std::vector<float*>& ys, Int8 int8 = Int8::off) {
   const int in = mats[0]->in;
-  // How x must be prepared for a matrix: as is, permuted (4-bit rows), or quantized to int8.
+  // How x must be prepared for a matrix: as is, permuted (4-bit rows), or quantized to int8 for
+  // int8_cpu.h (any M on AMX, M = 1 on VNNI).
+  constexpr int kInt8Layout = 1000;
   auto layout = [M, int8](const MatView& w) {
-    if (int8 && M == 1 && w.q && haveVnni()) return 1000 * w.bits + w.group;
+    const bool quantized = int8 == Int8::amx || (int8 == Int8::vnni && M == 1);
+    if (quantized && w.q && w.tiled) return kInt8Layout + 1000 * w.bits + w.group;
     return permutesInput(w) ? 1 : 0;
   };
   // Reused across calls (a fresh vector of this size is fresh pages, faulted in on every call).
   thread_local std::vector<float> permuted, panels;
   const float* xin = x;
-  if (permutesInput(*mats[0]) && layout(*mats[0]) < 1000) {
+  if (permutesInput(*mats[0]) && layout(*mats[0]) < kInt8Layout) {
     permuted.resize(std::max(permuted.size(), static_cast<size_t>(M) * in));
     for (int m = 0; m < M; ++m) permuteForQ4(x + m * in, in, permuted.data() + m * in);
     xin = permuted.data();
   }
-  thread_local QuantX quantized;
-  const QuantX* xq = nullptr;
-#if defined(MEDTUNE_AVX512)
-  if (layout(*mats[0]) >= 1000) {
-    quantizeX(x, in, mats[0]->bits, mats[0]->group, quantized);
+  thread_local int8::QuantizedX quantized;
+  const int8::QuantizedX* xq = nullptr;
+  if (layout(*mats[0]) >= kInt8Layout) {
+    int8::quantize(x, M, in, mats[0]->bits, mats[0]->group, quantized);
     xq = &quantized;
   }
-#endif
   // A matrix with another layout than the first gets its own region.
   for (size_t j = 1; j < mats.size(); ++j) {
     if (layout(*mats[j]) != layout(*mats[0])) {
@@ -799,10 +692,14 @@ void project(const std::vector<const MatView*>& mats, const float* x, int M,
     int base = 0;
     for (size_t j = 0; j < mats.size(); ++j) {
       const int lo = std::max(r0, base), hi = std::min(r1, base + mats[j]->out);
-      if (lo < hi && packed) {
+      if (lo < hi && xq) {
+        const MatView& w = *mats[j];
+        int8::rows({w.q, w.in, w.out, w.bits, w.group, w.tiled}, *xq, ys[j], w.out, lo - base,
+                   hi - base);
+      } else if (lo < hi && packed) {
         gemmRows(*mats[j], packed, M, ys[j], mats[j]->out, lo - base, hi - base);
       } else if (lo < hi) {
-        matRows(*mats[j], xin, xq, M, ys[j], mats[j]->out, lo - base, hi - base);
+        matRows(*mats[j], xin, M, ys[j], mats[j]->out, lo - base, hi - base);
       }
       base += mats[j]->out;
     }
@@ -896,10 +793,11 @@ struct CpuDecodePlan {
     const float* mlpNorm = nullptr;
   };
   std::vector<Layer> layers;
-  std::vector<std::vector<float>> loraAT;  // storage of the MatViews' loraAT
+  std::vector<std::vector<float>> loraAT;            // storage of the MatViews' loraAT
+  std::vector<std::shared_ptr<DecodeScales>> tiled;  // keeps the MatViews' tiled alive
   const float* norm = nullptr;
   std::vector<float> invFreq;  // (hd/2), positions pre-scaled (linear RoPE scaling)
-  bool int8 = false;           // int8 products for batch 1 (MEDTUNE_DECODE_INT8=1)
+  Int8 int8 = Int8::off;       // how products over packed weights treat x (int8Mode)
 };
 
 namespace {
@@ -936,9 +834,28 @@ std::optional<MatView> view(const Linear& l, std::vector<mx::array>& keep) {
   return v;
 }
 
+// l's scales and biases for the AMX kernels (v: its view), made once per set of arrays.
+const int8::TiledScales* tiledScales(const Linear& l, const MatView& v,
+                                     std::vector<std::shared_ptr<DecodeScales>>& keep) {
+  if (!v.q) return nullptr;
+  std::vector<mx::array> from{*l.qweight, *l.scales};
+  if (l.qbiases) from.push_back(*l.qbiases);
+  auto same = [&](const DecodeScales& c) {
+    if (c.from.size() != from.size()) return false;
+    for (size_t i = 0; i < from.size(); ++i)
+      if (c.from[i].id() != from[i].id()) return false;
+    return true;
+  };
+  if (!l.decodeScales || !same(*l.decodeScales))
+    l.decodeScales =
+        std::make_shared<DecodeScales>(DecodeScales{from, int8::tileScales(v.scales, v.out)});
+  keep.push_back(l.decodeScales);
+  return &l.decodeScales->tiled;
+}
+
 }  // namespace
 
-std::optional<CpuDecoder> CpuDecoder::create(const Model& m) {
+std::optional<CpuDecoder> CpuDecoder::create(const Model& m, bool exact) {
   const char* env = std::getenv("MEDTUNE_CPU_DECODE");
   if (env && std::string(env) == "mlx") return std::nullopt;
   // The llama family's block only (GPT-2-style models decode through MLX).
@@ -952,7 +869,7 @@ std::optional<CpuDecoder> CpuDecoder::create(const Model& m) {
   }
   auto plan = std::make_shared<CpuDecodePlan>();
   plan->model = &m;
-  plan->int8 = int8Requested();
+  plan->int8 = exact ? Int8::off : int8Mode();
   auto& keep = plan->keep;
   auto embed = view(m.embed, keep);
   auto head = view(m.head(), keep);
@@ -972,6 +889,15 @@ std::optional<CpuDecoder> CpuDecoder::create(const Model& m) {
     plan->layers.push_back(L);
   }
   plan->norm = pointer<float>(m.norm, mx::float32, keep);
+  if (plan->int8 != Int8::off) {
+    plan->head.tiled = tiledScales(m.head(), plan->head, plan->tiled);
+    for (size_t l = 0; l < m.layers.size(); ++l) {
+      const Block& b = m.layers[l];
+      const Linear* lins[7] = {&b.q, &b.k, &b.v, &b.o, &b.gate, &b.up, &b.down};
+      for (int i = 0; i < 7; ++i)
+        plan->layers[l].proj[i].tiled = tiledScales(*lins[i], plan->layers[l].proj[i], plan->tiled);
+    }
+  }
   if (m.adaptersEnabled && m.lora && !m.adapters.empty()) {
     for (const auto& kv : m.adapters) {
       const LoraParams& p = kv.second;
@@ -1230,16 +1156,32 @@ std::optional<mx::array> CpuDecoder::prefill(const std::vector<int32_t>& tokens,
   return forward(*plan_, tokens, L, cache, logits, profile);
 }
 
-mx::array cpuDecodeMatmul(const Linear& lin, const mx::array& x) {
+DecodeInt8 decodeInt8() {
+  const char* kernel = int8::amxAvailable() ? "amx" : int8::vnniAvailable() ? "vnni" : "none";
+  const char* env = std::getenv("MEDTUNE_DECODE_INT8");
+  const bool told = env && (std::string(env) == "0" || std::string(env) == "1");
+  return {kernel, !told && int8Mode() == Int8::amx};
+}
+
+mx::array cpuDecodeMatmul(const Linear& lin, const mx::array& x, bool int8Wanted) {
   std::vector<mx::array> keep;
   auto w = view(lin, keep);
   if (!w) throw std::invalid_argument("cpuDecodeMatmul: unsupported weight layout");
+  const Int8 int8 = !int8Wanted             ? Int8::off
+                    : int8::amxAvailable()  ? Int8::amx
+                    : int8::vnniAvailable() ? Int8::vnni
+                                            : Int8::off;
+  int8::TiledScales tiled;
+  if (int8 != Int8::off && w->q) {
+    tiled = int8::tileScales(w->scales, w->out);
+    w->tiled = &tiled;
+  }
   const int M = static_cast<int>(x.size() / lin.inDim);
   const float* xp = pointer<float>(x, mx::float32, keep);
   std::vector<float> y(static_cast<size_t>(M) * lin.outDim);
   {
     std::lock_guard<std::mutex> lock(poolLock());
-    project({&*w}, xp, M, {y.data()}, int8Requested());
+    project({&*w}, xp, M, {y.data()}, int8);
   }
   return mx::array(y.data(), {M, lin.outDim}, mx::float32);
 }

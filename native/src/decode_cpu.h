@@ -7,12 +7,15 @@
 // as a register-tiled product (cpu_gemm.h: rows of W dequantized a few at a time against x packed
 // in panels of 64 positions), causal attention of the chunk over the cache, and the LM head for
 // the last position only. Training keeps the MLX path. MEDTUNE_CPU_DECODE=mlx turns it all off
-// (A/B and tests); MEDTUNE_DECODE_INT8=1 quantizes x to int8 for batch-1 decode products over
-// packed weights (AVX-512 VNNI, as llama.cpp does: faster, logits ~1e-3 off; prompts stay
-// float32). It stays opt-in: on six medical prompts with the bundled SmolLM2-135M Q4_1, float
-// decoding matched the MLX path for all 64 greedy tokens, int8 left it after 4 to 22 tokens, and
-// medtune compares a tuned model's output with its base's. MEDTUNE_DECODE_THREADS (else
-// OMP_NUM_THREADS) sets its thread count (default: the cores, at most 8).
+// (A/B and tests). Where the CPU has AMX, products over packed weights quantize x to int8 per 32
+// values, as llama.cpp does (int8_cpu.h: AMX tiles for prompt chunks and batched steps, VNNI for
+// batch 1, one order of float operations for all, so batched output equals one-by-one output);
+// logits move by ~1e-3 relative, so greedy output can leave the float32 path's at near ties.
+// MEDTUNE_DECODE_INT8=0 keeps float32 products (they match the MLX path to float tolerance);
+// MEDTUNE_DECODE_INT8=1 asks for int8 elsewhere too (VNNI, batch 1 only: batches stay float32, so
+// batched and one-by-one output can then differ). Scoring (scoreOptions) always runs float32.
+// MEDTUNE_DECODE_THREADS (else OMP_NUM_THREADS) sets its thread count (default: the cores, at
+// most 8).
 #pragma once
 
 #include <memory>
@@ -29,7 +32,8 @@ class CpuDecoder {
  public:
   // A decoder for `m` when every tensor it reads has a supported layout (float32 activations on
   // the CPU device; weights float32 or 4/8-bit with groups of 32k; LoRA without DoRA), else none.
-  static std::optional<CpuDecoder> create(const Model& m);
+  // exact: float32 products whatever the int8 setting (log-probs for scoring).
+  static std::optional<CpuDecoder> create(const Model& m, bool exact = false);
   // tokens (B) at position cache.offset -> logits (B, V) float32; writes the cache in place and
   // advances its offset. The cache holds a prefilled prompt of the same B rows.
   // None when the cache cannot be written in place (then the MLX path decodes this step).
@@ -47,7 +51,16 @@ class CpuDecoder {
   std::shared_ptr<CpuDecodePlan> plan_;
 };
 
-// y (M, out) = x (M, in) W^T through the decode kernels (tests compare it with MLX).
-mx::array cpuDecodeMatmul(const Linear& w, const mx::array& x);
+// y (M, out) = x (M, in) W^T through the decode kernels (tests compare it with MLX): float32, or
+// with x quantized to int8 (AMX tiles for any M; without AMX, VNNI rows for M = 1, float beyond).
+mx::array cpuDecodeMatmul(const Linear& w, const mx::array& x, bool int8);
+
+// The int8 kernels this CPU has for decoding ("amx", "vnni" or "none") and whether the decoder uses
+// them unless told (MEDTUNE_DECODE_INT8).
+struct DecodeInt8 {
+  const char* kernel;
+  bool byDefault;
+};
+DecodeInt8 decodeInt8();
 
 }  // namespace medtune

@@ -361,7 +361,7 @@ Event scoreOptions(const Model& m, const std::vector<int32_t>& prompt,
   const int P = static_cast<int>(prompt.size());
   // The shared prefix once: its cache, and log p(first option token | prompt). (1, V)
   KvCache prefix = KvCache::empty(m.layers.size());
-  std::optional<CpuDecoder> cpu = CpuDecoder::create(m);
+  std::optional<CpuDecoder> cpu = CpuDecoder::create(m, /*exact=*/true);
   mx::array first =
       prefill(m, prompt, 1, P, prefix, SamplingOptions{}.prefillChunk, cpu ? &*cpu : nullptr);
   first = mx::subtract(first, mx::logsumexp(first, -1, true));

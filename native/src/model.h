@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -74,6 +75,9 @@ struct Linear {
   // it block by block into float32 for BLAS (forward and backward, packed_matmul.h), so weight
   // memory is the packed size. Fewer rows (decode) use MLX's quantized kernel directly.
   bool tiled = false;
+  // CPU decode only (decode_cpu.cc): the scales and biases rearranged for its int8 kernels, made
+  // on first use and kept with the arrays they came from (remade when those change).
+  mutable std::shared_ptr<struct DecodeScales> decodeScales;
 
   bool quantized() const { return qweight.has_value(); }
   // MLX affine-quantized (scales and biases, stored or implicit): what the CPU kernels read.

@@ -1,5 +1,6 @@
 #include "runtime.h"
 
+#include "decode_cpu.h"
 #include "errors.h"
 #include "mlx/mlx.h"
 
@@ -33,6 +34,14 @@ static Napi::Value Backend(const Napi::CallbackInfo& info) {
 // Which BLAS serves MLX's CPU GEMMs: OpenBLAS through blas_shim.cc, or the wheel's own.
 static Napi::Value Blas(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), blasName());
+}
+
+static Napi::Value DecodeInt8Kernels(const Napi::CallbackInfo& info) {
+  const DecodeInt8 d = decodeInt8();
+  Napi::Object out = Napi::Object::New(info.Env());
+  out.Set("kernel", d.kernel);
+  out.Set("byDefault", d.byDefault);
+  return out;
 }
 
 static Napi::Value DefaultDevice(const Napi::CallbackInfo& info) {
@@ -85,6 +94,7 @@ void InitRuntime(Napi::Env env, Napi::Object exports) {
   exports.Set("version", Napi::Function::New(env, Version, "version"));
   exports.Set("backend", Napi::Function::New(env, Backend, "backend"));
   exports.Set("blas", Napi::Function::New(env, Blas, "blas"));
+  exports.Set("decodeInt8", Napi::Function::New(env, DecodeInt8Kernels, "decodeInt8"));
   exports.Set("defaultDevice", Napi::Function::New(env, DefaultDevice, "defaultDevice"));
   exports.Set("memory", Napi::Function::New(env, Memory, "memory"));
   exports.Set("setCompile", Napi::Function::New(env, SetCompile, "setCompile"));

@@ -449,6 +449,12 @@ export interface NativeBinding {
   backend(): "cpu" | "metal" | "cuda";
   /** Which BLAS serves MLX's CPU matrix multiplies (OpenBLAS's config string, or the wheel's own). */
   blas(): string;
+  /**
+   * The CPU decode path's int8 kernels on this machine ("amx": AMX tiles for every batch size, so
+   * batched output equals one-by-one; "vnni": batch-1 rows only; "none") and whether generation
+   * uses them unless MEDTUNE_DECODE_INT8 says (by default where there is AMX).
+   */
+  decodeInt8(): { kernel: "amx" | "vnni" | "none"; byDefault: boolean };
   defaultDevice(): DeviceInfo;
   memory(): MemoryStats;
   resetPeakMemory(): void;
@@ -463,8 +469,8 @@ export interface NativeBinding {
    * x (N, in) times W (out, in)^T with W quantized in MLX's affine format (what GGUF Q4_0, Q4_1
    * and Q8_0 load into), computed by `mode`: "tiled" (the packed primitive: dequantized row blocks
    * + BLAS, the CPU default for a quantized base), "kernel" (MLX's quantized_matmul), "dequantized" (all of
-   * W dequantized first, the reference) or "decode" (the CPU decode kernels; CPU only, dx then comes
-   * from the tiled path). dx: the backward through x for the cotangent cos(0, 1, ...).
+   * W dequantized first, the reference), "decode" (the CPU decode kernels, float32; CPU only, dx
+   * then comes from the tiled path) or "decode-int8" (their int8 kernels, see decodeInt8()). dx: the backward through x for the cotangent cos(0, 1, ...).
    * params: the scales and biases — "mlx" (MLX's float32 quantization, the default), "symmetric"
    * (float16 scales, bias -2^(bits-1) * scale: GGUF Q4_0 / Q8_0) or "float16" (both float16: Q4_1).
    * compact: hold them as the CPU path does (float16 when exact, symmetric biases dropped);
@@ -476,7 +482,7 @@ export interface NativeBinding {
     opts: {
       bits: 4 | 8;
       groupSize: 32 | 64 | 128;
-      mode: "tiled" | "kernel" | "dequantized" | "decode";
+      mode: "tiled" | "kernel" | "dequantized" | "decode" | "decode-int8";
       params?: "mlx" | "symmetric" | "float16";
       compact?: boolean;
     },
@@ -577,6 +583,7 @@ export const NATIVE_FUNCTIONS = [
   "version",
   "backend",
   "blas",
+  "decodeInt8",
   "defaultDevice",
   "memory",
   "resetPeakMemory",

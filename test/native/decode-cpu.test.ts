@@ -2,8 +2,11 @@
 // without MLX ops) gives the MLX path's greedy output token for token, batched and ragged, across
 // the model flavours it serves: GQA with tied embeddings, qwen2 q/k/v biases, a mistral sliding
 // window, linear and llama3 RoPE scaling, 4- and 8-bit packed weights, LoRA adapters, and a cache
-// that grows past its first allocation. MEDTUNE_CPU_DECODE=mlx selects the MLX path.
-import { afterEach, describe, expect, it } from "vitest";
+// that grows past its first allocation. MEDTUNE_CPU_DECODE=mlx selects the MLX path. Those
+// comparisons run the float32 products (MEDTUNE_DECODE_INT8=0); with the int8 ones (the default
+// where the CPU has AMX) batched output equals one-by-one output, token for token.
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { loadNative } from "../../src/native/loader.js";
 import { Model } from "../../src/train/model.js";
 import { TINY, ints } from "../train/native-helpers.js";
 import { CPU_PATH_FLAVOURS, withLora } from "./cpu-path-flavours.js";
@@ -23,9 +26,14 @@ async function greedy(m: Model, prompts: Int32Array[], maxTokens: number, mode: 
 
 afterEach(() => {
   delete process.env.MEDTUNE_CPU_DECODE;
+  delete process.env.MEDTUNE_DECODE_INT8;
 });
 
 describe("CPU decode path", () => {
+  beforeEach(() => {
+    process.env.MEDTUNE_DECODE_INT8 = "0";
+  });
+
   for (const [name, config, load, lora] of CPU_PATH_FLAVOURS) {
     it(`${name}: batched greedy equals the MLX path`, async () => {
       const m = Model.random({ ...TINY, ...config }, 7, load);
@@ -50,6 +58,27 @@ describe("CPU decode path", () => {
     expect(cpu).toEqual(mlx);
     m.dispose();
   });
+});
+
+describe.skipIf(loadNative().decodeInt8().kernel !== "amx")("CPU decode path, int8 on AMX", () => {
+  it("is the default where the CPU has AMX; MEDTUNE_DECODE_INT8=0 turns it off", () => {
+    expect(loadNative().decodeInt8()).toEqual({ kernel: "amx", byDefault: true });
+    process.env.MEDTUNE_DECODE_INT8 = "0";
+    expect(loadNative().decodeInt8().byDefault).toBe(false);
+  });
+
+  for (const [name, config, load, lora] of CPU_PATH_FLAVOURS.filter(([, , l]) => l.quantize)) {
+    it(`${name}: batched greedy equals one-by-one greedy`, async () => {
+      const m = Model.random({ ...TINY, ...config }, 7, load);
+      if (lora) withLora(m);
+      const prompts = [3, 12, 7, 40].map((n, i) => ints(n, TINY.vocabSize, 20 + i));
+      const batched = await greedy(m, prompts, 12, "cpu");
+      const single = [];
+      for (const p of prompts) single.push(...(await greedy(m, [p], 12, "cpu")));
+      expect(batched).toEqual(single);
+      m.dispose();
+    });
+  }
 });
 
 describe("decode profile (npm run bench -- profile)", () => {

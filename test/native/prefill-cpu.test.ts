@@ -4,8 +4,10 @@
 // its greedy continuation token for token: prompts of 1, 7, 65 and 300 positions, in chunks of 32
 // (crossing chunk boundaries) and in one call, batched with left padding, across the flavours the
 // decode path serves. Scores of multi-token options, which MLX computes over the cache the CPU
-// path wrote, equal those over an MLX-written cache. MEDTUNE_CPU_DECODE=mlx selects the MLX path.
-import { afterEach, describe, expect, it } from "vitest";
+// path wrote, equal those over an MLX-written cache. MEDTUNE_CPU_DECODE=mlx selects the MLX path;
+// MEDTUNE_DECODE_INT8=0 keeps the float32 products (int8 ones, the default where there is AMX, are
+// tested in decode-cpu.test.ts and quantized-matmul.test.ts).
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { Model } from "../../src/train/model.js";
 import { loadTokenizer } from "../../src/train/tokenizer.js";
 import { TINY, ints, BUNDLED_GGUF } from "../train/native-helpers.js";
@@ -61,8 +63,13 @@ function argmax(a: number[]): number {
   return a.reduce((best, v, i) => (v > a[best]! ? i : best), 0);
 }
 
+beforeEach(() => {
+  process.env.MEDTUNE_DECODE_INT8 = "0";
+});
+
 afterEach(() => {
   delete process.env.MEDTUNE_CPU_DECODE;
+  delete process.env.MEDTUNE_DECODE_INT8;
 });
 
 describe("CPU prompt path", () => {

@@ -148,43 +148,67 @@ describe("quantized matmul", () => {
         expect(maxAbsDiff(compact.y.toFloat32Array(), yRef) / maxAbs(yRef)).toBeLessThan(1e-5);
         expect(maxAbsDiff(compact.dx.toFloat32Array(), dxRef) / maxAbs(dxRef)).toBeLessThan(1e-5);
       }
-      // The int8 decode products read the same compact rows (their bias term included).
-      process.env.MEDTUNE_DECODE_INT8 = "1";
-      try {
-        const x1 = mlx.fromFloat32(values(c.inDim, 5), [1, c.inDim]);
-        const full = mlx.quantizedMatmul(x1, w, { ...opts, mode: "decode" });
-        const compact = mlx.quantizedMatmul(x1, w, { ...opts, mode: "decode", compact: true });
+      // The int8 decode products read the same compact rows (their bias term included), one row
+      // and several.
+      for (const rows of [1, c.rows]) {
+        const xi = mlx.fromFloat32(values(rows * c.inDim, 5), [rows, c.inDim]);
+        const full = mlx.quantizedMatmul(xi, w, { ...opts, mode: "decode-int8" });
+        const compact = mlx.quantizedMatmul(xi, w, { ...opts, mode: "decode-int8", compact: true });
         expect(compact.y.toFloat32Array()).toEqual(full.y.toFloat32Array());
-      } finally {
-        delete process.env.MEDTUNE_DECODE_INT8;
       }
     });
   }
 
-  it("the opt-in int8 decode products (MEDTUNE_DECODE_INT8=1) stay within int8 rounding of the reference", () => {
-    // x rounded to int8 per 32 values moves each product by at most ~sum|w| * max|x| / 254.
-    const shapes = [
-      { bits: 4, groupSize: 32, inDim: 64, out: 33 },
-      { bits: 4, groupSize: 32, inDim: 96, out: 40 }, // an odd number of 32-value chunks
-      { bits: 4, groupSize: 64, inDim: 128, out: 50 },
-      { bits: 8, groupSize: 32, inDim: 96, out: 30 },
-      { bits: 8, groupSize: 64, inDim: 192, out: 600 },
-    ] as const;
-    try {
-      for (const c of shapes) {
-        const x = mlx.fromFloat32(values(c.inDim, 1), [1, c.inDim]);
+  // x rounded to int8 per 32 values moves each product by at most ~sum|w| * max|x| / 254.
+  const int8Shapes = [
+    { bits: 4, groupSize: 32, inDim: 64, out: 33 },
+    { bits: 4, groupSize: 32, inDim: 96, out: 40 }, // an odd number of 32-value blocks
+    { bits: 4, groupSize: 64, inDim: 128, out: 50 },
+    { bits: 8, groupSize: 32, inDim: 96, out: 30 },
+    { bits: 8, groupSize: 64, inDim: 192, out: 600 },
+    { bits: 4, groupSize: 128, inDim: 640, out: 45 },
+  ] as const;
+
+  it("the int8 decode products stay within int8 rounding of the reference", () => {
+    for (const c of int8Shapes) {
+      for (const rows of [1, 3, 21]) {
+        const x = mlx.fromFloat32(values(rows * c.inDim, 1), [rows, c.inDim]);
         const w = mlx.fromFloat32(values(c.out * c.inDim, 2), [c.out, c.inDim]);
         const ref = mlx.quantizedMatmul(x, w, { ...c, mode: "dequantized" }).y.toFloat32Array();
-        process.env.MEDTUNE_DECODE_INT8 = "1";
-        const int8 = mlx.quantizedMatmul(x, w, { ...c, mode: "decode" }).y.toFloat32Array();
-        delete process.env.MEDTUNE_DECODE_INT8;
-        const scale = Math.max(...Array.from(ref, Math.abs));
-        expect(maxAbsDiff(int8, ref) / scale).toBeLessThan(5e-3);
+        const int8 = mlx.quantizedMatmul(x, w, { ...c, mode: "decode-int8" }).y.toFloat32Array();
+        expect(maxAbsDiff(int8, ref) / maxAbs(ref)).toBeLessThan(5e-3);
+        if (mlx.decodeInt8().kernel !== "none" && rows === 1) {
+          // Really int8: not the float kernels' result.
+          const float = mlx.quantizedMatmul(x, w, { ...c, mode: "decode" }).y.toFloat32Array();
+          expect(maxAbsDiff(int8, float)).toBeGreaterThan(0);
+        }
       }
-    } finally {
-      delete process.env.MEDTUNE_DECODE_INT8;
     }
   });
+
+  it.skipIf(mlx.decodeInt8().kernel !== "amx")(
+    "AMX int8 products: each row's result is the same bits alone as in a batch of 1 to 40 rows",
+    () => {
+      for (const c of int8Shapes) {
+        const rows = 40; // three tiles of 16 positions, the last partial
+        const all = values(rows * c.inDim, 3);
+        const w = mlx.fromFloat32(values(c.out * c.inDim, 4), [c.out, c.inDim]);
+        const batch = mlx
+          .quantizedMatmul(mlx.fromFloat32(all, [rows, c.inDim]), w, { ...c, mode: "decode-int8" })
+          .y.toFloat32Array();
+        for (const r of [0, 15, 16, 39]) {
+          const one = mlx
+            .quantizedMatmul(
+              mlx.fromFloat32(all.slice(r * c.inDim, (r + 1) * c.inDim), [1, c.inDim]),
+              w,
+              { ...c, mode: "decode-int8" },
+            )
+            .y.toFloat32Array();
+          expect(one).toEqual(batch.slice(r * c.out, (r + 1) * c.out));
+        }
+      }
+    },
+  );
 
   it("a model kept packed (the CPU default, named) equals its float32 expansion (MEDTUNE_CPU_QUANTIZED_MATMUL=expand): logits, loss and LoRA gradients", () => {
     const config = { ...TINY, hiddenSize: 128, intermediateSize: 256, vocabSize: 300 };
