@@ -232,12 +232,17 @@ MEDTUNE_AMX_FN void rowsOne(const Weight& w, const QuantizedX& x, float* y, int 
     const uint8_t* rows[kTile];
     for (int r = 0; r < kTile; ++r)
       rows[r] = o + r < w.out ? base + (o + r) * rowBytes : zeros.data();
-    for (int r = 0; r < kTile && o + kTile + r < o1; ++r) {  // the next tile, ahead of its use
-      const uint8_t* next = base + (o + kTile + r) * rowBytes;
-      for (size_t i = 0; i < rowBytes; i += 64) _mm_prefetch(next + i, _MM_HINT_T0);
-    }
+    // The next tile's rows (contiguous) are requested a few lines per pair of blocks, spread over
+    // this tile's work: all at once, the requests would stall on the core's few fill buffers.
+    const uint8_t* next = base + (o + kTile) * rowBytes;
+    const size_t nextLines =
+        o + kTile < o1 ? (std::min(kTile, o1 - o - kTile) * rowBytes + 63) / 64 : 0;
+    const size_t linesPerPair = (nextLines + (blocks + 1) / 2 - 1) / ((blocks + 1) / 2);
+    size_t line = 0;
     __m512 acc = _mm512_setzero_ps();
     for (int k = 0; k < blocks; k += 2) {
+      for (size_t e = std::min(nextLines, line + linesPerPair); line < e; ++line)
+        _mm_prefetch(reinterpret_cast<const char*>(next) + 64 * line, _MM_HINT_T0);
       const bool lone = k + 1 == blocks;
       const __m512i xv = _mm512_loadu_si512(x.b.data() + 64 * (k / 2));
       __m512i d[16], sums[2];
