@@ -84,6 +84,21 @@ class Clock {
   }
 }
 
+/** How medtune's CPU decode path multiplied by the packed weights in this run (the same env). */
+async function medtuneProducts(): Promise<string> {
+  const { loadNative } = await import("../native/loader.js");
+  const { kernel, byDefault } = loadNative().decodeInt8();
+  const asked = process.env.MEDTUNE_DECODE_INT8;
+  const int8 = asked === "1" ? kernel !== "none" : asked === "0" ? false : byDefault;
+  const how =
+    kernel === "amx"
+      ? "AMX tiles for prompts and batches, VNNI rows for batch 1"
+      : "VNNI rows for batch 1, float32 for prompts and batches";
+  return int8
+    ? `medtune's products over the packed weights: x quantized to int8 per 32 values (${how})`
+    : "medtune's products over the packed weights: float32 (MEDTUNE_DECODE_INT8=1 asks for int8)";
+}
+
 async function medtune(a: ChildArgs, prompts: number[][]) {
   const { Model } = await import("../train/model.js");
   const model = await Model.load(a.model);
@@ -289,6 +304,7 @@ export async function bench(o: BenchOptions, log: Log): Promise<SuiteOutcome> {
   }
   single.notes.push(
     "timed from outside alike: prompt tok/s = prompt tokens / time to the first new token; decode tok/s = (new tokens − 1) / time from the first to the last",
+    await medtuneProducts(),
   );
   if (!batched.samples.some((s) => s.subject === "medtune"))
     batched.notes.push(
