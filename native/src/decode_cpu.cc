@@ -47,7 +47,7 @@ struct MatView {
   int in = 0, out = 0, bits = 0, group = 0;
   const uint32_t* q = nullptr;               // packed (out, in*bits/32), or null for float W
   GroupScales scales;                        // scales, biases (out, in/group): float32 or compact
-  const int8::TiledScales* tiled = nullptr;  // the same for the AMX kernels, when they run
+  const int8::TiledScales* tiled = nullptr;  // the same for the int8 kernels, when they run
   const float* w = nullptr;                  // float W (out, in)
   const float* bias = nullptr;               // (out) or null
   const float* loraA = nullptr;              // (in, r) or null
