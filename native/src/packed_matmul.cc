@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "bf16_amx.h"
 #include "mlx/backend/cpu/encoder.h"
 #include "mlx/primitives.h"
 #include "quant_compact.h"
@@ -74,29 +75,6 @@ bool haveAvx512() {
 
 #if defined(MEDTUNE_PACKED_AVX512)
 
-// 32 values from 16 bytes (4-bit: byte j holds value 2j in its low nibble, 2j+1 in its high one)
-// or 32 bytes (8-bit), in their natural order, times the group's scale plus its bias.
-MEDTUNE_PACKED_AVX512_FN inline void dequant32(const uint8_t* p, int bits, __m512 s, __m512 b,
-                                               float* d) {
-  __m512i v0, v1;
-  if (bits == 4) {
-    const __m512i v = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
-    const __m512i lo = _mm512_and_si512(v, _mm512_set1_epi32(15));  // values 0, 2, 4, ...
-    const __m512i hi = _mm512_srli_epi32(v, 4);                     // values 1, 3, 5, ...
-    // Interleave: lanes 0..15 of the result come from lo[0], hi[0], lo[1], hi[1], ...
-    const __m512i first = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
-    const __m512i second =
-        _mm512_set_epi32(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8);
-    v0 = _mm512_permutex2var_epi32(lo, first, hi);
-    v1 = _mm512_permutex2var_epi32(lo, second, hi);
-  } else {
-    v0 = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
-    v1 = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16)));
-  }
-  _mm512_storeu_ps(d, _mm512_fmadd_ps(_mm512_cvtepi32_ps(v0), s, b));
-  _mm512_storeu_ps(d + 16, _mm512_fmadd_ps(_mm512_cvtepi32_ps(v1), s, b));
-}
-
 MEDTUNE_PACKED_AVX512_FN void dequantRowsAvx512(const PackedView& w, int o0, int o1, float* dst) {
   const size_t rowBytes = static_cast<size_t>(w.in) * w.bits / 8;
   const int chunkBytes = 32 * w.bits / 8;
@@ -105,8 +83,11 @@ MEDTUNE_PACKED_AVX512_FN void dequantRowsAvx512(const PackedView& w, int o0, int
     const RowScales sb(w.scales, o, Avx512Tag{});  // (groups) each
     float* d = dst + static_cast<size_t>(o - o0) * w.in;
     for (int c = 0; c < w.in; c += 32) {
-      dequant32(row + (c / 32) * chunkBytes, w.bits, _mm512_set1_ps(sb.s[c / w.group]),
-                _mm512_set1_ps(sb.b[c / w.group]), d + c);
+      __m512 v0, v1;
+      dequant32Avx512(row + (c / 32) * chunkBytes, w.bits, _mm512_set1_ps(sb.s[c / w.group]),
+                      _mm512_set1_ps(sb.b[c / w.group]), &v0, &v1);
+      _mm512_storeu_ps(d + c, v0);
+      _mm512_storeu_ps(d + c + 16, v1);
     }
   }
 }
@@ -159,13 +140,14 @@ void transposedBlocks(const PackedView& w, const float* g, int M, float* dx) {
 // Forward: K = in, output (M, out); transposed: K = out, output (M, in).
 class PackedMatmul : public mx::UnaryPrimitive {
  public:
-  PackedMatmul(mx::Stream s, int in, int out, int bits, int group, bool transposed)
+  PackedMatmul(mx::Stream s, int in, int out, int bits, int group, bool transposed, bool bf16)
       : mx::UnaryPrimitive(s),
         in_(in),
         out_(out),
         bits_(bits),
         group_(group),
-        transposed_(transposed) {}
+        transposed_(transposed),
+        bf16_(bf16) {}
 
   void eval_cpu(const std::vector<mx::array>& inputs, mx::array& output) override {
     for (const mx::array& a : inputs) {
@@ -185,9 +167,17 @@ class PackedMatmul : public mx::UnaryPrimitive {
     auto& encoder = mx::cpu::get_command_encoder(stream());
     for (const mx::array& in : inputs) encoder.set_input_array(in);
     encoder.set_output_array(output);
-    encoder.dispatch([w, a, y, M, transposed = transposed_]() {
+    const bf16::PackedWeight tiles{w.q, w.in, w.out, w.bits, w.group, w.scales};
+    const bool bf16 = bf16_ && bf16::supports(tiles);
+    encoder.dispatch([w, tiles, bf16, a, y, M, transposed = transposed_]() {
       if (M == 0) return;
-      if (transposed) {
+      if (bf16) {
+        if (transposed) {
+          bf16::transposed(tiles, a, M, y);
+        } else {
+          bf16::forward(tiles, a, M, y);
+        }
+      } else if (transposed) {
         transposedBlocks(w, a, M, y);
       } else {
         forwardBlocks(w, a, M, y);
@@ -216,7 +206,7 @@ class PackedMatmul : public mx::UnaryPrimitive {
   bool is_equivalent(const mx::Primitive& other) const override {
     const auto& o = static_cast<const PackedMatmul&>(other);
     return in_ == o.in_ && out_ == o.out_ && bits_ == o.bits_ && group_ == o.group_ &&
-           transposed_ == o.transposed_;
+           transposed_ == o.transposed_ && bf16_ == o.bf16_;
   }
   std::vector<mx::Shape> output_shapes(const std::vector<mx::array>& inputs) override {
     return {{inputs[0].shape(0), transposed_ ? in_ : out_}};
@@ -226,7 +216,7 @@ class PackedMatmul : public mx::UnaryPrimitive {
   mx::array apply(const mx::array& a, const std::vector<mx::array>& primals,
                   bool transposed) const {
     auto p = std::make_shared<PackedMatmul>(mx::to_stream(mx::Device::cpu), in_, out_, bits_,
-                                            group_, transposed);
+                                            group_, transposed, bf16_);
     std::vector<mx::array> inputs = primals;
     inputs[0] = mx::contiguous(a);
     return mx::array({a.shape(0), transposed ? in_ : out_}, mx::float32, p, std::move(inputs));
@@ -235,6 +225,7 @@ class PackedMatmul : public mx::UnaryPrimitive {
  private:
   int in_, out_, bits_, group_;
   bool transposed_;
+  bool bf16_;  // bfloat16 tile products (bf16_amx.h) where the shapes allow
 };
 
 // The weight arrays the primitive reads, row-contiguous: packed W, scales and, unless implicit,
@@ -256,8 +247,11 @@ std::vector<mx::array> packedInputs(const Linear& lin) {
   return w;
 }
 
+thread_local bool inTraining = false;  // a TrainingProducts scope is open on this thread
+
 // a (..., K) -> (..., in or out) through the primitive, in a's dtype.
-mx::array packedProduct(const Linear& lin, const mx::array& a, bool transposed) {
+mx::array packedProduct(const Linear& lin, const mx::array& a, bool transposed,
+                        PackedPrecision precision) {
   const int K = transposed ? lin.outDim : lin.inDim;
   if (a.ndim() < 1 || a.shape(-1) != K)
     throw std::invalid_argument("packed matmul: input " + shapeStr(a.shape()) + " needs a last " +
@@ -266,8 +260,12 @@ mx::array packedProduct(const Linear& lin, const mx::array& a, bool transposed) 
   mx::array a2 = mx::contiguous(mx::reshape(mx::astype(a, mx::float32), {M, K}));  // (M, K)
   std::vector<mx::array> inputs = packedInputs(lin);
   inputs.insert(inputs.begin(), a2);
+  const bool bf16 = precision == PackedPrecision::Bf16 ||
+                    (precision == PackedPrecision::Default && inTraining && packedBf16().byDefault);
+  if (bf16 && !bf16::amxAvailable())
+    throw std::invalid_argument("packed matmul: bfloat16 products need AMX-BF16 on this CPU");
   auto p = std::make_shared<PackedMatmul>(mx::to_stream(mx::Device::cpu), lin.inDim, lin.outDim,
-                                          lin.bits, lin.groupSize, transposed);
+                                          lin.bits, lin.groupSize, transposed, bf16);
   mx::array y(mx::Shape{M, transposed ? lin.inDim : lin.outDim}, mx::float32, p,
               std::move(inputs));  // (M, in or out)
   mx::Shape shape = a.shape();
@@ -277,12 +275,33 @@ mx::array packedProduct(const Linear& lin, const mx::array& a, bool transposed) 
 
 }  // namespace
 
-mx::array packedMatmul(const Linear& lin, const mx::array& x) {
-  return packedProduct(lin, x, false);
+PackedBf16 packedBf16() {
+  // Read per product (a cheap getenv beside building the product), so a process can switch.
+  const bool amx = bf16::amxAvailable();
+  const char* e = std::getenv("MEDTUNE_PACKED_BF16");
+  const std::string v = e ? e : "";
+  PackedBf16 how{amx ? "amx" : "none", amx};
+  if (v == "0") {
+    how.byDefault = false;
+  } else if (v == "1") {
+    if (!amx)
+      throw std::invalid_argument(
+          "MEDTUNE_PACKED_BF16=1: this CPU has no AMX-BF16 tiles (or the OS did not grant them)");
+  } else if (!v.empty()) {
+    throw std::invalid_argument("MEDTUNE_PACKED_BF16='" + v + "': expected 0 or 1");
+  }
+  return how;
 }
 
-mx::array packedMatmulTransposed(const Linear& lin, const mx::array& g) {
-  return packedProduct(lin, g, true);
+TrainingProducts::TrainingProducts() : outer_(inTraining) { inTraining = true; }
+TrainingProducts::~TrainingProducts() { inTraining = outer_; }
+
+mx::array packedMatmul(const Linear& lin, const mx::array& x, PackedPrecision precision) {
+  return packedProduct(lin, x, false, precision);
+}
+
+mx::array packedMatmulTransposed(const Linear& lin, const mx::array& g, PackedPrecision precision) {
+  return packedProduct(lin, g, true, precision);
 }
 
 }  // namespace medtune

@@ -8,6 +8,7 @@
 #include <numeric>
 
 #include "decode_cpu.h"
+#include "packed_matmul.h"
 #include "train.h"
 
 namespace medtune {
@@ -53,6 +54,7 @@ Event profileTrainingStep(const Model& m, const Batch& b, int repeats) {
   }
   mx::eval(st.m);
   mx::eval(st.v);
+  const TrainingProducts training;  // every phase below with training's products (packed_matmul.h)
   for (int r = 0; r < repeats + 1; ++r) {
     PhaseTimes one;  // the first round warms caches and is not counted
     // Forward with a barrier after each op: forward.<op>.

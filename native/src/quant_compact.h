@@ -104,6 +104,30 @@ MEDTUNE_SCALES_SIMD inline void convertScales(const GroupScales& g, size_t at, s
   }
 }
 
+// 32 weights of one group from 16 bytes (4-bit: byte j holds value 2j in its low nibble, 2j + 1 in
+// its high one) or 32 bytes (8-bit), in their natural order, times the group's scale s plus its
+// bias b: values 0-15 in *v0, 16-31 in *v1.
+MEDTUNE_SCALES_SIMD inline void dequant32Avx512(const uint8_t* p, int bits, __m512 s, __m512 b,
+                                                __m512* v0, __m512* v1) {
+  __m512i c0, c1;
+  if (bits == 4) {
+    const __m512i v = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+    const __m512i lo = _mm512_and_si512(v, _mm512_set1_epi32(15));  // values 0, 2, 4, ...
+    const __m512i hi = _mm512_srli_epi32(v, 4);                     // values 1, 3, 5, ...
+    // Interleave: lanes 0..15 of the result come from lo[0], hi[0], lo[1], hi[1], ...
+    const __m512i first = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+    const __m512i second =
+        _mm512_set_epi32(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8);
+    c0 = _mm512_permutex2var_epi32(lo, first, hi);
+    c1 = _mm512_permutex2var_epi32(lo, second, hi);
+  } else {
+    c0 = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+    c1 = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16)));
+  }
+  *v0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(c0), s, b);
+  *v1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(c1), s, b);
+}
+
 MEDTUNE_SCALES_SIMD inline RowScales::RowScales(const GroupScales& g, int o, Avx512Tag) {
   const size_t at = static_cast<size_t>(o) * g.groups;
   if (borrow(g, at)) return;  // float32 as stored

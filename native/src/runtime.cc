@@ -3,6 +3,7 @@
 #include "decode_cpu.h"
 #include "errors.h"
 #include "mlx/mlx.h"
+#include "packed_matmul.h"
 
 namespace mx = mlx::core;
 
@@ -42,6 +43,16 @@ static Napi::Value DecodeInt8Kernels(const Napi::CallbackInfo& info) {
   out.Set("kernel", d.kernel);
   out.Set("byDefault", d.byDefault);
   return out;
+}
+
+static Napi::Value PackedBf16Kernels(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), [&]() -> Napi::Value {
+    const PackedBf16 b = packedBf16();
+    Napi::Object out = Napi::Object::New(info.Env());
+    out.Set("kernel", b.kernel);
+    out.Set("byDefault", b.byDefault);
+    return out;
+  });
 }
 
 static Napi::Value DefaultDevice(const Napi::CallbackInfo& info) {
@@ -95,6 +106,7 @@ void InitRuntime(Napi::Env env, Napi::Object exports) {
   exports.Set("backend", Napi::Function::New(env, Backend, "backend"));
   exports.Set("blas", Napi::Function::New(env, Blas, "blas"));
   exports.Set("decodeInt8", Napi::Function::New(env, DecodeInt8Kernels, "decodeInt8"));
+  exports.Set("packedBf16", Napi::Function::New(env, PackedBf16Kernels, "packedBf16"));
   exports.Set("defaultDevice", Napi::Function::New(env, DefaultDevice, "defaultDevice"));
   exports.Set("memory", Napi::Function::New(env, Memory, "memory"));
   exports.Set("setCompile", Napi::Function::New(env, SetCompile, "setCompile"));

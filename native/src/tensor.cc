@@ -138,13 +138,14 @@ namespace medtune {
 // quantizedMatmul(x (N, in), w (out, in), {bits, groupSize, mode}): x W^T with W quantized
 // (MLX affine, the format GGUF Q4_0 / Q4_1 / Q8_0 load into) and, for the backward through
 // activations, dX for the cotangent cos(0, 1, 2, ...) of Y. mode: "tiled" (dequantized blocks +
-// BLAS, packed_matmul.cc), "kernel" (MLX's quantized_matmul), "dequantized" (the whole W
-// dequantized first), "decode" (the CPU decode kernels of decode_cpu.cc, float32; float W when bits
-// is 0) or "decode-int8" (their int8 kernels: AMX tiles, else VNNI rows for one row).
-// params: "mlx" (mx::quantize's float32 scales and biases, the default), "symmetric" (its scales
-// rounded to float16, biases -2^(bits-1) * scale: GGUF Q4_0 / Q8_0) or "float16" (both rounded to
-// float16: Q4_1). compact: store them as prepareCompute() does (quant_compact.h) first; the
-// result's scales / biases name the forms then held ("float32", "float16", "implicit").
+// BLAS, packed_matmul.cc, float32), "tiled-bf16" (the same primitive on bfloat16 AMX tiles),
+// "kernel" (MLX's quantized_matmul), "dequantized" (the whole W dequantized first), "decode" (the
+// CPU decode kernels of decode_cpu.cc, float32; float W when bits is 0) or "decode-int8" (their
+// int8 kernels: AMX tiles, else VNNI rows for one row). params: "mlx" (mx::quantize's float32
+// scales and biases, the default), "symmetric" (its scales rounded to float16, biases -2^(bits-1) *
+// scale: GGUF Q4_0 / Q8_0) or "float16" (both rounded to float16: Q4_1). compact: store them as
+// prepareCompute() does (quant_compact.h) first; the result's scales / biases name the forms then
+// held ("float32", "float16", "implicit").
 Napi::Value QuantizedMatmul(const Napi::CallbackInfo& info) {
   return guard(info.Env(), [&]() -> Napi::Value {
     if (info.Length() < 3 || !info[2].IsObject())
@@ -181,18 +182,22 @@ Napi::Value QuantizedMatmul(const Napi::CallbackInfo& info) {
     mx::eval(*lin.scales, *lin.qbiases);
     if (compact) compactScales(lin);
     const bool decode = mode == "decode" || mode == "decode-int8";
-    if (mode == "tiled" || decode) {
+    const bool tiledMode = mode == "tiled" || mode == "tiled-bf16";
+    if (tiledMode || decode) {
       lin.tiled = true;
     } else if (mode == "dequantized") {
       lin.dense = lin.denseWeight();
     } else if (mode != "kernel") {
       throw ArgumentError(
-          "quantizedMatmul: mode must be tiled, kernel, dequantized, decode or decode-int8");
+          "quantizedMatmul: mode must be tiled, tiled-bf16, kernel, dequantized, decode or "
+          "decode-int8");
     }
     // "tiled" goes through the packed primitive at any row count (Linear::matmul would hand a
     // few rows to MLX's kernel). The decode kernels have no backward: dx is then the tiled path's.
-    auto product = [&lin, &mode](const mx::array& a) {
-      return mode == "tiled" ? packedMatmul(lin, a) : lin.matmul(a);
+    const PackedPrecision precision =
+        mode == "tiled-bf16" ? PackedPrecision::Bf16 : PackedPrecision::Float32;
+    auto product = [&lin, tiledMode, precision](const mx::array& a) {
+      return tiledMode ? packedMatmul(lin, a, precision) : lin.matmul(a);
     };
     mx::array y = decode ? cpuDecodeMatmul(lin, x, mode == "decode-int8") : product(x);
     mx::array cot = mx::cos(

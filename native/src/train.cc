@@ -13,6 +13,7 @@
 #include "distributed.h"
 #include "fused_cpu.h"
 #include "lora.h"
+#include "packed_matmul.h"
 
 namespace medtune {
 
@@ -117,6 +118,7 @@ mx::array chunkedCrossEntropy(const Model& m, const mx::array& h, const mx::arra
 }
 
 Gradients lossAndGrad(const Model& m, const Batch& b, const ForwardOptions& fo, int ceChunkRows) {
+  const TrainingProducts training;  // bfloat16 packed products where the CPU has them
   std::vector<mx::array> params = m.adapterParams();
   if (params.empty()) throw std::invalid_argument("the model has no adapters to train");
   auto fn = [&](const std::vector<mx::array>& p) -> mx::array {
@@ -137,6 +139,7 @@ Gradients lossAndGrad(const Model& m, const Batch& b, const ForwardOptions& fo, 
 }
 
 double lossSum(const Model& m, const Batch& b) {
+  const TrainingProducts training;  // validation measures the model training computes
   // Chunked as in training, without the gradient: no (B, L, V) logits in validation either.
   mx::array h = m.hidden(b.inputs, nullptr, ForwardOptions{});
   const int D = h.shape(-1);

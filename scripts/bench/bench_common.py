@@ -62,9 +62,12 @@ def set_threads(n):
         os.environ[k] = str(n)
 
 
-def train_args(model_flag):
-    """The flags every training peer takes: the model (`model_flag`) and the shared shapes."""
+def train_args(model_flag, extra=()):
+    """The flags every training peer takes: the model (`model_flag`) and the shared shapes; extra:
+    (flag, argparse keywords) pairs of the peer's own."""
     p = argparse.ArgumentParser()
+    for flag, kw in extra:
+        p.add_argument(flag, **kw)
     p.add_argument(model_flag, required=True)
     p.add_argument("--data", required=True)
     p.add_argument("--steps", type=int, required=True)

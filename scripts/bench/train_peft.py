@@ -1,11 +1,16 @@
 """LoRA training with Hugging Face PEFT + transformers on PyTorch CPU, the peer of medtune's
 trainer in `npm run bench -- train`. The GGUF is dequantized to float32 by transformers (through
 the gguf package); the rows come from the bench's data file, so every peer trains on the same
-tokens with the same masks. Prints one JSON line.
+tokens with the same masks. Prints one JSON line. --bf16: the forward (and so its backward) under
+torch.autocast(bfloat16), PyTorch's mixed precision on the CPU (oneDNN's bfloat16 kernels: AMX
+where the CPU has it), the peer of medtune's bfloat16 packed products; the weights, LoRA
+parameters and optimizer stay float32.
 
   .venv-bench/bin/python scripts/bench/train_peft.py --gguf models/base/X.gguf --data rows.json \
-      --steps 5 --batch 4 --rank 16 --threads 2
+      --steps 5 --batch 4 --rank 16 --threads 2 [--bf16]
 """
+
+import contextlib
 
 import os
 import time
@@ -16,7 +21,7 @@ MODULES = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down
 
 
 def main():
-    a = train_args("--gguf")
+    a = train_args("--gguf", extra=[("--bf16", {"action": "store_true"})])
     set_threads(a.threads)
 
     import torch
@@ -51,7 +56,12 @@ def main():
         mask = torch.tensor([r["mask"] for r in rows], dtype=torch.float32)[:, 1:]
         x, y = toks[:, :-1], toks[:, 1:]
         t = time.perf_counter()
-        logits = model(input_ids=x).logits  # (B, L, V)
+        precision = (
+            torch.autocast("cpu", dtype=torch.bfloat16) if a.bf16 else contextlib.nullcontext()
+        )
+        with precision:
+            logits = model(input_ids=x).logits  # (B, L, V)
+        logits = logits.float()
         ce = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1), reduction="none")
         n = mask.sum()
         # a step without targets has loss 0 (as medtune reports it), not 0/0
@@ -67,7 +77,7 @@ def main():
 
     emit(
         {
-            "subject": "peft",
+            "subject": "peft-bf16" if a.bf16 else "peft",
             "loadSeconds": load_s,
             "stepSeconds": step_s,
             "losses": losses,

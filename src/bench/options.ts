@@ -74,9 +74,9 @@ export const BENCH_SPEC: CommandSpec = {
     },
     "mlx-steps": {
       type: "int",
-      min: 1,
+      min: 0,
       description:
-        "train: mlx-lm's steps; it runs once, in the first round (mlx[cpu] multiplies through the wheel's reference BLAS: minutes per 4×512 step)",
+        "train: mlx-lm's steps; it runs once, in the first round (mlx[cpu] multiplies through the wheel's reference BLAS: minutes per 4×512 step); 0: no mlx-lm run",
       defaultText: "1",
     },
     seq: { type: "int", min: 8, description: "train: tokens per row", defaultText: "512" },

@@ -6,7 +6,8 @@
  * the GGUF dequantized to float32 by transformers) vs mlx-lm's training loop
  * (scripts/bench/train_mlx_lm.py) on a float32 HF directory made from the same GGUF — mlx-lm once,
  * for --mlx-steps steps, since the mlx-cpu wheel's reference BLAS makes its step take minutes on a
- * small CPU. Each run is its own process: tokens/s over the steps after the first (warm-up: compile, allocation), all
+ * small CPU — and, where medtune's packed products run in bfloat16 (AMX), PEFT with its forward
+ * under torch.autocast(bfloat16) ("peft-bf16"). Each run is its own process: tokens/s over the steps after the first (warm-up: compile, allocation), all
  * input tokens and supervised tokens separately, peak RSS of the process tree, the loss at step 1
  * (equal weights give equal loss) and after the last step (equal work, equal result).
  *
@@ -165,6 +166,21 @@ async function hfDirFor(
 }
 
 /** A sample from a child's result: steady-state rates over steps 2..N. */
+/** How medtune's packed base products multiply in this run (the children get the same env). */
+async function medtuneProducts(): Promise<{ bf16: boolean; note: string }> {
+  const { loadNative } = await import("../native/loader.js");
+  const { kernel, byDefault } = loadNative().packedBf16();
+  return byDefault
+    ? {
+        bf16: true,
+        note: `medtune's products over the packed base: bfloat16 on ${kernel.toUpperCase()} tiles, float32 sums (MEDTUNE_PACKED_BF16=0: float32); peft runs float32, peft-bf16 its forward under torch.autocast(bfloat16)`,
+      }
+    : {
+        bf16: false,
+        note: `medtune's products over the packed base: float32 (bfloat16 kernel: ${kernel})`,
+      };
+}
+
 function trainSample(who: string, run: ChildRun, flopsPerToken: number, steps: number) {
   const r = run.result;
   const secs = numbers(who, r, "stepSeconds");
@@ -207,12 +223,14 @@ export async function bench(o: BenchOptions, log: Log): Promise<SuiteOutcome> {
       log,
     });
     const python = o.peers ? await ensureBenchVenv(log) : undefined;
-    const hf = python
+    const withMlxLm = python !== undefined && o.mlxSteps > 0;
+    const hf = withMlxLm
       ? o.hfDir
         ? { dir: o.hfDir, how: "--hf-dir" }
         : await hfDirFor(o.model, python, log)
       : undefined;
     const { Model } = await import("../train/model.js");
+    const products = await medtuneProducts();
     // The config for the FLOP count, without keeping a model in this process.
     const probe = await Model.load(o.model);
     const flops = trainingFlopsPerToken(probe.config, o.seq, o.rank);
@@ -238,7 +256,12 @@ export async function bench(o: BenchOptions, log: Log): Promise<SuiteOutcome> {
       suite: "train",
       title: `LoRA r${o.rank} (α ${2 * o.rank}) on q,k,v,o,gate,up,down; ${basename(o.model)}; batch ${o.batch} × seq ${o.seq}; ${o.steps} steps (first not timed); ${o.threads} threads`,
       ours: "medtune",
-      subjects: ["medtune", ...(python ? ["peft", "mlx-lm"] : [])],
+      // PEFT under bfloat16 autocast beside medtune's bfloat16 products: mixed precision on both.
+      subjects: [
+        "medtune",
+        ...(python ? ["peft", ...(products.bf16 ? ["peft-bf16"] : [])] : []),
+        ...(withMlxLm ? ["mlx-lm"] : []),
+      ],
       metrics: [
         {
           key: "tokensPerSecond",
@@ -284,6 +307,7 @@ export async function bench(o: BenchOptions, log: Log): Promise<SuiteOutcome> {
         `FLOPs per input token = 4·N_base + 6·N_lora + 12·L·S·H·d_head = 4·${flops.baseWeights} + 6·${flops.loraWeights} + ${flops.attentionPerToken} = ${(flops.perToken / 1e9).toFixed(3)} GFLOP (frozen base: forward + backward to activations; LoRA: forward, dX, dW; attention at S=${o.seq})`,
       ],
     };
+    c.notes.push(products.note);
     if (hf) c.notes.push(`mlx-lm trains on ${hf.dir} (float32), made by ${hf.how}`);
     const env = threadEnv(o.threads);
     const relay = (who: string) => (l: string) => {
@@ -313,11 +337,17 @@ export async function bench(o: BenchOptions, log: Log): Promise<SuiteOutcome> {
             timeoutSeconds,
             onStderr: relay(subject),
           });
-        } else if (subject === "peft") {
+        } else if (subject === "peft" || subject === "peft-bf16") {
           run = await runChild(
             python!,
-            [join(ROOT, "scripts", "bench", "train_peft.py"), "--gguf", o.model, ...common],
-            { who: "peft", env, timeoutSeconds, onStderr: relay(subject) },
+            [
+              join(ROOT, "scripts", "bench", "train_peft.py"),
+              "--gguf",
+              o.model,
+              ...common,
+              ...(subject === "peft-bf16" ? ["--bf16"] : []),
+            ],
+            { who: subject, env, timeoutSeconds, onStderr: relay(subject) },
           );
         } else {
           const args = [...common];
@@ -370,10 +400,21 @@ export async function bench(o: BenchOptions, log: Log): Promise<SuiteOutcome> {
         goal("train tokens/s vs PEFT (PyTorch CPU)", ratioOf(c, "peft", "tokensPerSecond"), "≥", 2),
       );
       goals.push(goal("train peak RSS vs PEFT", mem("peft"), "≤", 0.8));
-      goals.push(
-        goal("train tokens/s vs mlx-lm", ratioOf(c, "mlx-lm", "tokensPerSecond"), "≥", 1.25),
-      );
-      goals.push(goal("train peak RSS vs mlx-lm", mem("mlx-lm"), "≤", 0.8));
+      if (products.bf16)
+        goals.push(
+          goal(
+            "train tokens/s vs PEFT, both bfloat16",
+            ratioOf(c, "peft-bf16", "tokensPerSecond"),
+            "≥",
+            1,
+          ),
+        );
+      if (withMlxLm) {
+        goals.push(
+          goal("train tokens/s vs mlx-lm", ratioOf(c, "mlx-lm", "tokensPerSecond"), "≥", 1.25),
+        );
+        goals.push(goal("train peak RSS vs mlx-lm", mem("mlx-lm"), "≤", 0.8));
+      }
     }
     return { comparisons: [c], goals };
   } finally {

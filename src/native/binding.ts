@@ -455,6 +455,12 @@ export interface NativeBinding {
    * uses them unless MEDTUNE_DECODE_INT8 says (by default where there is AMX).
    */
   decodeInt8(): { kernel: "amx" | "vnni" | "none"; byDefault: boolean };
+  /**
+   * The bfloat16 kernel of the CPU's packed products (a quantized base's forward and backward in
+   * training and validation: "amx", AMX-BF16 tiles with float32 sums; "none") and whether they use
+   * it unless MEDTUNE_PACKED_BF16 says (by default where there is one; =0 keeps float32).
+   */
+  packedBf16(): { kernel: "amx" | "none"; byDefault: boolean };
   defaultDevice(): DeviceInfo;
   memory(): MemoryStats;
   resetPeakMemory(): void;
@@ -468,7 +474,7 @@ export interface NativeBinding {
   /**
    * x (N, in) times W (out, in)^T with W quantized in MLX's affine format (what GGUF Q4_0, Q4_1
    * and Q8_0 load into), computed by `mode`: "tiled" (the packed primitive: dequantized row blocks
-   * + BLAS, the CPU default for a quantized base), "kernel" (MLX's quantized_matmul), "dequantized" (all of
+   * + BLAS, float32), "tiled-bf16" (the same on bfloat16 AMX tiles, see packedBf16()), "kernel" (MLX's quantized_matmul), "dequantized" (all of
    * W dequantized first, the reference), "decode" (the CPU decode kernels, float32; CPU only, dx
    * then comes from the tiled path) or "decode-int8" (their int8 kernels, see decodeInt8()). dx: the backward through x for the cotangent cos(0, 1, ...).
    * params: the scales and biases — "mlx" (MLX's float32 quantization, the default), "symmetric"
@@ -482,7 +488,7 @@ export interface NativeBinding {
     opts: {
       bits: 4 | 8;
       groupSize: 32 | 64 | 128;
-      mode: "tiled" | "kernel" | "dequantized" | "decode" | "decode-int8";
+      mode: "tiled" | "tiled-bf16" | "kernel" | "dequantized" | "decode" | "decode-int8";
       params?: "mlx" | "symmetric" | "float16";
       compact?: boolean;
     },
@@ -584,6 +590,7 @@ export const NATIVE_FUNCTIONS = [
   "backend",
   "blas",
   "decodeInt8",
+  "packedBf16",
   "defaultDevice",
   "memory",
   "resetPeakMemory",

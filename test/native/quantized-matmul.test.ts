@@ -1,10 +1,11 @@
 // Products against packed 4-bit and 8-bit weights (the MLX affine formats that GGUF Q4_0, Q4_1 and
 // Q8_0 load into) equal dequantize-then-matmul, forward and backward through the activations, for
 // the packed CPU primitive (packed_matmul.cc), MLX's kernel and the CPU decode kernels
-// (decode_cpu.cc), at odd shapes (partial last blocks of W's rows, 1 to 130 rows). And a whole
-// model kept packed (the CPU default) gives the float32-expanded logits, loss and LoRA gradients.
+// (decode_cpu.cc), at odd shapes (partial last blocks of W's rows, 1 to 130 rows); the bfloat16
+// tiles within bfloat16 rounding. And a whole model kept packed (the CPU default) gives the
+// float32-expanded logits, loss and LoRA gradients.
 import { statSync } from "node:fs";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, onTestFinished } from "vitest";
 import { loadNative } from "../../src/native/loader.js";
 import { Model } from "../../src/train/model.js";
 import { TINY, ints, maxAbsDiff, BUNDLED_GGUF } from "../train/native-helpers.js";
@@ -210,6 +211,82 @@ describe("quantized matmul", () => {
     },
   );
 
+  // bfloat16 tiles (native/src/bf16_amx.h), the packed products' default where the CPU has
+  // AMX-BF16: x (or g) and W each rounded to bfloat16's 8 bits, sums in float32, so each output is
+  // within 2^-7 sum_i |x_i W_i| of the float product. Shapes: a lone row, partial tiles of 16 and
+  // blocks of 32 positions, several 64-row weight blocks and one of 32, a backward depth (out) over
+  // 1024 (two panels, the second accumulating onto the first), 8-bit and groups of 64 and 128.
+  const bf16Shapes = [
+    { bits: 4, groupSize: 32, rows: 1, out: 32, inDim: 32 },
+    { bits: 4, groupSize: 32, rows: 33, out: 544, inDim: 576 },
+    { bits: 8, groupSize: 32, rows: 32, out: 64, inDim: 96 },
+    { bits: 4, groupSize: 128, rows: 47, out: 2080, inDim: 256 },
+    { bits: 8, groupSize: 64, rows: 70, out: 96, inDim: 1536 },
+  ] as const;
+  it.skipIf(mlx.packedBf16().kernel !== "amx")(
+    "bfloat16 tile products stay within bfloat16 rounding of the float32 ones, forward and backward",
+    () => {
+      for (const c of bf16Shapes) {
+        const xv = values(c.rows * c.inDim, 1);
+        const x = mlx.fromFloat32(xv, [c.rows, c.inDim]);
+        const w = mlx.fromFloat32(values(c.out * c.inDim, 2), [c.out, c.inDim]);
+        const opts = { bits: c.bits, groupSize: c.groupSize };
+        // W dequantized, transposed (in, out): the identity's product.
+        const eye = new Float32Array(c.inDim * c.inDim).map((_, i) =>
+          i % (c.inDim + 1) === 0 ? 1 : 0,
+        );
+        const wt = mlx
+          .quantizedMatmul(mlx.fromFloat32(eye, [c.inDim, c.inDim]), w, {
+            ...opts,
+            mode: "dequantized",
+          })
+          .y.toFloat32Array();
+        const float = mlx.quantizedMatmul(x, w, { ...opts, mode: "tiled" });
+        const bf16 = mlx.quantizedMatmul(x, w, { ...opts, mode: "tiled-bf16" });
+        const [y, yf] = [bf16.y.toFloat32Array(), float.y.toFloat32Array()];
+        const [dx, dxf] = [bf16.dx.toFloat32Array(), float.dx.toFloat32Array()];
+        let worstY = 0;
+        for (let m = 0; m < c.rows; m++) {
+          for (let o = 0; o < c.out; o++) {
+            let bound = 0;
+            for (let i = 0; i < c.inDim; i++)
+              bound += Math.abs(xv[m * c.inDim + i]! * wt[i * c.out + o]!);
+            const k = m * c.out + o;
+            worstY = Math.max(worstY, Math.abs(y[k]! - yf[k]!) / bound);
+          }
+        }
+        let worstDx = 0;
+        for (let m = 0; m < c.rows; m++) {
+          for (let i = 0; i < c.inDim; i++) {
+            let bound = 0; // the cotangent is cos(0, 1, ...) over y's elements
+            for (let o = 0; o < c.out; o++)
+              bound += Math.abs(Math.cos(m * c.out + o) * wt[i * c.out + o]!);
+            const k = m * c.inDim + i;
+            worstDx = Math.max(worstDx, Math.abs(dx[k]! - dxf[k]!) / bound);
+          }
+        }
+        expect(worstY).toBeLessThan(2 ** -7);
+        expect(worstDx).toBeLessThan(2 ** -7);
+        // Really bfloat16: not the float32 result.
+        expect(maxAbsDiff(y, yf)).toBeGreaterThan(0);
+        expect(maxAbsDiff(dx, dxf)).toBeGreaterThan(0);
+      }
+    },
+  );
+
+  it("the packed products' bfloat16 default follows MEDTUNE_PACKED_BF16", () => {
+    const kernel = mlx.packedBf16().kernel;
+    expect(mlx.packedBf16().byDefault).toBe(kernel === "amx");
+    process.env.MEDTUNE_PACKED_BF16 = "0";
+    try {
+      expect(mlx.packedBf16()).toEqual({ kernel, byDefault: false });
+      process.env.MEDTUNE_PACKED_BF16 = "yes";
+      expect(() => mlx.packedBf16()).toThrow(/MEDTUNE_PACKED_BF16='yes': expected 0 or 1/);
+    } finally {
+      delete process.env.MEDTUNE_PACKED_BF16;
+    }
+  });
+
   it("a model kept packed (the CPU default, named) equals its float32 expansion (MEDTUNE_CPU_QUANTIZED_MATMUL=expand): logits, loss and LoRA gradients", () => {
     const config = { ...TINY, hiddenSize: 128, intermediateSize: 256, vocabSize: 300 };
     const load = (mode: string | undefined) => {
@@ -229,6 +306,11 @@ describe("quantized matmul", () => {
       const m = f();
       return { m, bytes: mlx.memory().activeBytes - before };
     };
+    // The packed float32 products (bfloat16 tiles differ by their rounding: tested above).
+    process.env.MEDTUNE_PACKED_BF16 = "0";
+    onTestFinished(() => {
+      delete process.env.MEDTUNE_PACKED_BF16;
+    });
     const { m: expanded, bytes: expandedBytes } = grown(() => load("expand"));
     const { m: packed, bytes: packedBytes } = grown(() => load("packed"));
     // Packed: no float32 copy of the projections (those are ~8x the 4-bit bytes).
@@ -265,6 +347,10 @@ describe("quantized matmul", () => {
       }
     };
     const fileBytes = statSync(GGUF).size;
+    process.env.MEDTUNE_PACKED_BF16 = "0"; // the float32 products, as above
+    onTestFinished(() => {
+      delete process.env.MEDTUNE_PACKED_BF16;
+    });
     const packed = await load("packed");
     const expanded = await load("expand");
     try {
