@@ -115,9 +115,12 @@ MEDTUNE_BF16_FN inline void transpose16(__m512i r[16]) {
     }
     return t;
   }();
+  // Unrolled whole, so r[] stays in registers (a loop here kept it on the stack).
+#pragma GCC unroll 4
   for (int s = 0; s < 4; ++s) {
     const int b = 8 >> s;
     const __m512i keep = _mm512_load_si512(idx.keep[s]), trade = _mm512_load_si512(idx.trade[s]);
+#pragma GCC unroll 16
     for (int i = 0; i < 16; ++i) {
       if (i & b) continue;
       const __m512i a = r[i], c = r[i | b];
@@ -135,6 +138,7 @@ MEDTUNE_BF16_FN void packPositions(const float* x, int M, int in, int t0, int t1
   for (int t = t0; t < t1; ++t) {
     for (int k = 0; k < blocks; ++k) {
       __m512i r[kTile];
+#pragma GCC unroll 16
       for (int p = 0; p < kTile; ++p) {
         const int m = kTile * t + p;
         const float* src = x + static_cast<size_t>(m) * in + kDepth * k;
@@ -143,6 +147,7 @@ MEDTUNE_BF16_FN void packPositions(const float* x, int M, int in, int t0, int t1
       }
       transpose16(r);
       uint16_t* d = dst + (static_cast<size_t>(t) * blocks + k) * kTileValues;
+#pragma GCC unroll 16
       for (int j = 0; j < kTile; ++j) _mm512_storeu_si512(d + 2 * kTile * j, r[j]);
     }
   }
@@ -176,12 +181,14 @@ MEDTUNE_BF16_FN void forwardTask(const PackedWeight& w, const uint16_t* xb, int 
   configureTiles();
   const int stride = w.in * 2;
   alignas(64) float c[4][kTile * kTile];
-  for (int t = t0; t < t1; t += 2) {
-    const uint16_t* b0 = xb + static_cast<size_t>(t) * blocks * kTileValues;
-    const uint16_t* b1 = b0 + static_cast<size_t>(blocks) * kTileValues;
-    for (int o = o0; o < o1; o += 2 * kTile) {
-      const uint16_t* a0 = rows.data() + static_cast<size_t>(o - o0) * w.in;
-      const uint16_t* a1 = a0 + static_cast<size_t>(kTile) * w.in;
+  // Weight rows outer: a pair of row tiles (32 x in bfloat16, 36 KiB at in = 576) stays in L1
+  // while the positions stream past.
+  for (int o = o0; o < o1; o += 2 * kTile) {
+    const uint16_t* a0 = rows.data() + static_cast<size_t>(o - o0) * w.in;
+    const uint16_t* a1 = a0 + static_cast<size_t>(kTile) * w.in;
+    for (int t = t0; t < t1; t += 2) {
+      const uint16_t* b0 = xb + static_cast<size_t>(t) * blocks * kTileValues;
+      const uint16_t* b1 = b0 + static_cast<size_t>(blocks) * kTileValues;
       _tile_zero(0);
       _tile_zero(1);
       _tile_zero(2);
@@ -203,6 +210,7 @@ MEDTUNE_BF16_FN void forwardTask(const PackedWeight& w, const uint16_t* xb, int 
       // c[q] (i, j): weight row o + 16 (q / 2) + i, position 16 (t + q % 2) + j.
       for (int q = 0; q < 4; ++q) {
         __m512i r[kTile];
+#pragma GCC unroll 16
         for (int i = 0; i < kTile; ++i) r[i] = _mm512_load_si512(c[q] + kTile * i);
         transpose16(r);
         const int m0 = kTile * (t + q % 2), col = o + kTile * (q / 2);
@@ -218,7 +226,8 @@ MEDTUNE_BF16_FN void forwardTask(const PackedWeight& w, const uint16_t* xb, int 
 MEDTUNE_BF16_FN void transposedTask(const PackedWeight& w, const uint16_t* gb, int M, float* dx,
                                     float* tail, int c0, int c1, int b0, int b1) {
   const int K = w.out, tiles = (c1 - c0) / kTile, whole = M / (2 * kTile) * (2 * kTile);
-  const int kSpan = std::min(K, 1024);  // depth per panel: 64 columns x 1024 x 2 B = 128 KiB
+  // Depth per panel: 64 columns x 512 x 2 B = 64 KiB, 32 KiB per pair of column tiles.
+  const int kSpan = std::min(K, 512);
   thread_local std::vector<uint16_t> panel;
   panel.resize(static_cast<size_t>(tiles) * (kSpan / kDepth) * kTileValues);
   static const auto interleave = [] {
@@ -248,13 +257,17 @@ MEDTUNE_BF16_FN void transposedTask(const PackedWeight& w, const uint16_t* gb, i
       }
     }
     configureTiles();
-    for (int blk = b0; blk < b1; ++blk) {
-      const int m = 2 * kTile * blk;
-      float* dst = m < whole ? dx + static_cast<size_t>(m) * w.in : tail;
-      const int ld = w.in * 4;
-      const uint16_t* a0 = gb + static_cast<size_t>(m) * K + k0;
-      const uint16_t* a1 = a0 + static_cast<size_t>(kTile) * K;
-      for (int c = c0; c < c1; c += 2 * kTile) {
+    // Column pair outer: its 32 KiB of panel stays in L1 while the rows of g stream past.
+    const int ld = w.in * 4;
+    for (int c = c0; c < c1; c += 2 * kTile) {
+      const uint16_t* p0 =
+          panel.data() + static_cast<size_t>((c - c0) / kTile) * kBlocks * kTileValues;
+      const uint16_t* p1 = p0 + static_cast<size_t>(kBlocks) * kTileValues;
+      for (int blk = b0; blk < b1; ++blk) {
+        const int m = 2 * kTile * blk;
+        float* dst = m < whole ? dx + static_cast<size_t>(m) * w.in : tail;
+        const uint16_t* a0 = gb + static_cast<size_t>(m) * K + k0;
+        const uint16_t* a1 = a0 + static_cast<size_t>(kTile) * K;
         float* d00 = dst + c;
         float* d01 = d00 + kTile;
         float* d10 = d00 + static_cast<size_t>(kTile) * w.in;
@@ -270,9 +283,6 @@ MEDTUNE_BF16_FN void transposedTask(const PackedWeight& w, const uint16_t* gb, i
           _tile_loadd(2, d10, ld);
           _tile_loadd(3, d11, ld);
         }
-        const uint16_t* p0 =
-            panel.data() + static_cast<size_t>((c - c0) / kTile) * kBlocks * kTileValues;
-        const uint16_t* p1 = p0 + static_cast<size_t>(kBlocks) * kTileValues;
         for (int k = 0; k < kBlocks; ++k) {
           _tile_loadd(4, a0 + kDepth * k, K * 2);
           _tile_loadd(5, a1 + kDepth * k, K * 2);
@@ -292,20 +302,25 @@ MEDTUNE_BF16_FN void transposedTask(const PackedWeight& w, const uint16_t* gb, i
   }
 }
 
-// Tasks for `blocks` blocks of the weight side times chunks of `units` position units, enough to
-// keep every thread busy: (block, [u0, u1)) for task i.
+// Tasks: `blocks` blocks of the weight side times chunks of `units` units of 32 positions, chunk by
+// chunk (task i: chunk i / blocks, block i % blocks). A chunk holds at most kChunkUnits units (256
+// positions: their bfloat16 rows fit a core's L2 beside a weight block), so the threads sweep the
+// weight blocks over one chunk while it stays in cache; and there are chunks enough for every
+// thread to have work.
+constexpr int kChunkUnits = 8;
 struct Split {
   int blocks, chunks, units;
   Split(int blocks_, int units_, int threads) : blocks(blocks_), units(units_) {
-    chunks = std::clamp((4 * threads + blocks - 1) / blocks, 1, std::max(units, 1));
+    chunks = std::max((units + kChunkUnits - 1) / kChunkUnits, (4 * threads + blocks - 1) / blocks);
+    chunks = std::clamp(chunks, 1, std::max(units, 1));
   }
   int tasks() const { return blocks * chunks; }
-  int block(int i) const { return i / chunks; }
+  int block(int i) const { return i % blocks; }
   int u0(int i) const {
-    return static_cast<int>(static_cast<int64_t>(i % chunks) * units / chunks);
+    return static_cast<int>(static_cast<int64_t>(i / blocks) * units / chunks);
   }
   int u1(int i) const {
-    return static_cast<int>(static_cast<int64_t>(i % chunks + 1) * units / chunks);
+    return static_cast<int>(static_cast<int64_t>(i / blocks + 1) * units / chunks);
   }
 };
 
