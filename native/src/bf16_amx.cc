@@ -130,6 +130,23 @@ MEDTUNE_BF16_FN inline void transpose16(__m512i r[16]) {
   }
 }
 
+// C tiles 0-3 += the 2 x 2 products of A rows a0, a1 (16 rows each, aStride bytes apart, 32 values
+// per depth block) with B tiles b0, b1 (1 KiB per depth block), over `blocks` depth blocks:
+// tile 0 = (a0, b0), 1 = (a0, b1), 2 = (a1, b0), 3 = (a1, b1).
+MEDTUNE_BF16_FN inline void products2x2(const uint16_t* a0, const uint16_t* a1, int aStride,
+                                        const uint16_t* b0, const uint16_t* b1, int blocks) {
+  for (int k = 0; k < blocks; ++k) {
+    _tile_loadd(4, a0 + kDepth * k, aStride);
+    _tile_loadd(5, a1 + kDepth * k, aStride);
+    _tile_loadd(6, b0 + static_cast<size_t>(k) * kTileValues, 64);
+    _tile_loadd(7, b1 + static_cast<size_t>(k) * kTileValues, 64);
+    _tile_dpbf16ps(0, 4, 6);
+    _tile_dpbf16ps(1, 4, 7);
+    _tile_dpbf16ps(2, 5, 6);
+    _tile_dpbf16ps(3, 5, 7);
+  }
+}
+
 // Position tiles [t0, t1) of x (M, in) as B operands: tile t, depth block k at
 // dst + (t * blocks + k) * 512; row r holds values 2r, 2r + 1 of the block for each of positions
 // 16t..16t+15 in turn (zeros past M).
@@ -193,16 +210,7 @@ MEDTUNE_BF16_FN void forwardTask(const PackedWeight& w, const uint16_t* xb, int 
       _tile_zero(1);
       _tile_zero(2);
       _tile_zero(3);
-      for (int k = 0; k < blocks; ++k) {
-        _tile_loadd(4, a0 + kDepth * k, stride);
-        _tile_loadd(5, a1 + kDepth * k, stride);
-        _tile_loadd(6, b0 + static_cast<size_t>(k) * kTileValues, 64);
-        _tile_loadd(7, b1 + static_cast<size_t>(k) * kTileValues, 64);
-        _tile_dpbf16ps(0, 4, 6);
-        _tile_dpbf16ps(1, 4, 7);
-        _tile_dpbf16ps(2, 5, 6);
-        _tile_dpbf16ps(3, 5, 7);
-      }
+      products2x2(a0, a1, stride, b0, b1, blocks);
       _tile_stored(0, c[0], 64);
       _tile_stored(1, c[1], 64);
       _tile_stored(2, c[2], 64);
@@ -283,16 +291,7 @@ MEDTUNE_BF16_FN void transposedTask(const PackedWeight& w, const uint16_t* gb, i
           _tile_loadd(2, d10, ld);
           _tile_loadd(3, d11, ld);
         }
-        for (int k = 0; k < kBlocks; ++k) {
-          _tile_loadd(4, a0 + kDepth * k, K * 2);
-          _tile_loadd(5, a1 + kDepth * k, K * 2);
-          _tile_loadd(6, p0 + static_cast<size_t>(k) * kTileValues, 64);
-          _tile_loadd(7, p1 + static_cast<size_t>(k) * kTileValues, 64);
-          _tile_dpbf16ps(0, 4, 6);
-          _tile_dpbf16ps(1, 4, 7);
-          _tile_dpbf16ps(2, 5, 6);
-          _tile_dpbf16ps(3, 5, 7);
-        }
+        products2x2(a0, a1, K * 2, p0, p1, kBlocks);
         _tile_stored(0, d00, ld);
         _tile_stored(1, d01, ld);
         _tile_stored(2, d10, ld);
