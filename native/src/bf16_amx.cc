@@ -57,6 +57,8 @@ constexpr int kTile = 16;         // rows of a tile; columns of an output tile
 constexpr int kDepth = 32;        // bfloat16 values per A row: the depth of one tile product
 constexpr int kTileValues = 512;  // bfloat16 values in one A or B tile (1 KiB)
 constexpr int kBlock = 64;        // weight rows (forward) or input columns (backward) per task
+// Backward depth per panel: 64 columns x 512 x 2 B = 64 KiB, 32 KiB per pair of column tiles.
+constexpr int kPanelDepth = 512;
 
 struct alignas(64) TileConfig {
   uint8_t palette = 1, startRow = 0;
@@ -234,8 +236,7 @@ MEDTUNE_BF16_FN void forwardTask(const PackedWeight& w, const uint16_t* xb, int 
 MEDTUNE_BF16_FN void transposedTask(const PackedWeight& w, const uint16_t* gb, int M, float* dx,
                                     float* tail, int c0, int c1, int b0, int b1) {
   const int K = w.out, tiles = (c1 - c0) / kTile, whole = M / (2 * kTile) * (2 * kTile);
-  // Depth per panel: 64 columns x 512 x 2 B = 64 KiB, 32 KiB per pair of column tiles.
-  const int kSpan = std::min(K, 512);
+  const int kSpan = std::min(K, kPanelDepth);
   thread_local std::vector<uint16_t> panel;
   panel.resize(static_cast<size_t>(tiles) * (kSpan / kDepth) * kTileValues);
   static const auto interleave = [] {
@@ -302,15 +303,17 @@ MEDTUNE_BF16_FN void transposedTask(const PackedWeight& w, const uint16_t* gb, i
 }
 
 // Tasks: `blocks` blocks of the weight side times chunks of `units` units of 32 positions, chunk by
-// chunk (task i: chunk i / blocks, block i % blocks). A chunk holds at most kChunkUnits units (256
-// positions: their bfloat16 rows fit a core's L2 beside a weight block), so the threads sweep the
-// weight blocks over one chunk while it stays in cache; and there are chunks enough for every
-// thread to have work.
-constexpr int kChunkUnits = 8;
+// chunk (task i: chunk i / blocks, block i % blocks), so the threads sweep the weight blocks over
+// one chunk while its activations stay in L2. A chunk holds as many units as fit kChunkBytes of
+// bfloat16 activations (`depth` values a position), and there are chunks enough for every thread
+// to have work. Each task dequantizes its weight block once per chunk: big chunks dequantize less.
+constexpr size_t kChunkBytes = size_t{1} << 20;
 struct Split {
   int blocks, chunks, units;
-  Split(int blocks_, int units_, int threads) : blocks(blocks_), units(units_) {
-    chunks = std::max((units + kChunkUnits - 1) / kChunkUnits, (4 * threads + blocks - 1) / blocks);
+  Split(int blocks_, int units_, int threads, int depth) : blocks(blocks_), units(units_) {
+    const int perChunk = static_cast<int>(
+        std::max<size_t>(1, kChunkBytes / (size_t{2} * 2 * kTile * static_cast<size_t>(depth))));
+    chunks = std::max((units + perChunk - 1) / perChunk, (4 * threads + blocks - 1) / blocks);
     chunks = std::clamp(chunks, 1, std::max(units, 1));
   }
   int tasks() const { return blocks * chunks; }
@@ -335,7 +338,7 @@ void forward(const PackedWeight& w, const float* x, int M, float* y) {
   xbStore.resize(static_cast<size_t>(2 * pairs) * w.in * kTile);
   uint16_t* xb = xbStore.data();
   pool.parallelFor(pairs, [&](int p, int) { packPositions(x, M, w.in, 2 * p, 2 * p + 2, xb); });
-  const Split split((w.out + kBlock - 1) / kBlock, pairs, pool.size());
+  const Split split((w.out + kBlock - 1) / kBlock, pairs, pool.size(), w.in);
   pool.parallelFor(split.tasks(), [&](int i, int) {
     const int o0 = kBlock * split.block(i), o1 = std::min(w.out, o0 + kBlock);
     forwardTask(w, xb, M, y, o0, o1, 2 * split.u0(i), 2 * split.u1(i));
@@ -357,7 +360,8 @@ void transposed(const PackedWeight& w, const float* g, int M, float* dx) {
   pool.parallelFor(rowBlocks, [&](int b, int) {
     packRows(g, M, w.out, 2 * kTile * b, 2 * kTile * (b + 1), gb);
   });
-  const Split split((w.in + kBlock - 1) / kBlock, rowBlocks, pool.size());
+  const Split split((w.in + kBlock - 1) / kBlock, rowBlocks, pool.size(),
+                    std::min(w.out, kPanelDepth));
   pool.parallelFor(split.tasks(), [&](int i, int) {
     const int c0 = kBlock * split.block(i), c1 = std::min(w.in, c0 + kBlock);
     transposedTask(w, gb, M, dx, tail, c0, c1, split.u0(i), split.u1(i));
