@@ -14,6 +14,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "amx_tiles.h"
 #include "int8_cpu.h"
 #include "thread_pool.h"
 
@@ -60,16 +61,9 @@ constexpr int kBlock = 64;        // weight rows (forward) or input columns (bac
 // Backward depth per panel: 64 columns x 512 x 2 B = 64 KiB, 32 KiB per pair of column tiles.
 constexpr int kPanelDepth = 512;
 
-struct alignas(64) TileConfig {
-  uint8_t palette = 1, startRow = 0;
-  uint8_t reserved[14] = {};
-  uint16_t colsb[16] = {};
-  uint8_t rows[16] = {};
-};
-
 MEDTUNE_BF16_FN void configureTiles() {
-  static const TileConfig cfg = [] {
-    TileConfig c;
+  static const AmxTileConfig cfg = [] {
+    AmxTileConfig c;
     for (int t = 0; t < 8; ++t) {
       c.rows[t] = kTile;
       c.colsb[t] = 64;

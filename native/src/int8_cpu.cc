@@ -11,6 +11,8 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "amx_tiles.h"
+
 #if defined(__x86_64__) && defined(__linux__) && (defined(__GNUC__) || defined(__clang__)) && \
     !defined(MEDTUNE_NO_SIMD)
 #include <cpuid.h>
@@ -88,16 +90,9 @@ constexpr int kBlock = 32;       // x values per int8 scale: the depth of one ti
 constexpr int kTile = 16;        // weight rows, and positions, per tile
 constexpr int kBBytes = 8 * 64;  // one block's B operand for 16 positions
 
-struct alignas(64) TileConfig {
-  uint8_t palette = 1, startRow = 0;
-  uint8_t reserved[14] = {};
-  uint16_t colsb[16] = {};
-  uint8_t rows[16] = {};
-};
-
 MEDTUNE_AMX_FN void configureTiles() {
-  static const TileConfig cfg = [] {
-    TileConfig c;
+  static const AmxTileConfig cfg = [] {
+    AmxTileConfig c;
     const int shape[6][2] = {{16, 64}, {16, 64}, {16, 32}, {16, 32}, {8, 64}, {8, 64}};
     for (int t = 0; t < 6; ++t) {
       c.rows[t] = static_cast<uint8_t>(shape[t][0]);

@@ -22,6 +22,7 @@ MODULES = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down
 
 def main():
     a = train_args("--gguf", extra=[("--bf16", {"action": "store_true"})])
+    who = "peft-bf16" if a.bf16 else "peft"
     set_threads(a.threads)
 
     import torch
@@ -48,7 +49,7 @@ def main():
     params = [q for q in model.parameters() if q.requires_grad]
     opt = torch.optim.AdamW(params, lr=a.lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
     load_s = time.perf_counter() - t0
-    log(f"peft: loaded in {load_s:.1f} s, {sum(q.numel() for q in params)} trainable parameters")
+    log(f"{who}: loaded in {load_s:.1f} s, {sum(q.numel() for q in params)} trainable parameters")
 
     step_s, losses, inputs_n, supervised_n = [], [], [], []
     for s, rows in enumerate(batches(data, a.batch, a.steps)):
@@ -73,11 +74,11 @@ def main():
         losses.append(loss.item())
         inputs_n.append(int(x.numel()))
         supervised_n.append(int(n.item()))
-        log(f"peft: step {s + 1}/{a.steps} loss {losses[-1]:.4f} {step_s[-1]:.2f} s")
+        log(f"{who}: step {s + 1}/{a.steps} loss {losses[-1]:.4f} {step_s[-1]:.2f} s")
 
     emit(
         {
-            "subject": "peft-bf16" if a.bf16 else "peft",
+            "subject": who,
             "loadSeconds": load_s,
             "stepSeconds": step_s,
             "losses": losses,
