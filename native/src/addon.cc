@@ -8,6 +8,7 @@
 #include "kquants.h"
 #include "model_wrap.h"
 #include "runtime.h"
+#include "skinny_gemm.h"
 #include "tensor.h"
 
 namespace medtune {
@@ -18,6 +19,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("fromFloat32", Napi::Function::New(env, FromFloat32, "fromFloat32"));
   exports.Set("matmul", Napi::Function::New(env, Matmul, "matmul"));
   exports.Set("quantizedMatmul", Napi::Function::New(env, QuantizedMatmul, "quantizedMatmul"));
+  exports.Set("skinnyGemm", Napi::Function::New(env, SkinnyGemmHook, "skinnyGemm"));
   exports.Set("causalAttention", Napi::Function::New(env, CausalAttentionHook, "causalAttention"));
   exports.Set("swiglu", Napi::Function::New(env, SwigluHook, "swiglu"));
   exports.Set("gelu", Napi::Function::New(env, GeluHook, "gelu"));

@@ -16,6 +16,9 @@
 // OpenBLAS's (handlers registered later run first; ours is registered at the first BLAS call,
 // after OpenBLAS's own from its load), waits until none is in flight and holds new ones back
 // until the fork is done. posix_spawn and vfork run no fork handlers and are unaffected.
+// CBLAS constants: row-major 101, no transpose 111, transpose 112.
+constexpr int kRowMajor = 101, kNoTrans = 111, kTrans = 112;
+
 #if defined(MEDTUNE_OPENBLAS_SHIM)
 
 #include <pthread.h>
@@ -23,6 +26,8 @@
 #include <condition_variable>
 #include <mutex>
 #include <new>
+
+#include "skinny_gemm.h"
 
 namespace {
 
@@ -97,10 +102,16 @@ void scipy_cblas_cgemm(int layout, int transa, int transb, int m, int n, int k, 
                        int ldc);
 char* scipy_openblas_get_config(void);
 
+// MLX's GEMMs: those with a short side (LoRA's rank-r products) go to skinnySgemm, the rest to
+// OpenBLAS.
 __attribute__((visibility("default"))) void cblas_sgemm(int layout, int transa, int transb, int m,
                                                         int n, int k, float alpha, const float* a,
                                                         int lda, const float* b, int ldb,
                                                         float beta, float* c, int ldc) {
+  if (layout == kRowMajor && medtune::skinnySgemm(transa == kTrans, transb == kTrans, m, n, k,
+                                                  alpha, a, lda, b, ldb, beta, c, ldc)) {
+    return;
+  }
   InFlight call;
   scipy_cblas_sgemm(layout, transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
@@ -126,6 +137,15 @@ __attribute__((visibility("default"))) void cblas_cgemm(int layout, int transa, 
 
 namespace medtune {
 const char* blasName() { return scipy_openblas_get_config(); }
+
+// packed_matmul.cc's GEMMs over dequantized weight blocks: straight to OpenBLAS (a block of weight
+// rows is not a short side worth skinnySgemm's packing).
+void sgemm(bool transA, bool transB, int M, int N, int K, float alpha, const float* A, int lda,
+           const float* B, int ldb, float beta, float* C, int ldc) {
+  InFlight call;
+  scipy_cblas_sgemm(kRowMajor, transA ? kTrans : kNoTrans, transB ? kTrans : kNoTrans, M, N, K,
+                    alpha, A, lda, B, ldb, beta, C, ldc);
+}
 }  // namespace medtune
 
 #else
@@ -137,15 +157,12 @@ extern "C" void cblas_sgemm(int layout, int transa, int transb, int m, int n, in
 
 namespace medtune {
 const char* blasName() { return "the MLX wheel's own BLAS"; }
+
+void sgemm(bool transA, bool transB, int M, int N, int K, float alpha, const float* A, int lda,
+           const float* B, int ldb, float beta, float* C, int ldc) {
+  cblas_sgemm(kRowMajor, transA ? kTrans : kNoTrans, transB ? kTrans : kNoTrans, M, N, K, alpha, A,
+              lda, B, ldb, beta, C, ldc);
+}
 }  // namespace medtune
 
 #endif
-
-namespace medtune {
-// CBLAS constants: row-major 101, no transpose 111, transpose 112.
-void sgemm(bool transA, bool transB, int M, int N, int K, float alpha, const float* A, int lda,
-           const float* B, int ldb, float beta, float* C, int ldc) {
-  cblas_sgemm(101, transA ? 112 : 111, transB ? 112 : 111, M, N, K, alpha, A, lda, B, ldb, beta, C,
-              ldc);
-}
-}  // namespace medtune

@@ -25,12 +25,18 @@ class ThreadPool {
   }
   int size() const { return size_; }
 
+  // Whether this thread is running a task of some pool's region: code that may be called from
+  // inside a task (a BLAS call, say) must not open a region of its own there; it would wait on the
+  // region lock its own task holds.
+  static bool inTask() { return taskDepth() > 0; }
+
   // fn(task, thread) for every task in [0, tasks), each exactly once; thread in [0, size()).
   // Returns once every task is done. A worker that wakes after the caller has claimed every task
   // stays out of the region, so a busy machine's late wake-ups never stall the caller.
   void parallelFor(int tasks, const std::function<void(int, int)>& fn) {
     std::lock_guard<std::mutex> region(regionMu_);
     if (size_ == 1 || tasks <= 1) {
+      const TaskScope scope;
       for (int i = 0; i < tasks; ++i) fn(i, 0);
       return;
     }
@@ -53,6 +59,7 @@ class ThreadPool {
 
  private:
   void drain(int thread) {
+    const TaskScope scope;
     for (int i; (i = next_.fetch_add(1, std::memory_order_relaxed)) < tasks_;) (*fn_)(i, thread);
   }
   // Joins the region of generation `gen` if it is still open.
@@ -84,6 +91,15 @@ class ThreadPool {
     std::lock_guard<std::mutex> lock(mu_);
     return gen_;
   }
+
+  static int& taskDepth() {
+    thread_local int depth = 0;
+    return depth;
+  }
+  struct TaskScope {
+    TaskScope() { ++taskDepth(); }
+    ~TaskScope() { --taskDepth(); }
+  };
 
   const int size_;
   std::mutex regionMu_;

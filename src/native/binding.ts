@@ -510,6 +510,17 @@ export interface NativeBinding {
     opts: { scale: number; mode: "fused" | "mlx" },
   ): { o: NativeTensor; dq: NativeTensor; dk: NativeTensor; dv: NativeTensor };
   /**
+   * alpha op(a) op(b) + beta c (c: (M, N), needed when beta is not 0) by the short-side GEMM
+   * that takes MLX's LoRA-shaped products (native/src/skinny_gemm.cc) and by BLAS. taken: whether
+   * the short-side kernels applied (one of M, N, K at most 64, enough work, AVX-512); skinny is
+   * their result then.
+   */
+  skinnyGemm(
+    a: NativeTensor,
+    b: NativeTensor,
+    opts: { transA: boolean; transB: boolean; alpha: number; beta: number; c?: NativeTensor },
+  ): { taken: boolean; skinny: NativeTensor; blas: NativeTensor };
+  /**
    * silu(g) * u for float32 g, u of one shape; dg, du: the backward for the cotangent cos(0, 1,
    * ...) of y. "fused": medtune's CPU kernel (native/src/fused_cpu.cc); "mlx": MLX's ops.
    */
@@ -601,6 +612,7 @@ export const NATIVE_FUNCTIONS = [
   "matmul",
   "quantizedMatmul",
   "causalAttention",
+  "skinnyGemm",
   "swiglu",
   "gelu",
   "softmaxCrossEntropy",
