@@ -8,7 +8,6 @@
 #include "kquants.h"
 #include "model_wrap.h"
 #include "runtime.h"
-#include "skinny_gemm.h"
 #include "tensor.h"
 
 namespace medtune {

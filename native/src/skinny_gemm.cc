@@ -11,9 +11,6 @@
 #include <functional>
 #include <vector>
 
-#include "errors.h"
-#include "mlx/mlx.h"
-#include "tensor.h"
 #include "thread_pool.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(MEDTUNE_NO_SIMD)
@@ -120,28 +117,61 @@ MEDTUNE_SKINNY_FN void narrowBlock(const float* A, int64_t lda, const float* bp,
   for (; m < m1; ++m) narrowRows<1, NV>(A, lda, bp, ldp, K, N, ep, C, ldc, m);
 }
 
-// A stored transposed: A(m, k) = A[k * lda + m]. Rows [m0, m0 + 16) and columns [n0, n0 + 16)
-// of C, held as 16 column vectors.
-MEDTUNE_SKINNY_FN void narrowTransposedBlock(const float* A, int64_t lda, const float* bp, int ldp,
-                                             int M, int K, int N, const Epilogue& ep, float* C,
-                                             int64_t ldc, int m0, int n0) {
-  __m512 acc[16];
+// Depth per pass of the transposed kernels below. Their long operand is read a 64-byte row
+// segment per k, rows lda floats apart. Over all of K for one 16-wide block that is a cache miss
+// per row, which no prefetcher follows; a task instead covers a run of blocks and sweeps them
+// kDepthBlock rows at a time (the sums parked in memory between passes), so each row is read
+// along as the blocks advance. 32 was the best of 8..128 on the LoRA shapes (2048 positions,
+// 576..1536 wide: 80-85 GFLOP/s on 2 threads, against 30 at 128).
+constexpr int kDepthBlock = 32;
+
+// 16 x 16 float32 sums held as 16 vectors, parked at `part` (1 KiB) between passes.
+MEDTUNE_SKINNY_FN inline void loadAcc(__m512 acc[16], const float* part, bool first) {
 #pragma GCC unroll 16
-  for (int j = 0; j < 16; ++j) acc[j] = _mm512_setzero_ps();
-  const __mmask16 rows = lanes(M - m0);
-  for (int k = 0; k < K; ++k) {
-    const __m512 a = _mm512_maskz_loadu_ps(rows, A + k * lda + m0);
-    const float* b = bp + static_cast<size_t>(k) * ldp + n0;
+  for (int j = 0; j < 16; ++j)
+    acc[j] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(part + 16 * j);
+}
+MEDTUNE_SKINNY_FN inline void parkAcc(const __m512 acc[16], float* part) {
 #pragma GCC unroll 16
-    for (int j = 0; j < 16; ++j) acc[j] = _mm512_fmadd_ps(a, _mm512_set1_ps(b[j]), acc[j]);
+  for (int j = 0; j < 16; ++j) _mm512_storeu_ps(part + 16 * j, acc[j]);
+}
+
+// A stored transposed: A(m, k) = A[k * lda + m]. Rows of C for the 16-row blocks [p0, p1), every
+// column: block p, columns [n0, n0 + 16) are held as 16 column vectors (one per n, over 16 m).
+MEDTUNE_SKINNY_FN void narrowTransposedRun(const float* A, int64_t lda, const float* bp, int ldp,
+                                           int M, int K, int N, const Epilogue& ep, float* C,
+                                           int64_t ldc, int p0, int p1) {
+  const int chunks = ldp / 16;
+  thread_local std::vector<float> partBuf;
+  partBuf.resize(static_cast<size_t>(p1 - p0) * chunks * 256);
+  float* part = partBuf.data();
+  for (int k0 = 0; k0 < K; k0 += kDepthBlock) {
+    const int k1 = std::min(K, k0 + kDepthBlock);
+    for (int p = p0; p < p1; ++p) {
+      const __mmask16 rows = lanes(M - 16 * p);
+      for (int c = 0; c < chunks; ++c) {
+        float* at = part + (static_cast<size_t>(p - p0) * chunks + c) * 256;
+        __m512 acc[16];
+        loadAcc(acc, at, k0 == 0);
+        for (int k = k0; k < k1; ++k) {
+          const __m512 a = _mm512_maskz_loadu_ps(rows, A + k * lda + 16 * p);
+          const float* b = bp + static_cast<size_t>(k) * ldp + 16 * c;
+#pragma GCC unroll 16
+          for (int j = 0; j < 16; ++j) acc[j] = _mm512_fmadd_ps(a, _mm512_set1_ps(b[j]), acc[j]);
+        }
+        parkAcc(acc, at);
+      }
+    }
   }
-  alignas(64) float t[16][16];  // t[j][i]: C(m0 + i, n0 + j)
-#pragma GCC unroll 16
-  for (int j = 0; j < 16; ++j) _mm512_store_ps(t[j], acc[j]);
-  const int ni = std::min(16, N - n0), mi = std::min(16, M - m0);
-  for (int i = 0; i < mi; ++i) {
-    float* c = C + (m0 + i) * ldc + n0;
-    for (int j = 0; j < ni; ++j) c[j] = ep.value(t[j][i], c + j);
+  // part block (p, c) holds [j][i] = C(16 p + i, 16 c + j).
+  for (int p = p0; p < p1; ++p) {
+    for (int i = 0; i < std::min(16, M - 16 * p); ++i) {
+      float* row = C + (16 * p + i) * ldc;
+      for (int n = 0; n < N; ++n) {
+        const float* blk = part + (static_cast<size_t>(p - p0) * chunks + n / 16) * 256;
+        row[n] = ep.value(blk[16 * (n % 16) + i], row + n);
+      }
+    }
   }
 }
 
@@ -150,10 +180,10 @@ void narrow(bool transA, int M, int N, int K, const Epilogue& ep, const float* A
   const int ldp = roundUp(N, 16);
   const float* bp = packRows(b, K, N, ldp).data();
   if (transA) {
-    const int mBlocks = (M + 15) / 16, nBlocks = ldp / 16;
-    shareOut(mBlocks * nBlocks, [&](int i) {
-      narrowTransposedBlock(A, lda, bp, ldp, M, K, N, ep, C, ldc, 16 * (i / nBlocks),
-                            16 * (i % nBlocks));
+    const int mBlocks = (M + 15) / 16, tasks = std::min(mBlocks, 4 * cpuKernelPool().size());
+    shareOut(tasks, [&](int i) {
+      narrowTransposedRun(A, lda, bp, ldp, M, K, N, ep, C, ldc, mBlocks * i / tasks,
+                          mBlocks * (i + 1) / tasks);
     });
     return;
   }
@@ -231,21 +261,42 @@ void shortK(bool transA, bool transB, int M, int N, int K, const Epilogue& ep, c
 
 // ---- short M: M <= 64 ----
 
-// Columns [n0, n0 + 16) of rows [m0, m0 + 16) of C: at (K, 16) holds op(A)^T's rows for them.
-MEDTUNE_SKINNY_FN void shortMStrip(const float* at, int M, int K, const float* B, int64_t ldb,
-                                   int N, const Epilogue& ep, float* C, int64_t ldc, int m0,
-                                   int n0) {
-  __m512 acc[16];
+// Columns [16 s0, 16 s1) of C, every row: at (mBlocks, K, 16) holds op(A)^T by blocks of 16 rows.
+// Each strip s and row block p sums as 16 row vectors (one per m, over 16 n).
+MEDTUNE_SKINNY_FN void shortMRun(const float* at, int M, int K, const float* B, int64_t ldb, int N,
+                                 const Epilogue& ep, float* C, int64_t ldc, int s0, int s1) {
+  const int mBlocks = (M + 15) / 16;
+  thread_local std::vector<float> partBuf;
+  partBuf.resize(static_cast<size_t>(s1 - s0) * mBlocks * 256);
+  float* part = partBuf.data();
+  for (int k0 = 0; k0 < K; k0 += kDepthBlock) {
+    const int k1 = std::min(K, k0 + kDepthBlock);
+    for (int s = s0; s < s1; ++s) {
+      const __mmask16 cols = lanes(N - 16 * s);
+      for (int p = 0; p < mBlocks; ++p) {
+        float* pt = part + (static_cast<size_t>(s - s0) * mBlocks + p) * 256;
+        const float* a = at + static_cast<size_t>(p) * K * 16;
+        __m512 acc[16];
+        loadAcc(acc, pt, k0 == 0);
+        for (int k = k0; k < k1; ++k) {
+          const __m512 b = _mm512_maskz_loadu_ps(cols, B + k * ldb + 16 * s);
+          const float* ak = a + static_cast<size_t>(k) * 16;
 #pragma GCC unroll 16
-  for (int r = 0; r < 16; ++r) acc[r] = _mm512_setzero_ps();
-  const __mmask16 cols = lanes(N - n0);
-  for (int k = 0; k < K; ++k) {
-    const __m512 b = _mm512_maskz_loadu_ps(cols, B + k * ldb + n0);
-    const float* a = at + static_cast<size_t>(k) * 16;
-#pragma GCC unroll 16
-    for (int r = 0; r < 16; ++r) acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(a[r]), b, acc[r]);
+          for (int r = 0; r < 16; ++r) acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(ak[r]), b, acc[r]);
+        }
+        parkAcc(acc, pt);
+      }
+    }
   }
-  for (int r = 0; r < std::min(16, M - m0); ++r) ep.store(C + (m0 + r) * ldc + n0, acc[r], cols);
+  for (int s = s0; s < s1; ++s) {
+    const __mmask16 cols = lanes(N - 16 * s);
+    for (int p = 0; p < mBlocks; ++p) {
+      const float* pt = part + (static_cast<size_t>(s - s0) * mBlocks + p) * 256;
+      for (int r = 0; r < std::min(16, M - 16 * p); ++r) {
+        ep.store(C + (16 * p + r) * ldc + 16 * s, _mm512_loadu_ps(pt + 16 * r), cols);
+      }
+    }
+  }
 }
 
 // A stored transposed (u^T dY): A(m, k) = A[k * lda + m].
@@ -260,12 +311,9 @@ void shortM(int M, int N, int K, const Epilogue& ep, const float* A, int lda, co
     for (int m = 0; m < M; ++m) tBuf[(static_cast<size_t>(m / 16) * K + k) * 16 + m % 16] = a[m];
   }
   const float* at = tBuf.data();  // by pointer: in a worker, tBuf names the worker's own
-  const int nStrips = (N + 15) / 16;
-  shareOut(nStrips, [&](int s) {
-    for (int p = 0; p < mBlocks; ++p) {
-      shortMStrip(at + static_cast<size_t>(p) * K * 16, M - 16 * p, K, B, ldb, N, ep,
-                  C + static_cast<int64_t>(16 * p) * ldc, ldc, 0, 16 * s);
-    }
+  const int strips = (N + 15) / 16, tasks = std::min(strips, 4 * cpuKernelPool().size());
+  shareOut(tasks, [&](int i) {
+    shortMRun(at, M, K, B, ldb, N, ep, C, ldc, strips * i / tasks, strips * (i + 1) / tasks);
   });
 }
 
@@ -303,55 +351,5 @@ bool skinnySgemm(bool, bool, int, int, int, float, const float*, int, const floa
 }
 
 #endif
-
-}  // namespace medtune
-
-namespace medtune {
-
-namespace mx = mlx::core;
-
-void sgemm(bool transA, bool transB, int M, int N, int K, float alpha, const float* A, int lda,
-           const float* B, int ldb, float beta, float* C, int ldc);  // blas_shim.cc: BLAS itself
-
-// skinnyGemm(a, b, {transA, transB, alpha, beta, c}) -> {taken, skinny, blas}: op(a) op(b) times
-// alpha plus beta c (c: (M, N), needed when beta is not 0) by skinnySgemm (taken: whether it
-// applied; skinny is then its result) and by BLAS, for the tests.
-Napi::Value SkinnyGemmHook(const Napi::CallbackInfo& info) {
-  return guard(info.Env(), [&]() -> Napi::Value {
-    if (info.Length() < 3 || !info[2].IsObject()) {
-      throw ArgumentError("skinnyGemm(a, b, {transA, transB, alpha, beta, c})");
-    }
-    Napi::Object o = info[2].As<Napi::Object>();
-    const bool ta = o.Get("transA").ToBoolean(), tb = o.Get("transB").ToBoolean();
-    const float alpha = o.Get("alpha").ToNumber().FloatValue();
-    const float beta = o.Get("beta").ToNumber().FloatValue();
-    mx::array a = mx::contiguous(mx::astype(Tensor::ArrayOf(info[0]), mx::float32));
-    mx::array b = mx::contiguous(mx::astype(Tensor::ArrayOf(info[1]), mx::float32));
-    if (a.ndim() != 2 || b.ndim() != 2) throw ArgumentError("skinnyGemm: a and b must be 2-D");
-    const int M = ta ? a.shape(1) : a.shape(0), K = ta ? a.shape(0) : a.shape(1);
-    const int N = tb ? b.shape(0) : b.shape(1);
-    if ((tb ? b.shape(1) : b.shape(0)) != K) throw ArgumentError("skinnyGemm: inner sizes differ");
-    mx::array c0 = o.Has("c") && !o.Get("c").IsUndefined()
-                       ? mx::contiguous(mx::astype(Tensor::ArrayOf(o.Get("c")), mx::float32))
-                       : mx::zeros({M, N}, mx::float32);
-    if (c0.shape() != mx::Shape{M, N}) throw ArgumentError("skinnyGemm: c must be (M, N)");
-    mx::eval({a, b, c0});
-    const auto run = [&](bool skinny, bool& taken) {
-      std::vector<float> c(c0.data<float>(), c0.data<float>() + c0.size());
-      const float *pa = a.data<float>(), *pb = b.data<float>();
-      const int lda = a.shape(1), ldb = b.shape(1);
-      taken = skinny ? skinnySgemm(ta, tb, M, N, K, alpha, pa, lda, pb, ldb, beta, c.data(), N)
-                     : (sgemm(ta, tb, M, N, K, alpha, pa, lda, pb, ldb, beta, c.data(), N), true);
-      return mx::array(c.data(), {M, N}, mx::float32);
-    };
-    bool taken = false, unused = false;
-    mx::array skinny = run(true, taken), blas = run(false, unused);
-    Napi::Object r = Napi::Object::New(info.Env());
-    r.Set("taken", taken);
-    r.Set("skinny", Tensor::Wrap(info.Env(), std::move(skinny)));
-    r.Set("blas", Tensor::Wrap(info.Env(), std::move(blas)));
-    return r;
-  });
-}
 
 }  // namespace medtune

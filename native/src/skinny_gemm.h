@@ -7,8 +7,6 @@
 // output's sum runs over k in order whatever the split, so results do not depend on the threads.
 #pragma once
 
-#include <napi.h>
-
 namespace medtune {
 
 // C (M, N) = alpha op(A) op(B) + beta C (op: transposed when trans*; C is not read when beta is 0),
@@ -17,8 +15,5 @@ namespace medtune {
 // has AVX-512 (blas_shim.cc then calls BLAS).
 bool skinnySgemm(bool transA, bool transB, int M, int N, int K, float alpha, const float* A,
                  int lda, const float* B, int ldb, float beta, float* C, int ldc);
-
-// Test hook skinnyGemm(a, b, {transA, transB, alpha, beta, c}) (see skinny_gemm.cc).
-Napi::Value SkinnyGemmHook(const Napi::CallbackInfo& info);
 
 }  // namespace medtune

@@ -9,6 +9,7 @@
 #include "model.h"
 #include "packed_matmul.h"
 #include "quant_compact.h"
+#include "skinny_gemm.h"
 
 namespace mx = mlx::core;
 
@@ -216,6 +217,51 @@ Napi::Value QuantizedMatmul(const Napi::CallbackInfo& info) {
     };
     r.Set("scales", form(lin.scales));
     r.Set("biases", form(lin.qbiases));
+    return r;
+  });
+}
+
+}  // namespace medtune
+
+namespace medtune {
+
+// skinnyGemm(a, b, {transA, transB, alpha, beta, c}) -> {taken, skinny, blas}: op(a) op(b) times
+// alpha plus beta c (c: (M, N), needed when beta is not 0) by skinnySgemm (taken: whether it
+// applied; skinny is then its result) and by BLAS itself (sgemm, packed_matmul.h), for the tests.
+Napi::Value SkinnyGemmHook(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), [&]() -> Napi::Value {
+    if (info.Length() < 3 || !info[2].IsObject()) {
+      throw ArgumentError("skinnyGemm(a, b, {transA, transB, alpha, beta, c})");
+    }
+    Napi::Object o = info[2].As<Napi::Object>();
+    const bool ta = o.Get("transA").ToBoolean(), tb = o.Get("transB").ToBoolean();
+    const float alpha = o.Get("alpha").ToNumber().FloatValue();
+    const float beta = o.Get("beta").ToNumber().FloatValue();
+    mx::array a = mx::contiguous(mx::astype(Tensor::ArrayOf(info[0]), mx::float32));
+    mx::array b = mx::contiguous(mx::astype(Tensor::ArrayOf(info[1]), mx::float32));
+    if (a.ndim() != 2 || b.ndim() != 2) throw ArgumentError("skinnyGemm: a and b must be 2-D");
+    const int M = ta ? a.shape(1) : a.shape(0), K = ta ? a.shape(0) : a.shape(1);
+    const int N = tb ? b.shape(0) : b.shape(1);
+    if ((tb ? b.shape(1) : b.shape(0)) != K) throw ArgumentError("skinnyGemm: inner sizes differ");
+    mx::array c0 = o.Has("c") && !o.Get("c").IsUndefined()
+                       ? mx::contiguous(mx::astype(Tensor::ArrayOf(o.Get("c")), mx::float32))
+                       : mx::zeros({M, N}, mx::float32);
+    if (c0.shape() != mx::Shape{M, N}) throw ArgumentError("skinnyGemm: c must be (M, N)");
+    mx::eval({a, b, c0});
+    const auto run = [&](bool skinny, bool& taken) {
+      std::vector<float> c(c0.data<float>(), c0.data<float>() + c0.size());
+      const float *pa = a.data<float>(), *pb = b.data<float>();
+      const int lda = a.shape(1), ldb = b.shape(1);
+      taken = skinny ? skinnySgemm(ta, tb, M, N, K, alpha, pa, lda, pb, ldb, beta, c.data(), N)
+                     : (sgemm(ta, tb, M, N, K, alpha, pa, lda, pb, ldb, beta, c.data(), N), true);
+      return mx::array(c.data(), {M, N}, mx::float32);
+    };
+    bool taken = false, unused = false;
+    mx::array skinny = run(true, taken), blas = run(false, unused);
+    Napi::Object r = Napi::Object::New(info.Env());
+    r.Set("taken", taken);
+    r.Set("skinny", Tensor::Wrap(info.Env(), std::move(skinny)));
+    r.Set("blas", Tensor::Wrap(info.Env(), std::move(blas)));
     return r;
   });
 }

@@ -36,5 +36,7 @@ Napi::Value FromFloat32(const Napi::CallbackInfo& info);
 Napi::Value Matmul(const Napi::CallbackInfo& info);
 // quantizedMatmul(x, w, {bits, groupSize, mode}): {y, dx} (see tensor.cc).
 Napi::Value QuantizedMatmul(const Napi::CallbackInfo& info);
+// skinnyGemm(a, b, {transA, transB, alpha, beta, c}): {taken, skinny, blas} (see tensor.cc).
+Napi::Value SkinnyGemmHook(const Napi::CallbackInfo& info);
 
 }  // namespace medtune
