@@ -311,17 +311,6 @@ mx::array swiglu(const mx::array& g, const mx::array& u) {
   return compiled({g, u})[0];
 }
 
-// y + delta * scale in y's dtype, compiled for the same reason; scale is an input so one
-// compilation serves every adapter.
-std::vector<mx::array> loraAddFn(const std::vector<mx::array>& in) {
-  return {mx::add(in[0], mx::astype(mx::multiply(in[1], in[2]), in[0].dtype()))};
-}
-
-mx::array loraAdd(const mx::array& y, const mx::array& delta, float scale) {
-  static const auto compiled = mx::compile(loraAddFn, /*shapeless=*/true);
-  return compiled({y, delta, mx::array(scale)})[0];
-}
-
 mx::array project(const Linear& lin, const mx::array& x, const BlockLora& lora, int idx,
                   float scale, float dropout, bool training, uint64_t dropoutSeed) {
   const auto& ad = lora.m[idx];
@@ -336,11 +325,27 @@ mx::array project(const Linear& lin, const mx::array& x, const BlockLora& lora, 
     xin = mx::multiply(mx::where(keep, x, mx::zeros_like(x)),
                        mx::array(1.0f / (1.0f - dropout), x.dtype()));
   }
-  // (B, L, in) @ (in, r) @ (r, out): the low-rank path never materialises a full delta-W.
-  mx::array delta = mx::matmul(mx::matmul(mx::astype(xin, mx::float32), ad->a), ad->b);
+  mx::array u = mx::matmul(mx::astype(xin, mx::float32), ad->a);  // (B, L, r)
   if (!ad->m) {
-    return loraAdd(lin.apply(x), delta, scale);
+    // (B, L, in) @ (in, r) @ (r, out), the scale folded into B: the low-rank path never
+    // materialises a full delta-W, and scaling the (r, out) B rather than the (B, L, out) delta
+    // spares the forward and the backward a pass over every position's output each (the
+    // backward's scaling of dB is then over r x out values).
+    const mx::array y = lin.apply(x);
+    const mx::array b = mx::multiply(ad->b, mx::array(scale));
+    // addmm: the base output is the product's C (beta 1), so the low-rank product lands on it in
+    // place (MLX donates y's buffer; it has no other use) instead of in a buffer of its own and
+    // an add. MLX's CPU addmm takes float32 only.
+    if (y.dtype() == mx::float32) {
+      // As 2-D products: MLX would multiply a 3-D u batch by batch, in shorter products.
+      const int out = y.shape(-1), r = u.shape(-1);
+      const int rows = static_cast<int>(y.size() / out);
+      return mx::reshape(mx::addmm(mx::reshape(y, {rows, out}), mx::reshape(u, {rows, r}), b),
+                         y.shape());
+    }
+    return mx::add(y, mx::astype(mx::matmul(u, b), y.dtype()));
   }
+  mx::array delta = mx::matmul(u, ad->b);
   // DoRA, as PEFT computes it: with k = m / ||W + s (A B)^T||_row (out),
   //   y = base(x) + (k - 1) * (x_d W^T) + k * s * (x_d A B),   x_d = dropout(x),
   // which without dropout is k * (x V^T) + bias. Like PEFT (and mlx-lm), ||V|| is detached: a
