@@ -136,6 +136,33 @@ MEDTUNE_SKINNY_FN inline void parkAcc(const __m512 acc[16], float* part) {
   for (int j = 0; j < 16; ++j) _mm512_storeu_ps(part + 16 * j, acc[j]);
 }
 
+// The sums both transposed kernels make: for tiles (i, j), i in [i0, i1), j in [0, nj), 16 x 16
+// sums parked at part + ((i - i0) nj + j) 256, row t lane l = sum over k of s(j, k)[t] v(k, i)[l],
+// where v(k, i) is the 16 floats at v + k ldv + 16 i (lanes from vLen - 16 i on read as 0) and
+// s(j, k) a pointer to 16 floats. k runs in order, kDepthBlock rows at a time over all the tiles.
+template <class Scalars>
+MEDTUNE_SKINNY_FN void outerSums(const float* v, int64_t ldv, int vLen, const Scalars& s, int nj,
+                                 int K, int i0, int i1, float* part) {
+  for (int k0 = 0; k0 < K; k0 += kDepthBlock) {
+    const int k1 = std::min(K, k0 + kDepthBlock);
+    for (int i = i0; i < i1; ++i) {
+      const __mmask16 valid = lanes(vLen - 16 * i);
+      for (int j = 0; j < nj; ++j) {
+        float* pt = part + (static_cast<size_t>(i - i0) * nj + j) * 256;
+        __m512 acc[16];
+        loadAcc(acc, pt, k0 == 0);
+        for (int k = k0; k < k1; ++k) {
+          const __m512 x = _mm512_maskz_loadu_ps(valid, v + k * ldv + 16 * i);
+          const float* w = s(j, k);
+#pragma GCC unroll 16
+          for (int t = 0; t < 16; ++t) acc[t] = _mm512_fmadd_ps(x, _mm512_set1_ps(w[t]), acc[t]);
+        }
+        parkAcc(acc, pt);
+      }
+    }
+  }
+}
+
 // A stored transposed: A(m, k) = A[k * lda + m]. Rows of C for the 16-row blocks [p0, p1), every
 // column: block p, columns [n0, n0 + 16) are held as 16 column vectors (one per n, over 16 m).
 MEDTUNE_SKINNY_FN void narrowTransposedRun(const float* A, int64_t lda, const float* bp, int ldp,
@@ -145,24 +172,8 @@ MEDTUNE_SKINNY_FN void narrowTransposedRun(const float* A, int64_t lda, const fl
   thread_local std::vector<float> partBuf;
   partBuf.resize(static_cast<size_t>(p1 - p0) * chunks * 256);
   float* part = partBuf.data();
-  for (int k0 = 0; k0 < K; k0 += kDepthBlock) {
-    const int k1 = std::min(K, k0 + kDepthBlock);
-    for (int p = p0; p < p1; ++p) {
-      const __mmask16 rows = lanes(M - 16 * p);
-      for (int c = 0; c < chunks; ++c) {
-        float* at = part + (static_cast<size_t>(p - p0) * chunks + c) * 256;
-        __m512 acc[16];
-        loadAcc(acc, at, k0 == 0);
-        for (int k = k0; k < k1; ++k) {
-          const __m512 a = _mm512_maskz_loadu_ps(rows, A + k * lda + 16 * p);
-          const float* b = bp + static_cast<size_t>(k) * ldp + 16 * c;
-#pragma GCC unroll 16
-          for (int j = 0; j < 16; ++j) acc[j] = _mm512_fmadd_ps(a, _mm512_set1_ps(b[j]), acc[j]);
-        }
-        parkAcc(acc, at);
-      }
-    }
-  }
+  const auto row = [&](int c, int k) { return bp + static_cast<size_t>(k) * ldp + 16 * c; };
+  outerSums(A, lda, M, row, chunks, K, p0, p1, part);
   // part block (p, c) holds [j][i] = C(16 p + i, 16 c + j).
   for (int p = p0; p < p1; ++p) {
     for (int i = 0; i < std::min(16, M - 16 * p); ++i) {
@@ -269,25 +280,8 @@ MEDTUNE_SKINNY_FN void shortMRun(const float* at, int M, int K, const float* B, 
   thread_local std::vector<float> partBuf;
   partBuf.resize(static_cast<size_t>(s1 - s0) * mBlocks * 256);
   float* part = partBuf.data();
-  for (int k0 = 0; k0 < K; k0 += kDepthBlock) {
-    const int k1 = std::min(K, k0 + kDepthBlock);
-    for (int s = s0; s < s1; ++s) {
-      const __mmask16 cols = lanes(N - 16 * s);
-      for (int p = 0; p < mBlocks; ++p) {
-        float* pt = part + (static_cast<size_t>(s - s0) * mBlocks + p) * 256;
-        const float* a = at + static_cast<size_t>(p) * K * 16;
-        __m512 acc[16];
-        loadAcc(acc, pt, k0 == 0);
-        for (int k = k0; k < k1; ++k) {
-          const __m512 b = _mm512_maskz_loadu_ps(cols, B + k * ldb + 16 * s);
-          const float* ak = a + static_cast<size_t>(k) * 16;
-#pragma GCC unroll 16
-          for (int r = 0; r < 16; ++r) acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(ak[r]), b, acc[r]);
-        }
-        parkAcc(acc, pt);
-      }
-    }
-  }
+  const auto rows = [&](int p, int k) { return at + (static_cast<size_t>(p) * K + k) * 16; };
+  outerSums(B, ldb, N, rows, mBlocks, K, s0, s1, part);
   for (int s = s0; s < s1; ++s) {
     const __mmask16 cols = lanes(N - 16 * s);
     for (int p = 0; p < mBlocks; ++p) {
