@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "cpu_features.h"
 #include "errors.h"
 #include "mlx/backend/cpu/encoder.h"
 #include "mlx/primitives.h"
@@ -133,11 +134,7 @@ void gradRowScalar(float* s, float* dp, int limit, float lse, float dsum) {
 
 #if defined(MEDTUNE_AVX512)
 
-bool haveAvx512() {
-  static const bool yes = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
-                          __builtin_cpu_supports("avx512vl");
-  return yes;
-}
+bool haveAvx512() { return cpuHasAvx512(); }
 
 // exp(x) for 16 lanes: x = n ln2 + r with |r| <= ln2 / 2, exp(r) by its degree-7 Taylor polynomial
 // (error < 1e-8 relative), times 2^n. Inputs below -104 (masked -inf included) give 0.

@@ -20,6 +20,7 @@
 #include <string>
 #include <thread>
 
+#include "cpu_features.h"
 #include "cpu_gemm.h"
 #include "int8_cpu.h"
 #include "quant_compact.h"
@@ -60,9 +61,7 @@ struct MatView {
 
 bool haveAvx512() {
 #if defined(MEDTUNE_AVX512)
-  static const bool yes = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                          __builtin_cpu_supports("avx512vl");
-  return yes;
+  return cpuHasAvx512();
 #else
   return false;
 #endif

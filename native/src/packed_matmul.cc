@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "bf16_amx.h"
+#include "cpu_features.h"
 #include "mlx/backend/cpu/encoder.h"
 #include "mlx/primitives.h"
 #include "quant_compact.h"
@@ -65,9 +66,7 @@ void dequantRowsScalar(const PackedView& w, int o0, int o1, float* dst) {
 
 bool haveAvx512() {
 #if defined(MEDTUNE_PACKED_AVX512)
-  static const bool yes = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                          __builtin_cpu_supports("avx512vl");
-  return yes;
+  return cpuHasAvx512();
 #else
   return false;
 #endif

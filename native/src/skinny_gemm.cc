@@ -11,6 +11,7 @@
 #include <functional>
 #include <vector>
 
+#include "cpu_features.h"
 #include "thread_pool.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(MEDTUNE_NO_SIMD)
@@ -311,11 +312,7 @@ void shortM(int M, int N, int K, const Epilogue& ep, const float* A, int lda, co
   });
 }
 
-bool haveAvx512() {
-  static const bool yes = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
-                          __builtin_cpu_supports("avx512vl");
-  return yes;
-}
+bool haveAvx512() { return cpuHasAvx512(); }
 
 }  // namespace
 
