@@ -262,71 +262,158 @@ MEDTUNE_AMX_FN void rowsOne(const Weight& w, const QuantizedX& x, float* y, int 
   }
 }
 
-// Several positions: vectors across 16 positions, one accumulator per weight row.
+// Block k's codes of 16 weight rows (rows[r]: row r's packed bytes) as 16 rows of 32 bytes in
+// turn, in unpackRows' order of values: the A operand of the block's tile product, contiguous.
+template <int Bits>
+MEDTUNE_AMX_FN inline void unpackBlock(const uint8_t* const* rows, int k, uint8_t* dst) {
+  if constexpr (Bits == 4) {
+    const __m512i low4 = _mm512_set1_epi8(0x0F);
+    const __m512i first = _mm512_setr_epi64(0, 1, 8, 9, 2, 3, 10, 11);
+    const __m512i second = _mm512_setr_epi64(4, 5, 12, 13, 6, 7, 14, 15);
+    auto packed = [&](int r) {
+      return _mm_loadu_si128(reinterpret_cast<const __m128i*>(rows[r] + 16 * k));
+    };
+#pragma GCC unroll 4
+    for (int r = 0; r < kTile; r += 4) {  // four rows' 16 packed bytes, a 128-bit lane each
+      __m512i v = _mm512_castsi128_si512(packed(r));
+      v = _mm512_inserti32x4(v, packed(r + 1), 1);
+      v = _mm512_inserti32x4(v, packed(r + 2), 2);
+      v = _mm512_inserti32x4(v, packed(r + 3), 3);
+      const __m512i lo = _mm512_and_si512(v, low4);
+      const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
+      _mm512_store_si512(dst + kBlock * r, _mm512_permutex2var_epi64(lo, first, hi));
+      _mm512_store_si512(dst + kBlock * r + 64, _mm512_permutex2var_epi64(lo, second, hi));
+    }
+  } else {
+#pragma GCC unroll 16
+    for (int r = 0; r < kTile; ++r)
+      _mm256_store_si256(
+          reinterpret_cast<__m256i*>(dst + kBlock * r),
+          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(rows[r] + kBlock * k)));
+  }
+}
+
+// 16 weight rows (weight tile `tile`) times 16 positions (xb, xs, sums: their tile of x): block
+// k's product goes to tile set k % 2, issued one block ahead of its read-out, from the codes at
+// codes(k) (rows lda bytes apart); before(k) runs as block k's read-out begins. Then the biases;
+// out (16 rows x 16 positions) gets the sums.
+template <typename Codes, typename Before>
+MEDTUNE_AMX_FN inline void tileProducts(const Weight& w, size_t tile, const int8_t* xb,
+                                        const float* xs, const float* sums, Codes codes, int lda,
+                                        Before before, float* out) {
+  const int blocks = w.in / kBlock, groups = w.in / w.group, perGroup = w.group / kBlock;
+  alignas(64) int32_t c[kTile * kTile];
+  alignas(64) float row[kTile];
+  __m512 acc[kTile];
+  for (int r = 0; r < kTile; ++r) acc[r] = _mm512_setzero_ps();
+  auto issue = [&](int k) {
+    const uint8_t* a = codes(k);
+    const int8_t* b = xb + static_cast<size_t>(k) * kBBytes;
+    if (k % 2 == 0) {
+      _tile_zero(0);
+      _tile_loadd(2, a, lda);
+      _tile_loadd(4, b, 64);
+      _tile_dpbusd(0, 2, 4);
+    } else {
+      _tile_zero(1);
+      _tile_loadd(3, a, lda);
+      _tile_loadd(5, b, 64);
+      _tile_dpbusd(1, 3, 5);
+    }
+  };
+  issue(0);
+  for (int k = 0; k < blocks; ++k) {
+    before(k);
+    if (k + 1 < blocks) issue(k + 1);
+    if (k % 2 == 0) {
+      _tile_stored(0, c, 64);
+    } else {
+      _tile_stored(1, c, 64);
+    }
+    const __m512 sx = _mm512_loadu_ps(xs + static_cast<size_t>(k) * kTile);
+    _mm512_store_ps(row, tiledScales(*w.scales, tile, k / perGroup));
+#pragma GCC unroll 16
+    for (int r = 0; r < kTile; ++r) {
+      const __m512 scale = _mm512_mul_ps(_mm512_set1_ps(row[r]), sx);
+      acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512(c + kTile * r)), scale, acc[r]);
+    }
+  }
+  for (int g = 0; g < groups; ++g) {
+    const __m512 sum = _mm512_loadu_ps(sums + static_cast<size_t>(g) * kTile);
+    _mm512_store_ps(row, tiledBiases(*w.scales, tile, g));
+#pragma GCC unroll 16
+    for (int r = 0; r < kTile; ++r) acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(row[r]), sum, acc[r]);
+  }
+  for (int r = 0; r < kTile; ++r) _mm512_store_ps(out + kTile * r, acc[r]);
+}
+
+// out's rows [lo, hi) (weight rows o + lo ..) for its first `positions` positions (from m0) into y.
+inline void storeTile(const float* out, int positions, int m0, int o, int lo, int hi, float* y,
+                      int ldy) {
+  for (int n = 0; n < positions; ++n) {
+    float* dst = y + static_cast<size_t>(m0 + n) * ldy + o;
+    for (int r = lo; r < hi; ++r) dst[r] = out[kTile * r + n];
+  }
+}
+
+// Up to 16 positions (a batched decode step), where each block's codes serve one tile product:
+// they are unpacked into a small ring two blocks ahead of it (the tile load then reads 8 whole
+// lines, not 16 half-used ones), and the next weight tile's rows are requested a few lines per
+// block. Against unpacking whole rows first (rowsMany), on weights streamed from memory: about 10%
+// less time for 576 -> 3072 at 4 bits, 20% for the 8-bit 576 -> 49,152 head (microbenchmark).
+template <int Bits>
+MEDTUNE_AMX_FN void rowsFew(const Weight& w, const QuantizedX& x, float* y, int ldy, int o0,
+                            int o1) {
+  const int blocks = w.in / kBlock;
+  const size_t rowBytes = static_cast<size_t>(w.in) * Bits / 8;
+  const uint8_t* base = reinterpret_cast<const uint8_t*>(w.q);
+  thread_local std::vector<uint8_t> zeros;  // the rows past the weight's last
+  if (zeros.size() < rowBytes) zeros.assign(rowBytes, 0);
+  constexpr int kRing = 4;  // block k + 2 is unpacked while k + 1's product is issued
+  alignas(64) uint8_t ring[kRing][kTile * kBlock];
+  alignas(64) float out[kTile * kTile];
+  for (int o = o0 / kTile * kTile; o < o1; o += kTile) {  // the weight's tiles of 16 rows
+    const uint8_t* rows[kTile];
+    for (int r = 0; r < kTile; ++r)
+      rows[r] = o + r < w.out ? base + (o + r) * rowBytes : zeros.data();
+    const char* next = reinterpret_cast<const char*>(base + (o + kTile) * rowBytes);
+    const size_t nextLines =
+        o + kTile < o1 ? (std::min(kTile, o1 - o - kTile) * rowBytes + 63) / 64 : 0;
+    const size_t perBlock = (nextLines + blocks - 1) / blocks;
+    size_t line = 0;
+    for (int k = 0; k < std::min(2, blocks); ++k) unpackBlock<Bits>(rows, k, ring[k]);
+    auto before = [&](int k) MEDTUNE_AMX_FN {
+      for (size_t e = std::min(nextLines, line + perBlock); line < e; ++line)
+        _mm_prefetch(next + 64 * line, _MM_HINT_T0);
+      if (k + 2 < blocks) unpackBlock<Bits>(rows, k + 2, ring[(k + 2) % kRing]);
+    };
+    tileProducts(
+        w, o / kTile, x.b.data(), x.scale.data(), x.sums.data(),
+        [&](int k) MEDTUNE_AMX_FN { return ring[k % kRing]; }, kBlock, before, out);
+    storeTile(out, x.M, 0, o, std::max(o, o0) - o, std::min(o + kTile, o1) - o, y, ldy);
+  }
+}
+
+// More positions (a prompt chunk): a weight tile's rows are unpacked once into a buffer and serve
+// every tile of 16 positions.
 MEDTUNE_AMX_FN void rowsMany(const Weight& w, const QuantizedX& x, float* y, int ldy, int o0,
                              int o1) {
-  const int blocks = w.in / kBlock, groups = w.in / w.group, perGroup = w.group / kBlock;
+  const int blocks = w.in / kBlock, groups = w.in / w.group;
   const int tiles = (x.M + kTile - 1) / kTile;
   thread_local std::vector<uint8_t> codes;
   codes.resize(static_cast<size_t>(kTile) * w.in);
-  alignas(64) int32_t c[kTile * kTile];
-  alignas(64) float out[kTile * kTile], row[kTile];
+  alignas(64) float out[kTile * kTile];
   for (int o = o0 / kTile * kTile; o < o1; o += kTile) {  // the weight's tiles of 16 rows
-    const size_t tile = o / kTile;
-    const int lo = std::max(o, o0) - o, hi = std::min(o + kTile, o1) - o;  // rows to write
     unpackRows(w, o, std::min(kTile, w.out - o), o1, codes.data());
     for (int t = 0; t < tiles; ++t) {
-      const int8_t* xb = x.b.data() + static_cast<size_t>(t) * blocks * kBBytes;
-      const float* xs = x.scale.data() + static_cast<size_t>(t) * blocks * kTile;
-      const float* sums = x.sums.data() + static_cast<size_t>(t) * groups * kTile;
-      __m512 acc[kTile];
-      for (int r = 0; r < kTile; ++r) acc[r] = _mm512_setzero_ps();
-      // Block k's product goes to tile set k % 2, issued one block ahead of its read-out.
-      auto issue = [&](int k) {
-        const uint8_t* a = codes.data() + kBlock * k;
-        const int8_t* b = xb + static_cast<size_t>(k) * kBBytes;
-        if (k % 2 == 0) {
-          _tile_zero(0);
-          _tile_loadd(2, a, w.in);
-          _tile_loadd(4, b, 64);
-          _tile_dpbusd(0, 2, 4);
-        } else {
-          _tile_zero(1);
-          _tile_loadd(3, a, w.in);
-          _tile_loadd(5, b, 64);
-          _tile_dpbusd(1, 3, 5);
-        }
-      };
-      issue(0);
-      for (int k = 0; k < blocks; ++k) {
-        if (k + 1 < blocks) issue(k + 1);
-        if (k % 2 == 0) {
-          _tile_stored(0, c, 64);
-        } else {
-          _tile_stored(1, c, 64);
-        }
-        const __m512 sx = _mm512_loadu_ps(xs + static_cast<size_t>(k) * kTile);
-        _mm512_store_ps(row, tiledScales(*w.scales, tile, k / perGroup));
-#pragma GCC unroll 16
-        for (int r = 0; r < kTile; ++r) {
-          const __m512 scale = _mm512_mul_ps(_mm512_set1_ps(row[r]), sx);
-          acc[r] =
-              _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512(c + kTile * r)), scale, acc[r]);
-        }
-      }
-      for (int g = 0; g < groups; ++g) {
-        const __m512 sum = _mm512_loadu_ps(sums + static_cast<size_t>(g) * kTile);
-        _mm512_store_ps(row, tiledBiases(*w.scales, tile, g));
-#pragma GCC unroll 16
-        for (int r = 0; r < kTile; ++r)
-          acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(row[r]), sum, acc[r]);
-      }
-      for (int r = 0; r < kTile; ++r) _mm512_store_ps(out + kTile * r, acc[r]);
-      const int positions = std::min(kTile, x.M - kTile * t);
-      for (int n = 0; n < positions; ++n) {
-        float* dst = y + static_cast<size_t>(kTile * t + n) * ldy + o;
-        for (int r = lo; r < hi; ++r) dst[r] = out[kTile * r + n];
-      }
+      tileProducts(
+          w, o / kTile, x.b.data() + static_cast<size_t>(t) * blocks * kBBytes,
+          x.scale.data() + static_cast<size_t>(t) * blocks * kTile,
+          x.sums.data() + static_cast<size_t>(t) * groups * kTile,
+          [&](int k) MEDTUNE_AMX_FN { return codes.data() + kBlock * k; }, w.in,
+          [](int) MEDTUNE_AMX_FN {}, out);
+      storeTile(out, std::min(kTile, x.M - kTile * t), kTile * t, o, std::max(o, o0) - o,
+                std::min(o + kTile, o1) - o, y, ldy);
     }
   }
 }
@@ -385,6 +472,8 @@ MEDTUNE_AMX_FN void rows(const Weight& w, const QuantizedX& x, float* y, int ldy
   }
   if (!amxAvailable()) throw std::logic_error("int8::rows: no AMX tiles on this CPU or OS");
   configureTiles();
+  if (x.M <= kTile)
+    return w.bits == 4 ? rowsFew<4>(w, x, y, ldy, o0, o1) : rowsFew<8>(w, x, y, ldy, o0, o1);
   rowsMany(w, x, y, ldy, o0, o1);
 }
 

@@ -190,14 +190,15 @@ describe("quantized matmul", () => {
   it.skipIf(mlx.decodeInt8().kernel !== "amx")(
     "AMX int8 products: each row's result is the same bits alone as in a batch of 1 to 40 rows",
     () => {
-      for (const c of int8Shapes) {
-        const rows = 40; // three tiles of 16 positions, the last partial
+      // 40: three tiles of 16 positions, the last partial (a prompt chunk's kernel); 16 and 7: one
+      // tile (a batched decode step's kernel, which unpacks the codes block by block).
+      for (const [c, rows] of int8Shapes.flatMap((c) => [40, 16, 7].map((n) => [c, n] as const))) {
         const all = values(rows * c.inDim, 3);
         const w = mlx.fromFloat32(values(c.out * c.inDim, 4), [c.out, c.inDim]);
         const batch = mlx
           .quantizedMatmul(mlx.fromFloat32(all, [rows, c.inDim]), w, { ...c, mode: "decode-int8" })
           .y.toFloat32Array();
-        for (const r of [0, 15, 16, 39]) {
+        for (const r of [0, 6, 15, 16, 39].filter((r) => r < rows)) {
           const one = mlx
             .quantizedMatmul(
               mlx.fromFloat32(all.slice(r * c.inDim, (r + 1) * c.inDim), [1, c.inDim]),
