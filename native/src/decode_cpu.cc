@@ -521,6 +521,36 @@ class Pool {
     }
     for (int spins = 0; done_.load(std::memory_order_acquire) < n; ++spins) relax(spins);
   }
+  // Stages of one region: stage s's items fn(i), i in [0, n), start once every item of the stages
+  // before it is done. Items are claimed in order, so when an item waits, every earlier item is
+  // claimed and running: per-position preparation (a norm, x quantized) with no region of its own
+  // and no serial pass.
+  struct Stage {
+    int n;
+    const std::function<void(int)>& fn;
+  };
+  void runStages(std::initializer_list<Stage> stages) {
+    constexpr int kMost = 4;
+    const Stage* st[kMost];
+    int count = 0, total = 0, start[kMost + 1];
+    for (const Stage& s : stages) {
+      if (s.n <= 0) continue;  // an empty stage would not order the ones around it
+      if (count == kMost) throw std::logic_error("Pool::runStages: more than 4 stages");
+      st[count] = &s;
+      start[count++] = total;
+      total += s.n;
+    }
+    start[count] = total;
+    std::atomic<int> finished{0};  // items of the stages before the current one's, all done
+    run(total, [&](int i) {
+      int s = 0;
+      while (i >= start[s + 1]) ++s;
+      for (int spins = 0; finished.load(std::memory_order_acquire) < start[s]; ++spins)
+        relax(spins);
+      st[s]->fn(i - start[s]);
+      finished.fetch_add(1, std::memory_order_release);
+    });
+  }
 
  private:
   // ticket_: job id (24 bits) | item count (20 bits) | next unclaimed item (20 bits).
@@ -636,9 +666,13 @@ void addLora(const MatView& w, const float* x, const float* panels, int M, float
 }
 
 // ys[j] (M, mats[j]->out) = x (M, in) W_j^T (+ bias, + LoRA) for projections sharing their input,
-// their output rows split evenly across the pool's threads in one parallel region.
+// their output rows split evenly across the pool's threads in one parallel region. rowPrep(m),
+// when given, first writes x's row m (a norm of the residual stream, say). With several positions
+// and no packed panels, the rows, then x's preparation for the kernels (quantized or permuted),
+// then the products are the stages of one region (Pool::runStages).
 void project(const std::vector<const MatView*>& mats, const float* x, int M,
-             const std::vector<float*>& ys, Int8 int8 = Int8::off) {
+             const std::vector<float*>& ys, Int8 int8 = Int8::off,
+             const std::function<void(int)>& rowPrep = nullptr) {
   const int in = mats[0]->in;
   // How x must be prepared for a matrix: as is, permuted (4-bit rows), or quantized to int8 for
   // int8_cpu.h (any M on AMX, M = 1 on VNNI).
@@ -648,28 +682,44 @@ void project(const std::vector<const MatView*>& mats, const float* x, int M,
     if (quantized && w.q && w.tiled) return kInt8Layout + 1000 * w.bits + w.group;
     return permutesInput(w) ? 1 : 0;
   };
-  // Reused across calls (a fresh vector of this size is fresh pages, faulted in on every call).
-  thread_local std::vector<float> permuted, panels;
-  const float* xin = x;
-  if (permutesInput(*mats[0]) && layout(*mats[0]) < kInt8Layout) {
-    permuted.resize(std::max(permuted.size(), static_cast<size_t>(M) * in));
-    for (int m = 0; m < M; ++m) permuteForQ4(x + m * in, in, permuted.data() + m * in);
-    xin = permuted.data();
-  }
-  thread_local int8::QuantizedX quantized;
-  const int8::QuantizedX* xq = nullptr;
-  if (layout(*mats[0]) >= kInt8Layout) {
-    int8::quantize(x, M, in, mats[0]->bits, mats[0]->group, quantized);
-    xq = &quantized;
-  }
-  // A matrix with another layout than the first gets its own region.
+  Pool& p = pool();
+  // A matrix with another layout than the first gets its own region (x made first, once).
   for (size_t j = 1; j < mats.size(); ++j) {
     if (layout(*mats[j]) != layout(*mats[0])) {
+      if (rowPrep) p.run(M, rowPrep);
       project({mats.begin() + j, mats.end()}, x, M, {ys.begin() + j, ys.end()}, int8);
       return project({mats.begin(), mats.begin() + j}, x, M, {ys.begin(), ys.begin() + j}, int8);
     }
   }
-  // Workers see their own thread_locals: they get the packed x through this pointer.
+  const bool quantized = layout(*mats[0]) >= kInt8Layout, permuted = permutesInput(*mats[0]);
+  // Several positions and no packed panels: x is made and prepared in the products' region.
+  const bool staged = M > 1 && M < kGemmMinRows;
+  if (rowPrep && !staged) p.run(M, rowPrep);
+  // Reused across calls (a fresh vector of this size is fresh pages, faulted in on every call).
+  // Workers see their own thread_locals: they get these through pointers.
+  thread_local std::vector<float> permutedX, panels;
+  thread_local int8::QuantizedX quantizedX;
+  int8::QuantizedX* xq = quantized ? &quantizedX : nullptr;
+  float* xperm = nullptr;
+  if (permuted && !quantized) {
+    permutedX.resize(std::max(permutedX.size(), static_cast<size_t>(M) * in));
+    xperm = permutedX.data();
+  }
+  const float* xin = xperm ? xperm : x;
+  if (xq) int8::prepare(M, in, mats[0]->bits, mats[0]->group, *xq);
+  // x's preparation for the kernels in parts: runs of whole weight groups (int8) or positions.
+  const int perGroup = mats[0]->group / 32, groups = in / std::max(1, mats[0]->group);
+  const int parts = xq ? std::min(groups, 2 * p.size()) : xperm ? M : 0;
+  const std::function<void(int)> preparePart = [&](int i) {
+    if (xq) {
+      const int g0 = groups * i / parts, g1 = groups * (i + 1) / parts;
+      int8::quantizeBlocks(x, g0 * perGroup, g1 * perGroup, *xq);
+    } else {
+      permuteForQ4(x + static_cast<size_t>(i) * in, in, xperm + static_cast<size_t>(i) * in);
+    }
+  };
+  if (!staged)
+    for (int i = 0; i < parts; ++i) preparePart(i);
   const float* packed = nullptr;
   if (!xq && M >= kGemmMinRows) {
     panels.resize(std::max(panels.size(), gemmPanelsSize(M, in)));
@@ -678,7 +728,6 @@ void project(const std::vector<const MatView*>& mats, const float* x, int M,
   }
   int total = 0;
   for (const MatView* w : mats) total += w->out;
-  Pool& p = pool();
   // Items are runs of rows of the concatenated outputs in 16-row units (no cache line of y shared
   // by two items; a row's value does not depend on the split): one per thread up to 8, about
   // 2^20 multiply-adds each (tens of microseconds; a claim costs a cache line's trip).
@@ -686,7 +735,7 @@ void project(const std::vector<const MatView*>& mats, const float* x, int M,
   const double work = static_cast<double>(total) * M * in;
   const int want = std::clamp(static_cast<int>(work / (1 << 20)), p.size(), 8 * p.size());
   const int per = std::max(1, (units + want - 1) / want);
-  p.run((units + per - 1) / per, [&](int c) {
+  const std::function<void(int)> products = [&](int c) {
     const int r0 = std::min(total, c * per * 16), r1 = std::min(total, (c + 1) * per * 16);
     int base = 0;
     for (size_t j = 0; j < mats.size(); ++j) {
@@ -702,7 +751,15 @@ void project(const std::vector<const MatView*>& mats, const float* x, int M,
       }
       base += mats[j]->out;
     }
-  });
+  };
+  const int items = (units + per - 1) / per;
+  if (staged) {
+    const std::function<void(int)> none = [](int) {};
+    p.runStages(
+        {{rowPrep ? M : 0, rowPrep ? rowPrep : none}, {parts, preparePart}, {items, products}});
+  } else {
+    p.run(items, products);
+  }
   for (size_t j = 0; j < mats.size(); ++j) {
     const MatView& w = *mats[j];
     float* y = ys[j];
@@ -966,6 +1023,7 @@ struct Chunk {
 // the attention output att (M, H * hd); k, v (M, Hkv * hd); gate and up g, u (M, F).
 struct Scratch {
   std::vector<float> x, h, o, q, att, k, v, g, u;
+  bool residualPending = false;  // the last block's MLP output (o) is not yet added to x
   Scratch(int M, const ModelConfig& c)
       : x(static_cast<size_t>(M) * c.hiddenSize),
         h(x.size()),
@@ -995,9 +1053,11 @@ void attendHead(const float* q, const float* keys, const float* vals, int n, int
 // position pos0 + i sees its row's keys from max(pad, window start) through itself; a pad query
 // sees itself only (the MLX path's mask). q (M, H, hd) -> att (M, H, hd); caches (B, Hkv, cap, hd).
 // Work items are (b, KV head, i): the H / Hkv query heads of a KV head read its keys and values
-// once; with fewer items than 4 per thread (batch 1) each head is its own item.
+// once; with fewer items than 4 per thread (batch 1) each head is its own item. prep(m), for each
+// new position m, first finishes its query and writes its key and value into the caches (in the
+// same region when there are several).
 void chunkAttention(const ModelConfig& c, const Chunk& ch, const float* q, const float* kc,
-                    const float* vc, size_t cap, float* att) {
+                    const float* vc, size_t cap, float* att, const std::function<void(int)>& prep) {
   const int H = c.numHeads, Hkv = c.numKvHeads, hd = c.headDim, group = H / Hkv;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   const int T = pool().size();
@@ -1022,11 +1082,14 @@ void chunkAttention(const ModelConfig& c, const Chunk& ch, const float* q, const
   const double work = 2.0 * items * G * (ch.pos0 + ch.L) * hd;
   const int runs = std::clamp(static_cast<int>(work / (1 << 18)), T, 8 * T);
   const int per = std::max(1, (items + runs - 1) / runs);
-  pool().run((items + per - 1) / per, [&](int r) {
+  const std::function<void(int)> attendRun = [&](int r) {
     thread_local std::vector<float> p;
     p.resize(std::max(p.size(), static_cast<size_t>(G) * (ch.pos0 + ch.L)));
     for (int it = r * per; it < std::min(items, (r + 1) * per); ++it) attendItem(it, p);
-  });
+  };
+  const int M = ch.B * ch.L;
+  if (M == 1) prep(0);
+  pool().runStages({{M > 1 ? M : 0, prep}, {(items + per - 1) / per, attendRun}});
 }
 
 // Block l over the chunk: x (M, D) in place; writes the chunk's keys and values into the caches.
@@ -1048,12 +1111,23 @@ void layerForward(const CpuDecodePlan& P, size_t l, const Chunk& ch, const RopeT
       }
     }
   }
-  rmsNorm(S.x.data(), W.attnNorm, c.rmsNormEps, M, D, S.h.data());
-  mark("attention.rms_norm");
+  // Per position m: x += o when the previous block's MLP output is still to be added, then
+  // h = rmsNorm(x) (run by the products' region, project's rowPrep).
+  auto residualNorm = [&](const float* weight, bool residual) {
+    return [&S, &c, D, weight, residual](int m) {
+      float* xm = S.x.data() + static_cast<size_t>(m) * D;
+      if (residual) {
+        const float* om = S.o.data() + static_cast<size_t>(m) * D;
+        for (int i = 0; i < D; ++i) xm[i] += om[i];
+      }
+      rmsNorm(xm, weight, c.rmsNormEps, 1, D, S.h.data() + static_cast<size_t>(m) * D);
+    };
+  };
   project({&W.proj[0], &W.proj[1], &W.proj[2]}, S.h.data(), M, {S.q.data(), S.k.data(), S.v.data()},
-          P.int8);
-  mark("attention.qkv_proj");
-  for (int m = 0; m < M; ++m) {
+          P.int8, residualNorm(W.attnNorm, S.residualPending));
+  S.residualPending = false;
+  mark("attention.norm_and_qkv_proj");
+  auto ropeAndCache = [&](int m) {
     const int b = m / ch.L, pos = ch.pos0 + m % ch.L;
     for (int hh = 0; hh < H; ++hh)
       rope.apply(S.q.data() + (static_cast<size_t>(m) * H + hh) * hd, m);
@@ -1064,22 +1138,21 @@ void layerForward(const CpuDecodePlan& P, size_t l, const Chunk& ch, const RopeT
       std::memcpy(kc + dst, S.k.data() + src, hd * sizeof(float));
       std::memcpy(vc + dst, S.v.data() + src, hd * sizeof(float));
     }
-  }
-  mark("attention.rope_and_cache_write");
-  chunkAttention(c, ch, S.q.data(), kc, vc, cap, S.att.data());
-  mark("attention.sdpa");
+  };
+  chunkAttention(c, ch, S.q.data(), kc, vc, cap, S.att.data(), ropeAndCache);
+  mark("attention.rope_and_sdpa");
   project({&W.proj[3]}, S.att.data(), M, {S.o.data()}, P.int8);
-  for (size_t i = 0; i < S.x.size(); ++i) S.x[i] += S.o[i];
-  mark("attention.o_proj_and_residual");
-  rmsNorm(S.x.data(), W.mlpNorm, c.rmsNormEps, M, D, S.h.data());
-  mark("mlp.rms_norm");
-  project({&W.proj[4], &W.proj[5]}, S.h.data(), M, {S.g.data(), S.u.data()}, P.int8);
-  mark("mlp.gate_up_proj");
-  siluMul(S.g.data(), S.u.data(), S.g.size());
-  mark("mlp.swiglu");
-  project({&W.proj[6]}, S.g.data(), M, {S.o.data()}, P.int8);
-  for (size_t i = 0; i < S.x.size(); ++i) S.x[i] += S.o[i];
-  mark("mlp.down_proj_and_residual");
+  mark("attention.o_proj");
+  project({&W.proj[4], &W.proj[5]}, S.h.data(), M, {S.g.data(), S.u.data()}, P.int8,
+          residualNorm(W.mlpNorm, true));
+  mark("mlp.norm_and_gate_up_proj");
+  const int F = c.intermediateSize;
+  project({&W.proj[6]}, S.g.data(), M, {S.o.data()}, P.int8, [&S, F](int m) {
+    const size_t at = static_cast<size_t>(m) * F;
+    siluMul(S.g.data() + at, S.u.data() + at, F);
+  });
+  S.residualPending = true;  // x += o: the next block's first region, or the end of forward()
+  mark("mlp.swiglu_and_down_proj");
 }
 
 // tokens (B, L) row-major at positions cache.offset...: see CpuDecoder::prefill.
@@ -1126,6 +1199,8 @@ std::optional<mx::array> forward(CpuDecodePlan& P, const std::vector<int32_t>& t
   mark("embed");
   for (size_t l = 0; l < P.layers.size(); ++l)
     layerForward(P, l, ch, rope, kc[l], vc[l], cache.capacity, S, mark);
+  if (S.residualPending)
+    for (size_t i = 0; i < S.x.size(); ++i) S.x[i] += S.o[i];
   cache.offset += L;
   if (!wantLogits) return mx::zeros({B, 0}, mx::float32);
   // The LM head for each row's last position only. (B, D) -> (B, V)

@@ -420,8 +420,8 @@ MEDTUNE_AMX_FN void rowsMany(const Weight& w, const QuantizedX& x, float* y, int
 
 }  // namespace
 
-MEDTUNE_AMX_FN void quantize(const float* x, int M, int in, int bits, int group, QuantizedX& out) {
-  if (!vnniAvailable()) throw std::logic_error("int8::quantize: no AVX-512 VNNI on this CPU");
+void prepare(int M, int in, int bits, int group, QuantizedX& out) {
+  if (!vnniAvailable()) throw std::logic_error("int8::prepare: no AVX-512 VNNI on this CPU");
   const int blocks = in / kBlock, groups = in / group, tiles = (M + kTile - 1) / kTile;
   out.M = M;
   out.in = in;
@@ -432,13 +432,18 @@ MEDTUNE_AMX_FN void quantize(const float* x, int M, int in, int bits, int group,
                0);
   out.scale.assign(static_cast<size_t>(tiles) * blocks * kTile, 0.0f);
   out.sums.assign(static_cast<size_t>(tiles) * groups * kTile, 0.0f);
+}
+
+MEDTUNE_AMX_FN void quantizeBlocks(const float* x, int k0, int k1, QuantizedX& out) {
+  const int in = out.in, group = out.group, bits = out.bits;
+  const int blocks = in / kBlock, groups = in / group;
   const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
   const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
   alignas(16) int8_t q[kBlock];
-  for (int m = 0; m < M; ++m) {
+  for (int m = 0; m < out.M; ++m) {
     const int t = m / kTile, n = m % kTile;
     const float* xm = x + static_cast<size_t>(m) * in;
-    for (int k = 0; k < blocks; ++k) {
+    for (int k = k0; k < k1; ++k) {
       const __m512 a = _mm512_loadu_ps(xm + kBlock * k), c = _mm512_loadu_ps(xm + kBlock * k + 16);
       const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(a), _mm512_abs_ps(c)));
       const size_t at = static_cast<size_t>(t) * blocks + k;
@@ -452,7 +457,7 @@ MEDTUNE_AMX_FN void quantize(const float* x, int M, int in, int bits, int group,
                       _mm512_cvtepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(first, inv))));
       _mm_store_si128(reinterpret_cast<__m128i*>(q + 16),
                       _mm512_cvtepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(second, inv))));
-      if (M == 1) {  // 64 bytes per pair of blocks, in pairCodes' order
+      if (out.M == 1) {  // 64 bytes per pair of blocks, in pairCodes' order
         int8_t* dst = out.b.data() + 64 * (k / 2) + 16 * (k % 2);
         std::memcpy(dst, q, 16);
         std::memcpy(dst + 32, q + 16, 16);
@@ -462,6 +467,11 @@ MEDTUNE_AMX_FN void quantize(const float* x, int M, int in, int bits, int group,
       for (int r = 0; r < 8; ++r) std::memcpy(dst + 64 * r, q + 4 * r, 4);
     }
   }
+}
+
+void quantize(const float* x, int M, int in, int bits, int group, QuantizedX& out) {
+  prepare(M, in, bits, group, out);
+  quantizeBlocks(x, 0, in / kBlock, out);
 }
 
 MEDTUNE_AMX_FN void rows(const Weight& w, const QuantizedX& x, float* y, int ldy, int o0, int o1) {
@@ -480,6 +490,12 @@ MEDTUNE_AMX_FN void rows(const Weight& w, const QuantizedX& x, float* y, int ldy
 #else
 
 // vnniAvailable() and amxAvailable() are false here: callers never get this far.
+void prepare(int, int, int, int, QuantizedX&) {
+  throw std::logic_error("int8::prepare: built without AMX");
+}
+void quantizeBlocks(const float*, int, int, QuantizedX&) {
+  throw std::logic_error("int8::quantizeBlocks: built without AMX");
+}
 void quantize(const float*, int, int, int, int, QuantizedX&) {
   throw std::logic_error("int8::quantize: built without AMX");
 }

@@ -57,6 +57,12 @@ struct QuantizedX {
   std::vector<float> scale, sums;
 };
 void quantize(const float* x, int M, int in, int bits, int group, QuantizedX& out);
+// The same in parts, for several threads: prepare() sizes and zeroes `out` for M positions; then
+// quantizeBlocks(x, k0, k1, out) quantizes blocks [k0, k1) of every position. Calls over disjoint
+// runs of whole weight groups (k0, k1 multiples of group / 32) write disjoint cache lines when
+// M > 1; M = 1 shares 64 bytes between blocks 2j and 2j + 1.
+void prepare(int M, int in, int bits, int group, QuantizedX& out);
+void quantizeBlocks(const float* x, int k0, int k1, QuantizedX& out);
 
 // y[m * ldy + o] = sum_i w[o][i] x[m][i] in the order above (no bias vector, no LoRA) for o in
 // [o0, o1) and every m < x.M; x.M = 1 needs vnniAvailable(), more amxAvailable(). Any thread may

@@ -93,7 +93,11 @@ describe("decode profile (npm run bench -- profile)", () => {
     expect(p.batch).toBe(3);
     expect(phase("total.cpu_batch.decode_step")).toBeGreaterThan(0);
     // The step's phases are the CPU path's own, booked apart from its batch-1 rows.
-    for (const name of ["cpu_batch.mlp.gate_up_proj", "cpu_batch.lm_head", "cpu_path.lm_head"])
+    for (const name of [
+      "cpu_batch.mlp.norm_and_gate_up_proj",
+      "cpu_batch.lm_head",
+      "cpu_path.lm_head",
+    ])
       expect(phase(name)).toBeGreaterThan(0);
     const single = await m.native.profileDecode({ prompt: ints(8, TINY.vocabSize, 41), tokens: 2 });
     expect(single.phases.some((r) => r.phase.startsWith("cpu_batch."))).toBe(false);
