@@ -11,7 +11,7 @@
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(MEDTUNE_NO_SIMD)
 #include <immintrin.h>
 #define MEDTUNE_GEMM_AVX512 1
-#define MEDTUNE_GEMM_FN __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma")))
+#define MEDTUNE_GEMM_FN __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma,f16c")))
 #endif
 
 namespace medtune {
@@ -253,9 +253,15 @@ MEDTUNE_GEMM_FN inline __m512 sum16(const __m512* a) {
                        _mm512_shuffle_f32x4(u[0], u[1], _MM_SHUFFLE(3, 1, 3, 1)));
 }
 
-// p[j] = scale * (q . keys[j]) for j < n; DV = hd / 16 vectors per row.
-template <int DV>
-MEDTUNE_GEMM_FN void scoresAvx512(const float* q, const float* keys, int n, float scale, float* p) {
+// 16 values of a cache row as float32: float32 rows, or float16 ones (a half-size KV cache).
+MEDTUNE_GEMM_FN inline __m512 load16(const float* p) { return _mm512_loadu_ps(p); }
+MEDTUNE_GEMM_FN inline __m512 load16(const uint16_t* p) {
+  return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+}
+
+// p[j] = scale * (q . keys[j]) for j < n; DV = hd / 16 vectors per row; T: the cache's element.
+template <int DV, typename T>
+MEDTUNE_GEMM_FN void scoresAvx512(const float* q, const T* keys, int n, float scale, float* p) {
   constexpr int hd = 16 * DV;
   __m512 qv[DV];
   for (int d = 0; d < DV; ++d) qv[d] = _mm512_loadu_ps(q + 16 * d);
@@ -264,16 +270,15 @@ MEDTUNE_GEMM_FN void scoresAvx512(const float* q, const float* keys, int n, floa
     const int cnt = std::min(16, n - j0);
     // The next pass's keys: the cache rows stream from memory (pages defeat the prefetchers).
     const char* next = reinterpret_cast<const char*>(keys + static_cast<size_t>(j0 + 16) * hd);
-    const int ahead = std::min(16, std::max(0, n - j0 - 16)) * hd * 4;
+    const int ahead = std::min(16, std::max(0, n - j0 - 16)) * hd * static_cast<int>(sizeof(T));
     for (int b = 0; b < ahead; b += 64) _mm_prefetch(next + b, _MM_HINT_T0);
     __m512 acc[16];
 #pragma GCC unroll 16
     for (int jj = 0; jj < 16; ++jj) {
-      const float* k = keys + static_cast<size_t>(j0 + std::min(jj, cnt - 1)) * hd;
-      acc[jj] = _mm512_mul_ps(qv[0], _mm512_loadu_ps(k));
+      const T* k = keys + static_cast<size_t>(j0 + std::min(jj, cnt - 1)) * hd;
+      acc[jj] = _mm512_mul_ps(qv[0], load16(k));
 #pragma GCC unroll 8
-      for (int d = 1; d < DV; ++d)
-        acc[jj] = _mm512_fmadd_ps(qv[d], _mm512_loadu_ps(k + 16 * d), acc[jj]);
+      for (int d = 1; d < DV; ++d) acc[jj] = _mm512_fmadd_ps(qv[d], load16(k + 16 * d), acc[jj]);
     }
     // Past n the last key is repeated (no reads past the rows) and masked off here.
     const __mmask16 keep = static_cast<__mmask16>((1u << cnt) - 1);
@@ -282,8 +287,8 @@ MEDTUNE_GEMM_FN void scoresAvx512(const float* q, const float* keys, int n, floa
 }
 
 // out (HB, hd) = p (HB rows of n, stride ldp) . vals (n, hd): each value row loaded once.
-template <int DV, int HB>
-MEDTUNE_GEMM_FN void weightedValuesAvx512(const float* p, int ldp, const float* vals, int n,
+template <int DV, int HB, typename T>
+MEDTUNE_GEMM_FN void weightedValuesAvx512(const float* p, int ldp, const T* vals, int n,
                                           float* out) {
   constexpr int hd = 16 * DV;
   __m512 acc[HB][DV];
@@ -293,12 +298,12 @@ MEDTUNE_GEMM_FN void weightedValuesAvx512(const float* p, int ldp, const float* 
   for (int j = 0; j < n; ++j) {
     if (j + kAhead < n) {
       const char* next = reinterpret_cast<const char*>(vals + static_cast<size_t>(j + kAhead) * hd);
-      for (int b = 0; b < hd * 4; b += 64) _mm_prefetch(next + b, _MM_HINT_T0);
+      for (int b = 0; b < hd * static_cast<int>(sizeof(T)); b += 64)
+        _mm_prefetch(next + b, _MM_HINT_T0);
     }
     __m512 v[DV];
 #pragma GCC unroll 8
-    for (int d = 0; d < DV; ++d)
-      v[d] = _mm512_loadu_ps(vals + static_cast<size_t>(j) * hd + 16 * d);
+    for (int d = 0; d < DV; ++d) v[d] = load16(vals + static_cast<size_t>(j) * hd + 16 * d);
 #pragma GCC unroll 4
     for (int h = 0; h < HB; ++h) {
       const __m512 ph = _mm512_set1_ps(p[static_cast<size_t>(h) * ldp + j]);
@@ -323,13 +328,13 @@ MEDTUNE_GEMM_FN void softmaxAvx512(float* p, int n) {
   for (i = 0; i < n; ++i) p[i] *= inv;
 }
 
-template <int DV>
-MEDTUNE_GEMM_FN void attendAvx512(const float* q, int G, const float* keys, const float* vals,
-                                  int n, float scale, float* p, float* out) {
+template <int DV, typename T>
+MEDTUNE_GEMM_FN void attendAvx512(const float* q, int G, const T* keys, const T* vals, int n,
+                                  float scale, float* p, float* out) {
   constexpr int hd = 16 * DV;
   for (int g = 0; g < G; ++g) {
     float* pg = p + static_cast<size_t>(g) * n;
-    scoresAvx512<DV>(q + g * hd, keys, n, scale, pg);
+    scoresAvx512<DV, T>(q + g * hd, keys, n, scale, pg);
     softmaxAvx512(pg, n);
   }
   // Heads in passes of up to 4, at most 16 accumulators (a head's sums do not depend on the pass).
@@ -340,16 +345,16 @@ MEDTUNE_GEMM_FN void attendAvx512(const float* q, int G, const float* keys, cons
     float* og = out + g * hd;
     switch (hb) {
       case 4:
-        weightedValuesAvx512<DV, std::min(4, most)>(pg, n, vals, n, og);
+        weightedValuesAvx512<DV, std::min(4, most), T>(pg, n, vals, n, og);
         break;
       case 3:
-        weightedValuesAvx512<DV, std::min(3, most)>(pg, n, vals, n, og);
+        weightedValuesAvx512<DV, std::min(3, most), T>(pg, n, vals, n, og);
         break;
       case 2:
-        weightedValuesAvx512<DV, std::min(2, most)>(pg, n, vals, n, og);
+        weightedValuesAvx512<DV, std::min(2, most), T>(pg, n, vals, n, og);
         break;
       default:
-        weightedValuesAvx512<DV, 1>(pg, n, vals, n, og);
+        weightedValuesAvx512<DV, 1, T>(pg, n, vals, n, og);
         break;
     }
     g += hb;
@@ -404,19 +409,33 @@ int argmaxFirst(const float* p, int n) {
   return static_cast<int>(std::max_element(p, p + n) - p);
 }
 
-bool attendKvGroup(const float* q, int G, const float* keys, const float* vals, int n, int hd,
-                   float scale, float* p, float* out) {
+namespace {
+template <typename T>
+bool attendKvGroupT(const float* q, int G, const T* keys, const T* vals, int n, int hd, float scale,
+                    float* p, float* out) {
 #if defined(MEDTUNE_GEMM_AVX512)
   if (!avx512() || hd % 16 != 0 || hd > 128 || n <= 0) return false;
-  using Fn = void (*)(const float*, int, const float*, const float*, int, float, float*, float*);
-  static const Fn fns[8] = {attendAvx512<1>, attendAvx512<2>, attendAvx512<3>, attendAvx512<4>,
-                            attendAvx512<5>, attendAvx512<6>, attendAvx512<7>, attendAvx512<8>};
+  if (sizeof(T) == 2 && !__builtin_cpu_supports("f16c")) return false;
+  using Fn = void (*)(const float*, int, const T*, const T*, int, float, float*, float*);
+  static const Fn fns[8] = {attendAvx512<1, T>, attendAvx512<2, T>, attendAvx512<3, T>,
+                            attendAvx512<4, T>, attendAvx512<5, T>, attendAvx512<6, T>,
+                            attendAvx512<7, T>, attendAvx512<8, T>};
   fns[hd / 16 - 1](q, G, keys, vals, n, scale, p, out);
   return true;
 #else
   (void)q, (void)G, (void)keys, (void)vals, (void)n, (void)hd, (void)scale, (void)p, (void)out;
   return false;
 #endif
+}
+}  // namespace
+
+bool attendKvGroup(const float* q, int G, const float* keys, const float* vals, int n, int hd,
+                   float scale, float* p, float* out) {
+  return attendKvGroupT(q, G, keys, vals, n, hd, scale, p, out);
+}
+bool attendKvGroup(const float* q, int G, const uint16_t* keys, const uint16_t* vals, int n, int hd,
+                   float scale, float* p, float* out) {
+  return attendKvGroupT(q, G, keys, vals, n, hd, scale, p, out);
 }
 
 size_t gemmPanelsSize(int M, int in) {

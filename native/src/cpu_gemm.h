@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 
 namespace medtune {
 
@@ -49,6 +50,9 @@ int argmaxFirst(const float* p, int n);
 // once. False (nothing written) when there is no kernel for hd (AVX-512 and hd a multiple of 16
 // up to 128); a head's result does not depend on G.
 bool attendKvGroup(const float* q, int G, const float* keys, const float* vals, int n, int hd,
+                   float scale, float* p, float* out);
+// The same over a float16 cache (keys and vals as IEEE half bits); also needs F16C.
+bool attendKvGroup(const float* q, int G, const uint16_t* keys, const uint16_t* vals, int n, int hd,
                    float scale, float* p, float* out);
 
 }  // namespace medtune

@@ -19,6 +19,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <type_traits>
 
 #include "cpu_features.h"
 #include "cpu_gemm.h"
@@ -823,18 +824,55 @@ const T* pointer(const mx::array& a, mx::Dtype dt, std::vector<mx::array>& keep)
   return c.data<T>();
 }
 
-// The cache arrays written in place must be float32, contiguous and referenced by nothing else.
-bool writableInPlace(mx::array& a) {
+// The cache arrays written in place must be of the plan's dtype, contiguous and referenced by
+// nothing else.
+bool writableInPlace(mx::array& a, mx::Dtype dtype) {
   auto ok = [&] {
-    return a.dtype() == mx::float32 && a.flags().row_contiguous && a.data_size() == a.size() &&
+    return a.dtype() == dtype && a.flags().row_contiguous && a.data_size() == a.size() &&
            a.is_donatable();
   };
   if (!a.is_available()) mx::eval(a);
   if (ok()) return true;
   if (std::getenv("MEDTUNE_DECODE_DEBUG")) std::fprintf(stderr, "decode_cpu: cache copy\n");
-  a = mx::copy(a);
+  a = a.dtype() == dtype ? mx::copy(a) : mx::astype(a, dtype);
   mx::eval(a);
   return ok();
+}
+
+// A cache row (hd values) written from float32: as is, or rounded to float16 (nearest even).
+void storeCacheRow(const float* src, float* dst, int n) {
+  std::memcpy(dst, src, sizeof(float) * n);
+}
+#if defined(MEDTUNE_AVX512)
+MEDTUNE_AVX512_FN void storeCacheRowF16c(const float* src, uint16_t* dst, int n) {
+  int i = 0;
+  for (; i + 16 <= n; i += 16)
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + i),
+                        _mm512_cvtps_ph(_mm512_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT));
+  for (; i < n; ++i) dst[i] = _cvtss_sh(src[i], _MM_FROUND_TO_NEAREST_INT);
+}
+#endif
+void storeCacheRow(const float* src, uint16_t* dst, int n) {
+#if defined(MEDTUNE_AVX512)
+  storeCacheRowF16c(src, dst, n);
+#else
+  (void)src, (void)dst, (void)n;
+  throw std::logic_error("decode_cpu: a float16 cache needs F16C");  // halfCache() said no
+#endif
+}
+
+// Whether a decoder keeps its KV cache in float16 (half the bytes each step reads, the largest
+// item of a batched step after the weights; llama.cpp's default): where the AVX-512 attention
+// kernels read it (F16C), for head sizes they take, unless exact or MEDTUNE_DECODE_KV=f32.
+bool halfCache(const ModelConfig& c, bool exact) {
+  const char* env = std::getenv("MEDTUNE_DECODE_KV");
+  if (exact || (env && std::string(env) == "f32")) return false;
+#if defined(MEDTUNE_AVX512)
+  return haveAvx512() && __builtin_cpu_supports("f16c") && c.headDim % 16 == 0 && c.headDim <= 128;
+#else
+  (void)c;
+  return false;
+#endif
 }
 
 }  // namespace
@@ -854,6 +892,7 @@ struct CpuDecodePlan {
   const float* norm = nullptr;
   std::vector<float> invFreq;  // (hd/2), positions pre-scaled (linear RoPE scaling)
   Int8 int8 = Int8::off;       // how products over packed weights treat x (int8Mode)
+  bool halfKv = false;         // the KV cache in float16 (halfCache)
 };
 
 namespace {
@@ -926,6 +965,7 @@ std::optional<CpuDecoder> CpuDecoder::create(const Model& m, bool exact) {
   auto plan = std::make_shared<CpuDecodePlan>();
   plan->model = &m;
   plan->int8 = exact ? Int8::off : int8Mode();
+  plan->halfKv = halfCache(m.config, exact);
   auto& keep = plan->keep;
   auto embed = view(m.embed, keep);
   auto head = view(m.head(), keep);
@@ -1056,8 +1096,9 @@ void attendHead(const float* q, const float* keys, const float* vals, int n, int
 // once; with fewer items than 4 per thread (batch 1) each head is its own item. prep(m), for each
 // new position m, first finishes its query and writes its key and value into the caches (in the
 // same region when there are several).
-void chunkAttention(const ModelConfig& c, const Chunk& ch, const float* q, const float* kc,
-                    const float* vc, size_t cap, float* att, const std::function<void(int)>& prep) {
+template <typename KV>
+void chunkAttention(const ModelConfig& c, const Chunk& ch, const float* q, const KV* kc,
+                    const KV* vc, size_t cap, float* att, const std::function<void(int)>& prep) {
   const int H = c.numHeads, Hkv = c.numKvHeads, hd = c.headDim, group = H / Hkv;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   const int T = pool().size();
@@ -1074,8 +1115,12 @@ void chunkAttention(const ModelConfig& c, const Chunk& ch, const float* q, const
     float* out = att + (m * H + h0) * hd;
     const int n = qpos - lo + 1;
     if (attendKvGroup(qv, G, kc + base, vc + base, n, hd, scale, p.data(), out)) return;
-    for (int g = 0; g < G; ++g)
-      attendHead(qv + g * hd, kc + base, vc + base, n, hd, scale, p.data(), out + g * hd);
+    if constexpr (std::is_same_v<KV, float>) {
+      for (int g = 0; g < G; ++g)
+        attendHead(qv + g * hd, kc + base, vc + base, n, hd, scale, p.data(), out + g * hd);
+    } else {
+      throw std::logic_error("decode_cpu: no kernel for a float16 cache here");  // halfCache
+    }
   };
   // Runs of consecutive items (one claim each): one per thread up to 8, about 2^18 multiply-adds
   // of scores and weighted values each.
@@ -1093,8 +1138,9 @@ void chunkAttention(const ModelConfig& c, const Chunk& ch, const float* q, const
 }
 
 // Block l over the chunk: x (M, D) in place; writes the chunk's keys and values into the caches.
-void layerForward(const CpuDecodePlan& P, size_t l, const Chunk& ch, const RopeTable& rope,
-                  float* kc, float* vc, size_t cap, Scratch& S, PhaseClock& mark) {
+template <typename KV>
+void layerForward(const CpuDecodePlan& P, size_t l, const Chunk& ch, const RopeTable& rope, KV* kc,
+                  KV* vc, size_t cap, Scratch& S, PhaseClock& mark) {
   const ModelConfig& c = P.model->config;
   const auto& W = P.layers[l];
   const int M = ch.B * ch.L, D = c.hiddenSize, H = c.numHeads, Hkv = c.numKvHeads;
@@ -1105,7 +1151,7 @@ void layerForward(const CpuDecodePlan& P, size_t l, const Chunk& ch, const RopeT
     const size_t row = static_cast<size_t>(m / ch.L) * Hkv, pos = ch.pos0 + m % ch.L;
     for (int hh = 0; hh < Hkv; ++hh) {
       const size_t dst = ((row + hh) * cap + pos) * hd;
-      for (int i = 0; i < hd; i += 16) {
+      for (int i = 0; i < hd; i += 64 / static_cast<int>(sizeof(KV))) {
         __builtin_prefetch(kc + dst + i, 1, 3);
         __builtin_prefetch(vc + dst + i, 1, 3);
       }
@@ -1135,8 +1181,8 @@ void layerForward(const CpuDecodePlan& P, size_t l, const Chunk& ch, const RopeT
       const size_t src = (static_cast<size_t>(m) * Hkv + hh) * hd;
       rope.apply(S.k.data() + src, m);
       const size_t dst = ((static_cast<size_t>(b) * Hkv + hh) * cap + pos) * hd;
-      std::memcpy(kc + dst, S.k.data() + src, hd * sizeof(float));
-      std::memcpy(vc + dst, S.v.data() + src, hd * sizeof(float));
+      storeCacheRow(S.k.data() + src, kc + dst, hd);
+      storeCacheRow(S.v.data() + src, vc + dst, hd);
     }
   };
   chunkAttention(c, ch, S.q.data(), kc, vc, cap, S.att.data(), ropeAndCache);
@@ -1170,14 +1216,16 @@ std::optional<mx::array> forward(CpuDecodePlan& P, const std::vector<int32_t>& t
   ch.pos0 = cache.offset;
   const int B = ch.B, D = c.hiddenSize, Hkv = c.numKvHeads, hd = c.headDim, V = c.vocabSize;
   if (!cache.padding.empty() && static_cast<int>(cache.padding.size()) != B) return std::nullopt;
-  reserveKvCache(cache, B, Hkv, hd, ch.pos0 + L, mx::float32);
-  std::vector<float*> kc(P.layers.size()), vc(P.layers.size());
+  const mx::Dtype kvType = P.halfKv ? mx::float16 : mx::float32;
+  reserveKvCache(cache, B, Hkv, hd, ch.pos0 + L, kvType);
+  std::vector<void*> kc(P.layers.size()), vc(P.layers.size());
   for (size_t l = 0; l < P.layers.size(); ++l) {
     for (auto [side, ptrs] : {std::pair{&cache.keys, &kc}, std::pair{&cache.values, &vc}}) {
       mx::array& a = (*side)[l];
-      if (a.ndim() != 4 || a.shape(0) != B || a.shape(2) != cache.capacity || !writableInPlace(a))
+      if (a.ndim() != 4 || a.shape(0) != B || a.shape(2) != cache.capacity ||
+          !writableInPlace(a, kvType))
         return std::nullopt;
-      (*ptrs)[l] = a.data<float>();
+      (*ptrs)[l] = a.data<void>();
     }
   }
   std::lock_guard<std::mutex> lock(poolLock());
@@ -1198,7 +1246,13 @@ std::optional<mx::array> forward(CpuDecodePlan& P, const std::vector<int32_t>& t
   }
   mark("embed");
   for (size_t l = 0; l < P.layers.size(); ++l)
-    layerForward(P, l, ch, rope, kc[l], vc[l], cache.capacity, S, mark);
+    if (P.halfKv) {
+      layerForward(P, l, ch, rope, static_cast<uint16_t*>(kc[l]), static_cast<uint16_t*>(vc[l]),
+                   cache.capacity, S, mark);
+    } else {
+      layerForward(P, l, ch, rope, static_cast<float*>(kc[l]), static_cast<float*>(vc[l]),
+                   cache.capacity, S, mark);
+    }
   if (S.residualPending)
     for (size_t i = 0; i < S.x.size(); ++i) S.x[i] += S.o[i];
   cache.offset += L;
@@ -1228,6 +1282,12 @@ std::optional<mx::array> CpuDecoder::step(const std::vector<int32_t>& tokens, Kv
 std::optional<mx::array> CpuDecoder::prefill(const std::vector<int32_t>& tokens, int L,
                                              KvCache& cache, bool logits, PhaseTimes* profile) {
   return forward(*plan_, tokens, L, cache, logits, profile);
+}
+
+const char* decodeKvCache(int headDim) {
+  ModelConfig c;
+  c.headDim = headDim;
+  return halfCache(c, /*exact=*/false) ? "float16" : "float32";
 }
 
 DecodeInt8 decodeInt8() {

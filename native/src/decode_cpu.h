@@ -63,4 +63,9 @@ struct DecodeInt8 {
 };
 DecodeInt8 decodeInt8();
 
+// The element type of a generation decoder's KV cache for heads of `headDim` under the current
+// environment: "float16" where the AVX-512 attention reads it (F16C), else "float32"
+// (MEDTUNE_DECODE_KV=f32 asks for float32; scoring decoders always keep float32).
+const char* decodeKvCache(int headDim);
+
 }  // namespace medtune

@@ -49,6 +49,14 @@ static Napi::Value DecodeInt8Kernels(const Napi::CallbackInfo& info) {
   return out;
 }
 
+static Napi::Value DecodeKvCache(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), [&]() -> Napi::Value {
+    const int headDim =
+        info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().Int32Value() : 64;
+    return Napi::String::New(info.Env(), decodeKvCache(headDim));
+  });
+}
+
 static Napi::Value PackedBf16Kernels(const Napi::CallbackInfo& info) {
   return guard(info.Env(), [&]() -> Napi::Value {
     const PackedBf16 b = packedBf16();
@@ -129,6 +137,7 @@ void InitRuntime(Napi::Env env, Napi::Object exports) {
   exports.Set("backend", Napi::Function::New(env, Backend, "backend"));
   exports.Set("blas", Napi::Function::New(env, Blas, "blas"));
   exports.Set("decodeInt8", Napi::Function::New(env, DecodeInt8Kernels, "decodeInt8"));
+  exports.Set("decodeKvCache", Napi::Function::New(env, DecodeKvCache, "decodeKvCache"));
   exports.Set("packedBf16", Napi::Function::New(env, PackedBf16Kernels, "packedBf16"));
   exports.Set("defaultDevice", Napi::Function::New(env, DefaultDevice, "defaultDevice"));
   exports.Set("memory", Napi::Function::New(env, Memory, "memory"));

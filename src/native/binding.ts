@@ -456,6 +456,13 @@ export interface NativeBinding {
    */
   decodeInt8(): { kernel: "amx" | "vnni" | "none"; byDefault: boolean };
   /**
+   * The element type of the CPU decode path's KV cache in generation, for heads of `headDim`
+   * (default 64) under the current environment: "float16" where its attention kernels read it
+   * (AVX-512 with F16C), half the bytes a step reads; "float32" elsewhere, when
+   * MEDTUNE_DECODE_KV=f32, and always for scoring.
+   */
+  decodeKvCache(headDim?: number): "float16" | "float32";
+  /**
    * The bfloat16 kernel of the CPU's packed products (a quantized base's forward and backward in
    * training and validation: "amx", AMX-BF16 tiles with float32 sums; "none") and whether they use
    * it unless MEDTUNE_PACKED_BF16 says (by default where there is one; =0 keeps float32).
@@ -601,6 +608,7 @@ export const NATIVE_FUNCTIONS = [
   "backend",
   "blas",
   "decodeInt8",
+  "decodeKvCache",
   "packedBf16",
   "defaultDevice",
   "memory",

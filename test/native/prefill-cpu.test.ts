@@ -8,6 +8,7 @@
 // MEDTUNE_DECODE_INT8=0 keeps the float32 products (int8 ones, the default where there is AMX, are
 // tested in decode-cpu.test.ts and quantized-matmul.test.ts).
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { loadNative } from "../../src/native/loader.js";
 import { Model } from "../../src/train/model.js";
 import { loadTokenizer } from "../../src/train/tokenizer.js";
 import { TINY, ints, BUNDLED_GGUF } from "../train/native-helpers.js";
@@ -70,7 +71,10 @@ beforeEach(() => {
 afterEach(() => {
   delete process.env.MEDTUNE_CPU_DECODE;
   delete process.env.MEDTUNE_DECODE_INT8;
+  delete process.env.MEDTUNE_DECODE_KV;
 });
+
+const native = loadNative();
 
 describe("CPU prompt path", () => {
   for (const [name, config, load, lora] of CPU_PATH_FLAVOURS) {
@@ -159,6 +163,39 @@ describe("CPU prompt path", () => {
     }
     m.dispose();
   });
+
+  // Generation keeps its KV cache in float16 where the attention kernels read it (half the bytes
+  // a batched step reads); the greedy tokens stay the float32 cache's, which equal the MLX path's
+  // (above): with float32 products the first logits move by ~0.005.
+  // Scoring keeps float32 (the log-prob tests above compare it to 5e-5).
+  it("the float16 KV cache: what the machine and MEDTUNE_DECODE_KV ask for", () => {
+    expect(["float16", "float32"]).toContain(native.decodeKvCache());
+    expect(native.decodeKvCache(40)).toBe("float32"); // no kernel for a head of 40
+    process.env.MEDTUNE_DECODE_KV = "f32";
+    expect(native.decodeKvCache()).toBe("float32");
+  });
+
+  it.skipIf(native.decodeKvCache() !== "float16")(
+    "on the bundled GGUF: the float16 KV cache gives the float32 cache's greedy tokens, ragged batch included",
+    async () => {
+      // Float32 products (this file's default): with int8 ones, x's rounding to int8 re-rolls at
+      // any change of its inputs (a logit moves by ~0.1-0.5 either way), and near-ties flip.
+      const m = await Model.load(GGUF);
+      const tok = await loadTokenizer(GGUF);
+      const prompts = [
+        "Aspirin irreversibly inhibits cyclooxygenase, which reduces the synthesis of",
+        "Question: Which enzyme does warfarin inhibit?\nAnswer:",
+        "The most common adverse effect of ACE inhibitors is",
+      ].map((t) => Int32Array.from(tok.encode(t)));
+      const half = await greedy(m, prompts, 24, "cpu", 16);
+      process.env.MEDTUNE_DECODE_KV = "f32";
+      const full = await greedy(m, prompts, 24, "cpu", 16);
+      expect(half).toEqual(full);
+      expect(half.flat().length).toBe(72);
+      m.dispose();
+    },
+    300_000,
+  );
 
   it("on the bundled GGUF: a real prompt's log-probs and greedy continuation equal the MLX path", async () => {
     const m = await Model.load(GGUF);
