@@ -381,15 +381,25 @@ MEDTUNE_AMX_FN void rowsFew(const Weight& w, const QuantizedX& x, float* y, int 
         o + kTile < o1 ? (std::min(kTile, o1 - o - kTile) * rowBytes + 63) / 64 : 0;
     const size_t perBlock = (nextLines + blocks - 1) / blocks;
     size_t line = 0;
-    for (int k = 0; k < std::min(2, blocks); ++k) unpackBlock<Bits>(rows, k, ring[k]);
+    // 8-bit codes are the A operand as stored: a whole tile of rows is read in place.
+    const bool inPlace = Bits == 8 && o + kTile <= w.out;
+    if (!inPlace)
+      for (int k = 0; k < std::min(2, blocks); ++k) unpackBlock<Bits>(rows, k, ring[k]);
     auto before = [&](int k) MEDTUNE_AMX_FN {
       for (size_t e = std::min(nextLines, line + perBlock); line < e; ++line)
         _mm_prefetch(next + 64 * line, _MM_HINT_T0);
-      if (k + 2 < blocks) unpackBlock<Bits>(rows, k + 2, ring[(k + 2) % kRing]);
+      if (!inPlace && k + 2 < blocks) unpackBlock<Bits>(rows, k + 2, ring[(k + 2) % kRing]);
     };
-    tileProducts(
-        w, o / kTile, x.b.data(), x.scale.data(), x.sums.data(),
-        [&](int k) MEDTUNE_AMX_FN { return ring[k % kRing]; }, kBlock, before, out);
+    if (inPlace) {
+      tileProducts(
+          w, o / kTile, x.b.data(), x.scale.data(), x.sums.data(),
+          [&](int k) MEDTUNE_AMX_FN { return rows[0] + kBlock * k; }, static_cast<int>(rowBytes),
+          before, out);
+    } else {
+      tileProducts(
+          w, o / kTile, x.b.data(), x.scale.data(), x.sums.data(),
+          [&](int k) MEDTUNE_AMX_FN { return ring[k % kRing]; }, kBlock, before, out);
+    }
     storeTile(out, x.M, 0, o, std::max(o, o0) - o, std::min(o + kTile, o1) - o, y, ldy);
   }
 }
