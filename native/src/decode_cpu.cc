@@ -530,6 +530,14 @@ class Pool {
     int n;
     const std::function<void(int)>& fn;
   };
+  // fn(m) for m in [0, M) as a stage of a few runs of consecutive m (two per thread): one claim
+  // per run, not per position.
+  std::function<void(int)> runsOf(int M, const std::function<void(int)>& fn, int* count) const {
+    *count = std::min(M, 2 * size_);
+    return [M, n = *count, &fn](int i) {
+      for (int m = M * i / n; m < M * (i + 1) / n; ++m) fn(m);
+    };
+  }
   void runStages(std::initializer_list<Stage> stages) {
     constexpr int kMost = 4;
     const Stage* st[kMost];
@@ -755,9 +763,9 @@ void project(const std::vector<const MatView*>& mats, const float* x, int M,
   };
   const int items = (units + per - 1) / per;
   if (staged) {
-    const std::function<void(int)> none = [](int) {};
-    p.runStages(
-        {{rowPrep ? M : 0, rowPrep ? rowPrep : none}, {parts, preparePart}, {items, products}});
+    int runs = 0;
+    const std::function<void(int)> rows = rowPrep ? p.runsOf(M, rowPrep, &runs) : nullptr;
+    p.runStages({{runs, rows}, {parts, preparePart}, {items, products}});
   } else {
     p.run(items, products);
   }
@@ -1134,7 +1142,9 @@ void chunkAttention(const ModelConfig& c, const Chunk& ch, const float* q, const
   };
   const int M = ch.B * ch.L;
   if (M == 1) prep(0);
-  pool().runStages({{M > 1 ? M : 0, prep}, {(items + per - 1) / per, attendRun}});
+  int prepRuns = 0;
+  const std::function<void(int)> preps = M > 1 ? pool().runsOf(M, prep, &prepRuns) : nullptr;
+  pool().runStages({{prepRuns, preps}, {(items + per - 1) / per, attendRun}});
 }
 
 // Block l over the chunk: x (M, D) in place; writes the chunk's keys and values into the caches.
