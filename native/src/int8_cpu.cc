@@ -294,19 +294,20 @@ MEDTUNE_AMX_FN inline void unpackBlock(const uint8_t* const* rows, int k, uint8_
 }
 
 // 16 weight rows (weight tile `tile`) times 16 positions (xb, xs, sums: their tile of x): block
-// k's product goes to tile set k % 2, issued one block ahead of its read-out, from the codes at
-// codes(k) (rows lda bytes apart); before(k) runs as block k's read-out begins. Then the biases;
-// out (16 rows x 16 positions) gets the sums.
+// k's product goes to tile set k % 2 from the codes at codes(k) (rows lda bytes apart); its sums
+// are stored to memory as block k + 1's product is issued and read back one block later, when
+// the tile stores have landed (5-7% less time than reading them at once). before(k) runs first
+// in block k's turn. Then the biases; out (16 rows x 16 positions) gets the sums.
 template <typename Codes, typename Before>
 MEDTUNE_AMX_FN inline void tileProducts(const Weight& w, size_t tile, const int8_t* xb,
                                         const float* xs, const float* sums, Codes codes, int lda,
                                         Before before, float* out) {
   const int blocks = w.in / kBlock, groups = w.in / w.group, perGroup = w.group / kBlock;
-  alignas(64) int32_t c[kTile * kTile];
+  alignas(64) int32_t c[2][kTile * kTile];
   alignas(64) float row[kTile];
   __m512 acc[kTile];
   for (int r = 0; r < kTile; ++r) acc[r] = _mm512_setzero_ps();
-  auto issue = [&](int k) {
+  auto issue = [&](int k) MEDTUNE_AMX_FN {
     const uint8_t* a = codes(k);
     const int8_t* b = xb + static_cast<size_t>(k) * kBBytes;
     if (k % 2 == 0) {
@@ -321,23 +322,29 @@ MEDTUNE_AMX_FN inline void tileProducts(const Weight& w, size_t tile, const int8
       _tile_dpbusd(1, 3, 5);
     }
   };
-  issue(0);
-  for (int k = 0; k < blocks; ++k) {
-    before(k);
-    if (k + 1 < blocks) issue(k + 1);
-    if (k % 2 == 0) {
-      _tile_stored(0, c, 64);
-    } else {
-      _tile_stored(1, c, 64);
-    }
+  auto readOut = [&](int k) MEDTUNE_AMX_FN {
+    const int32_t* ck = c[k % 2];
     const __m512 sx = _mm512_loadu_ps(xs + static_cast<size_t>(k) * kTile);
     _mm512_store_ps(row, tiledScales(*w.scales, tile, k / perGroup));
 #pragma GCC unroll 16
     for (int r = 0; r < kTile; ++r) {
       const __m512 scale = _mm512_mul_ps(_mm512_set1_ps(row[r]), sx);
-      acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512(c + kTile * r)), scale, acc[r]);
+      acc[r] =
+          _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512(ck + kTile * r)), scale, acc[r]);
     }
+  };
+  issue(0);
+  for (int k = 0; k < blocks; ++k) {
+    before(k);
+    if (k % 2 == 0) {
+      _tile_stored(0, c[0], 64);
+    } else {
+      _tile_stored(1, c[1], 64);
+    }
+    if (k + 1 < blocks) issue(k + 1);
+    if (k > 0) readOut(k - 1);
   }
+  readOut(blocks - 1);
   for (int g = 0; g < groups; ++g) {
     const __m512 sum = _mm512_loadu_ps(sums + static_cast<size_t>(g) * kTile);
     _mm512_store_ps(row, tiledBiases(*w.scales, tile, g));
