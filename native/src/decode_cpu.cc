@@ -701,8 +701,9 @@ void project(const std::vector<const MatView*>& mats, const float* x, int M,
     }
   }
   const bool quantized = layout(*mats[0]) >= kInt8Layout, permuted = permutesInput(*mats[0]);
-  // Several positions and no packed panels: x is made and prepared in the products' region.
-  const bool staged = M > 1 && M < kGemmMinRows;
+  // Several positions and no packed panels (int8 products, or fewer rows than the panel kernel
+  // takes): x is made and prepared in the products' region.
+  const bool staged = M > 1 && (quantized || M < kGemmMinRows);
   if (rowPrep && !staged) p.run(M, rowPrep);
   // Reused across calls (a fresh vector of this size is fresh pages, faulted in on every call).
   // Workers see their own thread_locals: they get these through pointers.
