@@ -1,6 +1,6 @@
 // What the CPU's vector units offer, asked once per process. The kernel files (attention_cpu.cc,
-// decode_cpu.cc, packed_matmul.cc, skinny_gemm.cc) compile their AVX-512 paths only where the
-// compiler can target it, and take them only where this says the CPU runs them.
+// cpu_gemm.cc, decode_cpu.cc, packed_matmul.cc, skinny_gemm.cc) compile their AVX-512 paths only
+// where the compiler can target it, and take them only where this says the CPU runs them.
 #pragma once
 
 namespace medtune {

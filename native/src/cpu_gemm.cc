@@ -8,6 +8,8 @@
 #include <cstring>
 #include <utility>
 
+#include "cpu_features.h"
+
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(MEDTUNE_NO_SIMD)
 #include <immintrin.h>
 #define MEDTUNE_GEMM_AVX512 1
@@ -20,9 +22,7 @@ namespace {
 
 bool avx512() {
 #if defined(MEDTUNE_GEMM_AVX512)
-  static const bool yes = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                          __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
-  return yes;
+  return cpuHasAvx512();
 #else
   return false;
 #endif
